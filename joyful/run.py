@@ -1,0 +1,113 @@
+"""One training run from a resolved config: load data, build, train, report.
+
+Used by the training CLI and by the tuning service's re-run and confirmation.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from joyful.checkpoint import load_checkpoint, save_checkpoint
+from joyful.coach import Coach, EpochCallback
+from joyful.config import JoyfulConfig
+from joyful.data.dialogues import DialogueData, load_dialogue_data
+from joyful.datasets import default_data_path, resolve_dataset
+from joyful.errors import UserError
+from joyful.io import atomic_write_json
+from joyful.model import build_model
+from joyful.runtime import resolve_device, seed_everything, set_threads
+
+LAST_CHECKPOINT = "last.pt"
+
+
+@dataclass
+class RunOptions:
+    """Runtime choices that do not change results (apart from the device)."""
+
+    device: str = "auto"
+    checkpoint_dir: str | None = None
+    from_begin: bool = False
+    metrics_out: str | None = None
+    dataset_spec: str | None = None
+    init_checkpoint: str | None = None
+    progress: bool = False
+
+
+def data_path(config: JoyfulConfig) -> Path:
+    return Path(config.data) if config.data else default_data_path(config.data_dir_path, config.dataset, config.transformers)
+
+
+def load_data(config: JoyfulConfig, dataset_spec: str | None = None) -> DialogueData:
+    spec = resolve_dataset(config.dataset, dataset_spec)
+    path = data_path(config)
+    if not path.exists() and config.dataset == "synthetic" and not config.data:
+        raise UserError(f"no synthetic data at {path}; create it with: joyful-synth --out {path}")
+    data = load_dialogue_data(path, spec)
+    data.check_modalities(config.modalities)
+    return data
+
+
+def build_coach(config: JoyfulConfig, data: DialogueData, device: torch.device, *,
+                callbacks: list[EpochCallback] | tuple = (), keep_best_state: bool = True, progress: bool = False,
+                log: Callable[[str], None] | None = None) -> Coach:
+    """Seed, build the model and its Coach; the same seed and data give the same run."""
+    set_threads(config.num_threads)
+    seed_everything(config.seed)
+    model = build_model(config, data.check_modalities(config.modalities), data.spec)
+    return Coach(model, config, data, device, callbacks=callbacks, keep_best_state=keep_best_state,
+                 progress=progress, log=log)
+
+
+def train(config: JoyfulConfig, options: RunOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train with `config`, evaluate test once at the best-dev epoch, and return the metrics document."""
+    config.validate()
+    started = time.perf_counter()
+    data = load_data(config, options.dataset_spec)
+    device = resolve_device(options.device)
+    callbacks: list[EpochCallback] = []
+    checkpoint_path = Path(options.checkpoint_dir) / LAST_CHECKPOINT if options.checkpoint_dir else None
+    if checkpoint_path is not None:
+        checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+
+        def save_each_epoch(record: dict[str, Any], coach: Coach) -> None:
+            save_checkpoint(checkpoint_path, config, coach.state_dict())
+
+        callbacks.append(save_each_epoch)
+    coach = build_coach(config, data, device, callbacks=callbacks, progress=options.progress, log=log)
+    n_params = sum(p.numel() for p in coach.model.parameters())
+    log(f"{config.dataset} [{config.modalities}] from {data.source}: "
+        + ", ".join(f"{k} {len(v)} dialogues" for k, v in data.splits.items())
+        + f"; fusion {config.fusion}; {n_params / 1e6:.2f}M parameters; device {device}")
+    if options.init_checkpoint:
+        coach.model.load_state_dict(load_checkpoint(options.init_checkpoint)["coach"]["model"])
+        log(f"initialised weights from {options.init_checkpoint}")
+    if checkpoint_path is not None and checkpoint_path.exists() and not options.from_begin:
+        payload = load_checkpoint(checkpoint_path, map_location=device)
+        if JoyfulConfig.from_dict(payload["config"]) != config:
+            raise UserError(f"{checkpoint_path} was written with another config; pass --from_begin to start over")
+        coach.load_state_dict(payload["coach"])
+        log(f"resumed from {checkpoint_path} after epoch {coach.epoch}")
+    summary = coach.fit(evaluate_test=True)
+    document = {
+        "config": config.to_dict(),
+        "data": {"path": str(data.source), "sha256": data.sha256, "modality_dims": data.modality_dims,
+                 "splits": {k: {"dialogues": len(v), "utterances": sum(len(d) for d in v)}
+                            for k, v in data.splits.items()}},
+        **summary,
+        "wall_seconds": time.perf_counter() - started,
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "versions": {"python": platform.python_version(), "torch": torch.__version__},
+    }
+    test = summary["test"]
+    log(f"best dev wF1 {summary['best_dev_weighted_f1']:.4f} at epoch {summary['best_epoch']}; "
+        f"test wF1 {test['weighted_f1']:.4f}, accuracy {test['accuracy']:.4f} ({document['wall_seconds']:.1f} s)")
+    if options.metrics_out:
+        atomic_write_json(options.metrics_out, document)
+    return document
