@@ -1,14 +1,29 @@
 """JOYFUL for emotion recognition in conversation: vectorised, tested, tunable.
 
 Nothing here imports ray or optuna; the tuning service (`tune/`) plugs into
-:class:`Coach` through its per-epoch callbacks.
+:class:`Coach` through its per-epoch callbacks. The public names are imported
+lazily, so `import joyful.config` does not pay for torch_geometric.
 """
 
-from joyful.coach import Coach
-from joyful.config import JoyfulConfig
-from joyful.loss_utils import LossWeightConfig, create_reconstruction_loss
-from joyful.model import JOYFUL, AutoFusion, AutoFusion_Hierarchical, build_model
+from importlib import import_module
+from typing import Any
 
-__all__ = ["JOYFUL", "AutoFusion", "AutoFusion_Hierarchical", "Coach", "JoyfulConfig", "LossWeightConfig",
-           "build_model", "create_reconstruction_loss"]
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "JOYFUL": "joyful.model",
+    "AutoFusion": "joyful.model",
+    "AutoFusion_Hierarchical": "joyful.model",
+    "build_model": "joyful.model",
+    "Coach": "joyful.coach",
+    "JoyfulConfig": "joyful.config",
+    "LossWeightConfig": "joyful.loss_utils",
+    "create_reconstruction_loss": "joyful.loss_utils",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'joyful' has no attribute {name!r}")

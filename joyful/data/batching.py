@@ -49,9 +49,10 @@ class TensorDialogue:
     __slots__ = ("features", "speakers", "labels", "length")
 
     def __init__(self, dialogue: Dialogue, modalities: str) -> None:
-        self.features = {m: torch.from_numpy(dialogue.features[m]) for m in modalities}
-        self.speakers = torch.from_numpy(dialogue.speakers)
-        self.labels = torch.from_numpy(dialogue.labels)
+        # torch.tensor copies: arrays shared through Ray's object store are read-only.
+        self.features = {m: torch.tensor(dialogue.features[m]) for m in modalities}
+        self.speakers = torch.tensor(dialogue.speakers)
+        self.labels = torch.tensor(dialogue.labels)
         self.length = len(dialogue)
 
 

@@ -52,7 +52,8 @@ class InterModalBranch(nn.Module):
         self.chunk_size = chunk_size
 
     def query(self) -> Tensor:
-        ones = torch.ones(self.pool_query.in_features, device=self.pool_query.weight.device)
+        weight = self.pool_query.weight
+        ones = torch.ones(self.pool_query.in_features, dtype=weight.dtype, device=weight.device)
         return self.pool_query(ones)  # (P,)
 
     def forward(self, features: dict[str, Tensor], criterion: nn.Module) -> tuple[Tensor, Tensor]:

@@ -1,0 +1,1 @@
+"""The tuning service: Ray Tune + Optuna search over JoyfulConfig, and its result store."""

@@ -1,0 +1,114 @@
+"""Ray start-up and the checks that must pass before any trial runs.
+
+* storage: a local path must be creatable and writable; a URI must be one
+  pyarrow understands; on a cluster of several nodes a local path must be
+  visible from every node (checked with a marker file read by a task pinned
+  to each node), since Ray no longer syncs trial folders to the head node;
+* resources: a trial must fit on at least one node (GPUs and CPUs), otherwise
+  it would stay PENDING forever.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from joyful.errors import UserError
+
+
+def is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def check_storage_path(storage_path: str) -> str:
+    """Return the storage path in the form Ray wants (absolute local path or URI), or raise."""
+    if is_uri(storage_path):
+        import pyarrow.fs
+
+        try:
+            pyarrow.fs.FileSystem.from_uri(storage_path)
+        except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
+            raise UserError(f"--storage-path {storage_path}: not a storage URI pyarrow can open ({exc})") from None
+        return storage_path
+    path = Path(storage_path).expanduser().resolve()
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"--storage-path {storage_path}: {probe} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        marker = path / f".write-test-{uuid.uuid4().hex}"
+        marker.write_text("ok")
+        marker.unlink()
+    except OSError as exc:
+        raise UserError(f"--storage-path {storage_path}: not writable ({exc.strerror}); choose another folder") from None
+    return str(path)
+
+
+def start_ray(address: str | None, dashboard_host: str = "127.0.0.1") -> dict[str, Any]:
+    """Join `address` (or RAY_ADDRESS) when given, else start a private local instance."""
+    import ray
+
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    common = dict(logging_level="WARNING", log_to_driver=True, configure_logging=True)
+    try:
+        if address:
+            ray.init(address=address, **common)
+        else:
+            # "local" forces a fresh instance even if a stale cluster file from a killed `ray start` exists.
+            ray.init(address="local", include_dashboard=False, dashboard_host=dashboard_host, **common)
+    except ConnectionError as exc:
+        raise UserError(f"--address {address}: cannot connect to a Ray cluster ({exc})") from None
+    return {"address": address or "local", "nodes": len(alive_nodes())}
+
+
+def alive_nodes() -> list[dict[str, Any]]:
+    import ray
+
+    return [n for n in ray.nodes() if n.get("Alive")]
+
+
+def check_trial_fits(cpus_per_trial: float, gpus_per_trial: float) -> None:
+    """A trial must fit on one node; say what the cluster has instead of pending forever."""
+    nodes = alive_nodes()
+    most_gpus = max((n["Resources"].get("GPU", 0.0) for n in nodes), default=0.0)
+    most_cpus = max((n["Resources"].get("CPU", 0.0) for n in nodes), default=0.0)
+    total_gpus = sum(n["Resources"].get("GPU", 0.0) for n in nodes)
+    if gpus_per_trial > most_gpus:
+        raise UserError(f"--gpus-per-trial {gpus_per_trial}: no node has that many GPUs (largest node: {most_gpus:g}, "
+                        f"cluster: {total_gpus:g}); lower it, or use 0 to train on CPU")
+    if cpus_per_trial > most_cpus:
+        raise UserError(f"--cpus-per-trial {cpus_per_trial}: no node has that many CPUs (largest node: {most_cpus:g}); "
+                        "lower it")
+
+
+def _marker_visible(path: str) -> tuple[str, bool]:
+    import ray
+
+    return ray.get_runtime_context().get_node_id(), os.path.exists(path)
+
+
+def check_shared_storage(storage_path: str) -> None:
+    """On a multi-node cluster, every node must see the local storage path (NFS or similar)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = alive_nodes()
+    if is_uri(storage_path) or len(nodes) < 2:
+        return
+    marker = Path(storage_path) / f".shared-check-{uuid.uuid4().hex}"
+    marker.write_text("joyful-tune")
+    try:
+        probe = ray.remote(num_cpus=0)(_marker_visible)
+        futures = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
+            str(marker)) for n in nodes]
+        answers = ray.get(futures, timeout=120)
+    finally:
+        marker.unlink(missing_ok=True)
+    blind = [node for node, seen in answers if not seen]
+    if blind:
+        raise UserError(f"--storage-path {storage_path} is not shared: node(s) {', '.join(b[:12] for b in blind)} "
+                        "cannot see it; use a shared file system (NFS) or an s3:// / gs:// URI")

@@ -1,0 +1,77 @@
+"""OptunaSearch that tells Optuna the truth about how each trial ended.
+
+Ray's OptunaSearch reports an ASHA-stopped trial to Optuna as COMPLETE with its
+last, truncated score, so TPE learns from early-epoch scores as if they were
+final. Here:
+
+* a trial that ran all `max_epochs` is COMPLETE with its **best** dev score
+  (the epoch the Coach would select), not its last one;
+* a trial stopped early by the scheduler is PRUNED (its per-epoch scores stay
+  as Optuna intermediate values, which TPE treats as a partial observation);
+* a trial whose loss became non-finite, or that errored, is FAIL and never
+  stays RUNNING.
+
+Each Optuna trial also gets user attributes `ray_trial_id`, `outcome` and
+`stop_reason`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+log = logging.getLogger("joyful.tune")
+
+COMPLETE, EARLY_STOPPED, NON_FINITE, ERRORED = "completed", "early_stopped", "non_finite", "errored"
+
+
+def classify(result: dict[str, Any] | None, error: bool, max_epochs: int) -> str:
+    """How a trial ended, from its last reported result."""
+    if error or not result:
+        return ERRORED
+    if result.get("non_finite"):
+        return NON_FINITE
+    if int(result.get("epoch", 0)) < max_epochs:
+        return EARLY_STOPPED
+    return COMPLETE
+
+
+class TruthfulOptunaSearch(OptunaSearch):
+    def __init__(self, *args: Any, max_epochs: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_epochs = max_epochs
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        value = result.get(self.metric)
+        if value is None or not math.isfinite(value):
+            return  # Optuna refuses non-finite intermediate values; the outcome is told at completion
+        super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return super().on_trial_complete(trial_id, result, error)
+        ot_trial = self._ot_trials[trial_id]
+        outcome = classify(result, error, self.max_epochs)
+        ot_trial.set_user_attr("ray_trial_id", trial_id)
+        ot_trial.set_user_attr("outcome", outcome)
+        if result and result.get("stop_reason"):
+            ot_trial.set_user_attr("stop_reason", str(result["stop_reason"]))
+        if outcome == COMPLETE:
+            self._ot_study.tell(ot_trial, self._best_value(ot_trial.number, result), state=TrialState.COMPLETE)
+        elif outcome == EARLY_STOPPED:
+            self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
+        else:
+            self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+        self._completed_trials.add(trial_id)
+
+    def _best_value(self, number: int, result: dict) -> float:
+        """Best per-epoch value of the metric (what selection uses), from the reported intermediates."""
+        frozen = self._ot_study.get_trials(deepcopy=False)[number]
+        values = [v for v in frozen.intermediate_values.values() if math.isfinite(v)]
+        if not values:
+            return float(result[self.metric])
+        return max(values) if self.mode == "max" else min(values)
