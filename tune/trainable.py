@@ -56,12 +56,16 @@ def epoch_metrics(record: dict[str, Any], coach: Coach) -> dict[str, Any]:
         "train_loss": dict(record["train_loss"]),
         "gates": dict(record["gates"]),
         "non_finite": False,
+        # Ray records node_ip by itself, but nodes of one machine share it; the id tells them apart.
+        "node_id": ray.get_runtime_context().get_node_id(),
     }
 
 
 def train_trial(params: dict[str, Any], *, base_config: dict[str, Any], data: DialogueData,
                 checkpoint_every: int = 1) -> None:
     """Ray Tune entry point. `params` are the sampled values; `base_config` holds everything else."""
+    # Ray logs a line per saved checkpoint (every epoch here); the progress table says enough.
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
     config = JoyfulConfig.from_dict({**base_config, **params}, source="trial config")
     device = trial_device()
 

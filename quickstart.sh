@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The main job, from a fresh checkout: set up, make the built-in synthetic data set, run a real
+# Ray Tune + Optuna + ASHA search on it (about a dozen trials), then re-run the winner through
+# the training CLI from its best-config JSON.
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/setup.sh
+PY=.venv/bin/python
+DATA=data/synthetic/data_synthetic.pkl
+$PY -m joyful.data.synthetic --out "$DATA" --scale 0.2
+$PY tune/search.py --dataset synthetic --data "$DATA" --storage-path ray_results \
+    --name "quickstart-$(date -u +%Y%m%d-%H%M%S)" --quiet
+echo
+echo "== re-running the winner: python train.py --config results/best_configs/synthetic.json"
+$PY train.py --config results/best_configs/synthetic.json

@@ -1,0 +1,155 @@
+"""The search service: Optuna bookkeeping (in memory, no model), a real small search, and the exact re-run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from joyful.data.synthetic import generate
+from joyful.io import atomic_write
+from tune.optuna_searcher import COMPLETE, EARLY_STOPPED, ERRORED, NON_FINITE, TruthfulOptunaSearch, classify
+from tune.results import validate_best_document
+from tune.space import load_space
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_DIMS = {"a": 8, "t": 16, "v": 12}
+TINY_MODEL = {"modalities": "atv", "seqcontext_nlayer": 1, "fusion_pool_dim": 16, "fusion_hidden": 32,
+              "fusion_latent": 16, "hidden_size": 16, "learning_rate": 1.0e-3}
+
+
+# --- Optuna bookkeeping, driven in memory ---------------------------------------------
+
+
+@pytest.fixture
+def searcher() -> TruthfulOptunaSearch:
+    space = load_space(REPO / "search_spaces" / "synthetic.yaml", "synthetic")
+    return TruthfulOptunaSearch(space=space.define_by_run(), metric="dev_weighted_f1", mode="max",
+                                points_to_evaluate=[space.baseline_point()],
+                                sampler=optuna.samplers.TPESampler(seed=0), max_epochs=4)
+
+
+def _run(searcher: TruthfulOptunaSearch, trial_id: str, scores: list[float], **last: object) -> dict:
+    searcher.suggest(trial_id)
+    result = {}
+    for epoch, score in enumerate(scores, start=1):
+        result = {"epoch": epoch, "training_iteration": epoch, "dev_weighted_f1": score}
+        searcher.on_trial_result(trial_id, result)
+    return {**result, **last}
+
+
+def test_classify() -> None:
+    assert classify({"epoch": 4}, False, 4) == COMPLETE
+    assert classify({"epoch": 2}, False, 4) == EARLY_STOPPED
+    assert classify({"epoch": 2, "non_finite": True}, False, 4) == NON_FINITE
+    assert classify({"epoch": 4}, True, 4) == ERRORED
+    assert classify(None, False, 4) == ERRORED
+
+
+def test_outcomes_reach_optuna_truthfully(searcher: TruthfulOptunaSearch) -> None:
+    searcher.on_trial_complete("full", _run(searcher, "full", [0.3, 0.6, 0.5, 0.4]))
+    searcher.on_trial_complete("stopped", _run(searcher, "stopped", [0.2, 0.25]))
+    searcher.on_trial_complete("nan", _run(searcher, "nan", [0.3], non_finite=True, dev_weighted_f1=-math.inf,
+                                           stop_reason="non-finite training loss at epoch 2"))
+    searcher.suggest("crashed")
+    searcher.on_trial_complete("crashed", None, error=True)
+    trials = {t.user_attrs["ray_trial_id"]: t for t in searcher._ot_study.get_trials()}
+    # A finished trial is told its best epoch's score (what selection uses), not its last one.
+    assert trials["full"].state == optuna.trial.TrialState.COMPLETE and trials["full"].value == 0.6
+    # An ASHA-stopped trial is PRUNED, so TPE does not take 0.25 after 2 epochs as a final score.
+    assert trials["stopped"].state == optuna.trial.TrialState.PRUNED
+    assert trials["stopped"].intermediate_values == {1: 0.2, 2: 0.25}
+    assert trials["nan"].state == optuna.trial.TrialState.FAIL
+    assert "non-finite" in trials["nan"].user_attrs["stop_reason"]
+    assert trials["crashed"].state == optuna.trial.TrialState.FAIL
+    assert not [t for t in searcher._ot_study.get_trials() if t.state == optuna.trial.TrialState.RUNNING]
+
+
+def test_baseline_is_suggested_first(searcher: TruthfulOptunaSearch) -> None:
+    assert searcher.suggest("first") == {"fusion": "autofusion", "encoder_loss_weight": 0.03}
+
+
+def test_non_finite_intermediate_is_not_reported(searcher: TruthfulOptunaSearch) -> None:
+    searcher.suggest("x")
+    searcher.on_trial_result("x", {"epoch": 1, "training_iteration": 1, "dev_weighted_f1": math.nan})
+    assert searcher._ot_study.get_trials()[0].intermediate_values == {}
+
+
+# --- a real small search ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_search(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("search")
+    data = root / "tiny.pkl"
+    import pickle
+
+    atomic_write(data, lambda out: pickle.dump(generate(0, scale=0.1, dims=TINY_DIMS), out), binary=True)
+    space = yaml.safe_load((REPO / "search_spaces" / "synthetic.yaml").read_text())
+    space["fixed"] = TINY_MODEL
+    space["budget"] = {"num_samples": 6, "max_epochs": 4, "grace_period": 1, "reduction_factor": 2,
+                       "cpus_per_trial": 1, "gpus_per_trial": 0, "max_concurrent": 2}
+    space_file = root / "space.yaml"
+    space_file.write_text(yaml.safe_dump(space))
+    results = root / "results"
+    command = [sys.executable, "tune/search.py", "--dataset", "synthetic", "--data", str(data), "--space",
+               str(space_file), "--results-dir", str(results), "--storage-path", str(root / "ray"),
+               "--name", "e2e", "--quiet", "--seed", "3"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {"root": root, "results": results, "stdout": done.stdout, "data": data}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(700)
+def test_search_writes_best_config_and_tables(small_search: dict) -> None:
+    results = small_search["results"]
+    document = json.loads((results / "best_configs" / "synthetic.json").read_text())
+    validate_best_document(document)
+    assert document["config"]["seqcontext_nlayer"] == 1 and document["config"]["fusion_hidden"] == 32
+    assert document["rerun"]["reproduced"] is True
+    assert document["study"]["num_samples"] == 6
+    rows = list(csv.DictReader((results / "trials" / "synthetic.csv").open()))
+    assert len(rows) == 6
+    # The winner is the trial with the highest best dev F1 from its per-epoch history.
+    best_row = max(rows, key=lambda r: float(r["best_dev_weighted_f1"] or -1))
+    assert float(best_row["best_dev_weighted_f1"]) == document["metric"]["value"]
+    assert "<- best" in small_search["stdout"] and "re-run the winner with" in small_search["stdout"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(700)
+def test_optuna_study_matches_ray_outcomes(small_search: dict) -> None:
+    study = json.loads((small_search["results"] / "studies" / "synthetic.json").read_text())
+    states = [t["state"] for t in study["optuna_trials"]]
+    assert "RUNNING" not in states and len(states) == 6
+    ray_status = [t["status"] for t in study["ray_trials"]]
+    assert states.count("PRUNED") == ray_status.count("EARLY_STOPPED")
+    assert states.count("COMPLETE") == ray_status.count("TERMINATED")
+    first = min(study["optuna_trials"], key=lambda t: t["number"])
+    assert first["params"] == {"fusion": "autofusion", "encoder_loss_weight": 0.03}  # the baseline goes first
+    for trial in study["ray_trials"]:
+        epochs = [point["epoch"] for point in trial["curve"]]
+        assert epochs == list(range(1, len(epochs) + 1))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(700)
+def test_train_cli_reproduces_the_winner_exactly(small_search: dict, tmp_path: Path) -> None:
+    best = small_search["results"] / "best_configs" / "synthetic.json"
+    metrics = tmp_path / "rerun.json"
+    done = subprocess.run([sys.executable, "train.py", "--config", str(best), "--metrics-out", str(metrics), "--quiet"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rerun = json.loads(metrics.read_text())
+    document = json.loads(best.read_text())
+    assert rerun["best_dev_weighted_f1"] == document["metric"]["value"]
+    assert rerun["best_epoch"] == document["metric"]["best_epoch"]
+    assert rerun["test"]["weighted_f1"] == document["test"]["weighted_f1"]
