@@ -86,7 +86,7 @@ class JoyfulConfig:
     max_grad_value: float = _opt(-1.0, "clip gradients to this absolute value; -1 = no clipping", group="train")
     seed: int = _opt(24, "random seed (python, numpy, torch)", group="train")
     num_threads: int = _opt(0, "torch intra-op threads; 0 = torch's default", group="train")
-    self_pool_chunk: int = _opt(64, "utterances per self-pooling chunk (bounds memory; no effect on results)", group="train")
+    self_pool_chunk: int = _opt(16, "utterances per self-pooling chunk (bounds memory; no effect on results)", group="train")
 
     # ------------------------------------------------------------------
     def validate(self) -> JoyfulConfig:
@@ -227,7 +227,12 @@ def load_config_file(path: str | Path) -> tuple[JoyfulConfig, dict[str, Any]]:
             f"--config {path}: schema_version {version} is newer than this joyful-tune supports "
             f"({CONFIG_SCHEMA_VERSION}); upgrade joyful-tune"
         )
-    config = JoyfulConfig.from_dict(document["config"], source=f"--config {path}")
+    source = f"--config {path}"
+    try:
+        config = JoyfulConfig.from_dict(document["config"], source=source)
+    except UserError as exc:  # a value rule names the setting; say which file holds it
+        message = str(exc)
+        raise UserError(message if message.startswith(source) else f"{source}: {message}") from None
     return config, document
 
 

@@ -6,11 +6,14 @@
   to each node), since Ray no longer syncs trial folders to the head node;
 * resources: a trial must fit on at least one node (GPUs and CPUs), otherwise
   it would stay PENDING forever.
+
+It also holds :class:`GracefulStop`, the driver's Ctrl-C handling around ``Tuner.fit``.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from pathlib import Path
 from typing import Any
@@ -112,3 +115,35 @@ def check_shared_storage(storage_path: str) -> None:
     if blind:
         raise UserError(f"--storage-path {storage_path} is not shared: node(s) {', '.join(b[:12] for b in blind)} "
                         "cannot see it; use a shared file system (NFS) or an s3:// / gs:// URI")
+
+
+class GracefulStop:
+    """Around ``Tuner.fit()``: the first Ctrl-C (SIGINT) stops the search cleanly and is remembered.
+
+    Ray Tune's own SIGINT handler stops the run and saves the experiment state, but
+    ``fit()`` then returns as if it had finished: the trial it stopped looks TERMINATED
+    (only the saved state says RUNNING). So this handler takes SIGINT instead
+    (``TUNE_DISABLE_SIGINT_HANDLER``), records it in :attr:`requested` and asks Tune
+    for the same clean stop through SIGUSR1, the other signal Tune handles that way.
+    A second Ctrl-C raises KeyboardInterrupt at once.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __enter__(self) -> GracefulStop:
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+        # Tune installs its SIGUSR1 handler when the run starts; until then a stop request is a KeyboardInterrupt.
+        self.previous_usr1 = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested or signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, signal.SIG_IGN, None):
+            raise KeyboardInterrupt
+        self.requested = True
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        signal.signal(signal.SIGINT, self.previous)
+        signal.signal(signal.SIGUSR1, self.previous_usr1)

@@ -244,8 +244,9 @@ class ResultStore:
         previous = current if problem is None else None
         return PublishOutcome(written=written, reason=reason, path=path, previous=previous)
 
-    def update_confirmation(self, dataset: str, confirmation: dict, changes: dict | None = None, *,
-                            data_sha256: str, study_name: str) -> PublishOutcome:
+    def update_confirmation(
+        self, dataset: str, confirmation: dict, changes: dict | None = None, *, data_sha256: str, study_name: str
+    ) -> PublishOutcome:
         """Record a confirmation in the current best config: set `confirmation` and the top-level `changes`
         (e.g. `config` = the confirmed winner, with its `metric` and `test`).
 
@@ -260,24 +261,21 @@ class ResultStore:
             with filelock.FileLock(lock_path, timeout=self.lock_timeout_s):
                 current, problem = _read_current(path)
                 if current is None or problem is not None:
-                    raise UserError(f"{path}: no valid best config to add the confirmation to "
-                                    f"({problem or 'file not found'}); run the search first")
+                    raise UserError(
+                        f"{path}: no valid best config to add the confirmation to "
+                        f"({problem or 'file not found'}); run the search first"
+                    )
                 document = {**current, **(changes or {}), "confirmation": confirmation}
                 validate_best_document(document)
-                if current["data"]["sha256"] != data_sha256:
-                    written, reason = False, (f"kept earlier result: it is for other data (sha256 "
-                                              f"{current['data']['sha256'][:12]}… vs {data_sha256[:12]}…); "
-                                              "the confirmation is kept in history")
-                elif current["study"]["name"] != study_name:
-                    written, reason = False, (f"kept earlier result: it now holds search "
-                                              f"{current['study']['name']!r}, not the confirmed {study_name!r}; "
-                                              "the confirmation is kept in history")
-                else:
-                    written, reason = True, f"confirmation of search {study_name!r} recorded"
+                written, reason = _decide_confirmation(current, data_sha256, study_name)
                 if written:
                     atomic_write_json(path, document)
-                record = {**document, "outcome": "confirmed" if written else "kept-earlier", "reason": reason,
-                          "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                record = {
+                    **document,
+                    "outcome": "confirmed" if written else "kept-earlier",
+                    "reason": reason,
+                    "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                }
                 _append_line(self.history_path(dataset), json.dumps(record))
         except filelock.Timeout:
             raise UserError(
@@ -412,6 +410,21 @@ def _decide(current: dict | None, problem: str | None, new: dict, overwrite: boo
         False,
         f"kept earlier result: {old:.6g} {sign} {value:.6g} on the same data and metric ({new_metric['name']}, {mode})",
     )
+
+
+def _decide_confirmation(current: dict, data_sha256: str, study_name: str) -> tuple[bool, str]:
+    """Whether a confirmation of search `study_name` on data `data_sha256` may update the current file."""
+    if current["data"]["sha256"] != data_sha256:
+        return False, (
+            f"kept earlier result: it is for other data (sha256 {current['data']['sha256'][:12]}… vs "
+            f"{data_sha256[:12]}…); the confirmation is kept in history"
+        )
+    if current["study"]["name"] != study_name:
+        return False, (
+            f"kept earlier result: it now holds search {current['study']['name']!r}, not the confirmed "
+            f"{study_name!r}; the confirmation is kept in history"
+        )
+    return True, f"confirmation of search {study_name!r} recorded"
 
 
 def _corrupt_path(path: Path) -> Path:

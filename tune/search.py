@@ -32,6 +32,7 @@ from joyful.datasets import check_dataset_name, resolve_dataset
 from joyful.errors import UserError
 from joyful.io import atomic_write_json
 from joyful.run import RunOptions, load_data, train
+from tune.cluster import GracefulStop
 from tune.collect import STATUS_LABELS, TrialRecord, choose_winner, export_study, outcome_counts, record_from_result
 from tune.results import BEST_CONFIG_SCHEMA_VERSION, ResultStore
 from tune.space import Budget, SearchSpace, default_space_path, load_space
@@ -213,11 +214,12 @@ def run_dataset(plan: DatasetPlan, args: argparse.Namespace, storage: str, name:
     tuner, experiment = build_tuner(plan, args, storage, name, args.resume)
     print(f"\n== {plan.dataset}: {plan.budget.num_samples} trials x up to {plan.budget.max_epochs} epochs "
           f"({plan.budget.cpus_per_trial:g} CPU, {plan.budget.gpus_per_trial:g} GPU per trial) -> {experiment}")
-    grid = tuner.fit()
+    with GracefulStop() as stop:  # Ctrl-C: Tune saves the state and fit() returns; stop says it was stopped
+        grid = tuner.fit()
     records = [record_from_result(result, plan.budget.max_epochs) for result in grid]
     finished = grid.num_terminated + grid.num_errors
-    if finished < len(grid):
-        print(f"\nsearch interrupted: {finished} of {len(grid)} trials finished; state saved in {experiment}\n"
+    if stop.requested or finished < len(grid):
+        print(f"\nsearch interrupted; state saved in {experiment}\n"
               f"resume with:\n  {resume_command(args, name)}", file=sys.stderr)
         return INTERRUPTED_EXIT
     search_seconds = time.perf_counter() - started
@@ -352,8 +354,12 @@ def resume_command(args: argparse.Namespace, name: str) -> str:
         if getattr(args, flag) is not None:
             parts += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     parts += ["--storage-path", args.storage_path, "--name", name, "--results-dir", args.results_dir,
-              "--seed", str(args.seed), "--resume"]
-    return shlex.join(parts)
+              "--seed", str(args.seed), "--max-failures", str(args.max_failures),
+              "--checkpoint-every", str(args.checkpoint_every)]
+    if args.dashboard_host != "127.0.0.1":
+        parts += ["--dashboard-host", args.dashboard_host]
+    parts += [f"--{flag.replace('_', '-')}" for flag in ("overwrite", "no_rerun", "quiet") if getattr(args, flag)]
+    return shlex.join([*parts, "--resume"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,14 @@ def _safe_reconstructor(cls: Any, base: Any, state: Any) -> Any:
     return object.__new__(Sample)
 
 
+def _latin1_encode(text: Any, encoding: str = "utf-8") -> bytes:
+    # Python 3 pickles of protocol 0-2 rebuild bytes (e.g. numpy array buffers) as
+    # _codecs.encode(str, "latin1"); only that plain conversion is allowed.
+    if not isinstance(text, str) or encoding.lower().replace("_", "-") not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("_codecs.encode is allowed only to rebuild latin1 bytes")
+    return text.encode("latin1")
+
+
 _NUMPY_GLOBALS = {
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
@@ -42,6 +50,7 @@ _ALLOWED = {
     ("cogmen.Sample", "Sample"): Sample,
     ("copyreg", "_reconstructor"): _safe_reconstructor,
     ("copy_reg", "_reconstructor"): _safe_reconstructor,
+    ("_codecs", "encode"): _latin1_encode,
     ("builtins", "object"): object,
     ("__builtin__", "object"): object,
     ("builtins", "set"): set,

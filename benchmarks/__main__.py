@@ -1,0 +1,222 @@
+"""`python -m benchmarks`: measure training throughput, search throughput and search efficiency.
+
+    python -m benchmarks --quick                       # a few minutes, smaller data and searches
+    python -m benchmarks --json benchmarks/results.json # the full run (about half an hour on 2 cores)
+    python -m benchmarks --sections training --device cuda --json gpu.json
+
+Prints a table (each figure with how it was measured) and the targets of
+docs/PERFORMANCE.md; `--json` writes every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import IEMOCAP_DIMS, REPO, SMALL_DIMS, DataSpec, run_worker
+from benchmarks.report import render, targets
+from joyful.io import atomic_write_json
+
+SECTIONS = ("training", "search", "efficiency", "profile")
+FUSIONS = ("autofusion", "hierarchical")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sizes of one benchmark run (full or --quick)."""
+
+    training_scale: float  # synthetic data scale of the training section (1.0 = IEMOCAP-4 size)
+    reference_batches: int  # train batches the per-utterance reference runs
+    search_epochs: int  # epochs of every search-throughput trial
+    search_trials_per_slot: int  # trials per concurrent slot ...
+    search_min_trials: int  # ... and at least this many per search-throughput run
+    iemocap_trial: bool  # run one real IEMOCAP-size Ray trial for the overhead figure
+    efficiency_seeds: tuple[int, ...]
+    efficiency_trials: int | None  # None: the space file's budget
+    efficiency_epochs: int | None
+    profile_batches: int | None  # None: a whole epoch
+
+
+FULL = Settings(1.0, 1, 3, 2, 4, True, (0, 1, 2), None, None, None)
+QUICK = Settings(0.2, 1, 2, 1, 1, False, (0,), 6, 4, 1)
+SEARCH_DATA = DataSpec(scale=0.2, dims=tuple(SMALL_DIMS.items()))
+EFFICIENCY_DATA = DataSpec(scale=1.0, dims=tuple(SMALL_DIMS.items()))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="smaller data and searches: a run of a few minutes")
+    p.add_argument("--json", metavar="PATH", help="write every figure to this JSON file")
+    p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")
+    p.add_argument("--fusions", default=",".join(FUSIONS), help="fusions of the training section")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads of the training and profile sections and of the IEMOCAP-size trial (0 = all cores)")
+    p.add_argument("--device", default="cpu", help="device of the training and profile sections (cpu, cuda)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config setting of the training and profile sections (repeatable), e.g. self_pool_chunk=256")
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder (data, Ray experiments)")
+    return p
+
+
+def _split(text: str, valid: tuple[str, ...], flag: str) -> list[str]:
+    items = [item for item in text.split(",") if item]
+    unknown = [item for item in items if item not in valid]
+    if unknown or not items:
+        raise SystemExit(f"python -m benchmarks: error: {flag} {text!r}: choose from {', '.join(valid)}")
+    return items
+
+
+def _overrides(items: list[str]) -> dict[str, Any]:
+    import yaml
+
+    from joyful.config import coerce_value
+    from joyful.errors import UserError
+
+    overrides = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        try:
+            if not sep:
+                raise UserError("expected KEY=VALUE")
+            overrides[key] = coerce_value(key, yaml.safe_load(text), source="--set")
+        except UserError as exc:
+            raise SystemExit(f"python -m benchmarks: error: --set {item!r}: {exc}") from None
+    return overrides
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _meta(quick: bool, argv: list[str]) -> dict[str, Any]:
+    import optuna
+    import ray
+    import torch
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                                check=False).stdout.strip()
+    except OSError:
+        commit = ""
+    return {"quick": quick, "command": shlex.join([sys.executable, "-m", "benchmarks", *argv]),
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git_commit": commit,
+            "machine": f"{platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}, ray {ray.__version__}, "
+                       f"optuna {optuna.__version__}, python {platform.python_version()}",
+            "load_start": _load()}
+
+
+def summary(results: dict[str, Any]) -> dict[str, float]:
+    """Flat headline figures (`<fusion>_train_epoch_speedup`, ...) for scripts and tests."""
+    flat: dict[str, float] = {}
+    for fusion, r in results.get("training", {}).items():
+        for key in ("train_epoch_speedup", "train_same_batches_speedup", "eval_speedup", "fusion_speedup"):
+            if r.get(key) is not None:
+                flat[f"{fusion}_{key}"] = r[key]
+        flat[f"{fusion}_train_utterances_per_s"] = r["vectorised"]["epoch_utterances_per_s"]
+    for concurrency, r in results.get("search_throughput", {}).get("runs", {}).items():
+        flat[f"search_trials_per_hour_c{concurrency}"] = r["trials_per_hour"]
+        flat[f"search_overhead_share_c{concurrency}"] = r["overhead_share"]
+    eff = results.get("search_efficiency")
+    if eff:
+        flat["efficiency_f1_gap_points"] = eff["f1_gap_points"]
+        flat["efficiency_epoch_ratio"] = eff["epoch_ratio"]
+    return flat
+
+
+def _iemocap_extrapolation(search: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
+    """Without a real IEMOCAP-size trial: small-data overhead per trial plus a checkpoint save and copy per
+    epoch (the default model's, timed in the training section), against IEMOCAP-size epochs."""
+    from benchmarks.search_throughput import SEARCH_EPOCHS_IEMOCAP
+    from joyful.data.synthetic import DEFAULT_SPLITS, SyntheticSpec
+
+    vec = next(iter(training.values()))["vectorised"]
+    length = SyntheticSpec().mean_length  # expected utterances per dialogue at scale 1
+    epoch = (DEFAULT_SPLITS["train"] * length / vec["epoch_utterances_per_s"]
+             + DEFAULT_SPLITS["dev"] * length / vec["eval_utterances_per_s"])
+    fixed = search["runs"]["1"]["overhead_seconds_per_trial"]
+    per_epoch = 2 * vec["checkpoint_seconds"]  # the trial's save and Ray's copy into storage
+    n = SEARCH_EPOCHS_IEMOCAP
+    overhead = fixed + n * per_epoch
+    return {"overhead_fixed_seconds": fixed, "overhead_per_epoch_seconds": per_epoch, "epoch_seconds": epoch,
+            "epochs": n, "overhead_share": overhead / (overhead + n * epoch)}
+
+
+def run(settings: Settings, sections: list[str], fusions: list[str], threads: int, device: str,
+        overrides: dict[str, Any], workdir: Path, results: dict[str, Any]) -> None:
+    from benchmarks.search_efficiency import measure_search_efficiency
+    from benchmarks.search_throughput import measure_search_throughput
+    from benchmarks.training import measure_training
+
+    def log(message: str) -> None:
+        print(f"[{datetime.now():%H:%M:%S} load {_load()}] {message}", file=sys.stderr, flush=True)
+
+    data_dir = workdir / "data"
+    training_data = DataSpec(settings.training_scale, tuple(IEMOCAP_DIMS.items()))
+    if "training" in sections:
+        log("training throughput")
+        results["training"] = measure_training(str(training_data.ensure(data_dir)), fusions,
+                                               settings.reference_batches, eval_splits=["dev", "test"],
+                                               threads=threads, device=device, overrides=overrides, log=log)
+    if "search" in sections:
+        log("search throughput")
+        iemocap = str(DataSpec().ensure(data_dir)) if settings.iemocap_trial else None
+        search = measure_search_throughput(
+            str(SEARCH_DATA.ensure(data_dir)), workdir / "ray", concurrencies=[1, 2, 4],
+            epochs=settings.search_epochs,
+            trials=lambda c: max(settings.search_min_trials, c * settings.search_trials_per_slot),
+            iemocap_data=iemocap, iemocap_cpus=threads or 2, log=log)
+        if iemocap is None and "training" in results and "1" in search["runs"]:
+            search["iemocap_extrapolated"] = _iemocap_extrapolation(search, results["training"])
+        results["search_throughput"] = search
+    if "efficiency" in sections:
+        log("search efficiency")
+        results["search_efficiency"] = measure_search_efficiency(
+            str(EFFICIENCY_DATA.ensure(data_dir)), workdir / "ray", seeds=list(settings.efficiency_seeds),
+            num_samples=settings.efficiency_trials, max_epochs=settings.efficiency_epochs, log=log)
+    if "profile" in sections:
+        log("profile of one epoch")
+        results["profile"] = run_worker("profile", {"data": str(training_data.ensure(data_dir)), "fusion": fusions[0],
+                                                    "threads": threads, "device": device, "overrides": overrides,
+                                                    "batches": settings.profile_batches})
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    sections = _split(args.sections, SECTIONS, "--sections")
+    fusions = _split(args.fusions, FUSIONS, "--fusions")
+    overrides = _overrides(args.set)
+    results: dict[str, Any] = {"meta": {**_meta(args.quick, argv), "overrides": overrides}}
+    workdir = Path(tempfile.mkdtemp(prefix="joyful-bench-"))
+    try:
+        run(QUICK if args.quick else FULL, sections, fusions, args.threads, args.device, overrides, workdir, results)
+    finally:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    results["meta"]["load_end"] = _load()
+    results["targets"] = targets(results)
+    results["summary"] = summary(results)
+    print(render(results))
+    if args.json:
+        atomic_write_json(args.json, results)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

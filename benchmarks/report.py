@@ -1,0 +1,175 @@
+"""The human table of a benchmark run: one row per figure with how it was measured, then the targets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+GIB = 1024.0  # MiB
+
+
+def _f(value: float | None, digits: int = 1, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:,.{digits}f}{suffix}"
+
+
+def training_rows(training: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rows = []
+    for fusion, r in training.items():
+        vec, ref = r["vectorised"], r.get("reference")
+        rows.append((f"{fusion}: train epoch, vectorised", _f(vec["epoch_utterances_per_s"], 0, " utt/s"),
+                     f"whole epoch ({vec['epoch_batches']} batches, {vec['epoch_utterances']} utt), after a warm batch"))
+        if ref is None:
+            rows.append((f"{fusion}: reference path", "failed", r.get("error", "")[:80]))
+            continue
+        rows += [
+            (f"{fusion}: train, per-utterance reference", _f(ref["subset_utterances_per_s"], 1, " utt/s"),
+             f"first {ref['subset_batches']} batch(es) only ({ref['subset_utterances']} utt, {ref['subset_seconds']:.0f} s)"),
+            (f"{fusion}: train speed-up (epoch)", _f(r["train_epoch_speedup"], 1, "x"),
+             "vectorised epoch utt/s / reference subset utt/s"),
+            (f"{fusion}: train speed-up (same batch)", _f(r["train_same_batches_speedup"], 1, "x"),
+             "both on the same first batch(es); vectorised cold"),
+        ]
+        if r.get("eval_speedup") is not None:
+            rows += [
+                (f"{fusion}: eval, vectorised", _f(vec["eval_utterances_per_s"], 0, " utt/s"),
+                 f"dev+test pass ({vec['eval_utterances']} utt), best of 2"),
+                (f"{fusion}: eval, per-utterance reference", _f(ref["eval_utterances_per_s"], 1, " utt/s"),
+                 f"dev+test pass, once ({ref['eval_seconds']:.0f} s)"),
+                (f"{fusion}: eval speed-up", _f(r["eval_speedup"], 1, "x"), "vectorised / reference utt/s"),
+            ]
+        rows.append((f"{fusion}: fusion alone speed-up", _f(r["fusion_speedup"], 1, "x"),
+                     f"fusion forward + backward on the dev batch ({vec['fusion_utterances']} utt): "
+                     f"{vec['fusion_utterances_per_s']:,.0f} vs {ref['fusion_utterances_per_s']:,.1f} utt/s"))
+        rows += [
+            (f"{fusion}: peak RSS, vectorised", _f(vec["peak_rss_mib"] / GIB, 2, " GiB"),
+             f"ru_maxrss of its own process (data {vec['data_rss_mib'] / GIB:.2f} GiB incl.)"),
+            (f"{fusion}: peak RSS, reference", _f(ref["peak_rss_mib"] / GIB, 2, " GiB"),
+             "ru_maxrss, autograd keeps a P x P softmax per utterance"),
+            (f"{fusion}: same results", "yes" if r["same_results"] else "NO",
+             f"rel. diff: first-batch loss {r['train_loss_rel_diff']:.1e}, dev/test loss "
+             f"{r['eval_loss_rel_diff']:.1e} (tol 1e-4)"),
+        ]
+    return rows
+
+
+def search_rows(search: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rows = []
+    standalone = search["standalone_trial"]
+    rows.append(("trial outside Ray", _f(standalone["build_seconds"] + standalone["fit_seconds"], 1, " s"),
+                 f"{standalone['epochs']} epochs: data load, build, fit (epoch {standalone['epoch_seconds']:.1f} s); "
+                 f"{standalone['process_seconds']:.0f} s with interpreter start and imports"))
+    for concurrency, r in search["runs"].items():
+        rows += [
+            (f"{concurrency} concurrent: trials/hour", _f(r["trials_per_hour"], 0),
+             f"{r['trials']} trials x {search['epochs_per_trial']} epochs in {r['wall_seconds']:.0f} s (Tuner.fit)"),
+            (f"{concurrency} concurrent: wall split", f"{100 * r['training_share']:.0f}% train",
+             f"{100 * r['dev_eval_share_estimated']:.0f}% dev eval (est.), {100 * r['overhead_share']:.0f}% "
+             f"Ray/Optuna overhead ({r['overhead_seconds_per_trial']:.1f} s/trial) of {concurrency} x wall"),
+        ]
+    if "ray_seconds_per_trial_over_standalone" in search["runs"].get("1", {}):
+        rows.append(("Ray cost per small trial", _f(search["runs"]["1"]["ray_seconds_per_trial_over_standalone"], 1, " s"),
+                     "1 concurrent: wall/trial - that trial's own work outside Ray"))
+    iemocap = search.get("iemocap_trial")
+    if iemocap:
+        rows += [
+            ("IEMOCAP-size trial overhead", f"{100 * iemocap['overhead_share_measured']:.1f}%",
+             f"measured: {iemocap['epochs']}-epoch Ray trial {iemocap['ray_wall_seconds']:.0f} s vs its work "
+             f"outside Ray {iemocap['standalone']['build_seconds'] + iemocap['standalone']['fit_seconds']:.0f} s"),
+            (f"  at {iemocap['extrapolated_epochs']} epochs", f"{100 * iemocap['overhead_share_extrapolated']:.1f}%",
+             f"extrapolated: {iemocap['overhead_fixed_seconds']:.0f} s per trial + "
+             f"{iemocap['overhead_per_epoch_seconds']:.1f} s per epoch (checkpoint "
+             f"{iemocap['standalone']['checkpoint_mib']:.0f} MiB)"),
+            ("IEMOCAP-size trial peak RSS", _f((iemocap["peak_trial_rss_mib"] or 0) / GIB, 2, " GiB"),
+             "Ray trial process, sampled every 0.25 s"),
+        ]
+    elif "iemocap_extrapolated" in search:
+        e = search["iemocap_extrapolated"]
+        rows.append(("IEMOCAP-size trial overhead", f"{100 * e['overhead_share']:.1f}%",
+                     f"extrapolated: {e['overhead_fixed_seconds']:.0f} s/trial (small data) + "
+                     f"{e['overhead_per_epoch_seconds']:.1f} s checkpoints per epoch vs {e['epochs']} x "
+                     f"{e['epoch_seconds']:.0f} s epochs"))
+    return rows
+
+
+def efficiency_rows(eff: dict[str, Any]) -> list[tuple[str, str, str]]:
+    how = f"median over seeds {eff['seeds']}, {eff['trials']} trials, max {eff['max_epochs']} epochs"
+    return [
+        ("TPE + ASHA: best dev wF1", _f(100 * eff["tpe_asha_best_dev_f1_median"], 2), how),
+        ("random (full length): best dev wF1", _f(100 * eff["random_best_dev_f1_median"], 2), how),
+        ("TPE + ASHA: epochs", _f(eff["tpe_asha_epochs_median"], 0),
+         f"grace {eff['grace_period']}, reduction {eff['reduction_factor']}"),
+        ("random: epochs", _f(eff["random_epochs_median"], 0), "trials x max epochs"),
+        ("F1 gap / epoch ratio", f"{eff['f1_gap_points']:+.2f} pts / {eff['epoch_ratio']:.2f}",
+         "random - TPE+ASHA (points); TPE+ASHA epochs / random epochs"),
+    ]
+
+
+def profile_rows(profile: dict[str, Any]) -> list[tuple[str, str, str]]:
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in profile["forward_stage_seconds"].items())
+    pool = profile["self_pool_seconds"]
+    rows = [("profiled epoch", _f(profile["epoch_seconds_profiled"], 1, " s"),
+             f"{profile['utterances']} utt, {profile['fusion']}, torch.profiler on"),
+            ("  forward", _f(sum(profile["forward_stage_seconds"].values()), 1, " s"), f"by stage (s): {stages}"),
+            ("  backward", _f(profile["backward_seconds"], 1, " s"), "all autograd nodes"),
+            ("  self-pooling", f"{pool['forward']:.1f} + {pool['backward']:.1f} s", "forward + backward")]
+    for op in profile["top_ops"][:8]:
+        rows.append((f"  {op['name'][:34]}", f"{100 * op['share']:.1f}%", f"self {op['self_seconds']:.1f} s, {op['calls']} calls"))
+    return rows
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with the figure reached and whether it is met (None when not measured)."""
+    found = []
+    for fusion, r in results.get("training", {}).items():
+        if r.get("reference") is not None:
+            found.append({"target": f"{fusion}: train epoch >= 5x reference", "value": r["train_epoch_speedup"],
+                          "met": r["train_epoch_speedup"] >= 5})
+            if r.get("eval_speedup") is not None:
+                found.append({"target": f"{fusion}: evaluation >= 10x reference", "value": r["eval_speedup"],
+                              "met": r["eval_speedup"] >= 10})
+    search = results.get("search_throughput")
+    if search:
+        iemocap = search.get("iemocap_trial")
+        share = iemocap["overhead_share_extrapolated"] if iemocap else search.get("iemocap_extrapolated", {}).get("overhead_share")
+        if share is not None:
+            found.append({"target": "Ray/Optuna overhead <= 10% of an IEMOCAP-size trial (extrapolated)",
+                          "value": share, "met": share <= 0.10})
+    rss = None
+    if search and search.get("iemocap_trial") and search["iemocap_trial"]["peak_trial_rss_mib"]:
+        rss = search["iemocap_trial"]["peak_trial_rss_mib"]
+    elif results.get("training"):
+        rss = max(r["vectorised"]["peak_rss_mib"] for r in results["training"].values())
+    if rss is not None:
+        found.append({"target": "peak RSS of one CPU trial <= 4 GiB", "value": rss / GIB, "met": rss <= 4 * GIB})
+    eff = results.get("search_efficiency")
+    if eff:
+        found.append({"target": "TPE+ASHA within 0.5 F1 points of random", "value": eff["f1_gap_points"],
+                      "met": eff["f1_gap_points"] <= 0.5})
+        found.append({"target": "TPE+ASHA uses <= 1/3 of random's epochs", "value": eff["epoch_ratio"],
+                      "met": eff["epoch_ratio"] <= 1 / 3})
+    return found
+
+
+def render(results: dict[str, Any]) -> str:
+    sections = [("Training throughput", "training", training_rows),
+                ("Search throughput (small synthetic data)", "search_throughput", search_rows),
+                ("Search efficiency", "search_efficiency", efficiency_rows),
+                ("Profile of one training epoch", "profile", profile_rows)]
+    lines = []
+    meta = results["meta"]
+    lines.append(f"joyful-tune benchmarks ({'quick' if meta['quick'] else 'full'}): {meta['machine']}; "
+                 f"load average {meta['load_start']} at start, {meta.get('load_end')} at end")
+    for title, key, rows_of in sections:
+        if key not in results:
+            continue
+        rows = rows_of(results[key])
+        width = max(len(r[0]) for r in rows)
+        value_width = max(len(r[1]) for r in rows)
+        lines += ["", f"== {title}"]
+        lines += [f"{name:<{width}}  {value:>{value_width}}  {how}" for name, value, how in rows]
+    found = results.get("targets", [])
+    if found:
+        lines += ["", "== Targets"]
+        width = max(len(t["target"]) for t in found)
+        for t in found:
+            lines.append(f"{t['target']:<{width}}  {t['value']:>8.2f}  {'met' if t['met'] else 'NOT met'}")
+    return "\n".join(lines)

@@ -1,0 +1,159 @@
+"""Run a real search through `tune/search.py`'s machinery (plan_dataset + build_tuner) and read it back.
+
+The benchmarks never re-implement the search: they parse the same flags, build
+the same Tuner (TruthfulOptunaSearch, ASHA, the `train_trial` trainable) and
+only choose budgets. Random search is the same path with Optuna's
+RandomSampler in place of TPE (`random_sampler`) and ASHA made inert
+(grace period = max epochs, so no trial stops before the end).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import REPO
+
+DATASET = "synthetic"
+SHIPPED_SPACE = REPO / "search_spaces" / "synthetic.yaml"
+SPACES = Path(__file__).resolve().parent / "spaces"
+
+
+@dataclass
+class SearchRun:
+    """One finished search: its wall time and per-trial figures."""
+
+    wall_seconds: float
+    concurrency: int
+    trials: list[dict[str, Any]] = field(default_factory=list)  # per trial: epochs, seconds, best F1
+    peak_trial_rss_mib: float | None = None
+
+    @property
+    def epochs(self) -> int:
+        return sum(t["epochs"] for t in self.trials)
+
+    @property
+    def best_dev_f1(self) -> float | None:
+        scores = [t["best_dev_weighted_f1"] for t in self.trials if t["best_dev_weighted_f1"] is not None]
+        return max(scores) if scores else None
+
+
+def start_ray(num_cpus: int) -> None:
+    """A private local Ray instance with `num_cpus` logical CPUs (more than the cores oversubscribes them)."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING",
+             log_to_driver=False, configure_logging=True)
+
+
+@contextmanager
+def random_sampler() -> Iterator[None]:
+    """While building the tuner, build_tuner's TPESampler(seed=..) becomes RandomSampler(seed=..).
+
+    tune/search.py has no sampler option; this keeps everything else of its path.
+    """
+    import optuna
+
+    original = optuna.samplers.TPESampler
+
+    def make(seed: int | None = None, **_: Any) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.RandomSampler(seed=seed)
+
+    optuna.samplers.TPESampler = make
+    try:
+        yield
+    finally:
+        optuna.samplers.TPESampler = original
+
+
+class TrialMemory:
+    """Samples the RSS of the Ray trial processes (descendants of this one) every `interval` s."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.interval, self.peak_mib = interval, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TrialMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(self.interval):
+            for proc in me.children(recursive=True):
+                try:
+                    # Ray names a function trainable's worker process "ray::ImplicitFunc.train".
+                    if "ImplicitFunc" in " ".join(proc.cmdline()):
+                        self.peak_mib = max(self.peak_mib, proc.memory_info().rss / 2**20)
+                except psutil.Error:
+                    continue
+
+
+def plan_search(data_path: str, space_path: Path, storage: Path, name: str, *, num_samples: int, max_epochs: int,
+                grace_period: int, reduction_factor: int, concurrency: int, seed: int,
+                cpus_per_trial: int = 1) -> tuple[Any, Any]:
+    """The parsed search.py flags and its DatasetPlan (space, budget, base config, data)."""
+    from tune.search import build_parser, plan_dataset
+
+    args = build_parser().parse_args([
+        "--dataset", DATASET, "--data", data_path, "--space", str(space_path), "--num-samples", str(num_samples),
+        "--max-epochs", str(max_epochs), "--grace-period", str(grace_period),
+        "--reduction-factor", str(reduction_factor), "--cpus-per-trial", str(cpus_per_trial), "--gpus-per-trial", "0",
+        "--max-concurrent", str(concurrency), "--storage-path", str(storage), "--name", name,
+        "--results-dir", str(storage / "results"), "--seed", str(seed), "--max-failures", "0", "--quiet"])
+    return args, plan_dataset(DATASET, data_path, str(space_path), args)
+
+
+def run_search(data_path: str, space_path: Path, storage: Path, name: str, *, num_samples: int, max_epochs: int,
+               grace_period: int, reduction_factor: int, concurrency: int, seed: int,
+               sampler: str = "tpe", cpus_per_trial: int = 1) -> SearchRun:
+    """One search of `num_samples` trials; Ray must be running (`start_ray`)."""
+    from tune.search import build_tuner
+
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    args, plan = plan_search(data_path, space_path, storage, name, num_samples=num_samples, max_epochs=max_epochs,
+                             grace_period=grace_period, reduction_factor=reduction_factor,
+                             concurrency=concurrency, seed=seed, cpus_per_trial=cpus_per_trial)
+    with random_sampler() if sampler == "random" else nullcontext():
+        tuner, _ = build_tuner(plan, args, str(storage), name, resume=False)
+    with TrialMemory() as memory:
+        started = time.perf_counter()
+        grid = tuner.fit()
+        wall = time.perf_counter() - started
+    run = SearchRun(wall, concurrency, peak_trial_rss_mib=memory.peak_mib or None)
+    for result in grid:
+        frame = result.metrics_dataframe
+        if result.error or frame is None or not len(frame):
+            raise RuntimeError(f"benchmark search {name}: a trial failed: {result.error}")
+        run.trials.append({
+            "epochs": int(frame["epoch"].max()),
+            "train_seconds": float(frame["train_seconds"].sum()),
+            "trial_seconds": float(frame["time_total_s"].max()),  # inside the trainable, as Ray measured it
+            "best_dev_weighted_f1": float(frame["dev_weighted_f1"].max()),
+            "params": dict(result.config or {}),
+        })
+    return run
+
+
+def baseline_trial_config(data_path: str, space_path: Path, storage: Path, max_epochs: int,
+                          cpus_per_trial: int = 1) -> dict[str, Any]:
+    """The resolved config of the search's first (baseline) trial, for the same run outside Ray."""
+    _, plan = plan_search(data_path, space_path, storage, "baseline", num_samples=1, max_epochs=max_epochs,
+                          grace_period=max_epochs, reduction_factor=2, concurrency=1, seed=0,
+                          cpus_per_trial=cpus_per_trial)
+    return plan.space.trial_config(plan.base_config, plan.space.baseline_point()).to_dict()

@@ -1,0 +1,104 @@
+"""Smoke tests of the benchmark package at a tiny scale: the figures and keys exist (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.__main__ import _iemocap_extrapolation, build_parser, main, summary
+from benchmarks.common import DataSpec, relative_difference
+from benchmarks.report import render, targets
+from benchmarks.training import FirstBatches, measure_training
+from tests.conftest import TINY_DIMS, TINY_MODEL
+
+TINY_OVERRIDES = {k: v for k, v in TINY_MODEL.items() if k != "epochs"}
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(DataSpec(scale=0.1, dims=tuple(TINY_DIMS.items())).ensure(tmp_path_factory.mktemp("bench")))
+
+
+def test_first_batches_limits_an_epoch() -> None:
+    class Loader:
+        def __len__(self) -> int:
+            return 3
+
+        def __iter__(self):
+            return iter([type("B", (), {"num_utterances": n})() for n in (5, 6, 7)])
+
+    subset = FirstBatches(Loader(), 2)
+    assert len(subset) == 2 and [b.num_utterances for b in subset] == [5, 6] and subset.num_utterances == 11
+
+
+def test_relative_difference() -> None:
+    assert relative_difference(1.0, 1.0) == 0.0
+    assert relative_difference(2.0, 1.0) == pytest.approx(0.5)
+
+
+def test_unknown_section_is_refused() -> None:
+    assert build_parser().parse_args(["--quick"]).quick
+    with pytest.raises(SystemExit, match="--sections"):
+        main(["--sections", "training,nope"])
+
+
+def test_iemocap_extrapolation_adds_a_checkpoint_save_and_copy_per_epoch() -> None:
+    search = {"runs": {"1": {"overhead_seconds_per_trial": 10.0}}}
+    training = {"autofusion": {"vectorised": {"epoch_utterances_per_s": 100.0, "eval_utterances_per_s": 300.0,
+                                              "checkpoint_seconds": 1.0}}}
+    figures = _iemocap_extrapolation(search, training)
+    assert figures["overhead_per_epoch_seconds"] == 2.0 and figures["epochs"] == 50
+    overhead = 10.0 + 50 * 2.0
+    assert figures["overhead_share"] == pytest.approx(overhead / (overhead + 50 * figures["epoch_seconds"]))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_training_measurement_reports_speedups_and_same_results(tiny_data: str) -> None:
+    training = measure_training(tiny_data, ["hierarchical"], 1, eval_splits=["dev", "test"], threads=1,
+                                overrides=TINY_OVERRIDES, log=lambda message: None)
+    figures = training["hierarchical"]
+    for key in ("train_epoch_speedup", "train_same_batches_speedup", "eval_speedup"):
+        assert figures[key] > 0
+    assert figures["same_results"] is True
+    assert figures["train_loss_rel_diff"] <= 1e-4 and figures["eval_loss_rel_diff"] <= 1e-4
+    for path in ("vectorised", "reference"):
+        assert figures[path]["peak_rss_mib"] > 0 and figures[path]["subset_utterances"] > 0
+    assert figures["vectorised"]["epoch_utterances"] >= figures["vectorised"]["subset_utterances"]
+    assert figures["vectorised"]["checkpoint_mib"] > 0 and figures["fusion_speedup"] > 0
+    results = {"meta": {"quick": True, "machine": "test", "load_start": "0", "load_end": "0"}, "training": training}
+    results["targets"] = targets(results)
+    flat = summary(results)
+    assert any("train" in key and "speedup" in key for key in flat)
+    assert {t["target"].split(":")[0] for t in results["targets"]} >= {"hierarchical"}
+    assert "train speed-up" in render(results)
+    json.dumps(results)  # everything is JSON-serialisable
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_search_measurements_report_throughput_and_efficiency(tiny_data: str, tmp_path: Path) -> None:
+    import ray
+
+    from benchmarks.search_efficiency import measure_search_efficiency
+    from benchmarks.search_throughput import measure_search_throughput
+
+    try:
+        throughput = measure_search_throughput(tiny_data, tmp_path / "ray", concurrencies=[1], epochs=1,
+                                               trials=lambda c: 1, log=lambda message: None)
+        efficiency = measure_search_efficiency(tiny_data, tmp_path / "ray", seeds=[0], num_samples=2, max_epochs=2,
+                                               log=lambda message: None)
+    finally:
+        ray.shutdown()
+    run = throughput["runs"]["1"]
+    assert run["trials_per_hour"] > 0 and 0 < run["training_share"] < 1
+    assert "ray_seconds_per_trial_over_standalone" in run
+    assert efficiency["random_epochs_median"] == 2 * 2  # full-length trials
+    assert efficiency["tpe_asha_epochs_median"] <= efficiency["random_epochs_median"]
+    assert 0 <= efficiency["tpe_asha_best_dev_f1_median"] <= 1
+    results = {"meta": {"quick": True, "machine": "test", "load_start": "0", "load_end": "0"},
+               "search_throughput": throughput, "search_efficiency": efficiency}
+    results["targets"] = targets(results)
+    assert "TPE + ASHA" in render(results)

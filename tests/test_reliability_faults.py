@@ -1,0 +1,304 @@
+"""Faults a search survives, each injected through JOYFUL_TUNE_FAULT (tune/faults.py) into a real search.
+
+Every search here runs `tune/search.py` as a subprocess with a private Ray (RAY_TMPDIR
+under /tmp), tiny data and a tiny model; Ray workers inherit the fault from the
+driver's environment. Trials are named by the number in their Ray folder name
+(1 = the first trial created, the baseline).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from tune_helpers import (
+    REPO,
+    files_under,
+    kill_processes,
+    process_tree,
+    remove_tree,
+    reported,
+    run_search,
+    search_args,
+    search_env,
+    short_tmpdir,
+    start_search,
+    stop_ray,
+    trial_dirs,
+    wait_for,
+    write_data,
+    write_space,
+)
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 4
+
+
+@pytest.fixture
+def ray_tmp() -> Path:
+    """A private Ray temp dir; whatever Ray left running under it is killed afterwards (by pid)."""
+    folder = short_tmpdir()
+    yield folder
+    stop_ray(folder)
+    remove_tree(folder)
+
+
+def by_number(experiment: Path) -> dict[int, Path]:
+    """Trial folders by trial number: Ray names them <trainable>_<trial id>_<number>_<params>_<time>."""
+    return {int(p.name.split("_")[3]): p for p in trial_dirs(experiment)}
+
+
+def trial_id(folder: Path) -> str:
+    return folder.name.split("_")[2]
+
+
+def epochs(folder: Path) -> list[int]:
+    return [line["epoch"] for line in reported(folder)]
+
+
+def study(results: Path) -> dict:
+    return json.loads((results / "studies" / "synthetic.json").read_text())
+
+
+def rows(results: Path) -> dict[str, dict]:
+    import csv
+
+    with (results / "trials" / "synthetic.csv").open() as handle:
+        return {row["trial_id"]: row for row in csv.DictReader(handle)}
+
+
+def assert_clean_study(results: Path, num_samples: int) -> None:
+    """Optuna knows every trial's outcome (none left RUNNING); every curve is epochs 1..n without gaps or repeats."""
+    exported = study(results)
+    assert len(exported["optuna_trials"]) == num_samples
+    assert not [t for t in exported["optuna_trials"] if t["state"] in ("RUNNING", "WAITING")]
+    for trial in exported["ray_trials"]:
+        points = [p["epoch"] for p in trial["curve"]]
+        assert points == list(range(1, len(points) + 1)), trial
+
+
+# --- a failing trial, an exhausted one and a NaN one, all in one search --------------------------------
+
+
+@pytest.fixture(scope="module")
+def faulty_search(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("faulty")
+    data = write_data(root / "tiny.pkl")
+    space = write_space(root / "space.yaml", num_samples=4, max_epochs=EPOCHS, max_concurrent=2)
+    faults = [
+        {"kind": "raise", "epoch": 2, "times": 1, "trial": 1, "state_dir": str(root / "raised-1")},  # recovers
+        {"kind": "raise", "epoch": 2, "times": 100, "trial": 2, "state_dir": str(root / "raised-2")},  # never does
+        {"kind": "nan", "epoch": 2, "trial": 3},
+    ]
+    ray_tmp = short_tmpdir()
+    try:
+        done = run_search(search_args(data, space, root, "faults", "--max-failures", "2", "--no-rerun"),
+                          search_env(ray_tmp, faults))
+    finally:
+        stop_ray(ray_tmp)
+        remove_tree(ray_tmp)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    trials = by_number(root / "ray" / "faults" / "synthetic")
+    return {"root": root, "done": done, "results": root / "results", "trials": trials,
+            "ids": {n: trial_id(folder) for n, folder in trials.items()}}
+
+
+@pytest.mark.timeout(400)
+def test_search_completes_despite_failing_trials(faulty_search: dict) -> None:
+    results = faulty_search["results"]
+    assert len(faulty_search["trials"]) == 4
+    assert len(rows(results)) == 4
+    best = json.loads((results / "best_configs" / "synthetic.json").read_text())
+    assert best["single_trial_best"]["trial_id"] in (faulty_search["ids"][1], faulty_search["ids"][4])
+    assert best["study"]["trials"] == {"completed": 2, "early_stopped": 0, "errored": 1, "non_finite": 1}
+    assert_clean_study(results, 4)
+
+
+@pytest.mark.timeout(400)
+def test_failed_trial_is_retried_from_its_last_checkpoint(faulty_search: dict) -> None:
+    trial = faulty_search["trials"][1]
+    assert len(list((faulty_search["root"] / "raised-1").iterdir())) == 1  # it failed once, after epoch 2
+    row = rows(faulty_search["results"])[faulty_search["ids"][1]]
+    assert (row["status"], row["epochs_run"], row["error"]) == ("TERMINATED", str(EPOCHS), "")
+    # Ray logged each epoch once: the retry went on from the epoch-2 checkpoint (a restart from
+    # scratch would have logged epochs 1 and 2 twice).
+    assert epochs(trial) == [1, 2, 3, 4]
+    [exported] = [t for t in study(faulty_search["results"])["ray_trials"] if t["trial_id"] == faulty_search["ids"][1]]
+    assert [p["epoch"] for p in exported["curve"]] == [1, 2, 3, 4]
+    assert "Restored" in faulty_search["done"].stderr
+
+
+@pytest.mark.timeout(400)
+def test_trial_failing_more_than_max_failures_is_errored_with_its_error(faulty_search: dict) -> None:
+    number, results = 2, faulty_search["results"]
+    assert len(list((faulty_search["root"] / f"raised-{number}").iterdir())) == 3  # 1 try + --max-failures 2
+    row = rows(results)[faulty_search["ids"][number]]
+    assert row["status"] == "ERROR"
+    assert row["error"] == "tune.faults.InjectedFault: injected failure after epoch 2"
+    assert "error: tune.faults.InjectedFault: injected failure after epoch 2" in faulty_search["done"].stdout
+    [optuna_trial] = [t for t in study(results)["optuna_trials"]
+                      if t["user_attrs"]["ray_trial_id"] == faulty_search["ids"][number]]
+    assert optuna_trial["state"] == "FAIL" and optuna_trial["user_attrs"]["outcome"] == "errored"
+
+
+@pytest.mark.timeout(400)
+def test_non_finite_loss_ends_trial_as_non_finite_and_never_best(faulty_search: dict) -> None:
+    number, results = 3, faulty_search["results"]
+    row = rows(results)[faulty_search["ids"][number]]
+    assert row["status"] == "NON_FINITE"
+    assert row["stop_reason"].startswith("non-finite training loss at epoch 2")
+    [optuna_trial] = [t for t in study(results)["optuna_trials"]
+                      if t["user_attrs"]["ray_trial_id"] == faulty_search["ids"][number]]
+    assert optuna_trial["state"] == "FAIL"
+    assert optuna_trial["user_attrs"]["stop_reason"].startswith("non-finite training loss at epoch 2")
+    best = json.loads((results / "best_configs" / "synthetic.json").read_text())
+    assert best["single_trial_best"]["trial_id"] != faulty_search["ids"][number]
+    assert f"{faulty_search['ids'][number]:<18}NON_FINITE" in faulty_search["done"].stdout
+
+
+# --- the driver dies ---------------------------------------------------------------------------------------
+
+
+def _stalled(experiment: Path, number: int, finished_others: int):
+    """A condition: trial `number` has reported 2 epochs (and sleeps); `finished_others` others have all epochs."""
+
+    def check() -> dict | None:
+        if not experiment.exists():
+            return None
+        trials = by_number(experiment)
+        done = [n for n, folder in trials.items() if n != number and len(reported(folder)) == EPOCHS]
+        if number in trials and len(reported(trials[number])) == 2 and len(done) >= finished_others:
+            return trials
+        return None
+
+    return check
+
+
+@pytest.mark.timeout(500)
+def test_driver_killed_with_sigkill_resumes_without_rerunning_or_losing_trials(tmp_path: Path,
+                                                                               ray_tmp: Path) -> None:
+    data = write_data(tmp_path / "tiny.pkl")
+    space = write_space(tmp_path / "space.yaml", num_samples=4, max_epochs=EPOCHS, max_concurrent=2)
+    args = search_args(data, space, tmp_path, "killed", "--no-rerun")
+    experiment = tmp_path / "ray" / "killed" / "synthetic"
+    log = tmp_path / "first.log"
+    # Trial 1 stalls after epoch 2, so the kill lands while it is mid-training.
+    search = start_search(args, search_env(ray_tmp, {"kind": "sleep", "epoch": 2, "seconds": 300, "trial": 1}), log)
+    tree: list[psutil.Process] = []
+    try:
+        wait_for(_stalled(experiment, 1, finished_others=1), 240, "trial 1 to stall and another to finish", search, log)
+        time.sleep(2)  # let Tune save the experiment state after the finished trial
+        tree = process_tree(search.pid)
+        commands = [p.cmdline() for p in tree if p.is_running()]
+        dashboards = [c for c in commands if any(part.endswith("dashboard/dashboard.py") for part in c)]
+        assert dashboards and all("--host=127.0.0.1" in c for c in dashboards)  # listens on loopback only
+        finished = {n: folder.joinpath("result.json").read_bytes() for n, folder in by_number(experiment).items()
+                    if len(reported(folder)) == EPOCHS}
+        search.send_signal(signal.SIGKILL)
+        search.wait(timeout=30)
+        # The stalled trial's worker goes with its driver (no orphan keeps writing to the experiment).
+        wait_for(lambda: not [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+                              and p.name().startswith("ray::ImplicitFunc")], 60, "the trial workers to exit")
+    finally:
+        if search.poll() is None:
+            search.kill()
+        kill_processes(tree)  # Ray's agents can outlive a killed driver for a while
+    assert files_under(tmp_path / "results") == []  # nothing published by the killed search
+
+    done = run_search([*args, "--resume"], search_env(ray_tmp))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    trials = by_number(experiment)
+    assert sorted(trials) == [1, 2, 3, 4]  # no trial lost or started twice
+    for number, content in finished.items():  # finished trials were not re-run
+        assert trials[number].joinpath("result.json").read_bytes() == content, f"trial {number} was re-run"
+    # The interrupted trial went on from its epoch-2 checkpoint: each epoch logged once.
+    assert epochs(trials[1]) == [1, 2, 3, 4]
+    assert all(epochs(folder) == [1, 2, 3, 4] for folder in trials.values())
+    assert {row["status"] for row in rows(tmp_path / "results").values()} == {"TERMINATED"}
+    assert (tmp_path / "results" / "best_configs" / "synthetic.json").exists()
+    assert_clean_study(tmp_path / "results", 4)
+
+
+@pytest.mark.timeout(500)
+def test_ctrl_c_stops_cleanly_and_the_printed_command_resumes(tmp_path: Path, ray_tmp: Path) -> None:
+    data = write_data(tmp_path / "tiny.pkl")
+    space = write_space(tmp_path / "space.yaml", num_samples=4, max_epochs=EPOCHS, max_concurrent=1)
+    args = search_args(data, space, tmp_path, "interrupted", "--no-rerun")
+    experiment = tmp_path / "ray" / "interrupted" / "synthetic"
+    log = tmp_path / "first.log"
+    search = start_search(args, search_env(ray_tmp, {"kind": "sleep", "epoch": 2, "seconds": 300, "trial": 2}), log)
+    tree: list[psutil.Process] = []
+    try:
+        wait_for(_stalled(experiment, 2, finished_others=1), 240, "trial 2 to stall", search, log)
+        tree = process_tree(search.pid)
+        finished = by_number(experiment)[1].joinpath("result.json").read_bytes()
+        os.killpg(search.pid, signal.SIGINT)  # Ctrl-C in a terminal signals the whole process group
+        status = search.wait(timeout=120)
+    finally:
+        if search.poll() is None:
+            search.kill()
+    output = log.read_text()
+    assert status == 130, output[-3000:]
+    assert "search interrupted; state saved in" in output
+    lines = output.splitlines()
+    command = lines[lines.index("resume with:") + 1].strip()
+    assert "--resume" in command and "--name interrupted" in command
+    assert files_under(tmp_path / "results") == []  # a partial search publishes nothing
+    time.sleep(1)
+    assert not [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]  # Ray was shut down
+
+    done = subprocess.run(shlex.split(command), cwd=REPO, env=search_env(ray_tmp), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    trials = by_number(experiment)
+    assert sorted(trials) == [1, 2, 3, 4]
+    assert trials[1].joinpath("result.json").read_bytes() == finished
+    assert epochs(trials[2]) == [1, 2, 3, 4]  # went on from its epoch-2 checkpoint
+    assert {row["status"] for row in rows(tmp_path / "results").values()} == {"TERMINATED"}
+    assert (tmp_path / "results" / "best_configs" / "synthetic.json").exists()
+    assert_clean_study(tmp_path / "results", 4)
+
+
+# --- results integrity, end to end -------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(500)
+def test_worse_search_keeps_the_best_config_and_overwrite_replaces_it(tmp_path: Path, ray_tmp: Path) -> None:
+    data = write_data(tmp_path / "tiny.pkl")
+    best = tmp_path / "results" / "best_configs" / "synthetic.json"
+    # Deterministic on CPU: lr 1e-2 over 4 epochs of 2-dialogue batches learns something; lr 1e-5 for 1 epoch does not.
+    good = write_space(tmp_path / "good.yaml", num_samples=1, max_epochs=4,
+                       fixed={"learning_rate": 1.0e-2, "batch_size": 2})
+    worse = write_space(tmp_path / "worse.yaml", num_samples=1, max_epochs=1,
+                        fixed={"learning_rate": 1.0e-5, "batch_size": 2})
+
+    first = run_search(search_args(data, good, tmp_path, "good", "--no-rerun"), search_env(ray_tmp))
+    assert first.returncode == 0, first.stderr[-3000:]
+    published = best.read_bytes()
+    good_value = json.loads(published)["metric"]["value"]
+
+    second = run_search(search_args(data, worse, tmp_path, "worse", "--no-rerun"), search_env(ray_tmp))
+    assert second.returncode == 0, second.stderr[-3000:]
+    history = [json.loads(line) for line in best.with_name("synthetic.history.jsonl").read_text().splitlines()]
+    worse_value = history[-1]["metric"]["value"]
+    assert worse_value < good_value  # the premise of this test
+    assert best.read_bytes() == published  # byte for byte
+    assert [h["outcome"] for h in history] == ["published", "kept-earlier"]
+    assert "synthetic: kept" in second.stdout
+
+    third = run_search(search_args(data, worse, tmp_path, "worse-again", "--no-rerun", "--overwrite"),
+                       search_env(ray_tmp))
+    assert third.returncode == 0, third.stderr[-3000:]
+    replaced = json.loads(best.read_text())
+    assert replaced["metric"]["value"] == worse_value and replaced["study"]["name"] == "worse-again"
+    history = [json.loads(line) for line in best.with_name("synthetic.history.jsonl").read_text().splitlines()]
+    assert [h["outcome"] for h in history] == ["published", "kept-earlier", "published"]
+    assert history[-1]["reason"].startswith("overwrite requested")

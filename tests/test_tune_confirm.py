@@ -1,0 +1,256 @@
+"""Confirmation: statistics by hand, candidate choice from a stored study, the store update, and
+a real end-to-end confirmation on tiny data with Ray (K=2 configurations + baseline, S=2 seeds)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+from joyful.config import JoyfulConfig
+from joyful.errors import UserError
+from tune.confirm import apply_confirmation, candidates_from_study, confirm, confirmation_seeds, search_base_config
+from tune.confirmation import (
+    BASELINE_LABEL,
+    ConfigRuns,
+    ConfirmationResult,
+    SeedRun,
+    choose_confirmed_winner,
+    mean_ci95,
+    paired_difference,
+)
+from tune.results import ResultStore, validate_best_document
+from tune.space import load_space
+
+REPO = Path(__file__).resolve().parents[1]
+SPACE = REPO / "search_spaces" / "synthetic.yaml"
+TINY = dict(fusion_pool_dim=16, fusion_hidden=32, fusion_latent=16, hidden_size=16, seqcontext_nlayer=1,
+            gnn_nheads=2, batch_size=4, learning_rate=1e-3, epochs=3, num_threads=1)
+
+
+# --- statistics ---------------------------------------------------------------------------
+
+
+def test_mean_ci95_is_the_t_interval() -> None:
+    values = [0.60, 0.62, 0.65]
+    summary = mean_ci95(values)
+    mean, std = statistics.fmean(values), statistics.stdev(values)
+    half = stats.t.ppf(0.975, 2) * std / math.sqrt(3)  # t(0.975, 2 df) = 4.303
+    assert summary["n"] == 3 and summary["mean"] == pytest.approx(0.623333333)
+    assert summary["std"] == pytest.approx(0.025166115)
+    assert summary["ci95"] == pytest.approx([mean - half, mean + half])
+    assert summary["ci95"][0] == pytest.approx(0.560817, abs=1e-6)
+    assert mean_ci95([0.5]) == {"n": 1, "mean": 0.5, "std": None, "ci95": None}
+    assert mean_ci95([])["mean"] is None
+
+
+def test_paired_difference_pairs_by_seed() -> None:
+    candidate = {1: 0.62, 2: 0.60, 3: 0.66, 9: 0.99}  # seed 9 has no baseline run: not paired
+    baseline = {1: 0.60, 2: 0.61, 3: 0.62}
+    diff = paired_difference(candidate, baseline)
+    assert diff["seeds"] == [1, 2, 3]
+    assert diff["diffs"] == pytest.approx([0.02, -0.01, 0.04])
+    assert diff["mean"] == pytest.approx(0.05 / 3)
+    assert (diff["wins"], diff["ties"], diff["losses"]) == (2, 0, 1)
+    assert diff["ci95"][0] < 0 < diff["ci95"][1] and diff["ci_excludes_zero"] is False
+    clear = paired_difference({1: 0.7, 2: 0.71, 3: 0.72}, {1: 0.6, 2: 0.6, 3: 0.61})
+    assert clear["ci_excludes_zero"] is True and clear["wins"] == 3
+
+
+def _entry(label: str, values: dict[int, float]) -> ConfigRuns:
+    runs = [SeedRun(seed=s, best_dev_weighted_f1=v, best_epoch=2, epochs_run=3, test_weighted_f1=v - 0.01,
+                    test_accuracy=v, dev_weighted_f1=[v - 0.1, v, v - 0.01], train_loss=[1.0, 0.8, 0.7],
+                    train_nll=[0.9, 0.7, 0.6]) for s, v in values.items()]
+    return ConfigRuns(label, JoyfulConfig(learning_rate=0.001 * (1 + len(label))), runs)
+
+
+def test_the_winner_is_the_highest_mean_and_ties_keep_the_baseline() -> None:
+    baseline = _entry(BASELINE_LABEL, {1: 0.5, 2: 0.5})
+    assert choose_confirmed_winner([baseline, _entry("a", {1: 0.75, 2: 0.25}), _entry("b", {1: 0.5, 2: 0.625})]) == "b"
+    assert choose_confirmed_winner([baseline, _entry("a", {1: 0.75, 2: 0.25})]) == BASELINE_LABEL  # a tie
+    failed = ConfigRuns("c", JoyfulConfig(), [SeedRun(seed=1, best_dev_weighted_f1=None, error="boom")])
+    assert choose_confirmed_winner([baseline, failed]) == BASELINE_LABEL
+    with pytest.raises(RuntimeError, match="every confirmation run failed"):
+        choose_confirmed_winner([failed])
+
+
+def test_to_dict_and_the_median_seed_config() -> None:
+    entries = [_entry(BASELINE_LABEL, {1: 0.60, 2: 0.61, 3: 0.59}), _entry("cand", {1: 0.64, 2: 0.66, 3: 0.62})]
+    result = ConfirmationResult(seeds=[1, 2, 3], entries=entries, winner_label="cand")
+    assert result.winner_run.seed == 1 and result.winner_config.seed == 1  # 0.64 is the median of the three
+    document = result.to_dict()
+    cand = document["configurations"][1]
+    assert cand["dev_weighted_f1"]["mean"] == pytest.approx(0.64)
+    assert cand["paired_diff_to_baseline"]["mean"] == pytest.approx(0.04)
+    assert cand["searched"] == {"learning_rate": pytest.approx(0.005)}
+    rows = {row["measure"]: row for row in document["effects"]["rows"]}
+    assert document["effects"]["compared"] == "cand" and document["effects"]["compared_is_winner"]
+    assert rows["dev_weighted_f1"]["change"] == pytest.approx(4.0)
+
+
+def test_a_failed_run_is_recorded_with_its_reason() -> None:
+    from types import SimpleNamespace
+
+    from tune.confirm import _seed_run
+
+    nan_loss = SimpleNamespace(config={"seed": 7, "config_index": 0}, error=None,
+                               metrics={"failed": "non-finite training loss at epoch 2 (total=nan)"})
+    run = _seed_run(nan_loss)
+    assert not run.ok and run.seed == 7 and run.error.startswith("non-finite training loss")
+    crashed = SimpleNamespace(config={"seed": 8, "config_index": 0}, error=RuntimeError("a\nworker died"), metrics={})
+    assert _seed_run(crashed).error == "worker died"
+
+
+def test_confirmation_seeds_avoid_the_search_seed() -> None:
+    assert confirmation_seeds(24, 3) == [1024, 1025, 1026]
+    with pytest.raises(UserError, match="--confirm-seeds is 1, but must be >= 2"):
+        confirmation_seeds(24, 1)
+
+
+# --- from a stored study --------------------------------------------------------------------
+
+
+def _trial(trial_id: str, value: float | None, status: str = "TERMINATED", **params: object) -> dict:
+    return {"trial_id": trial_id, "status": status, "epochs_run": 4, "best_dev_weighted_f1": value,
+            "best_epoch": 3, "stop_reason": "", "error": "", **params, "curve": []}
+
+
+def test_candidates_are_the_best_distinct_non_baseline_configs() -> None:
+    space = load_space(SPACE, "synthetic")
+    trial_config = JoyfulConfig(dataset="synthetic", fusion="hierarchical", gate_reg_weight=0.05, epochs=2,
+                                learning_rate=1e-4, seqcontext_nlayer=1)
+    base = search_base_config(trial_config, space, max_epochs=8)
+    assert base.fusion == "autofusion" and base.gate_reg_weight == 0.01 and base.epochs == 8
+    hier = {"fusion": "hierarchical", "encoder_loss_weight": 0.05, "gate_reg_weight": 0.002,
+            "reconstruction_loss": "smooth_l1"}
+    trials = [
+        _trial("t_00000", 0.90, fusion="autofusion", encoder_loss_weight=0.03),  # the baseline: never a candidate
+        _trial("t_00001", 0.80, **hier),
+        _trial("t_00002", 0.80, **hier),  # same settings as t_00001: dropped
+        _trial("t_00003", 0.95, status="ERROR", fusion="autofusion", encoder_loss_weight=0.02),
+        _trial("t_00004", 0.70, status="EARLY_STOPPED", fusion="autofusion", encoder_loss_weight=0.05,
+               gate_reg_weight=math.nan),  # NaN cell of an inactive parameter, as read from a table
+        _trial("t_00005", None, fusion="autofusion", encoder_loss_weight=0.07),
+    ]
+    chosen = candidates_from_study(trials, space, base, top=5)
+    assert [label for label, _ in chosen] == ["rank 2: trial t_00001", "rank 4: trial t_00004"]
+    first = chosen[0][1]
+    assert (first.fusion, first.gate_reg_weight, first.reconstruction_loss, first.epochs) == (
+        "hierarchical", 0.002, "smooth_l1", 8)
+    assert chosen[1][1].gate_reg_weight == 0.01 and chosen[1][1].epochs == 8  # full budget, also when stopped early
+    assert candidates_from_study(trials, space, base, top=1) == chosen[:1]
+
+
+# --- the store update ------------------------------------------------------------------------
+
+
+def _document(tmp_path: Path) -> dict:
+    config = JoyfulConfig(dataset="synthetic", seqcontext_nlayer=1, learning_rate=1e-4).to_dict()
+    return {"schema_version": 1, "kind": "joyful-tune best config", "dataset": "synthetic", "modalities": "atv",
+            "data": {"path": "d.pkl", "sha256": "a" * 64}, "config": config,
+            "searched": {"fusion": "autofusion", "encoder_loss_weight": 0.03},
+            "metric": {"name": "dev_weighted_f1", "mode": "max", "value": 0.7, "best_epoch": 3},
+            "test": None, "single_trial_best": {"trial_id": "t_00000", "config": config}, "confirmation": None,
+            "study": {"name": "s1", "space_file": str(SPACE), "space_sha256": "c" * 64, "num_samples": 4,
+                      "searcher": {}, "scheduler": {}, "trials": {}, "started_at": "2025-01-01T00:00:00+00:00",
+                      "ended_at": "2025-01-01T00:00:00+00:00", "storage_path": "/tmp/x"},
+            "versions": {"python": "3", "torch": "2", "ray": "2", "optuna": "5", "joyful_tune": "0"},
+            "rerun_command": "python train.py --config x", "checkpoint": None,
+            "written_at": "2025-01-01T00:00:00+00:00"}
+
+
+def test_update_confirmation_rewrites_only_the_same_search_on_the_same_data(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    assert store.publish_best("synthetic", _document(tmp_path)).written
+    entries = [_entry(BASELINE_LABEL, {1: 0.60, 2: 0.61}), _entry("cand", {1: 0.64, 2: 0.66})]
+    entries[1].config = JoyfulConfig(dataset="synthetic", fusion="hierarchical", seqcontext_nlayer=1)
+    entries[0].config = JoyfulConfig(dataset="synthetic", seqcontext_nlayer=1)
+    result = ConfirmationResult(seeds=[1, 2], entries=entries, winner_label="cand")
+    updated = apply_confirmation(store.read_best("synthetic"), result)
+    validate_best_document(updated)
+    changes = {k: updated[k] for k in ("config", "searched", "metric", "test", "checkpoint")}
+    outcome = store.update_confirmation("synthetic", updated["confirmation"], changes, data_sha256="a" * 64,
+                                        study_name="s1")
+    assert outcome.written
+    now = store.read_best("synthetic")
+    assert now["config"]["fusion"] == "hierarchical" and now["config"]["seed"] == 1  # median (lower) run: seed 1
+    assert now["metric"]["value"] == 0.64 and now["test"]["weighted_f1"] == pytest.approx(0.63)
+    assert now["searched"]["fusion"] == "hierarchical" and "gate_reg_weight" in now["searched"]
+    assert now["confirmation"]["winner"] == "cand" and now["single_trial_best"]["trial_id"] == "t_00000"
+    for sha, study, words in (("b" * 64, "s1", "other data"), ("a" * 64, "s2", "now holds search 's1'")):
+        kept = store.update_confirmation("synthetic", {"winner": "x"}, {}, data_sha256=sha, study_name=study)
+        assert not kept.written and words in kept.reason
+    assert store.read_best("synthetic")["confirmation"]["winner"] == "cand"
+    assert [h["outcome"] for h in store.history("synthetic")] == ["published", "confirmed", "kept-earlier",
+                                                                  "kept-earlier"]
+    with pytest.raises(UserError, match="no valid best config"):
+        store.update_confirmation("iemocap", {}, {}, data_sha256="a" * 64, study_name="s1")
+
+
+# --- end to end with Ray -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    yield
+    if started:
+        ray.shutdown()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_confirm_end_to_end(ray_local: None, synthetic_path: Path, synthetic_data, tmp_path: Path) -> None:
+    base = JoyfulConfig(dataset="synthetic", data=str(synthetic_path), **TINY)
+    baseline = base.replace(fusion="autofusion", encoder_loss_weight=0.03)
+    candidates = [("hier", base.replace(fusion="hierarchical", encoder_loss_weight=0.05)),
+                  ("auto", base.replace(encoder_loss_weight=0.08)),
+                  ("same as baseline", baseline.replace(seed=7))]  # dropped: only the seed differs
+    seeds = confirmation_seeds(base.seed, 2)
+    result = confirm(candidates, baseline, seeds, data=synthetic_data, cpus_per_trial=1, gpus_per_trial=0,
+                     storage_path=str(tmp_path), name="confirm")
+    document = result.to_dict()
+    assert [c["label"] for c in document["configurations"]] == [BASELINE_LABEL, "hier", "auto"]
+    assert (tmp_path / "confirm").is_dir()  # the Ray experiment is in the given storage
+    for c in document["configurations"]:
+        values = [r["best_dev_weighted_f1"] for r in c["runs"]]
+        assert [r["seed"] for r in c["runs"]] == seeds and None not in values
+        assert all(len(r["dev_weighted_f1"]) == 3 and r["best_dev_weighted_f1"] == max(r["dev_weighted_f1"])
+                   for r in c["runs"])
+        dev = c["dev_weighted_f1"]
+        assert dev["mean"] == pytest.approx(statistics.fmean(values))
+        assert dev["std"] == pytest.approx(statistics.stdev(values))
+        half = stats.t.ppf(0.975, 1) * statistics.stdev(values) / math.sqrt(2)
+        assert dev["ci95"] == pytest.approx([dev["mean"] - half, dev["mean"] + half])
+        if c["label"] != BASELINE_LABEL:
+            diff = c["paired_diff_to_baseline"]
+            base_values = [r["best_dev_weighted_f1"] for r in document["configurations"][0]["runs"]]
+            assert diff["diffs"] == pytest.approx([v - b for v, b in zip(values, base_values, strict=True)])
+            assert diff["wins"] == sum(v > b for v, b in zip(values, base_values, strict=True))
+    means = {c["label"]: c["dev_weighted_f1"]["mean"] for c in document["configurations"]}
+    assert document["winner"] == max(means, key=lambda k: (means[k], k == BASELINE_LABEL))
+    assert result.winner_config.seed in seeds and result.winner_config.seed != base.seed
+    assert document["effects"]["rows"] and document["effects"]["baseline"] == BASELINE_LABEL
+    # A confirmation run is the training code path: train() with the winner's config gives the same run.
+    from joyful.run import RunOptions, train
+
+    rerun = train(result.winner_config, RunOptions(device="cpu"), log=lambda message: None)
+    assert rerun["best_dev_weighted_f1"] == result.winner_run.best_dev_weighted_f1
+    assert rerun["test"]["weighted_f1"] == result.winner_run.test_weighted_f1
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "tune/confirm.py", "--dataset", "synthetic", "--results-dir",
+                           str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("confirm.py: error: no best config at ") and "run tune/search.py" in done.stderr

@@ -1,0 +1,247 @@
+"""The record of a confirmation: per-seed runs, their statistics, the confirmed winner, and its tables.
+
+Pure bookkeeping (no Ray, no training): `tune/confirm.py` fills it, `tune/report.py` shows it.
+Every standard deviation is the sample one (n - 1); confidence intervals are 95% t-intervals.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from joyful.config import JoyfulConfig
+from tune.effects import RunCurve, compare_effects, effects_markdown, summarise_runs
+
+__all__ = ["BASELINE_LABEL", "ConfigRuns", "ConfirmationResult", "SeedRun", "choose_confirmed_winner",
+           "confirmation_markdown", "mean_ci95", "paired_difference", "per_seed_markdown", "print_confirmation"]
+
+BASELINE_LABEL = "baseline"
+
+
+# --- statistics -------------------------------------------------------------------------
+
+
+def mean_ci95(values: list[float]) -> dict[str, Any]:
+    """n, mean, sample std and the 95% t-interval of the mean (std and interval None when n < 2)."""
+    from scipy import stats
+
+    n = len(values)
+    if n == 0:
+        return {"n": 0, "mean": None, "std": None, "ci95": None}
+    mean = statistics.fmean(values)
+    if n < 2:
+        return {"n": 1, "mean": mean, "std": None, "ci95": None}
+    std = statistics.stdev(values)
+    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+    return {"n": n, "mean": mean, "std": std, "ci95": [mean - half, mean + half]}
+
+
+def paired_difference(candidate: dict[int, float], baseline: dict[int, float]) -> dict[str, Any]:
+    """Candidate minus baseline over the seeds both have: mean, std, CI95, wins/ties/losses."""
+    seeds = sorted(set(candidate) & set(baseline))
+    diffs = [candidate[s] - baseline[s] for s in seeds]
+    summary = mean_ci95(diffs)
+    low = summary["ci95"][0] if summary["ci95"] else None
+    high = summary["ci95"][1] if summary["ci95"] else None
+    return {**summary, "seeds": seeds, "diffs": diffs, "wins": sum(d > 0 for d in diffs),
+            "ties": sum(d == 0 for d in diffs), "losses": sum(d < 0 for d in diffs),
+            # The interval tells whether the gain is more than seed noise (at 95%), either way.
+            "ci_excludes_zero": low is not None and (low > 0 or high < 0)}
+
+
+# --- results ----------------------------------------------------------------------------
+
+
+@dataclass
+class SeedRun:
+    """One confirmation run: a configuration trained with one seed, test evaluated once at the best dev epoch."""
+
+    seed: int
+    best_dev_weighted_f1: float | None  # None when the run failed
+    best_epoch: int | None = None
+    epochs_run: int = 0
+    test_weighted_f1: float | None = None
+    test_accuracy: float | None = None
+    error: str = ""
+    # Per epoch, epoch 1 first.
+    dev_weighted_f1: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_nll: list[float] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.best_dev_weighted_f1 is not None and math.isfinite(self.best_dev_weighted_f1)
+
+    def curve(self) -> RunCurve:
+        return RunCurve(self.dev_weighted_f1, self.train_loss, self.train_nll, self.test_weighted_f1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ConfigRuns:
+    """One confirmed configuration (the baseline or a candidate) and its runs, one per seed."""
+
+    label: str
+    config: JoyfulConfig
+    runs: list[SeedRun]
+
+    def values(self, key: str = "best_dev_weighted_f1") -> dict[int, float]:
+        return {r.seed: getattr(r, key) for r in self.runs if r.ok and getattr(r, key) is not None}
+
+    def representative(self) -> SeedRun:
+        """The run with the median best dev F1 (the lower middle one for an even count): not the luckiest."""
+        ranked = sorted((r for r in self.runs if r.ok), key=lambda r: (r.best_dev_weighted_f1, r.seed))
+        return ranked[(len(ranked) - 1) // 2]
+
+
+@dataclass
+class ConfirmationResult:
+    """The confirmation of one search: every configuration's runs, their statistics and the winner."""
+
+    seeds: list[int]
+    entries: list[ConfigRuns]  # the baseline first, then the candidates in rank order
+    winner_label: str
+    wall_seconds: float = 0.0
+    experiment: str = ""
+
+    def entry(self, label: str) -> ConfigRuns:
+        return next(e for e in self.entries if e.label == label)
+
+    @property
+    def baseline(self) -> ConfigRuns:
+        return self.entry(BASELINE_LABEL)
+
+    @property
+    def winner(self) -> ConfigRuns:
+        return self.entry(self.winner_label)
+
+    @property
+    def winner_run(self) -> SeedRun:
+        """The winner's median-seed run: the run `winner_config` reproduces."""
+        return self.winner.representative()
+
+    @property
+    def winner_config(self) -> JoyfulConfig:
+        """The confirmed winner, with the seed of its median run (so `train.py --config` reproduces that run)."""
+        return self.winner.config.replace(seed=self.winner_run.seed)
+
+    def effects_pair(self) -> tuple[ConfigRuns, ConfigRuns] | None:
+        """(baseline, compared configuration): the winner, or the best candidate when the baseline won."""
+        others = [e for e in self.entries if e.label != BASELINE_LABEL and e.values()]
+        if not self.baseline.values() or not others:
+            return None
+        if self.winner_label != BASELINE_LABEL:
+            return self.baseline, self.winner
+        return self.baseline, max(others, key=lambda e: statistics.fmean(e.values().values()))
+
+    def to_dict(self) -> dict[str, Any]:
+        baseline = self.baseline
+        configurations = []
+        for e in self.entries:
+            configurations.append({
+                "label": e.label, "config": e.config.to_dict(), "searched": _searched(e.config, baseline.config),
+                "dev_weighted_f1": mean_ci95(list(e.values().values())),
+                "test_weighted_f1": mean_ci95(list(e.values("test_weighted_f1").values())),
+                "paired_diff_to_baseline": None if e.label == BASELINE_LABEL
+                else paired_difference(e.values(), baseline.values()),
+                "runs": [r.to_dict() for r in e.runs],
+            })
+        pair = self.effects_pair()
+        effects = None
+        seeds = sorted(set(pair[0].values()) & set(pair[1].values())) if pair is not None else []
+        if seeds:  # effects are measured on the seeds where both configurations have a run
+            by_seed = [{r.seed: r for r in e.runs} for e in pair]
+            effects = {"baseline": pair[0].label, "compared": pair[1].label,
+                       "compared_is_winner": pair[1].label == self.winner_label, "seeds": seeds,
+                       "rows": compare_effects(summarise_runs([by_seed[0][s].curve() for s in seeds]),
+                                               summarise_runs([by_seed[1][s].curve() for s in seeds]))}
+        winner_run = self.winner_run
+        return {"kind": "joyful-tune confirmation", "metric": "dev_weighted_f1", "seeds": self.seeds,
+                "winner": self.winner_label, "winner_seed": winner_run.seed,
+                "selection": "highest mean best dev weighted F1 over the seeds (baseline included); "
+                             "the config is the winner at its median-seed run",
+                "configurations": configurations, "effects": effects,
+                "wall_seconds": round(self.wall_seconds, 1), "experiment": self.experiment,
+                "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _searched(config: JoyfulConfig, baseline: JoyfulConfig) -> dict[str, Any]:
+    """The settings of `config` that differ from the baseline's (seed aside)."""
+    ours, theirs = config.to_dict(), baseline.to_dict()
+    return {k: v for k, v in ours.items() if k != "seed" and theirs.get(k) != v}
+
+
+def choose_confirmed_winner(entries: list[ConfigRuns]) -> str:
+    """Highest mean best dev F1; a tie goes to the earlier entry (the baseline is first)."""
+    scored = [(statistics.fmean(e.values().values()), -index, e.label) for index, e in enumerate(entries)
+              if e.values()]
+    if not scored:
+        raise RuntimeError("every confirmation run failed; see the errors in the Ray experiment")
+    return max(scored)[2]
+
+
+# --- tables -------------------------------------------------------------------------------
+
+
+def _f(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _ci(ci: list[float] | None) -> str:
+    return "n/a" if not ci else f"[{ci[0]:.4f}, {ci[1]:.4f}]"
+
+
+def confirmation_markdown(confirmation: dict[str, Any]) -> str:
+    """The confirmation as a Markdown table (dev wF1 over seeds, test wF1, paired difference to the baseline)."""
+    lines = ["| configuration | settings that differ from the baseline | seeds | dev wF1 mean ± std | dev wF1 CI95 "
+             "| test wF1 mean ± std | diff to baseline (dev) | diff CI95 | seeds won |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for c in confirmation["configurations"]:
+        dev, test, diff = c["dev_weighted_f1"], c["test_weighted_f1"], c["paired_diff_to_baseline"]
+        label = f"**{c['label']}** (winner)" if c["label"] == confirmation["winner"] else c["label"]
+        settings = ", ".join(f"{k}={_short(v)}" for k, v in sorted(c["searched"].items())) or "-"
+        if diff is None:
+            diff_cells = "-", "-", "-"
+        else:
+            won = f"{diff['wins']}/{diff['n']}"
+            diff_cells = (f"{_f(diff['mean'])}" if diff["mean"] is not None else "n/a", _ci(diff["ci95"]), won)
+        lines.append(f"| {label} | {settings} | {dev['n']} | {_f(dev['mean'])} ± {_f(dev['std'])} | {_ci(dev['ci95'])} "
+                     f"| {_f(test['mean'])} ± {_f(test['std'])} | {' | '.join(diff_cells)} |")
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def per_seed_markdown(confirmation: dict[str, Any]) -> str:
+    """Per-seed best dev wF1 (and test wF1) of every configuration."""
+    seeds = confirmation["seeds"]
+    lines = ["| configuration | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+             "|---|" + "---:|" * len(seeds)]
+    for c in confirmation["configurations"]:
+        by_seed = {r["seed"]: r for r in c["runs"]}
+        cells = []
+        for s in seeds:
+            r = by_seed.get(s)
+            cells.append("failed" if r is None or r["best_dev_weighted_f1"] is None
+                         else f"{r['best_dev_weighted_f1']:.4f} (test {r['test_weighted_f1']:.4f})")
+        lines.append(f"| {c['label']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def print_confirmation(confirmation: dict[str, Any]) -> None:
+    print("\nconfirmation (best dev weighted F1 over seeds " + ", ".join(map(str, confirmation["seeds"])) + "):")
+    print(confirmation_markdown(confirmation))
+    print()
+    print(per_seed_markdown(confirmation))
+    effects = confirmation.get("effects")
+    if effects:
+        print(f"\nexpected effects, {effects['compared']} against the baseline:")
+        print(effects_markdown(effects["rows"], "winner" if effects["compared_is_winner"] else "compared"))
+    print(f"\nconfirmed winner: {confirmation['winner']} (config at seed {confirmation['winner_seed']})")

@@ -1,0 +1,189 @@
+"""The report's figures, one function per plot, each written atomically as PNG (matplotlib, Agg backend).
+
+The functions take plain stored records (the search's Ray trials with their per-epoch curves, a
+confirmation's dict), so a report can be rebuilt from results/ without retraining.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from joyful.io import atomic_write
+from tune.space import Parameter
+
+__all__ = ["asha_rungs", "finite", "plot_confirmation", "plot_curves", "plot_history", "plot_importance",
+           "plot_parameter", "present"]
+
+
+def present(value: Any) -> bool:
+    """Whether a stored cell holds a value (not None, empty or NaN: an inactive parameter)."""
+    return value is not None and value != "" and not (isinstance(value, float) and math.isnan(value))
+
+
+def finite(value: Any) -> bool:
+    """Whether a stored value is a finite number (a score)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> None:
+    """PNG written atomically (temporary file, then rename); no timestamps, so a rebuild gives the same bytes."""
+    plt = _pyplot()
+    atomic_write(path, lambda out: fig.savefig(out, format="png", dpi=110, metadata={"Software": None}),
+                 binary=True)
+    plt.close(fig)
+
+
+def plot_history(trials: list[dict[str, Any]], path: Path) -> None:
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    best, running = [], -math.inf
+    for trial in trials:
+        if finite(trial.get("best_dev_weighted_f1")):
+            running = max(running, trial["best_dev_weighted_f1"])
+        best.append(running if math.isfinite(running) else math.nan)
+    for status, marker, label in (("TERMINATED", "o", "ran all epochs"), ("EARLY_STOPPED", "v", "stopped by ASHA")):
+        points = [(n, t["best_dev_weighted_f1"]) for n, t in enumerate(trials)
+                  if t.get("status") == status and finite(t.get("best_dev_weighted_f1"))]
+        if points:
+            ax.scatter(*zip(*points, strict=True), marker=marker, label=label, zorder=3)
+    ax.step(range(len(trials)), best, where="post", color="black", linewidth=1, label="best so far")
+    ax.set_xlabel("trial (in order of start)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("best dev weighted F1")
+    ax.set_title("Optimisation history")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_parameter(name: str, parameter: Parameter | None, trials: list[dict[str, Any]], best_id: str | None,
+                   path: Path) -> None:
+    import numpy as np
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    points = [(t[name], t["best_dev_weighted_f1"], t) for t in trials if present(t.get(name))]
+    categorical = parameter.type == "categorical" if parameter else any(isinstance(v, str) for v, _, _ in points)
+    if categorical:
+        choices = list(parameter.choices) if parameter else sorted({str(v) for v, _, _ in points})
+        jitter = np.random.default_rng(0).uniform(-0.12, 0.12, size=len(points))
+        xs = [choices.index(v) + j if v in choices else math.nan for (v, _, _), j in zip(points, jitter, strict=True)]
+        ax.set_xticks(range(len(choices)), [str(c) for c in choices])
+        ax.set_xlim(-0.5, len(choices) - 0.5)
+    else:
+        xs = [float(v) for v, _, _ in points]
+    for status, marker, label in (("TERMINATED", "o", "ran all epochs"), ("EARLY_STOPPED", "v", "stopped by ASHA")):
+        chosen = [(x, y) for x, (_, y, t) in zip(xs, points, strict=True) if t.get("status") == status]
+        if chosen:
+            ax.scatter(*zip(*chosen, strict=True), marker=marker, label=label, alpha=0.8, zorder=3)
+    best = [(x, y) for x, (_, y, t) in zip(xs, points, strict=True) if t["trial_id"] == best_id]
+    if best:
+        ax.scatter(*zip(*best, strict=True), marker="*", s=220, color="gold", edgecolor="black", label="best trial",
+                   zorder=4)
+    if not categorical and parameter is not None:  # after the points, so a log axis has its limits
+        if parameter.log:
+            ax.set_xscale("log")
+        ax.axvline(parameter.low, color="grey", linestyle=":", linewidth=1)
+        ax.axvline(parameter.high, color="grey", linestyle=":", linewidth=1, label="range of the space")
+    ax.set_xlabel(name + (" (log scale)" if parameter is not None and parameter.log else ""))
+    ax.set_ylabel("best dev weighted F1")
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_importance(importances: dict[str, float], path: Path) -> None:
+    plt = _pyplot()
+    names = list(importances)[::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.5 + 0.5 * len(names)))
+    ax.barh(names, [importances[n] for n in names])
+    ax.set_xlabel("importance (Optuna, normalised to sum 1)")
+    ax.set_xlim(0, 1)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def asha_rungs(max_epochs: int, grace_period: int, reduction_factor: int) -> list[int]:
+    """Epochs at which ASHA compares trials: grace_period * reduction_factor^k below max_epochs."""
+    rungs, epoch = [], grace_period
+    while epoch < max_epochs:
+        rungs.append(epoch)
+        epoch *= reduction_factor
+    return rungs
+
+
+def plot_curves(top: list[dict[str, Any]], rungs: list[int], path: Path) -> None:
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for rung in rungs:
+        ax.axvline(rung, color="grey", linestyle=":", linewidth=1)
+    stopped_label = "stopped by ASHA"
+    for trial in top:
+        epochs = [p["epoch"] for p in trial["curve"]]
+        values = [p["dev_weighted_f1"] for p in trial["curve"]]
+        (line,) = ax.plot(epochs, values, marker=".", label=f"{trial['trial_id']} ({trial['best_dev_weighted_f1']:.4f})")
+        if trial.get("status") == "EARLY_STOPPED" and epochs:
+            ax.scatter([epochs[-1]], [values[-1]], marker="X", s=90, color=line.get_color(), edgecolor="black",
+                       zorder=4, label=stopped_label)
+            stopped_label = None
+    ax.set_xlabel("epoch (dotted: ASHA rungs)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("dev weighted F1")
+    ax.set_title(f"Learning curves of the top {len(top)} trials")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_confirmation(confirmation: dict[str, Any], path: Path) -> None:
+    """Left: per-seed best dev F1 with mean and CI95 per configuration. Right: mean dev F1 curves."""
+    import numpy as np
+
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    configs = confirmation["configurations"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for index, c in enumerate(configs):
+        values = [r["best_dev_weighted_f1"] for r in c["runs"] if finite(r["best_dev_weighted_f1"])]
+        left.scatter([index] * len(values), values, alpha=0.7, zorder=3)
+        stats = c["dev_weighted_f1"]
+        if stats["mean"] is not None:
+            low, high = stats["ci95"] or (stats["mean"], stats["mean"])
+            left.errorbar([index + 0.15], [stats["mean"]], yerr=[[stats["mean"] - low], [high - stats["mean"]]],
+                          fmt="D", color="black", capsize=4)
+        runs = [r["dev_weighted_f1"] for r in c["runs"] if r["dev_weighted_f1"]]
+        if runs:
+            length = min(len(r) for r in runs)
+            mean = np.mean([r[:length] for r in runs], axis=0)
+            right.plot(range(1, length + 1), mean, marker=".", label=c["label"])
+    labels = [c["label"] + (" *" if c["label"] == confirmation["winner"] else "") for c in configs]
+    left.set_xticks(range(len(configs)), labels, rotation=15, fontsize=7)
+    left.set_xlim(-0.5, len(configs) - 0.5)
+    left.set_ylabel("best dev weighted F1")
+    left.set_title("Runs (dots), mean and CI95 (diamond); * winner", fontsize=10)
+    left.grid(alpha=0.3)
+    right.set_xlabel("epoch")
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
+    right.set_ylabel("dev weighted F1, mean over seeds")
+    right.set_title("Mean learning curves of the confirmation runs")
+    right.legend(fontsize=7)
+    right.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
