@@ -9,7 +9,7 @@ PY=.venv/bin/python
 DATA=data/synthetic/data_synthetic.pkl
 $PY -m joyful.data.synthetic --out "$DATA" --scale 0.2
 $PY tune/search.py --dataset synthetic --data "$DATA" --storage-path ray_results \
-    --name "quickstart-$(date -u +%Y%m%d-%H%M%S)" --quiet
+    --name "quickstart-$(date -u +%Y%m%d-%H%M%S)" --confirm-top 1 --confirm-seeds 3 --quiet
 echo
 echo "== re-running the winner: python train.py --config results/best_configs/synthetic.json"
 $PY train.py --config results/best_configs/synthetic.json

@@ -34,6 +34,8 @@ from joyful.io import atomic_write_json
 from joyful.run import RunOptions, load_data, train
 from tune.cluster import GracefulStop
 from tune.collect import STATUS_LABELS, TrialRecord, choose_winner, export_study, outcome_counts, record_from_result
+from tune.confirm import (DEFAULT_CONFIRM_SEEDS, DEFAULT_CONFIRM_TOP, apply_confirmation, confirm_search,
+                          print_confirmation)
 from tune.results import BEST_CONFIG_SCHEMA_VERSION, ResultStore
 from tune.space import Budget, SearchSpace, default_space_path, load_space
 
@@ -75,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replace an existing best config even if it is better or for other data")
     run.add_argument("--no-rerun", action="store_true",
                      help="skip re-training the winner (then no test metrics and no reproduction check)")
+    confirm = p.add_argument_group("confirmation (re-train the best configurations and the baseline over fresh seeds)")
+    confirm.add_argument("--confirm-top", type=int, default=DEFAULT_CONFIRM_TOP,
+                         help=f"best configurations to confirm besides the baseline (0 = no confirmation; "
+                              f"default {DEFAULT_CONFIRM_TOP})")
+    confirm.add_argument("--confirm-seeds", type=int, default=DEFAULT_CONFIRM_SEEDS,
+                         help=f"seeds per configuration: base seed + 1000 + i (at least 2; default {DEFAULT_CONFIRM_SEEDS})")
     run.add_argument("--dashboard-host", default="127.0.0.1", help="interface of a locally started Ray dashboard")
     run.add_argument("--quiet", action="store_true", help="no Ray progress tables")
     return p
@@ -238,6 +246,16 @@ def run_dataset(plan: DatasetPlan, args: argparse.Namespace, storage: str, name:
         print(f"{plan.dataset}: no trial finished with a finite score; nothing published", file=sys.stderr)
         return 1
     document = best_document(plan, args, winner, records, experiment, name, started_at, search_seconds, store)
+    if args.confirm_top > 0:
+        print(f"confirming the top {args.confirm_top} configuration(s) and the baseline over {args.confirm_seeds} seeds ...")
+        result = confirm_search([r.csv_row() for r in records], plan.space, plan.base_config, plan.data,
+                                top=args.confirm_top, seeds=args.confirm_seeds,
+                                cpus_per_trial=plan.budget.cpus_per_trial, gpus_per_trial=plan.budget.gpus_per_trial,
+                                storage_path=f"{storage.rstrip('/')}/{name}",
+                                name=f"{plan.dataset}-confirm-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}",
+                                verbose=0 if args.quiet else 1)
+        document = apply_confirmation(document, result)
+        print_confirmation(document["confirmation"])
     outcome = store.publish_best(plan.dataset, document, overwrite=args.overwrite)
     where = store.best_config_path(plan.dataset)
     print(f"{plan.dataset}: {'wrote' if outcome.written else 'kept'} {where} ({outcome.reason})")
@@ -355,7 +373,8 @@ def resume_command(args: argparse.Namespace, name: str) -> str:
             parts += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     parts += ["--storage-path", args.storage_path, "--name", name, "--results-dir", args.results_dir,
               "--seed", str(args.seed), "--max-failures", str(args.max_failures),
-              "--checkpoint-every", str(args.checkpoint_every)]
+              "--checkpoint-every", str(args.checkpoint_every),
+              "--confirm-top", str(args.confirm_top), "--confirm-seeds", str(args.confirm_seeds)]
     if args.dashboard_host != "127.0.0.1":
         parts += ["--dashboard-host", args.dashboard_host]
     parts += [f"--{flag.replace('_', '-')}" for flag in ("overwrite", "no_rerun", "quiet") if getattr(args, flag)]
@@ -373,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("--dataset lists a data set twice")
         if args.max_failures < -1 or args.checkpoint_every < 1:
             raise UserError("--max-failures must be >= -1 (-1 = retry forever) and --checkpoint-every >= 1")
+        if args.confirm_top < 0 or (args.confirm_top > 0 and args.confirm_seeds < 2):
+            raise UserError(f"--confirm-top is {args.confirm_top} and --confirm-seeds {args.confirm_seeds}, but "
+                            "they must be >= 0 and >= 2 (--confirm-top 0 turns confirmation off)")
         data_paths = _per_dataset(args.data, args.dataset, "--data")
         space_paths = _per_dataset(args.space, args.dataset, "--space")
         plans = [plan_dataset(d, dp, sp, args) for d, dp, sp in zip(args.dataset, data_paths, space_paths)]
