@@ -34,8 +34,13 @@ from joyful.io import atomic_write_json
 from joyful.run import RunOptions, load_data, train
 from tune.cluster import GracefulStop
 from tune.collect import STATUS_LABELS, TrialRecord, choose_winner, export_study, outcome_counts, record_from_result
-from tune.confirm import (DEFAULT_CONFIRM_SEEDS, DEFAULT_CONFIRM_TOP, apply_confirmation, confirm_search,
-                          print_confirmation)
+from tune.confirm import (
+    DEFAULT_CONFIRM_SEEDS,
+    DEFAULT_CONFIRM_TOP,
+    apply_confirmation,
+    confirm_search,
+    print_confirmation,
+)
 from tune.results import BEST_CONFIG_SCHEMA_VERSION, ResultStore
 from tune.space import Budget, SearchSpace, default_space_path, load_space
 
@@ -397,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
                             "they must be >= 0 and >= 2 (--confirm-top 0 turns confirmation off)")
         data_paths = _per_dataset(args.data, args.dataset, "--data")
         space_paths = _per_dataset(args.space, args.dataset, "--space")
-        plans = [plan_dataset(d, dp, sp, args) for d, dp, sp in zip(args.dataset, data_paths, space_paths)]
+        plans = [plan_dataset(d, dp, sp, args) for d, dp, sp in zip(args.dataset, data_paths, space_paths, strict=True)]
         store = ResultStore(args.results_dir)
         store.check_writable()
         from tune.cluster import check_storage_path

@@ -7,8 +7,8 @@ sequence model. Node order is dialogue by dialogue, utterance by utterance.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from typing import Iterator
 
 import torch
 from torch import Tensor

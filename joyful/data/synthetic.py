@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from joyful.Sample import Sample
 from joyful.errors import UserError
 from joyful.io import atomic_write
+from joyful.Sample import Sample
 
 DEFAULT_DIMS = {"a": 100, "t": 768, "v": 512}
 # IEMOCAP-4 after the original 10% dev rule: 108 train / 12 dev / 31 test dialogues.

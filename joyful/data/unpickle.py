@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from joyful.Sample import Sample
 from joyful.errors import UserError
+from joyful.Sample import Sample
 
 
 def _safe_reconstructor(cls: Any, base: Any, state: Any) -> Any:
