@@ -82,10 +82,14 @@ def files_under(folder: Path) -> list[Path]:
 
 
 def search_args(data: Path, space: Path, root: Path, name: str = "exp", *extra: str) -> list[str]:
-    """Arguments of `tune/search.py` with results and storage under `root`."""
+    """Arguments of `tune/search.py` with results and storage under `root`.
+
+    Confirmation is off here: these tests are about the search itself (confirmation has its
+    own tests), and with it on the published metric would be a confirmed run, not the trial's.
+    """
     return ["--dataset", "synthetic", "--data", str(data), "--space", str(space),
             "--results-dir", str(root / "results"), "--storage-path", str(root / "ray"), "--name", name,
-            "--quiet", *extra]
+            "--quiet", "--confirm-top", "0", *extra]
 
 
 def search_env(ray_tmp: Path | str, fault: Any = None) -> dict[str, str]:
