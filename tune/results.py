@@ -15,12 +15,14 @@ file is only ever replaced under the lock, after re-reading it (compare-and-swap
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -197,6 +199,23 @@ class ResultStore:
             raise UserError(f"{path}: {problem}")
         return current
 
+    @contextlib.contextmanager
+    def _locked(self, dataset: str, action: str) -> Iterator[None]:
+        """Hold the data set's inter-process lock; lock timeouts and I/O errors become one-line UserErrors."""
+        path = self.best_config_path(dataset)
+        lock_path = path.with_name(path.name + ".lock")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with filelock.FileLock(lock_path, timeout=self.lock_timeout_s):
+                yield
+        except filelock.Timeout:
+            raise UserError(
+                f"could not lock {lock_path} within {self.lock_timeout_s:g} s: another process is publishing "
+                f"a best config for {dataset!r}; try again when it has finished"
+            ) from None
+        except OSError as exc:
+            raise UserError(f"cannot {action} {path}: {exc}") from None
+
     def publish_best(self, dataset: str, document: dict, *, overwrite: bool = False) -> PublishOutcome:
         """Make `document` the best config of `dataset` if it beats the current one (or `overwrite`).
 
@@ -207,19 +226,8 @@ class ResultStore:
         validate_best_document(document)
         if document["dataset"] != dataset:
             raise ValueError(f"best-config document is for data set {document['dataset']!r}, not {dataset!r}")
-        path = self.best_config_path(dataset)
-        lock_path = path.with_name(path.name + ".lock")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with filelock.FileLock(lock_path, timeout=self.lock_timeout_s):
-                outcome = self._publish_locked(dataset, document, overwrite)
-        except filelock.Timeout:
-            raise UserError(
-                f"could not lock {lock_path} within {self.lock_timeout_s:g} s: another process is publishing "
-                f"a best config for {dataset!r}; try again when it has finished"
-            ) from None
-        except OSError as exc:
-            raise UserError(f"cannot publish the best config to {path}: {exc}") from None
+        with self._locked(dataset, "publish the best config to"):
+            outcome = self._publish_locked(dataset, document, overwrite)
         return outcome
 
     def _publish_locked(self, dataset: str, document: dict, overwrite: bool) -> PublishOutcome:
@@ -256,34 +264,25 @@ class ResultStore:
         (outcome ``"confirmed"`` or ``"kept-earlier"``).
         """
         path = self.best_config_path(dataset)
-        lock_path = path.with_name(path.name + ".lock")
-        try:
-            with filelock.FileLock(lock_path, timeout=self.lock_timeout_s):
-                current, problem = _read_current(path)
-                if current is None or problem is not None:
-                    raise UserError(
-                        f"{path}: no valid best config to add the confirmation to "
-                        f"({problem or 'file not found'}); run the search first"
-                    )
-                document = {**current, **(changes or {}), "confirmation": confirmation}
-                validate_best_document(document)
-                written, reason = _decide_confirmation(current, data_sha256, study_name)
-                if written:
-                    atomic_write_json(path, document)
-                record = {
-                    **document,
-                    "outcome": "confirmed" if written else "kept-earlier",
-                    "reason": reason,
-                    "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                }
-                _append_line(self.history_path(dataset), json.dumps(record))
-        except filelock.Timeout:
-            raise UserError(
-                f"could not lock {lock_path} within {self.lock_timeout_s:g} s: another process is publishing "
-                f"a best config for {dataset!r}; try again when it has finished"
-            ) from None
-        except OSError as exc:
-            raise UserError(f"cannot update the best config {path}: {exc}") from None
+        with self._locked(dataset, "update the best config"):
+            current, problem = _read_current(path)
+            if current is None or problem is not None:
+                raise UserError(
+                    f"{path}: no valid best config to add the confirmation to "
+                    f"({problem or 'file not found'}); run the search first"
+                )
+            document = {**current, **(changes or {}), "confirmation": confirmation}
+            validate_best_document(document)
+            written, reason = _decide_confirmation(current, data_sha256, study_name)
+            if written:
+                atomic_write_json(path, document)
+            record = {
+                **document,
+                "outcome": "confirmed" if written else "kept-earlier",
+                "reason": reason,
+                "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+            _append_line(self.history_path(dataset), json.dumps(record))
         return PublishOutcome(written=written, reason=reason, path=path, previous=current)
 
     def history(self, dataset: str) -> list[dict]:
