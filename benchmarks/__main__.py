@@ -135,9 +135,10 @@ def summary(results: dict[str, Any]) -> dict[str, float]:
 
 
 def _iemocap_extrapolation(search: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
-    """Without a real IEMOCAP-size trial: small-data overhead per trial plus a checkpoint save and copy per
-    epoch (the default model's, timed in the training section), against IEMOCAP-size epochs."""
-    from benchmarks.search_throughput import SEARCH_EPOCHS_IEMOCAP
+    """Without a real IEMOCAP-size trial: small-data overhead per trial plus a checkpoint save and copy
+    (the default model's, timed in the training section) every `checkpoint_every` epochs of the shipped
+    IEMOCAP space, against IEMOCAP-size epochs."""
+    from benchmarks.search_throughput import shipped_iemocap_budget
     from joyful.data.synthetic import DEFAULT_SPLITS, SyntheticSpec
 
     vec = next(iter(training.values()))["vectorised"]
@@ -145,10 +146,12 @@ def _iemocap_extrapolation(search: dict[str, Any], training: dict[str, Any]) -> 
     epoch = (DEFAULT_SPLITS["train"] * length / vec["epoch_utterances_per_s"]
              + DEFAULT_SPLITS["dev"] * length / vec["eval_utterances_per_s"])
     fixed = search["runs"]["1"]["overhead_seconds_per_trial"]
-    per_epoch = 2 * vec["checkpoint_seconds"]  # the trial's save and Ray's copy into storage
-    n = SEARCH_EPOCHS_IEMOCAP
-    overhead = fixed + n * per_epoch
-    return {"overhead_fixed_seconds": fixed, "overhead_per_epoch_seconds": per_epoch, "epoch_seconds": epoch,
+    budget = shipped_iemocap_budget()
+    per_checkpoint = 2 * vec["checkpoint_seconds"]  # the trial's save and Ray's copy into storage
+    n = budget.max_epochs
+    overhead = fixed + -(-n // budget.checkpoint_every) * per_checkpoint
+    return {"overhead_fixed_seconds": fixed, "overhead_per_checkpoint_seconds": per_checkpoint,
+            "checkpoint_every": budget.checkpoint_every, "epoch_seconds": epoch,
             "epochs": n, "overhead_share": overhead / (overhead + n * epoch)}
 
 

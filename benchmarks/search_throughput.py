@@ -10,7 +10,8 @@ slots' time (`concurrency x wall`): actor start and imports, data transfer,
 checkpoints and reports, scheduling, Optuna, idle slots.
 
 The IEMOCAP-size overhead comes from one real 2-CPU Ray trial of the default
-model on IEMOCAP-4-size data against the same trial outside Ray, and is then
+model on IEMOCAP-4-size data, checkpointing as `search_spaces/iemocap_4.yaml`
+does (`checkpoint_every`), against the same trial outside Ray, and is then
 extrapolated to the epochs of a real search (labelled as such).
 """
 
@@ -26,7 +27,13 @@ from benchmarks.common import peak_rss_mib, run_worker
 from benchmarks.searches import SHIPPED_SPACE, SPACES, baseline_trial_config, run_search, start_ray
 
 IEMOCAP_SPACE = SPACES / "iemocap_size.yaml"
-SEARCH_EPOCHS_IEMOCAP = 50  # budget.max_epochs of search_spaces/iemocap_4.yaml
+
+
+def shipped_iemocap_budget() -> Any:
+    """The budget of `search_spaces/iemocap_4.yaml`: its max_epochs and checkpoint_every size the figure."""
+    from tune.space import default_space_path, load_space
+
+    return load_space(default_space_path("iemocap_4"), "iemocap_4").budget
 
 
 def standalone_trial_worker(params: dict[str, Any]) -> dict[str, Any]:
@@ -64,7 +71,7 @@ def _trial_work(standalone: dict[str, Any]) -> float:
 
 def measure_search_throughput(data_path: str, storage: Path, *, concurrencies: list[int], epochs: int,
                               trials: Callable[[int], int], iemocap_data: str | None = None,
-                              iemocap_epochs: int = 2, iemocap_cpus: int = 2,
+                              iemocap_epochs: int | None = None, iemocap_cpus: int = 2,
                               log: Callable[[str], None] = print) -> dict[str, Any]:
     log("  search throughput: baseline trial outside Ray ...")
     standalone = run_worker("standalone_trial", {"config": baseline_trial_config(data_path, SHIPPED_SPACE, storage,
@@ -96,25 +103,37 @@ def measure_search_throughput(data_path: str, storage: Path, *, concurrencies: l
     return result
 
 
-def _iemocap_trial(data_path: str, storage: Path, epochs: int, cpus: int, log: Callable[[str], None]) -> dict[str, Any]:
-    """One real Ray trial (`cpus` CPUs and threads) of the default model on IEMOCAP-size data, and the same outside Ray."""
+def _iemocap_trial(data_path: str, storage: Path, epochs: int | None, cpus: int,
+                   log: Callable[[str], None]) -> dict[str, Any]:
+    """One real Ray trial (`cpus` CPUs and threads) of the default model on IEMOCAP-size data, and the same outside Ray.
+
+    By default it runs `checkpoint_every` epochs of the shipped IEMOCAP space, so it saves exactly one
+    checkpoint, as every block of that many epochs of a real trial does.
+    """
+    shipped = shipped_iemocap_budget()
+    every = shipped.checkpoint_every
+    epochs = epochs or every
     log(f"  search overhead at IEMOCAP size: one {epochs}-epoch trial outside Ray ...")
     config = baseline_trial_config(data_path, IEMOCAP_SPACE, storage, epochs, cpus_per_trial=cpus)
     standalone = run_worker("standalone_trial", {"config": config})
     log("  search overhead at IEMOCAP size: the same trial through Ray ...")
     start_ray(max(cpus, 2))
     run = run_search(data_path, IEMOCAP_SPACE, storage, "iemocap-trial", num_samples=1, max_epochs=epochs,
-                     grace_period=epochs, reduction_factor=2, concurrency=1, seed=0, cpus_per_trial=cpus)
+                     grace_period=epochs, reduction_factor=2, concurrency=1, seed=0, cpus_per_trial=cpus,
+                     checkpoint_every=every)
     overhead = run.wall_seconds - _trial_work(standalone)
-    # Per epoch, the trial adds its checkpoint (save + Ray's copy to storage); the rest is per trial.
-    per_epoch = min(overhead / epochs, 2 * standalone["checkpoint_seconds"])
-    fixed = overhead - epochs * per_epoch
-    n = SEARCH_EPOCHS_IEMOCAP
+    # Each checkpoint costs a save plus Ray's copy to storage; the rest of the overhead is per trial.
+    saves = -(-epochs // every)  # every `every` epochs, and at the last one
+    per_checkpoint = min(overhead / saves, 2 * standalone["checkpoint_seconds"])
+    fixed = overhead - saves * per_checkpoint
+    n = shipped.max_epochs
     full_trial = standalone["build_seconds"] + n * standalone["epoch_seconds"]
+    full_overhead = fixed + -(-n // every) * per_checkpoint
     return {
-        "epochs": epochs, "cpus": cpus, "standalone": standalone, "ray_wall_seconds": run.wall_seconds,
+        "epochs": epochs, "cpus": cpus, "checkpoint_every": every, "standalone": standalone,
+        "ray_wall_seconds": run.wall_seconds,
         "overhead_seconds": overhead, "overhead_share_measured": overhead / run.wall_seconds,
         "peak_trial_rss_mib": run.peak_trial_rss_mib,
-        "extrapolated_epochs": n, "overhead_per_epoch_seconds": per_epoch, "overhead_fixed_seconds": fixed,
-        "overhead_share_extrapolated": (fixed + n * per_epoch) / (full_trial + fixed + n * per_epoch),
+        "extrapolated_epochs": n, "overhead_per_checkpoint_seconds": per_checkpoint, "overhead_fixed_seconds": fixed,
+        "overhead_share_extrapolated": full_overhead / (full_trial + full_overhead),
     }

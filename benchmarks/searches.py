@@ -106,7 +106,7 @@ class TrialMemory:
 
 def plan_search(data_path: str, space_path: Path, storage: Path, name: str, *, num_samples: int, max_epochs: int,
                 grace_period: int, reduction_factor: int, concurrency: int, seed: int,
-                cpus_per_trial: int = 1) -> tuple[Any, Any]:
+                cpus_per_trial: int = 1, checkpoint_every: int = 1) -> tuple[Any, Any]:
     """The parsed search.py flags and its DatasetPlan (space, budget, base config, data)."""
     from tune.search import build_parser, plan_dataset
 
@@ -115,20 +115,22 @@ def plan_search(data_path: str, space_path: Path, storage: Path, name: str, *, n
         "--max-epochs", str(max_epochs), "--grace-period", str(grace_period),
         "--reduction-factor", str(reduction_factor), "--cpus-per-trial", str(cpus_per_trial), "--gpus-per-trial", "0",
         "--max-concurrent", str(concurrency), "--storage-path", str(storage), "--name", name,
-        "--results-dir", str(storage / "results"), "--seed", str(seed), "--max-failures", "0", "--quiet"])
+        "--results-dir", str(storage / "results"), "--seed", str(seed), "--max-failures", "0",
+        "--checkpoint-every", str(checkpoint_every), "--quiet"])
     return args, plan_dataset(DATASET, data_path, str(space_path), args)
 
 
 def run_search(data_path: str, space_path: Path, storage: Path, name: str, *, num_samples: int, max_epochs: int,
                grace_period: int, reduction_factor: int, concurrency: int, seed: int,
-               sampler: str = "tpe", cpus_per_trial: int = 1) -> SearchRun:
+               sampler: str = "tpe", cpus_per_trial: int = 1, checkpoint_every: int = 1) -> SearchRun:
     """One search of `num_samples` trials; Ray must be running (`start_ray`)."""
     from tune.search import build_tuner
 
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     args, plan = plan_search(data_path, space_path, storage, name, num_samples=num_samples, max_epochs=max_epochs,
                              grace_period=grace_period, reduction_factor=reduction_factor,
-                             concurrency=concurrency, seed=seed, cpus_per_trial=cpus_per_trial)
+                             concurrency=concurrency, seed=seed, cpus_per_trial=cpus_per_trial,
+                             checkpoint_every=checkpoint_every)
     with random_sampler() if sampler == "random" else nullcontext():
         tuner, _ = build_tuner(plan, args, str(storage), name, resume=False)
     with TrialMemory() as memory:

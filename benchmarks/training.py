@@ -1,17 +1,20 @@
-"""Training and evaluation throughput: the vectorised fusion against the per-utterance reference.
+"""Training and evaluation throughput: the vectorised model against the per-utterance reference.
 
 Both paths run the real Coach (`train_epoch`, `evaluate`) on the same model,
-seed and batches; the reference path swaps the fusion's forward for the
-per-utterance loop of `tests/reference.py` (`use_reference_fusion`), which
-calls the module's own parameters one utterance at a time, as the original
-JOYFUL did inside batch building. Each path runs in its own subprocess
-(see `benchmarks.common.run_worker`), so peak RSS figures do not mix.
+seed and batches. The reference path (`tests/reference.py`, `use_reference_path`)
+computes what the original JOYFUL computed: the fusion one utterance at a time
+with the module's own parameters, as the original did inside batch building,
+and the sequence transformer over the whole padded (B, maxL) grid. Each path
+runs in its own subprocess (see `benchmarks.common.run_worker`), so peak RSS
+figures do not mix.
 
-A worker first evaluates dev/test at the initial weights (timed; the losses
-feed the "same results" check), times the fusion module alone (forward and
-backward on the dev batch), then trains on the first `subset_batches`
-batches of the first epoch (timed; the loss of that batch is computed
-before any update, so both paths must agree on it), then, on the vectorised
+A worker first computes the full training loss of the first dev batch at
+the initial weights with dropout off and seeded augmentations (the "same
+results" check: dropout masks are drawn per real row on the vectorised path and
+per grid cell on the reference path, so only a dropout-free loss can agree),
+evaluates dev/test (timed; the losses also feed the check), times the fusion
+module alone (forward and backward on the dev batch), then trains on the first
+`subset_batches` batches of the first epoch (timed), then, on the vectorised
 path only, trains one whole further epoch (timed: the epoch throughput) and
 times one checkpoint save of the Coach state.
 """
@@ -76,6 +79,24 @@ def _fusion_only(coach: Any) -> dict[str, Any]:
             "fusion_utterances_per_s": batch.num_utterances / seconds}
 
 
+def _check_loss(coach: Any) -> float:
+    """The full training loss (NLL + contrastive + reconstruction) of the first dev batch: initial weights,
+    dropout off, seeded augmentations. The dev loader is unshuffled, so this draws no batch order."""
+    import torch
+
+    from joyful.loss_utils import compute_training_loss
+
+    batch = next(iter(coach.loaders["dev"]))
+    coach.model.eval()
+    with torch.no_grad():
+        torch.manual_seed(12345)
+        with coach.autocast():  # --precision as configured
+            output = coach.model(batch, contrast=True)
+        _, parts = compute_training_loss(coach.nll(output.log_probs.float(), batch.labels), output.contrastive,
+                                         output.reconstruction, output.gate_reg, coach.weights)
+    return parts["total"]
+
+
 def _checkpoint_cost(coach: Any) -> dict[str, Any]:
     """Time one save of the Coach state (weights, Adam state, ...), as a search trial does after each epoch."""
     from joyful.checkpoint import save_checkpoint
@@ -91,7 +112,7 @@ def training_worker(params: dict[str, Any]) -> dict[str, Any]:
     """Measure one path (`params["path"]`: vectorised | reference) in this process."""
     import torch
 
-    from tests.reference import use_reference_fusion
+    from tests.reference import use_reference_path
 
     coach = build_benchmark_coach(params)
     device = coach.device
@@ -99,7 +120,11 @@ def training_worker(params: dict[str, Any]) -> dict[str, Any]:
                               "device": str(device), "data_rss_mib": peak_rss_mib(),
                               "parameters": sum(p.numel() for p in coach.model.parameters())}
     reference = params["path"] == "reference"
-    with use_reference_fusion(coach.model) if reference else nullcontext():
+    with use_reference_path(coach.model) if reference else nullcontext():
+        # Drawn before the timed loops, so the batches and the RNG state they see are the same on both paths.
+        rng_state = torch.get_rng_state()
+        result["check_loss"] = _check_loss(coach)
+        torch.set_rng_state(rng_state)
         splits = params.get("eval_splits", ["dev", "test"])
         if splits:
             for split in splits:
@@ -136,8 +161,9 @@ def training_worker(params: dict[str, Any]) -> dict[str, Any]:
 
 def measure_training(data_path: str, fusions: list[str], subset_batches: int, *, eval_splits: list[str],
                      threads: int = 0, device: str = "cpu", overrides: dict[str, Any] | None = None,
-                     log: Any = print) -> dict[str, Any]:
-    """Vectorised vs reference, per fusion: throughput, speed-ups, peak RSS and the same-results check."""
+                     bf16_option: bool = True, log: Any = print) -> dict[str, Any]:
+    """Vectorised vs reference, per fusion: throughput, speed-ups, peak RSS and the same-results check;
+    with `bf16_option`, the vectorised path once more under `--precision bf16`."""
     common = {"data": data_path, "subset_batches": subset_batches, "eval_splits": eval_splits, "threads": threads,
               "device": device, "overrides": overrides or {}}
     results: dict[str, Any] = {}
@@ -151,10 +177,23 @@ def measure_training(data_path: str, fusions: list[str], subset_batches: int, *,
             log(f"  reference path failed: {exc}")
             results[fusion] = {"vectorised": vec, "reference": None, "error": str(exc)}
             continue
-        loss_diff = relative_difference(vec["subset_train_loss"]["total"], ref["subset_train_loss"]["total"])
+        loss_diff = relative_difference(vec["check_loss"], ref["check_loss"])
         eval_diff = max((relative_difference(vec["eval_loss"][s], ref["eval_loss"][s]) for s in eval_splits),
                         default=0.0)
+        bf16 = None
+        if bf16_option:
+            log(f"  training throughput, {fusion}: vectorised, --precision bf16 ...")
+            bf16 = run_worker("training", {**common, "fusion": fusion, "path": "vectorised", "full_epoch": True,
+                                           "fusion_only": False,
+                                           "overrides": {**common["overrides"], "precision": "bf16"}})
+            bf16.update(
+                train_epoch_speedup=bf16["epoch_utterances_per_s"] / ref["subset_utterances_per_s"],
+                train_epoch_speedup_over_fp32=bf16["epoch_utterances_per_s"] / vec["epoch_utterances_per_s"],
+                eval_speedup=(bf16["eval_utterances_per_s"] / ref["eval_utterances_per_s"]) if eval_splits else None,
+                # bfloat16 keeps 8 bits of mantissa: this is rounding, compared with fp32, not a tolerance check.
+                loss_rel_diff_vs_fp32=relative_difference(bf16["check_loss"], vec["check_loss"]))
         results[fusion] = {
+            "bf16": bf16,
             "vectorised": vec,
             "reference": ref,
             # Whole vectorised epoch against the reference on its batch subset (the reference is too slow for more).

@@ -104,6 +104,10 @@ class Coach:
             return torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=0.95)
         return None
 
+    def autocast(self) -> torch.autocast:
+        """bf16 mixed precision when --precision bf16 (losses and the self-pooling stay float32)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
+
     # --- one epoch --------------------------------------------------------
     def train_epoch(self) -> dict[str, Any]:
         self.model.train()
@@ -113,8 +117,9 @@ class Coach:
         start = time.perf_counter()
         for index, batch in enumerate(loader):
             self.optimizer.zero_grad(set_to_none=True)
-            output = self.model(batch, contrast=True)
-            nll = self.nll(output.log_probs, batch.labels)
+            with self.autocast():
+                output = self.model(batch, contrast=True)
+            nll = self.nll(output.log_probs.float(), batch.labels)  # float32 also under bf16 autocast
             total, parts = compute_training_loss(nll, output.contrastive, output.reconstruction, output.gate_reg,
                                                  self.weights)
             if not math.isfinite(parts["total"]):
@@ -147,7 +152,8 @@ class Coach:
         self.model.eval()
         losses, labels, predictions = [], [], []
         for batch in self.loaders[split]:
-            log_probs = self.model(batch, contrast=False).log_probs
+            with self.autocast():
+                log_probs = self.model(batch, contrast=False).log_probs.float()
             losses.append(float(self.nll(log_probs, batch.labels)) * batch.num_utterances)
             labels.append(batch.labels.cpu())
             predictions.append(log_probs.argmax(dim=1).cpu())

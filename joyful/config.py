@@ -24,6 +24,7 @@ CONFIG_SCHEMA_VERSION = 1
 FUSIONS = ("autofusion", "hierarchical")
 RECONSTRUCTION_LOSSES = ("mse", "smooth_l1")
 SEQUENCE_MODELS = ("transformer", "lstm", "gru")
+PRECISIONS = ("fp32", "bf16")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("reduceLR", "expLR", "none")
 MODALITY_LETTERS = ("a", "t", "v")
@@ -87,6 +88,9 @@ class JoyfulConfig:
     seed: int = _opt(24, "random seed (python, numpy, torch)", group="train")
     num_threads: int = _opt(0, "torch intra-op threads; 0 = torch's default", group="train")
     self_pool_chunk: int = _opt(16, "utterances per self-pooling chunk (bounds memory; no effect on results)", group="train")
+    precision: str = _opt("fp32", "fp32, or bf16: mixed precision (bfloat16 autocast of the matrix products; faster "
+                          "on GPUs and on CPUs with AVX-512-BF16/AMX, results differ slightly from fp32)",
+                          choices=PRECISIONS, group="train")
 
     # ------------------------------------------------------------------
     def validate(self) -> JoyfulConfig:

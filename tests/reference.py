@@ -9,6 +9,8 @@ time the original per-utterance fusion path.
     fused, losses = reference_autofusion(model.fusion, batch.features)
     with use_reference_fusion(model):       # the whole model, per-utterance fusion
         output = model(batch, contrast=True)
+    with use_reference_path(model):         # ... and the sequence context on the padded grid
+        output = model(batch, contrast=True)
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from joyful.data.batching import Batch
 from joyful.model.fusion import AutoFusion, FusionOutput
 from joyful.model.hierarchical_fusion import AutoFusion_Hierarchical
 from joyful.model.joyful_model import JOYFUL, ModelOutput
+from joyful.model.seq_context import DialogueLayout, SeqContext
 
 __all__ = [
     "reference_autofusion",
     "reference_hierarchical",
     "reference_fusion_output",
     "use_reference_fusion",
+    "use_reference_path",
+    "reference_seq_context",
     "reference_forward_fusion",
     "reference_self_pool",
     "reference_edges",
@@ -179,6 +184,29 @@ def use_reference_fusion(model: JOYFUL) -> Iterator[JOYFUL]:
         yield model
     finally:
         del fusion.forward
+
+
+def reference_seq_context(module: SeqContext, rows: Tensor, layout: DialogueLayout) -> Tensor:
+    """The sequence context computed on the whole padded grid, as the original did (plus the
+    key-padding mask): `nn.TransformerEncoder`'s own forward, padding rows included."""
+    grid = layout.pad(rows)
+    if module.kind != "transformer":
+        return SeqContext.forward(module, rows, layout)  # the RNNs already run on the padded grid
+    return layout.unpad(module.output(module.encoder(grid, src_key_padding_mask=layout.padding_mask)))
+
+
+@contextmanager
+def use_reference_path(model: JOYFUL) -> Iterator[JOYFUL]:
+    """Per-utterance fusion and the padded-grid sequence context: the original's computation."""
+    seq_context = model.seq_context
+    if "forward" in vars(seq_context):
+        raise RuntimeError("model.seq_context.forward is already replaced")
+    seq_context.forward = lambda rows, layout: reference_seq_context(seq_context, rows, layout)
+    try:
+        with use_reference_fusion(model):
+            yield model
+    finally:
+        del seq_context.forward
 
 
 def reference_forward_fusion(model: JOYFUL, batch: Batch, contrast: bool | None = None) -> ModelOutput:

@@ -44,13 +44,15 @@ def test_unknown_section_is_refused() -> None:
         main(["--sections", "training,nope"])
 
 
-def test_iemocap_extrapolation_adds_a_checkpoint_save_and_copy_per_epoch() -> None:
+def test_iemocap_extrapolation_adds_a_checkpoint_save_and_copy_every_checkpoint_interval() -> None:
+    """The shipped IEMOCAP-4 space: 50 epochs, a checkpoint every 5 -> 10 saves, each saved and copied."""
     search = {"runs": {"1": {"overhead_seconds_per_trial": 10.0}}}
     training = {"autofusion": {"vectorised": {"epoch_utterances_per_s": 100.0, "eval_utterances_per_s": 300.0,
                                               "checkpoint_seconds": 1.0}}}
     figures = _iemocap_extrapolation(search, training)
-    assert figures["overhead_per_epoch_seconds"] == 2.0 and figures["epochs"] == 50
-    overhead = 10.0 + 50 * 2.0
+    assert figures["overhead_per_checkpoint_seconds"] == 2.0 and figures["epochs"] == 50
+    assert figures["checkpoint_every"] == 5
+    overhead = 10.0 + 10 * 2.0
     assert figures["overhead_share"] == pytest.approx(overhead / (overhead + 50 * figures["epoch_seconds"]))
 
 
@@ -68,12 +70,15 @@ def test_training_measurement_reports_speedups_and_same_results(tiny_data: str) 
         assert figures[path]["peak_rss_mib"] > 0 and figures[path]["subset_utterances"] > 0
     assert figures["vectorised"]["epoch_utterances"] >= figures["vectorised"]["subset_utterances"]
     assert figures["vectorised"]["checkpoint_mib"] > 0 and figures["fusion_speedup"] > 0
+    bf16 = figures["bf16"]  # the --precision bf16 option, measured in the same run
+    assert bf16["train_epoch_speedup"] > 0 and bf16["eval_speedup"] > 0
+    assert 0 < bf16["loss_rel_diff_vs_fp32"] < 5e-2  # rounding, not a different model
     results = {"meta": {"quick": True, "machine": "test", "load_start": "0", "load_end": "0"}, "training": training}
     results["targets"] = targets(results)
     flat = summary(results)
     assert any("train" in key and "speedup" in key for key in flat)
     assert {t["target"].split(":")[0] for t in results["targets"]} >= {"hierarchical"}
-    assert "train speed-up" in render(results)
+    assert "train speed-up" in render(results) and "bf16 train speed-up" in render(results)
     json.dumps(results)  # everything is JSON-serialisable
 
 

@@ -242,8 +242,31 @@ def test_gradient_clipping_bounds_the_update(synthetic_path, synthetic_data) -> 
 
 
 def test_training_learns_the_class_signal(synthetic_path, synthetic_data) -> None:
-    """Ten epochs fit the tiny synthetic training split well above chance (4 classes: about 0.25)."""
-    coach = build_coach(tiny_config(synthetic_path, epochs=10, learning_rate=1e-2), synthetic_data, CPU)
+    """Fifteen epochs fit the tiny synthetic training split well above chance (4 classes: about 0.25)."""
+    coach = build_coach(tiny_config(synthetic_path, epochs=15, learning_rate=1e-2), synthetic_data, CPU)
     history = coach.fit(evaluate_test=False)["history"]
     assert history[-1]["train_loss"]["nll"] < 0.8 * history[0]["train_loss"]["nll"]
     assert coach.evaluate("train").accuracy > 0.5
+
+
+@pytest.mark.parametrize("fusion", ["autofusion", "hierarchical"])
+def test_bf16_precision_tracks_fp32(synthetic_path, synthetic_data, fusion: str) -> None:
+    """--precision bf16 autocasts the matrix products; losses stay within bfloat16 rounding of fp32."""
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        coach = build_coach(tiny_config(synthetic_path, fusion=fusion, precision=precision), synthetic_data, CPU)
+        runs[precision] = coach.fit(evaluate_test=False)["history"]
+    for fp32, bf16 in zip(runs["fp32"], runs["bf16"], strict=True):
+        assert fp32["train_loss"]["total"] != bf16["train_loss"]["total"]  # autocast really acted
+        assert bf16["train_loss"]["total"] == pytest.approx(fp32["train_loss"]["total"], rel=2e-2)
+        assert bf16["dev_loss"] == pytest.approx(fp32["dev_loss"], rel=2e-2)
+
+
+def test_self_pooling_stays_float32_under_autocast() -> None:
+    from joyful.model.self_pooling import self_pool
+
+    x, query = torch.randn(5, 12), torch.randn(12)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        pooled = self_pool(x.bfloat16(), query, chunk_size=2)
+    assert pooled.dtype == torch.float32
+    torch.testing.assert_close(pooled, self_pool(x.bfloat16().float(), query, chunk_size=2))

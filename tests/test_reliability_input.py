@@ -294,7 +294,8 @@ def test_bad_search_space_is_refused(cli: CliRunner, tmp_path: Path, ray_tmp: Pa
     (["--num-samples", "-3"], ("--num-samples is -3, but must be >= 1",)),
     (["--max-epochs", "0"], ("--max-epochs is 0, but must be >= 1",)),
     (["--cpus-per-trial", "0"], ("--cpus-per-trial is 0.0, but must be > 0",)),
-    (["--max-failures", "-2"], ("--max-failures must be >= -1",)),
+    (["--max-failures", "-2"], ("--max-failures is -2, but must be >= -1",)),
+    (["--checkpoint-every", "0"], ("--checkpoint-every is 0, but must be >= 1",)),
 ])
 def test_bad_search_flag_is_refused(cli: CliRunner, tmp_path: Path, ray_tmp: Path, flags: list[str],
                                     fragments: tuple[str, ...]) -> None:

@@ -106,7 +106,15 @@ def test_shipped_space_loads_and_validates(path: Path):
 def test_synthetic_budget_is_the_quick_start():
     space = load_space(default_space_path("synthetic"), "synthetic")
     assert space.budget == Budget(12, 8, 2, 2, 1.0, 0.0, 2)
+    assert space.budget.checkpoint_every == 1  # small, fast trials: every epoch
     assert space.fixed == {"modalities": "atv", "seqcontext_nlayer": 1, "learning_rate": 1e-4}
+
+
+@pytest.mark.parametrize("dataset", ["iemocap", "iemocap_4", "mosei", "meld"])
+def test_full_size_spaces_checkpoint_every_5_epochs(dataset):
+    """Weights + Adam state of the default model are about 0.5 GiB; saving it every epoch costs about 10%
+    of a CPU trial (docs/PERFORMANCE.md), every 5th epoch about 3%."""
+    assert load_space(default_space_path(dataset), dataset).budget.checkpoint_every == 5
 
 
 # --- valid variations -----------------------------------------------------------
@@ -335,6 +343,9 @@ INVALID = [
     ("cpus string", _set("budget", "cpus_per_trial", "two"), "budget.cpus_per_trial is 'two', but must be a number"),
     ("gpus negative", _set("budget", "gpus_per_trial", -0.5), "budget.gpus_per_trial is -0.5, but must be >= 0"),
     ("max_concurrent negative", _set("budget", "max_concurrent", -1), "budget.max_concurrent is -1, but must be >= 0"),
+    ("checkpoint_every 0", _set("budget", "checkpoint_every", 0), "budget.checkpoint_every is 0, but must be >= 1"),
+    ("checkpoint_every float", _set("budget", "checkpoint_every", 1.5),
+     "budget.checkpoint_every is 1.5, but must be an integer"),
     (
         "baseline not searched",
         _set("baseline", "learning_rate", 1e-3),

@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--cpus-per-trial", type=float, help="CPUs per trial (also torch's thread count)")
     budget.add_argument("--gpus-per-trial", type=float, help="GPUs per trial; fractions pack trials on one GPU (0.25 = 4 per GPU)")
     budget.add_argument("--max-concurrent", type=int, help="trials at once (0 = as many as resources allow)")
+    budget.add_argument("--checkpoint-every", type=int,
+                        help="checkpoint a trial every N epochs and at its last (a retry replays up to N-1 epochs)")
     run = p.add_argument_group("where and how")
     run.add_argument("--address", help="join this Ray cluster ('auto' = the local `ray start` one; also RAY_ADDRESS)")
     run.add_argument("--storage-path", default="ray_results",
@@ -77,7 +79,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results-dir", default=str(REPO / "results"), help="where best configs, trial tables and reports go")
     run.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler")
     run.add_argument("--max-failures", type=int, default=2, help="retries of a failing trial from its last checkpoint")
-    run.add_argument("--checkpoint-every", type=int, default=1, help="checkpoint a trial every N epochs")
     run.add_argument("--overwrite", action="store_true",
                      help="replace an existing best config even if it is better or for other data")
     run.add_argument("--no-rerun", action="store_true",
@@ -115,7 +116,8 @@ def _per_dataset(values: list[str], datasets: list[str], flag: str) -> list[str 
 def resolve_budget(space: SearchSpace, args: argparse.Namespace) -> Budget:
     overrides = {name: getattr(args, name) for name in ("num_samples", "max_epochs", "grace_period",
                                                           "reduction_factor", "cpus_per_trial", "gpus_per_trial",
-                                                          "max_concurrent") if getattr(args, name) is not None}
+                                                          "max_concurrent", "checkpoint_every")
+                 if getattr(args, name) is not None}
     budget = replace(space.budget, **overrides)
     rules = [(budget.num_samples >= 1, f"--num-samples is {budget.num_samples}, but must be >= 1"),
              (budget.max_epochs >= 1, f"--max-epochs is {budget.max_epochs}, but must be >= 1"),
@@ -124,7 +126,8 @@ def resolve_budget(space: SearchSpace, args: argparse.Namespace) -> Budget:
              (budget.reduction_factor >= 2, f"--reduction-factor is {budget.reduction_factor}, but must be >= 2"),
              (budget.cpus_per_trial > 0, f"--cpus-per-trial is {budget.cpus_per_trial}, but must be > 0"),
              (budget.gpus_per_trial >= 0, f"--gpus-per-trial is {budget.gpus_per_trial}, but must be >= 0"),
-             (budget.max_concurrent >= 0, f"--max-concurrent is {budget.max_concurrent}, but must be >= 0")]
+             (budget.max_concurrent >= 0, f"--max-concurrent is {budget.max_concurrent}, but must be >= 0"),
+             (budget.checkpoint_every >= 1, f"--checkpoint-every is {budget.checkpoint_every}, but must be >= 1")]
     for ok, message in rules:
         if not ok:
             raise UserError(message)
@@ -162,7 +165,7 @@ def build_tuner(plan: DatasetPlan, args: argparse.Namespace, storage: str, name:
     budget = plan.budget
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, base_config=plan.base_config.to_dict(), data=plan.data,
-                             checkpoint_every=args.checkpoint_every),
+                             checkpoint_every=budget.checkpoint_every),
         {"cpu": budget.cpus_per_trial, "gpu": budget.gpus_per_trial})
     experiment = f"{storage.rstrip('/')}/{name}/{plan.dataset}"
     if resume:
@@ -373,12 +376,11 @@ def resume_command(args: argparse.Namespace, name: str) -> str:
         if args.space:
             parts += ["--space", args.space[index]]
     for flag in ("num_samples", "max_epochs", "grace_period", "reduction_factor", "cpus_per_trial", "gpus_per_trial",
-                 "max_concurrent", "address", "dataset_spec"):
+                 "max_concurrent", "checkpoint_every", "address", "dataset_spec"):
         if getattr(args, flag) is not None:
             parts += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     parts += ["--storage-path", args.storage_path, "--name", name, "--results-dir", args.results_dir,
               "--seed", str(args.seed), "--max-failures", str(args.max_failures),
-              "--checkpoint-every", str(args.checkpoint_every),
               "--confirm-top", str(args.confirm_top), "--confirm-seeds", str(args.confirm_seeds)]
     if args.dashboard_host != "127.0.0.1":
         parts += ["--dashboard-host", args.dashboard_host]
@@ -395,8 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if len(set(args.dataset)) != len(args.dataset):
             raise UserError("--dataset lists a data set twice")
-        if args.max_failures < -1 or args.checkpoint_every < 1:
-            raise UserError("--max-failures must be >= -1 (-1 = retry forever) and --checkpoint-every >= 1")
+        if args.max_failures < -1:
+            raise UserError(f"--max-failures is {args.max_failures}, but must be >= -1 (-1 = retry forever)")
         if args.confirm_top < 0 or (args.confirm_top > 0 and args.confirm_seeds < 2):
             raise UserError(f"--confirm-top is {args.confirm_top} and --confirm-seeds {args.confirm_seeds}, but "
                             "they must be >= 0 and >= 2 (--confirm-top 0 turns confirmation off)")

@@ -102,6 +102,10 @@ class Budget:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int = 0  # 0 = as many as resources allow
+    # Save the trial state every N epochs (and at the last one). A retried or resumed trial replays
+    # at most N-1 epochs (exactly: the RNG state is saved too); large models checkpoint less often,
+    # because each save of weights + Adam state costs seconds.
+    checkpoint_every: int = 1
 
 
 @dataclass
@@ -291,8 +295,9 @@ def _parse_budget(raw: dict, where: str) -> Budget:
     names = tuple(f.name for f in dataclasses.fields(Budget))
     _check_keys(raw, names, where, "budget")
     budget = Budget(**raw)
-    integers = ("num_samples", "max_epochs", "grace_period", "reduction_factor", "max_concurrent")
-    minimum = {"num_samples": 1, "max_epochs": 1, "grace_period": 1, "reduction_factor": 2, "max_concurrent": 0}
+    integers = ("num_samples", "max_epochs", "grace_period", "reduction_factor", "max_concurrent", "checkpoint_every")
+    minimum = {"num_samples": 1, "max_epochs": 1, "grace_period": 1, "reduction_factor": 2, "max_concurrent": 0,
+               "checkpoint_every": 1}
     for name in names:
         value = getattr(budget, name)
         if name in integers and not (isinstance(value, int) and not isinstance(value, bool)):

@@ -38,10 +38,13 @@ class SyntheticSpec:
     persistence: float = 0.75  # chance a speaker keeps their previous emotion
     contagion: float = 0.15  # chance a speaker takes over the other speaker's emotion
     ambiguous_rate: float = 0.3  # share of utterances whose features show a random class
-    signal: dict[str, float] | None = None  # per-modality signal strength (noise has unit scale)
+    signal: dict[str, float] | None = None  # per-modality signal strength, in noise standard deviations
+    speaker_offset: float = 0.5  # shift toward another class's prototype that depends on the speaker
+    latent_dim: int = 32  # dimensions of each modality's latent space (fewer if the modality is narrower)
+    feature_noise: float = 0.1  # isotropic noise added in the full width
 
     def strengths(self) -> dict[str, float]:
-        return self.signal or {"a": 0.55, "t": 0.7, "v": 0.6}
+        return self.signal or {"a": 1.2, "t": 1.5, "v": 1.3}
 
 
 def generate(seed: int = 0, scale: float = 1.0, dims: dict[str, int] | None = None,
@@ -51,9 +54,12 @@ def generate(seed: int = 0, scale: float = 1.0, dims: dict[str, int] | None = No
         raise UserError(f"--scale is {scale}, but must be > 0")
     dims = dims or DEFAULT_DIMS
     rng = np.random.default_rng(seed)
-    # Class prototypes: unit-norm directions per modality, scaled so the signal
-    # strength does not depend on the width.
-    prototypes = {m: _unit_rows(rng.standard_normal((spec.n_classes, d))) * np.sqrt(d) for m, d in dims.items()}
+    # Each modality lives in a low-dimensional latent space (like real embeddings, whose variance
+    # sits in few directions) mapped into its full width by a random orthonormal embedding.
+    # Class prototypes are unit-norm latent directions; the latent noise has unit variance, so a
+    # strength s puts class means s noise standard deviations from the origin, whatever the width.
+    prototypes = {m: _unit_rows(rng.standard_normal((spec.n_classes, min(d, spec.latent_dim)))) for m, d in dims.items()}
+    embeddings = {m: _orthonormal_rows(rng, min(d, spec.latent_dim), d) for m, d in dims.items()}
     mean_length = max(4, round(spec.mean_length * min(1.0, scale ** 0.5)))
     result = {}
     counter = 0
@@ -61,7 +67,7 @@ def generate(seed: int = 0, scale: float = 1.0, dims: dict[str, int] | None = No
         dialogues = []
         for _ in range(max(2, round(count * scale))):
             length = int(np.clip(rng.normal(mean_length, mean_length * 0.3), 4, 3 * mean_length))
-            dialogues.append(_dialogue(f"syn_{split}_{counter:04d}", length, rng, prototypes, spec))
+            dialogues.append(_dialogue(f"syn_{split}_{counter:04d}", length, rng, prototypes, embeddings, spec))
             counter += 1
         result[split] = dialogues
     return result
@@ -71,8 +77,14 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
 
 
+def _orthonormal_rows(rng: np.random.Generator, rows: int, width: int) -> np.ndarray:
+    """A (rows, width) matrix with orthonormal rows (rows <= width)."""
+    q, _ = np.linalg.qr(rng.standard_normal((width, rows)))
+    return q.T
+
+
 def _dialogue(vid: str, length: int, rng: np.random.Generator, prototypes: dict[str, np.ndarray],
-              spec: SyntheticSpec) -> Sample:
+              embeddings: dict[str, np.ndarray], spec: SyntheticSpec) -> Sample:
     speakers = np.zeros(length, dtype=np.int64)
     for i in range(1, length):
         speakers[i] = speakers[i - 1] if rng.random() < 0.3 else 1 - speakers[i - 1]
@@ -94,8 +106,11 @@ def _dialogue(vid: str, length: int, rng: np.random.Generator, prototypes: dict[
     for m, table in prototypes.items():
         noise = rng.standard_normal((length, table.shape[1]))
         # A speaker-specific offset that the model must see past (speaker effect).
-        offset = 0.3 * table[(speakers + 1) % spec.n_classes]
-        features[m] = (spec.strengths()[m] * table[shown] + noise + offset).astype(np.float32)
+        offset = spec.speaker_offset * table[(speakers + 1) % spec.n_classes]
+        latent = spec.strengths()[m] * table[shown] + noise + offset
+        width = embeddings[m].shape[1]
+        floor = spec.feature_noise * rng.standard_normal((length, width))  # small noise in every direction
+        features[m] = (latent @ embeddings[m] + floor).astype(np.float32)
     gender = np.array(["M", "F"])[speakers].tolist()
     return Sample(
         vid=vid, speaker=gender, label=labels.tolist(),

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from joyful.data.batching import Batch
 from joyful.model.classifier import Classifier
 from joyful.model.gnn import DialogueGNN
-from joyful.model.seq_context import SeqContext
+from joyful.model.seq_context import DialogueLayout, SeqContext
 
 
 @dataclass
@@ -34,12 +34,9 @@ class JOYFUL(nn.Module):
 
     def forward(self, batch: Batch, contrast: bool) -> ModelOutput:
         fused = self.fusion(batch.features)
-        n_dialogues, max_len = len(batch.lengths), int(batch.lengths.max())
-        padded = fused.fused.new_zeros(n_dialogues, max_len, fused.fused.shape[1])  # (B, maxL, D)
-        padded[batch.dialogue_index, batch.position] = fused.fused
-        padding_mask = torch.arange(max_len, device=padded.device)[None, :] >= batch.lengths[:, None]  # (B, maxL)
-        context = self.seq_context(padded, batch.lengths, padding_mask)  # (B, maxL, g)
-        nodes = context[batch.dialogue_index, batch.position]  # (N, g)
+        n_dialogues = len(batch.lengths)
+        layout = DialogueLayout.of(batch.dialogue_index, batch.position, batch.lengths)
+        nodes = self.seq_context(fused.fused, layout)  # (N, g)
         graph_out, contrastive = self.gnn(nodes, batch.edge_index, batch.edge_type, batch.speakers,
                                           batch.dialogue_index, batch.lengths, contrast)
         if self.concat_gin_gout:

@@ -98,4 +98,9 @@ def self_pool(x: Tensor, query: Tensor, chunk_size: int) -> Tensor:
     """
     if x.shape[0] == 0:
         return x.clone()
+    if torch.is_autocast_enabled(x.device.type):
+        # Under bf16 autocast the kernel still runs in float32: a softmax over 460 scores
+        # computed with exp2 in bfloat16 would lose most of its precision.
+        with torch.autocast(x.device.type, enabled=False):
+            return _SelfPool.apply(x.float(), query.float(), chunk_size)
     return _SelfPool.apply(x, query, chunk_size)

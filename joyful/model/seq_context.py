@@ -1,8 +1,20 @@
-"""Sequence context over each dialogue: transformer (default) or bidirectional LSTM/GRU."""
+"""Sequence context over each dialogue: transformer (default) or bidirectional LSTM/GRU.
+
+The model keeps utterances as flat (N, D) rows. A batch's dialogues have different lengths, and
+on IEMOCAP-size batches about a third of a padded (B, maxL) grid is padding. So the transformer
+runs its per-token work (Q/K/V and output projections, feed-forward, layer norms, dropout) on
+the real rows only, and only the attention itself on the padded grid, with a key-padding mask.
+The parameters live in a standard `nn.TransformerEncoder`, so checkpoints keep the usual names;
+the plain padded computation is kept as the reference in `tests/reference.py`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
@@ -11,11 +23,40 @@ def default_num_heads(width: int) -> int:
     return next((h for h in range(7, 15) if width % h == 0), 1)
 
 
-class SeqContext(nn.Module):
-    """(B, maxL, in_dim) padded dialogues -> (B, maxL, out_dim) context features.
+@dataclass(frozen=True)
+class DialogueLayout:
+    """Where each flat row sits in the (B, maxL) padded grid of a batch's dialogues."""
 
-    Unlike the original, the transformer gets a key-padding mask, so padded rows
-    never take part in attention and results do not depend on batch composition.
+    dialogue_index: Tensor  # (N,) long
+    position: Tensor  # (N,) long
+    lengths: Tensor  # (B,) long
+    max_len: int
+
+    @classmethod
+    def of(cls, dialogue_index: Tensor, position: Tensor, lengths: Tensor) -> DialogueLayout:
+        return cls(dialogue_index, position, lengths, int(lengths.max()))
+
+    @property
+    def padding_mask(self) -> Tensor:
+        """(B, maxL) bool, True on padding (nn.Transformer's convention)."""
+        return torch.arange(self.max_len, device=self.lengths.device)[None, :] >= self.lengths[:, None]
+
+    def pad(self, rows: Tensor) -> Tensor:
+        """(N, D) -> (B, maxL, D), zeros on padding."""
+        grid = rows.new_zeros(len(self.lengths), self.max_len, rows.shape[1])
+        grid[self.dialogue_index, self.position] = rows
+        return grid
+
+    def unpad(self, grid: Tensor) -> Tensor:
+        """(B, maxL, D) -> (N, D), the real rows in flat order."""
+        return grid[self.dialogue_index, self.position]
+
+
+class SeqContext(nn.Module):
+    """(N, in_dim) utterance rows + their layout -> (N, out_dim) context features.
+
+    Unlike the original, padding never takes part in attention (key-padding mask), so results do
+    not depend on which dialogues share a batch.
     """
 
     def __init__(self, in_dim: int, hidden_size: int, kind: str, num_layers: int, num_heads: int, dropout: float) -> None:
@@ -33,9 +74,34 @@ class SeqContext(nn.Module):
                                bidirectional=True, batch_first=True)
             self.out_dim = 2 * hidden_size
 
-    def forward(self, padded: Tensor, lengths: Tensor, padding_mask: Tensor) -> Tensor:
+    def forward(self, rows: Tensor, layout: DialogueLayout) -> Tensor:
         if self.kind == "transformer":
-            return self.output(self.encoder(padded, src_key_padding_mask=padding_mask))
-        packed = pack_padded_sequence(padded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            # True = may be attended to (scaled_dot_product_attention's convention); (B, 1, 1, maxL).
+            attend = ~layout.padding_mask[:, None, None, :]
+            for layer in self.encoder.layers:
+                rows = packed_encoder_layer(layer, rows, layout, attend)
+            return self.output(rows)
+        packed = pack_padded_sequence(layout.pad(rows), layout.lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = self.encoder(packed)
-        return pad_packed_sequence(out, batch_first=True, total_length=padded.shape[1])[0]
+        return layout.unpad(pad_packed_sequence(out, batch_first=True, total_length=layout.max_len)[0])
+
+
+def packed_encoder_layer(layer: nn.TransformerEncoderLayer, rows: Tensor, layout: DialogueLayout,
+                         attend: Tensor) -> Tensor:
+    """`nn.TransformerEncoderLayer` (post-norm, batch_first) on real rows only.
+
+    Same parameters and the same function as the module's own forward with a key-padding mask;
+    dropout masks are drawn per real row, so a seeded run differs from the padded computation
+    in its dropout pattern, not in distribution.
+    """
+    attention = layer.self_attn
+    heads, width = attention.num_heads, rows.shape[1]
+    qkv = F.linear(rows, attention.in_proj_weight, attention.in_proj_bias)  # (N, 3D)
+    grid = layout.pad(qkv).view(len(layout.lengths), layout.max_len, 3, heads, width // heads)
+    query, key, value = grid.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, maxL, D/H)
+    mixed = F.scaled_dot_product_attention(query, key, value, attn_mask=attend,
+                                           dropout_p=attention.dropout if layer.training else 0.0)
+    mixed = layout.unpad(mixed.transpose(1, 2).reshape(len(layout.lengths), layout.max_len, width))  # (N, D)
+    rows = layer.norm1(rows + layer.dropout1(attention.out_proj(mixed)))
+    feed_forward = layer.linear2(layer.dropout(layer.activation(layer.linear1(rows))))
+    return layer.norm2(rows + layer.dropout2(feed_forward))
