@@ -88,6 +88,23 @@ def test_labels_persist_within_a_speaker() -> None:
     assert same / total > 0.6  # 4 classes without persistence: about 0.25
 
 
+def test_difficulty_does_not_depend_on_the_width() -> None:
+    """Signal strengths are in latent noise units: a 512-wide modality is as hard as a 32-wide one,
+    and its variance sits in the 32 latent directions (as real embeddings' does in few)."""
+    accuracies = {}
+    for width in (32, 512):
+        data = generate(seed=1, scale=0.5, dims={"a": 4, "t": width, "v": 4})
+        records = data["train"] + data["dev"] + data["test"]
+        labels = np.concatenate([r.label for r in records])
+        text = np.concatenate([r.sbert_sentence_embeddings for r in records])
+        accuracies[width] = _nearest_centroid_accuracy(text, labels)
+        if width == 512:
+            spectrum = np.linalg.svd(text - text.mean(axis=0), compute_uv=False) ** 2
+            assert spectrum[:32].sum() / spectrum.sum() > 0.6
+    assert abs(accuracies[32] - accuracies[512]) < 0.08, accuracies
+    assert all(acc > 0.3 for acc in accuracies.values()), accuracies  # chance: 0.25
+
+
 def test_zero_signal_strength_gives_uninformative_features() -> None:
     """With zero signal strength the features say nothing about the label."""
     _, labels, feats = _utterances(spec=SyntheticSpec(signal={"a": 0.0, "t": 0.0, "v": 0.0}))

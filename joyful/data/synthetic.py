@@ -44,7 +44,7 @@ class SyntheticSpec:
     feature_noise: float = 0.1  # isotropic noise added in the full width
 
     def strengths(self) -> dict[str, float]:
-        return self.signal or {"a": 1.2, "t": 1.5, "v": 1.3}
+        return self.signal or {"a": 1.0, "t": 1.2, "v": 1.1}
 
 
 def generate(seed: int = 0, scale: float = 1.0, dims: dict[str, int] | None = None,
