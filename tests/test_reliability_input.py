@@ -327,6 +327,8 @@ def test_unusable_results_or_storage_path_fails_before_any_trial(cli: CliRunner,
     refused(cli(SEARCH, *args, env={"RAY_TMPDIR": str(ray_tmp)}), *fragments, ray_tmp=ray_tmp,
             untouched=(out, blocker.parent / "ray"))
     assert blocker.read_text() == "not a folder"
+    if where.startswith("storage"):  # checked before the results folders are created
+        assert not (out / "results").exists()
 
 
 # --- config JSON and flags (train.py) -------------------------------------------------------------------

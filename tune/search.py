@@ -405,10 +405,9 @@ def main(argv: list[str] | None = None) -> int:
         data_paths = _per_dataset(args.data, args.dataset, "--data")
         space_paths = _per_dataset(args.space, args.dataset, "--space")
         plans = [plan_dataset(d, dp, sp, args) for d, dp, sp in zip(args.dataset, data_paths, space_paths, strict=True)]
-        store = ResultStore(args.results_dir)
-        store.check_writable()
         from tune.cluster import check_storage_path
 
+        # Storage and name first: refusing them must not leave empty result folders behind.
         storage = check_storage_path(args.storage_path)
         name = args.name or f"search-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
         check_dataset_name(name)
@@ -417,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
                 existing = Path(storage) / name / plan.dataset
                 if "://" not in storage and existing.exists():
                     raise UserError(f"experiment {existing} exists; pass --resume to continue it or another --name")
+        store = ResultStore(args.results_dir)
+        store.check_writable()
     except UserError as exc:
         print(f"search.py: error: {exc}", file=sys.stderr)
         return UserError.exit_code
