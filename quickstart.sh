@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 scripts/setup.sh
 PY=.venv/bin/python
 DATA=data/synthetic/data_synthetic.pkl
-$PY -m joyful.data.synthetic --out "$DATA" --scale 0.2
+$PY -m joyful.data.synthetic --out "$DATA" --scale 0.35
 $PY tune/search.py --dataset synthetic --data "$DATA" --storage-path ray_results \
     --name "quickstart-$(date -u +%Y%m%d-%H%M%S)" --confirm-top 1 --confirm-seeds 3 --quiet
 echo

@@ -107,7 +107,7 @@ def test_synthetic_budget_is_the_quick_start():
     space = load_space(default_space_path("synthetic"), "synthetic")
     assert space.budget == Budget(12, 8, 2, 2, 1.0, 0.0, 2)
     assert space.budget.checkpoint_every == 1  # small, fast trials: every epoch
-    assert space.fixed == {"modalities": "atv", "seqcontext_nlayer": 1, "learning_rate": 1e-4}
+    assert space.fixed == {"modalities": "atv", "seqcontext_nlayer": 1, "learning_rate": 3e-4}
 
 
 @pytest.mark.parametrize("dataset", ["iemocap", "iemocap_4", "mosei", "meld"])
