@@ -389,8 +389,8 @@ def resume_command(args: argparse.Namespace, name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Trials checkpoint every epoch by design (exact resume); Ray's warning about frequent
-    # experiment snapshots would repeat every few seconds.
+    # Small trials checkpoint every epoch (exact resume, `budget.checkpoint_every`); Ray's warning
+    # about frequent experiment snapshots would then repeat every few seconds.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
