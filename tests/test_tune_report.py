@@ -141,6 +141,21 @@ def test_importance_degrades_with_a_reason() -> None:
     assert reason == "" and set(importances) <= {"fusion", "encoder_loss_weight"} and importances
 
 
+def test_importance_is_deterministic_and_ties_are_ordered_by_name() -> None:
+    """fANOVA fits random forests: seeded, a rebuilt report repeats the numbers; equal values sort by name."""
+    trials = [_optuna_trial(i, "COMPLETE", 0.5 + (i % 3) / 10 + i / 100,
+                            {"fusion": ("autofusion", "hierarchical")[i % 2], "encoder_loss_weight": 0.01 + i / 100})
+              for i in range(8)]
+    first, again = parameter_importance(trials), parameter_importance(trials)
+    assert first == again and first[1] == "" and len(first[0]) == 2
+    values = list(first[0].items())
+    assert values == sorted(values, key=lambda kv: (-kv[1], kv[0]))
+    # A parameter that never changes explains nothing and comes last.
+    constant = [_optuna_trial(i, "COMPLETE", 0.5 + i / 20, {"fusion": "autofusion", "encoder_loss_weight": 0.01 + i / 50})
+                for i in range(4)]
+    assert list(parameter_importance(constant)[0]) == ["encoder_loss_weight", "fusion"]
+
+
 def test_asha_rungs() -> None:
     assert asha_rungs(12, 3, 2) == [3, 6]
     assert asha_rungs(50, 5, 3) == [5, 15, 45]
