@@ -189,9 +189,9 @@ def use_reference_fusion(model: JOYFUL) -> Iterator[JOYFUL]:
 def reference_seq_context(module: SeqContext, rows: Tensor, layout: DialogueLayout) -> Tensor:
     """The sequence context computed on the whole padded grid, as the original did (plus the
     key-padding mask): `nn.TransformerEncoder`'s own forward, padding rows included."""
-    grid = layout.pad(rows)
     if module.kind != "transformer":
         return SeqContext.forward(module, rows, layout)  # the RNNs already run on the padded grid
+    grid = layout.pad(rows)
     return layout.unpad(module.output(module.encoder(grid, src_key_padding_mask=layout.padding_mask)))
 
 

@@ -182,16 +182,26 @@ def _stalled(experiment: Path, number: int, finished_others: int):
     return check
 
 
+def _start_stalling_search(tmp_path: Path, ray_tmp: Path, name: str, max_concurrent: int, stalled_trial: int
+                           ) -> tuple[list[str], Path, Path, subprocess.Popen]:
+    """A 4-trial search in the background whose trial `stalled_trial` sleeps after epoch 2.
+
+    Returns its arguments (to resume it), its Ray experiment folder, its log and the process."""
+    data = write_data(tmp_path / "tiny.pkl")
+    space = write_space(tmp_path / "space.yaml", num_samples=4, max_epochs=EPOCHS, max_concurrent=max_concurrent)
+    args = search_args(data, space, tmp_path, name, "--no-rerun")
+    log = tmp_path / "first.log"
+    fault = {"kind": "sleep", "epoch": 2, "seconds": 300, "trial": stalled_trial}
+    search = start_search(args, search_env(ray_tmp, fault), log)
+    return args, tmp_path / "ray" / name / "synthetic", log, search
+
+
 @pytest.mark.timeout(500)
 def test_driver_killed_with_sigkill_resumes_without_rerunning_or_losing_trials(tmp_path: Path,
                                                                                ray_tmp: Path) -> None:
-    data = write_data(tmp_path / "tiny.pkl")
-    space = write_space(tmp_path / "space.yaml", num_samples=4, max_epochs=EPOCHS, max_concurrent=2)
-    args = search_args(data, space, tmp_path, "killed", "--no-rerun")
-    experiment = tmp_path / "ray" / "killed" / "synthetic"
-    log = tmp_path / "first.log"
     # Trial 1 stalls after epoch 2, so the kill lands while it is mid-training.
-    search = start_search(args, search_env(ray_tmp, {"kind": "sleep", "epoch": 2, "seconds": 300, "trial": 1}), log)
+    args, experiment, log, search = _start_stalling_search(tmp_path, ray_tmp, "killed", max_concurrent=2,
+                                                           stalled_trial=1)
     tree: list[psutil.Process] = []
     try:
         wait_for(_stalled(experiment, 1, finished_others=1), 240, "trial 1 to stall and another to finish", search, log)
@@ -229,12 +239,8 @@ def test_driver_killed_with_sigkill_resumes_without_rerunning_or_losing_trials(t
 
 @pytest.mark.timeout(500)
 def test_ctrl_c_stops_cleanly_and_the_printed_command_resumes(tmp_path: Path, ray_tmp: Path) -> None:
-    data = write_data(tmp_path / "tiny.pkl")
-    space = write_space(tmp_path / "space.yaml", num_samples=4, max_epochs=EPOCHS, max_concurrent=1)
-    args = search_args(data, space, tmp_path, "interrupted", "--no-rerun")
-    experiment = tmp_path / "ray" / "interrupted" / "synthetic"
-    log = tmp_path / "first.log"
-    search = start_search(args, search_env(ray_tmp, {"kind": "sleep", "epoch": 2, "seconds": 300, "trial": 2}), log)
+    args, experiment, log, search = _start_stalling_search(tmp_path, ray_tmp, "interrupted", max_concurrent=1,
+                                                           stalled_trial=2)
     tree: list[psutil.Process] = []
     try:
         wait_for(_stalled(experiment, 2, finished_others=1), 240, "trial 2 to stall", search, log)
