@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO
+from tune.trial_names import trial_number
 
 DATASET = "synthetic"
 SHIPPED_SPACE = REPO / "search_spaces" / "synthetic.yaml"
@@ -143,6 +144,7 @@ def run_search(data_path: str, space_path: Path, storage: Path, name: str, *, nu
         if result.error or frame is None or not len(frame):
             raise RuntimeError(f"benchmark search {name}: a trial failed: {result.error}")
         run.trials.append({
+            "number": trial_number(Path(result.path).name, str(result.metrics["trial_id"])),  # creation order
             "epochs": int(frame["epoch"].max()),
             "train_seconds": float(frame["train_seconds"].sum()),
             "trial_seconds": float(frame["time_total_s"].max()),  # inside the trainable, as Ray measured it

@@ -97,6 +97,28 @@ def _check_loss(coach: Any) -> float:
     return parts["total"]
 
 
+def _matmul_floor(coach: Any, rows: int) -> dict[str, Any]:
+    """The least time the sequence transformer's linear layers can take on `rows` utterances (one forward),
+    at this process's measured matrix-multiply rate in float32 and bfloat16: a floor for evaluation."""
+    import torch
+
+    seq = coach.model.seq_context
+    weights = sum(m.weight.numel() for m in seq.modules() if isinstance(m, torch.nn.Linear))
+    weights += sum(layer.self_attn.in_proj_weight.numel() for layer in seq.encoder.layers)  # Q, K, V
+    flops = 2 * rows * weights
+    width = seq.output.in_features
+    rates = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = torch.randn(rows, width, dtype=dtype), torch.randn(width, 2 * width, dtype=dtype)
+        a @ b  # warm
+        started, repeats = time.perf_counter(), 5
+        for _ in range(repeats):
+            a @ b
+        rates[name] = 2 * rows * width * 2 * width * repeats / (time.perf_counter() - started)
+    return {"floor_rows": rows, "transformer_linear_flops": flops, "matmul_flops_per_s": rates,
+            "eval_floor_seconds": {name: flops / rate for name, rate in rates.items()}}
+
+
 def _checkpoint_cost(coach: Any) -> dict[str, Any]:
     """Time one save of the Coach state (weights, Adam state, ...), as a search trial does after each epoch."""
     from joyful.checkpoint import save_checkpoint
@@ -137,6 +159,8 @@ def training_worker(params: dict[str, Any]) -> dict[str, Any]:
             utterances = sum(len(evaluations[s].labels) for s in splits)
             result.update(eval_utterances=utterances, eval_seconds=best, eval_utterances_per_s=utterances / best,
                           eval_loss={s: e.loss for s, e in evaluations.items()}, eval_peak_rss_mib=peak_rss_mib())
+            if not reference and coach.config.rnn == "transformer":
+                result.update(_matmul_floor(coach, utterances))
         if params.get("fusion_only", True):
             result.update(_fusion_only(coach))
         full_loader = coach.loaders["train"]
@@ -201,6 +225,9 @@ def measure_training(data_path: str, fusions: list[str], subset_batches: int, *,
             # The same first batch(es) on both paths (the vectorised one is cold here).
             "train_same_batches_speedup": vec["subset_utterances_per_s"] / ref["subset_utterances_per_s"],
             "eval_speedup": (vec["eval_utterances_per_s"] / ref["eval_utterances_per_s"]) if eval_splits else None,
+            # The most any evaluation could gain: the reference's time over the floor of the transformer alone.
+            "eval_speedup_ceiling": {name: ref["eval_seconds"] / floor
+                                     for name, floor in vec.get("eval_floor_seconds", {}).items()} or None,
             # The fusion module alone (forward + backward): what vectorising changed, without the transformer.
             "fusion_speedup": vec["fusion_utterances_per_s"] / ref["fusion_utterances_per_s"],
             "train_loss_rel_diff": loss_diff,

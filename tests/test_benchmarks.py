@@ -73,6 +73,10 @@ def test_training_measurement_reports_speedups_and_same_results(tiny_data: str) 
     bf16 = figures["bf16"]  # the --precision bf16 option, measured in the same run
     assert bf16["train_epoch_speedup"] > 0 and bf16["eval_speedup"] > 0
     assert 0 < bf16["loss_rel_diff_vs_fp32"] < 5e-2  # rounding, not a different model
+    vec = figures["vectorised"]  # the transformer's floor: 2 FLOPs per weight of its linear layers per utterance
+    seq_weights = 3 * 32 * 32 + 32 * 32 + 2 * 32 * 2048 + 32 * 16  # TINY_MODEL: 1 layer, width 32, output 16
+    assert vec["transformer_linear_flops"] == 2 * vec["eval_utterances"] * seq_weights
+    assert set(figures["eval_speedup_ceiling"]) == {"fp32", "bf16"} and min(figures["eval_speedup_ceiling"].values()) > 0
     results = {"meta": {"quick": True, "machine": "test", "load_start": "0", "load_end": "0"}, "training": training}
     results["targets"] = targets(results)
     flat = summary(results)
@@ -103,7 +107,24 @@ def test_search_measurements_report_throughput_and_efficiency(tiny_data: str, tm
     assert efficiency["random_epochs_median"] == 2 * 2  # full-length trials
     assert efficiency["tpe_asha_epochs_median"] <= efficiency["random_epochs_median"]
     assert 0 <= efficiency["tpe_asha_best_dev_f1_median"] <= 1
+    seed = efficiency["per_seed"][0]
+    for arm in ("tpe_asha", "random"):
+        assert sorted(t["number"] for t in seed[arm]["trials"]) == [1, 2]  # creation numbers from the folder names
+    # Random search reaches its own best minus the tolerance within its own epochs.
+    assert 0 < seed["random_epochs_to_target"] <= seed["random"]["epochs"]
     results = {"meta": {"quick": True, "machine": "test", "load_start": "0", "load_end": "0"},
                "search_throughput": throughput, "search_efficiency": efficiency}
     results["targets"] = targets(results)
     assert "TPE + ASHA" in render(results)
+
+
+def test_epochs_to_reach_counts_trials_in_creation_order() -> None:
+    from benchmarks.search_efficiency import epochs_to_reach
+
+    trials = [{"number": 3, "epochs": 9, "best_dev_weighted_f1": 0.80},
+              {"number": 1, "epochs": 1, "best_dev_weighted_f1": 0.20},
+              {"number": 2, "epochs": 3, "best_dev_weighted_f1": 0.75}]
+    assert epochs_to_reach(trials, 0.70) == 1 + 3
+    assert epochs_to_reach(trials, 0.78) == 1 + 3 + 9
+    assert epochs_to_reach(trials, 0.20) == 1
+    assert epochs_to_reach(trials, 0.90) is None

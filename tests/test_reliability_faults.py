@@ -60,6 +60,15 @@ def trial_id(folder: Path) -> str:
     return folder.name.split("_")[2]
 
 
+def test_trial_number_reads_ray_folder_names() -> None:
+    from tune.trial_names import trial_number
+
+    name = "train_trial_131b97d9_18_drop_rate=0.2841,fusion=hierarchical_2026-11-29_12-08-02"
+    assert trial_number(name, "131b97d9") == 18
+    assert trial_number(name, "deadbeef") is None  # another trial's id
+    assert trial_number("train_trial_131b97d9_x_params", "131b97d9") is None
+
+
 def epochs(folder: Path) -> list[int]:
     return [line["epoch"] for line in reported(folder)]
 

@@ -38,6 +38,20 @@ def test_forward_and_backward_equal_per_utterance_softmax(chunk: int) -> None:
         torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("chunk", [1, 3, 64])
+def test_evaluation_path_equals_the_training_forward(chunk: int) -> None:
+    """Without grad, self_pool skips the second moment; the values must not change."""
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(9, 16, generator=generator, dtype=torch.float64)
+    query = torch.randn(16, generator=generator, dtype=torch.float64)
+    with torch.no_grad():
+        evaluated = self_pool(x, query, chunk)
+    trained = self_pool(x.clone().requires_grad_(), query, chunk)
+    assert trained.grad_fn is not None and evaluated.grad_fn is None
+    torch.testing.assert_close(evaluated, trained.detach(), rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(evaluated, _reference(x, query), rtol=1e-12, atol=1e-12)
+
+
 def test_large_scores_do_not_overflow() -> None:
     """Scores of several hundred would overflow exp() without the max shift."""
     x = torch.linspace(-30, 30, 12).repeat(3, 1).requires_grad_()

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from joyful.loss_utils import LossWeightConfig
+from tune.trial_names import trial_number
 
 ENV_VAR = "JOYFUL_TUNE_FAULT"
 KINDS = ("raise", "nan", "sleep")
@@ -58,13 +59,11 @@ def _specs() -> list[dict[str, Any]]:
 
 
 def _trial_number() -> int | None:
-    """The trial's number in its experiment: Ray's folder name is <trainable>_<trial id>_<number>_<params>_<time>."""
+    """This trial's creation number in its experiment."""
     from ray import tune
 
     context = tune.get_context()
-    _, _, tag = Path(context.get_trial_dir()).name.partition(f"_{context.get_trial_id()}_")
-    number = tag.split("_", 1)[0]
-    return int(number) if number.isdigit() else None
+    return trial_number(Path(context.get_trial_dir()).name, context.get_trial_id())
 
 
 def _matches(spec: dict[str, Any], config: dict[str, Any]) -> bool:

@@ -57,16 +57,22 @@ def _weights(x: Tensor, query: Tensor, buffer: Tensor) -> Tensor:
     return out.exp2_()
 
 
+def _moments(x: Tensor, query: Tensor, chunk_size: int, orders: int) -> Tensor:
+    """(N, orders, P): sum_j w_ij x_j^k for k < orders (k = 0 is the softmax normaliser), chunk by chunk."""
+    moments = x.new_empty(x.shape[0], orders, x.shape[1])
+    buffer = x.new_empty(min(chunk_size, x.shape[0]), x.shape[1], x.shape[1])
+    for start in range(0, x.shape[0], chunk_size):
+        xc = x[start:start + chunk_size]  # (n, P)
+        weights_t = _weights(xc, query, buffer)  # (n, P_j, P_i)
+        powers = torch.stack([torch.ones_like(xc), xc, xc * xc][:orders], dim=1)  # (n, orders, P_j)
+        torch.bmm(powers, weights_t, out=moments[start:start + chunk_size])  # (n, orders, P_i)
+    return moments
+
+
 class _SelfPool(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, query: Tensor, chunk_size: int) -> Tensor:  # type: ignore[override]
-        moments = x.new_empty(x.shape[0], 3, x.shape[1])  # (N, 3, P): normaliser, sum w x, sum w x^2
-        buffer = x.new_empty(min(chunk_size, x.shape[0]), x.shape[1], x.shape[1])
-        for start in range(0, x.shape[0], chunk_size):
-            xc = x[start:start + chunk_size]  # (n, P)
-            weights_t = _weights(xc, query, buffer)  # (n, P_j, P_i)
-            powers = torch.stack([torch.ones_like(xc), xc, xc * xc], dim=1)  # (n, 3, P_j)
-            torch.bmm(powers, weights_t, out=moments[start:start + chunk_size])  # (n, 3, P_i)
+        moments = _moments(x, query, chunk_size, orders=3)  # normaliser, sum w x, sum w x^2
         norm = moments[:, 0]  # (N, P)
         pooled = moments[:, 1] / norm
         second_moment = moments[:, 2] / norm
@@ -102,5 +108,9 @@ def self_pool(x: Tensor, query: Tensor, chunk_size: int) -> Tensor:
         # Under bf16 autocast the kernel still runs in float32: a softmax over 460 scores
         # computed with exp2 in bfloat16 would lose most of its precision.
         with torch.autocast(x.device.type, enabled=False):
-            return _SelfPool.apply(x.float(), query.float(), chunk_size)
-    return _SelfPool.apply(x, query, chunk_size)
+            return self_pool(x.float(), query.float(), chunk_size)
+    if torch.is_grad_enabled() and (x.requires_grad or query.requires_grad):
+        return _SelfPool.apply(x, query, chunk_size)
+    # Evaluation: without a backward the second moment is not needed, a third of the products.
+    moments = _moments(x, query, chunk_size, orders=2)
+    return moments[:, 1] / moments[:, 0]
