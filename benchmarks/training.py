@@ -97,6 +97,13 @@ def _check_loss(coach: Any) -> float:
     return parts["total"]
 
 
+def _synchronize(device: Any) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _matmul_floor(coach: Any, rows: int) -> dict[str, Any]:
     """The least time the sequence transformer's linear layers can take on `rows` utterances (one forward),
     at this process's measured matrix-multiply rate in float32 and bfloat16: a floor for evaluation."""
@@ -109,11 +116,14 @@ def _matmul_floor(coach: Any, rows: int) -> dict[str, Any]:
     width = seq.output.in_features
     rates = {}
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        a, b = torch.randn(rows, width, dtype=dtype), torch.randn(width, 2 * width, dtype=dtype)
+        a = torch.randn(rows, width, dtype=dtype, device=coach.device)
+        b = torch.randn(width, 2 * width, dtype=dtype, device=coach.device)
         a @ b  # warm
+        _synchronize(coach.device)
         started, repeats = time.perf_counter(), 5
         for _ in range(repeats):
             a @ b
+        _synchronize(coach.device)
         rates[name] = 2 * rows * width * 2 * width * repeats / (time.perf_counter() - started)
     return {"floor_rows": rows, "transformer_linear_flops": flops, "matmul_flops_per_s": rates,
             "eval_floor_seconds": {name: flops / rate for name, rate in rates.items()}}
