@@ -114,7 +114,7 @@ def test_synthetic_budget_is_the_quick_start():
 def test_full_size_spaces_checkpoint_every_5_epochs(dataset):
     """Weights + Adam state of the default model are about 0.5 GiB; with a checkpoint every 5th epoch the
     Ray/Optuna overhead of a 50-epoch CPU trial came to 1.4% (idle machine) and 3.3% (loaded) in
-    docs/PERFORMANCE.md, about 3-13% with one every epoch."""
+    docs/PERFORMANCE.md; a checkpoint every epoch costs five times as many saves."""
     assert load_space(default_space_path(dataset), dataset).budget.checkpoint_every == 5
 
 
