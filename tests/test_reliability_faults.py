@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
 from tune_helpers import (
     REPO,
     files_under,
@@ -29,6 +30,7 @@ from tune_helpers import (
     search_args,
     search_env,
     short_tmpdir,
+    space_document,
     start_search,
     stop_ray,
     trial_dirs,
@@ -280,6 +282,43 @@ def test_ctrl_c_stops_cleanly_and_the_printed_command_resumes(tmp_path: Path, ra
     assert {row["status"] for row in rows(tmp_path / "results").values()} == {"TERMINATED"}
     assert (tmp_path / "results" / "best_configs" / "synthetic.json").exists()
     assert_clean_study(tmp_path / "results", 4)
+
+
+@pytest.mark.timeout(500)
+def test_resume_of_several_data_sets_starts_those_not_reached(tmp_path: Path, ray_tmp: Path) -> None:
+    """A search over several data sets stops at an interruption, so only its first data sets have
+    experiments: --resume continues those and starts the rest. A gap in that order or a wrong
+    --name is refused with exit status 2 and creates nothing."""
+    data = write_data(tmp_path / "tiny.pkl")
+    spaces = {"synthetic": write_space(tmp_path / "synthetic.yaml")}
+    # The synthetic data has IEMOCAP-4's labels and two speakers, so it also serves as 'iemocap_4'.
+    spaces["iemocap_4"] = tmp_path / "iemocap_4.yaml"
+    spaces["iemocap_4"].write_text(yaml.safe_dump({**space_document(), "dataset": "iemocap_4"}, sort_keys=False))
+    first = run_search(search_args(data, spaces["synthetic"], tmp_path, "two", "--no-rerun"), search_env(ray_tmp))
+    assert first.returncode == 0, first.stderr[-3000:]
+    storage = tmp_path / "ray"
+    finished = {n: f.joinpath("result.json").read_bytes() for n, f in by_number(storage / "two" / "synthetic").items()}
+
+    def resume(order: list[str], name: str = "two") -> subprocess.CompletedProcess:
+        args = [a for d in order for a in ("--dataset", d, "--data", str(data), "--space", str(spaces[d]))]
+        return run_search([*args, "--results-dir", str(tmp_path / "results"), "--storage-path", str(storage),
+                           "--name", name, "--quiet", "--confirm-top", "0", "--no-rerun", "--resume"],
+                          search_env(ray_tmp))
+
+    gap = resume(["iemocap_4", "synthetic"])
+    assert gap.returncode == 2 and gap.stderr.count("\n") == 1, gap.stderr[-3000:]
+    assert "synthetic's experiment exists but iemocap_4's" in gap.stderr
+    wrong = resume(["synthetic", "iemocap_4"], name="nope")
+    assert wrong.returncode == 2 and "no experiment to resume" in wrong.stderr, wrong.stderr[-3000:]
+    assert sorted(p.name for p in storage.iterdir()) == ["two"] and not (storage / "two" / "iemocap_4").exists()
+
+    done = resume(["synthetic", "iemocap_4"])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    assert "iemocap_4: the interrupted search had not started it; starting it now" in done.stdout
+    trials = by_number(storage / "two" / "synthetic")
+    assert {n: f.joinpath("result.json").read_bytes() for n, f in trials.items()} == finished  # nothing re-run
+    assert sorted(by_number(storage / "two" / "iemocap_4")) == [1, 2]
+    assert (tmp_path / "results" / "best_configs" / "iemocap_4.json").exists()
 
 
 # --- results integrity, end to end -------------------------------------------------------------------------

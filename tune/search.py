@@ -153,6 +153,31 @@ def plan_dataset(dataset: str, data_path: str | None, space_path: str | None, ar
 # --- the search -------------------------------------------------------------------
 
 
+def experiment_path(storage: str, name: str, dataset: str) -> str:
+    return f"{storage.rstrip('/')}/{name}/{dataset}"
+
+
+def experiments_to_resume(datasets: list[str], storage: str, name: str) -> dict[str, bool]:
+    """With --resume: which data sets continue their experiment (True) and which start now (False).
+
+    A search runs its data sets in order and an interruption stops it, so the experiments that
+    exist are the first data sets' ones; the later ones had not started and start now. Anything
+    else (none exists, or a gap) means a wrong --name, --storage-path or --dataset list.
+    """
+    from ray.tune import Tuner
+
+    exists = [Tuner.can_restore(experiment_path(storage, name, d)) for d in datasets]
+    if not any(exists):
+        raise UserError(f"--resume: no experiment to resume at {experiment_path(storage, name, datasets[0])}; "
+                        "check --name and --storage-path")
+    started = exists.index(False) if False in exists else len(exists)
+    if any(exists[started:]):
+        later = datasets[started + exists[started:].index(True)]
+        raise UserError(f"--resume: {later}'s experiment exists but {datasets[started]}'s, earlier in the --dataset "
+                        "order, does not; list the data sets in the order of the interrupted search")
+    return dict(zip(datasets, exists, strict=True))
+
+
 def build_tuner(plan: DatasetPlan, args: argparse.Namespace, storage: str, name: str, resume: bool) -> Any:
     import optuna
     from ray import tune
@@ -167,12 +192,10 @@ def build_tuner(plan: DatasetPlan, args: argparse.Namespace, storage: str, name:
         tune.with_parameters(train_trial, base_config=plan.base_config.to_dict(), data=plan.data,
                              checkpoint_every=budget.checkpoint_every),
         {"cpu": budget.cpus_per_trial, "gpu": budget.gpus_per_trial})
-    experiment = f"{storage.rstrip('/')}/{name}/{plan.dataset}"
+    experiment = experiment_path(storage, name, plan.dataset)
     if resume:
         from ray.tune import Tuner
 
-        if not Tuner.can_restore(experiment):
-            raise UserError(f"--resume: no experiment to resume at {experiment}; check --name and --storage-path")
         return Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True), experiment
     concurrency = budget.max_concurrent or max(1, int(_cluster_cpus() // budget.cpus_per_trial))
     # TPE's random start-up phase is sized to the concurrency (ray#52535): with more trials in
@@ -224,10 +247,12 @@ def searcher_study(tuner: Any, experiment: str) -> Any:
 
 
 def run_dataset(plan: DatasetPlan, args: argparse.Namespace, storage: str, name: str,
-                store: ResultStore) -> int:
+                store: ResultStore, resume: bool) -> int:
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.perf_counter()
-    tuner, experiment = build_tuner(plan, args, storage, name, args.resume)
+    if args.resume and not resume:
+        print(f"\n== {plan.dataset}: the interrupted search had not started it; starting it now")
+    tuner, experiment = build_tuner(plan, args, storage, name, resume)
     print(f"\n== {plan.dataset}: {plan.budget.num_samples} trials x up to {plan.budget.max_epochs} epochs "
           f"({plan.budget.cpus_per_trial:g} CPU, {plan.budget.gpus_per_trial:g} GPU per trial) -> {experiment}")
     with GracefulStop() as stop:  # Ctrl-C: Tune saves the state and fit() returns; stop says it was stopped
@@ -411,7 +436,10 @@ def main(argv: list[str] | None = None) -> int:
         storage = check_storage_path(args.storage_path)
         name = args.name or f"search-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
         check_dataset_name(name)
-        if not args.resume:
+        if args.resume:
+            resume = experiments_to_resume(args.dataset, storage, name)
+        else:
+            resume = dict.fromkeys(args.dataset, False)
             for plan in plans:
                 existing = Path(storage) / name / plan.dataset
                 if "://" not in storage and existing.exists():
@@ -421,10 +449,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"search.py: error: {exc}", file=sys.stderr)
         return UserError.exit_code
-    return run_all(plans, args, storage, name, store)
+    return run_all(plans, args, storage, name, store, resume)
 
 
-def run_all(plans: list[DatasetPlan], args: argparse.Namespace, storage: str, name: str, store: ResultStore) -> int:
+def run_all(plans: list[DatasetPlan], args: argparse.Namespace, storage: str, name: str, store: ResultStore,
+            resume: dict[str, bool]) -> int:
     import ray
 
     from tune.cluster import check_shared_storage, check_trial_fits, start_ray
@@ -437,7 +466,7 @@ def run_all(plans: list[DatasetPlan], args: argparse.Namespace, storage: str, na
         check_shared_storage(storage)
         status = 0
         for plan in plans:
-            code = run_dataset(plan, args, storage, name, store)
+            code = run_dataset(plan, args, storage, name, store, resume[plan.dataset])
             if code == INTERRUPTED_EXIT:
                 return code
             status = status or code
