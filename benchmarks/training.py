@@ -115,9 +115,11 @@ def _matmul_floor(coach: Any, rows: int) -> dict[str, Any]:
     flops = 2 * rows * weights
     width = seq.output.in_features
     rates = {}
+    # A private generator: the global RNG state must stay as the reference path sees it.
+    generator = torch.Generator(device=coach.device).manual_seed(0)
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        a = torch.randn(rows, width, dtype=dtype, device=coach.device)
-        b = torch.randn(width, 2 * width, dtype=dtype, device=coach.device)
+        a = torch.randn(rows, width, dtype=dtype, device=coach.device, generator=generator)
+        b = torch.randn(width, 2 * width, dtype=dtype, device=coach.device, generator=generator)
         a @ b  # warm
         _synchronize(coach.device)
         started, repeats = time.perf_counter(), 5
