@@ -153,7 +153,7 @@ class Coach:
         losses, labels, predictions = [], [], []
         for batch in self.loaders[split]:
             with self.autocast():
-                log_probs = self.model(batch, contrast=False).log_probs.float()
+                log_probs = self.model(batch, contrast=False, reconstruct=False).log_probs.float()
             losses.append(float(self.nll(log_probs, batch.labels)) * batch.num_utterances)
             labels.append(batch.labels.cpu())
             predictions.append(log_probs.argmax(dim=1).cpu())

@@ -179,7 +179,8 @@ def use_reference_fusion(model: JOYFUL) -> Iterator[JOYFUL]:
     fusion = model.fusion
     if "forward" in vars(fusion):
         raise RuntimeError("model.fusion.forward is already replaced")
-    fusion.forward = lambda features: reference_fusion_output(fusion, features)
+    # The original computed the reconstruction in evaluation too, so the reference always does.
+    fusion.forward = lambda features, reconstruct=True: reference_fusion_output(fusion, features)
     try:
         yield model
     finally:

@@ -101,14 +101,15 @@ def test_dev_evaluation_is_one_forward_pass_per_batch(synthetic_path, synthetic_
     calls = []
     real_forward = coach.model.forward
 
-    def counting_forward(batch, contrast):
-        calls.append(contrast)
-        return real_forward(batch, contrast)
+    def counting_forward(batch, contrast, reconstruct=True):
+        calls.append((contrast, reconstruct))
+        return real_forward(batch, contrast, reconstruct)
 
     coach.model.forward = counting_forward
     result = coach.evaluate("dev")
     del coach.model.forward
-    assert calls == [False] * len(coach.loaders["dev"]) and len(calls) == 2
+    # No contrastive views and no fusion decoders: evaluation reports neither loss.
+    assert calls == [(False, False)] * len(coach.loaders["dev"]) and len(calls) == 2
     # The loss is the mean NLL per utterance over the whole split, from the same outputs.
     with torch.no_grad():
         outputs = [(coach.model(b, contrast=False).log_probs, b.labels) for b in coach.loaders["dev"]]

@@ -181,3 +181,27 @@ def test_whole_model_with_reference_fusion_matches(synthetic_path, synthetic_dat
         fast_eval = model(batch, contrast=False)
     torch.testing.assert_close(fast_eval.log_probs, reference_eval.log_probs, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(fast_eval.reconstruction, reference_eval.reconstruction, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("fusion", ["autofusion", "hierarchical"])
+def test_evaluation_without_reconstruction_changes_nothing_it_reports(synthetic_path, synthetic_data,
+                                                                     fusion: str) -> None:
+    """Evaluation skips the fusion's decoders (reconstruct=False): the same fused vectors, gates and
+    predictions, and zero reconstruction loss (tests/test_coach.py checks what Coach.evaluate passes)."""
+    torch.manual_seed(0)
+    config = tiny_config(synthetic_path, fusion=fusion)
+    model = build_model(config, synthetic_data.check_modalities("atv"), synthetic_data.spec).eval()
+    batch = next(iter(DialogueLoader(synthetic_data.splits["dev"], "atv", 2, batch_size=4, wp=8, wf=8,
+                                     shuffle=False)))
+    with torch.no_grad():
+        full, skipped = model.fusion(batch.features), model.fusion(batch.features, reconstruct=False)
+        outputs = model(batch, contrast=False), model(batch, contrast=False, reconstruct=False)
+    torch.testing.assert_close(skipped.fused, full.fused, rtol=0, atol=0)
+    assert torch.count_nonzero(skipped.reconstruction) == 0 and torch.count_nonzero(full.reconstruction) > 0
+    assert (skipped.gate_reg is None) == (full.gate_reg is None) == (fusion == "autofusion")
+    if fusion == "hierarchical":
+        torch.testing.assert_close(skipped.gate_reg, full.gate_reg, rtol=0, atol=0)
+        assert skipped.gate_means.keys() == full.gate_means.keys()
+    torch.testing.assert_close(outputs[1].log_probs, outputs[0].log_probs, rtol=0, atol=0)
+    assert float(outputs[1].reconstruction) == 0.0 < float(outputs[0].reconstruction)
+

@@ -38,6 +38,11 @@ def per_utterance_loss(criterion: nn.Module, prediction: Tensor, target: Tensor)
     return criterion(prediction, target).mean(dim=1)
 
 
+def no_reconstruction(rows: Tensor) -> Tensor:
+    """Zero per-utterance losses, (N,): evaluation reports no reconstruction, so the decoders are skipped."""
+    return rows.new_zeros(rows.shape[0])
+
+
 class InterModalBranch(nn.Module):
     """Project each modality to `pool_dim`, self-pool it, and auto-encode the concatenation."""
 
@@ -56,11 +61,13 @@ class InterModalBranch(nn.Module):
         ones = torch.ones(self.pool_query.in_features, dtype=weight.dtype, device=weight.device)
         return self.pool_query(ones)  # (P,)
 
-    def forward(self, features: dict[str, Tensor], criterion: nn.Module) -> tuple[Tensor, Tensor]:
+    def forward(self, features: dict[str, Tensor], criterion: nn.Module, reconstruct: bool) -> tuple[Tensor, Tensor]:
         query = self.query()
         pooled = [self_pool(self.projections[m](features[m]), query, self.chunk_size) for m in self.modalities]
         inter_in = torch.cat(pooled, dim=1)  # (N, P * M)
         latent = self.encoder(inter_in)  # (N, latent)
+        if not reconstruct:
+            return latent, no_reconstruction(latent)
         return latent, per_utterance_loss(criterion, self.decoder(latent), inter_in)
 
 
@@ -80,9 +87,12 @@ class AutoFusion(nn.Module):
     def gate_parameters(self) -> list[nn.Parameter]:
         return []
 
-    def forward(self, features: dict[str, Tensor]) -> FusionOutput:
+    def forward(self, features: dict[str, Tensor], reconstruct: bool = True) -> FusionOutput:
         global_in = torch.cat([features[m] for m in self.modalities], dim=1)  # (N, sum d_m)
         z_global = self.global_encoder(global_in)  # (N, latent)
-        loss_global = per_utterance_loss(self.criterion, self.global_decoder(z_global), global_in)
-        z_inter, loss_inter = self.inter(features, self.criterion)
+        if reconstruct:
+            loss_global = per_utterance_loss(self.criterion, self.global_decoder(z_global), global_in)
+        else:
+            loss_global = no_reconstruction(z_global)
+        z_inter, loss_inter = self.inter(features, self.criterion, reconstruct)
         return FusionOutput(torch.cat([z_global, z_inter], dim=1), loss_global + loss_inter)

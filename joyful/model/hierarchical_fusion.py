@@ -13,7 +13,14 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from joyful.model.fusion import FusionOutput, InterModalBranch, decoder, encoder, per_utterance_loss
+from joyful.model.fusion import (
+    FusionOutput,
+    InterModalBranch,
+    decoder,
+    encoder,
+    no_reconstruction,
+    per_utterance_loss,
+)
 
 
 def unit_clamp(x: Tensor) -> Tensor:
@@ -41,7 +48,8 @@ class DialogueLevelGate(nn.Module):
         self.input = nn.Linear(2 * latent, latent)
         self.decoder = decoder(latent, hidden, out_dim)
 
-    def forward(self, z_global: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, z_global: Tensor, decode: bool = True) -> tuple[Tensor | None, dict[str, Tensor]]:
+        """The decoded memory (None without `decode`) and the three gates."""
         state = self.state.expand_as(z_global)  # (N, latent)
         query = torch.cat([z_global, state], dim=1)  # (N, 2 * latent)
         gates = {
@@ -49,6 +57,8 @@ class DialogueLevelGate(nn.Module):
             "forget": unit_clamp(self.forget(query)),
             "input": unit_clamp(self.input(query)),
         }
+        if not decode:
+            return None, gates
         memory = gates["temporal"] * (gates["forget"] * state + gates["input"] * z_global)
         return self.decoder(memory), gates
 
@@ -69,12 +79,15 @@ class AutoFusion_Hierarchical(nn.Module):  # noqa: N801 - the user's class name
         """Parameters that `gate_lr_scale` applies to: both gates and the learned state."""
         return [*self.utterance_gate.gate.parameters(), *self.dialogue_gate.parameters()]
 
-    def forward(self, features: dict[str, Tensor]) -> FusionOutput:
+    def forward(self, features: dict[str, Tensor], reconstruct: bool = True) -> FusionOutput:
         global_in = torch.cat([features[m] for m in self.modalities], dim=1)  # (N, sum d_m)
         z_global, utterance_gate = self.utterance_gate(global_in)  # (N, latent) each
-        reconstruction, gates = self.dialogue_gate(z_global)
-        loss_global = per_utterance_loss(self.criterion, reconstruction, global_in)
-        z_inter, loss_inter = self.inter(features, self.criterion)
+        reconstruction, gates = self.dialogue_gate(z_global, decode=reconstruct)
+        if reconstruction is None:
+            loss_global = no_reconstruction(z_global)
+        else:
+            loss_global = per_utterance_loss(self.criterion, reconstruction, global_in)
+        z_inter, loss_inter = self.inter(features, self.criterion, reconstruct)
         # Squared distance from 0.5 keeps the regulated gates away from saturation.
         gate_reg = sum(((g - 0.5) ** 2).mean() for g in gates.values())
         means = {"utterance": utterance_gate.mean(), **{name: g.mean() for name, g in gates.items()}}

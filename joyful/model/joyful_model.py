@@ -32,8 +32,10 @@ class JOYFUL(nn.Module):
         self.classifier = classifier
         self.concat_gin_gout = concat_gin_gout
 
-    def forward(self, batch: Batch, contrast: bool) -> ModelOutput:
-        fused = self.fusion(batch.features)
+    def forward(self, batch: Batch, contrast: bool, reconstruct: bool = True) -> ModelOutput:
+        """`contrast`: compute the contrastive loss (training); `reconstruct`: the fusion's reconstruction
+        loss (evaluation reports neither, and skips the decoders)."""
+        fused = self.fusion(batch.features, reconstruct=reconstruct)
         n_dialogues = len(batch.lengths)
         layout = DialogueLayout.of(batch.dialogue_index, batch.position, batch.lengths)
         nodes = self.seq_context(fused.fused, layout)  # (N, g)
