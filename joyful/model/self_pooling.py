@@ -111,6 +111,6 @@ def self_pool(x: Tensor, query: Tensor, chunk_size: int) -> Tensor:
             return self_pool(x.float(), query.float(), chunk_size)
     if torch.is_grad_enabled() and (x.requires_grad or query.requires_grad):
         return _SelfPool.apply(x, query, chunk_size)
-    # Evaluation: without a backward the second moment is not needed, a third of the products.
+    # Evaluation: with no backward to feed, the second moment (a third of the products) is skipped.
     moments = _moments(x, query, chunk_size, orders=2)
     return moments[:, 1] / moments[:, 0]
