@@ -97,7 +97,8 @@ def test_search_measurements_report_throughput_and_efficiency(tiny_data: str, tm
     try:
         throughput = measure_search_throughput(tiny_data, tmp_path / "ray", concurrencies=[1], epochs=1,
                                                trials=lambda c: 1, log=lambda message: None)
-        efficiency = measure_search_efficiency(tiny_data, tmp_path / "ray", seeds=[0], num_samples=2, max_epochs=2,
+        # The same seed twice: one trial at a time, a seed must give the same search.
+        efficiency = measure_search_efficiency(tiny_data, tmp_path / "ray", seeds=[0, 0], num_samples=2, max_epochs=2,
                                                log=lambda message: None)
     finally:
         ray.shutdown()
@@ -107,7 +108,10 @@ def test_search_measurements_report_throughput_and_efficiency(tiny_data: str, tm
     assert efficiency["random_epochs_median"] == 2 * 2  # full-length trials
     assert efficiency["tpe_asha_epochs_median"] <= efficiency["random_epochs_median"]
     assert 0 <= efficiency["tpe_asha_best_dev_f1_median"] <= 1
-    seed = efficiency["per_seed"][0]
+    assert efficiency["concurrency"] == 1
+    seed, again = efficiency["per_seed"]
+    for arm in ("tpe_asha", "random"):
+        assert sorted(map(sorted_items, seed[arm]["trials"])) == sorted(map(sorted_items, again[arm]["trials"]))
     for arm in ("tpe_asha", "random"):
         assert sorted(t["number"] for t in seed[arm]["trials"]) == [1, 2]  # creation numbers from the folder names
     # Random search reaches its own best minus the tolerance within its own epochs.
@@ -116,6 +120,10 @@ def test_search_measurements_report_throughput_and_efficiency(tiny_data: str, tm
                "search_throughput": throughput, "search_efficiency": efficiency}
     results["targets"] = targets(results)
     assert "TPE + ASHA" in render(results)
+
+
+def sorted_items(record: dict) -> list:
+    return sorted(record.items())
 
 
 def test_epochs_to_reach_counts_trials_in_creation_order() -> None:
