@@ -1,7 +1,7 @@
 """`python -m benchmarks`: measure training throughput, search throughput and search efficiency.
 
     python -m benchmarks --quick                       # a few minutes, smaller data and searches
-    python -m benchmarks --json benchmarks/results.json # the full run (20-30 minutes on 2 cores)
+    python -m benchmarks --json benchmarks/results.json # the full run (about 30 minutes on 2 cores)
     python -m benchmarks --sections training --device cuda --json gpu.json
 
 Prints a table (each figure with how it was measured) and the targets of
