@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 from pathlib import Path
 
 import pytest
@@ -111,19 +112,15 @@ def test_search_measurements_report_throughput_and_efficiency(tiny_data: str, tm
     assert efficiency["concurrency"] == 1
     seed, again = efficiency["per_seed"]
     for arm in ("tpe_asha", "random"):
-        assert sorted(map(sorted_items, seed[arm]["trials"])) == sorted(map(sorted_items, again[arm]["trials"]))
-    for arm in ("tpe_asha", "random"):
-        assert sorted(t["number"] for t in seed[arm]["trials"]) == [1, 2]  # creation numbers from the folder names
+        number = operator.itemgetter("number")
+        assert sorted(seed[arm]["trials"], key=number) == sorted(again[arm]["trials"], key=number)
+        assert sorted(map(number, seed[arm]["trials"])) == [1, 2]  # creation numbers from the folder names
     # Random search reaches its own best minus the tolerance within its own epochs.
     assert 0 < seed["random_epochs_to_target"] <= seed["random"]["epochs"]
     results = {"meta": {"quick": True, "machine": "test", "load_start": "0", "load_end": "0"},
                "search_throughput": throughput, "search_efficiency": efficiency}
     results["targets"] = targets(results)
     assert "TPE + ASHA" in render(results)
-
-
-def sorted_items(record: dict) -> list:
-    return sorted(record.items())
 
 
 def test_epochs_to_reach_counts_trials_in_creation_order() -> None:

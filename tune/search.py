@@ -441,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             resume = dict.fromkeys(args.dataset, False)
             for plan in plans:
-                existing = Path(storage) / name / plan.dataset
+                existing = Path(experiment_path(storage, name, plan.dataset))
                 if "://" not in storage and existing.exists():
                     raise UserError(f"experiment {existing} exists; pass --resume to continue it or another --name")
         store = ResultStore(args.results_dir)
