@@ -331,6 +331,23 @@ def test_unusable_results_or_storage_path_fails_before_any_trial(cli: CliRunner,
         assert not (out / "results").exists()
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_existing_or_missing_experiment_is_refused(cli: CliRunner, tmp_path: Path, ray_tmp: Path, resume: bool) -> None:
+    """Without --resume an experiment folder that exists is never reused; with it, a --name that has
+    no experiment is refused (tests/test_reliability_faults.py covers a resume that works)."""
+    out = tmp_path / "out"
+    args = search_args(write_data(tmp_path / "data.pkl"), write_space(tmp_path / "space.yaml"), out, "exp")
+    experiment = out / "ray" / "exp" / "synthetic"
+    if resume:
+        fragments = ("--resume: no experiment to resume at", "check --name and --storage-path")
+    else:
+        experiment.mkdir(parents=True)
+        fragments = (f"experiment {experiment} exists", "pass --resume")
+    refused(cli(SEARCH, *args, *(["--resume"] if resume else []), env={"RAY_TMPDIR": str(ray_tmp)}), *fragments,
+            ray_tmp=ray_tmp, untouched=(out,))
+    assert experiment.exists() != resume and not (out / "results").exists()
+
+
 # --- config JSON and flags (train.py) -------------------------------------------------------------------
 
 CONFIG_CASES: dict[str, tuple[Any, tuple[str, ...]]] = {
