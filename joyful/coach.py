@@ -21,6 +21,7 @@ from torch import nn
 from joyful.config import JoyfulConfig
 from joyful.data.batching import DialogueLoader
 from joyful.data.dialogues import DialogueData
+from joyful.data.scaling import FeatureScaler
 from joyful.loss_utils import LossWeightConfig, compute_training_loss
 from joyful.metrics import accuracy, per_class_report, weighted_f1
 
@@ -58,8 +59,11 @@ class Coach:
         self.log = log or (lambda message: None)
         self.weights = LossWeightConfig.from_args(config)
         self.shuffle_generator = torch.Generator().manual_seed(config.seed)
+        # Train statistics only: dev and test are scaled with them, never fitted on.
+        self.scaler = FeatureScaler.fit(data.splits["train"], config.modalities, config.feature_norm)
         loader_args = dict(modalities=config.modalities, n_speakers=data.spec.n_speakers,
-                           batch_size=config.batch_size, wp=config.wp, wf=config.wf, device=device)
+                           batch_size=config.batch_size, wp=config.wp, wf=config.wf, device=device,
+                           scaler=self.scaler)
         self.loaders = {
             "train": DialogueLoader(data.splits["train"], shuffle=True, generator=self.shuffle_generator, **loader_args),
             "dev": DialogueLoader(data.splits["dev"], shuffle=False, **loader_args),
@@ -202,7 +206,8 @@ class Coach:
     def summary(self) -> dict[str, Any]:
         best = next((r for r in self.history if r["epoch"] == self.best_epoch), None)
         return {"epochs_run": self.epoch, "best_epoch": self.best_epoch, "best_dev_weighted_f1": self.best_dev_f1,
-                "best_dev_accuracy": best["dev_accuracy"] if best else None, "history": self.history}
+                "best_dev_accuracy": best["dev_accuracy"] if best else None, "feature_scaling": self.scaler.summary(),
+                "history": self.history}
 
     # --- checkpoints --------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -216,6 +221,7 @@ class Coach:
             "best_dev_f1": self.best_dev_f1,
             "best_epoch": self.best_epoch,
             "best_state": self.best_state,
+            "feature_scaler": self.scaler.state_dict(),
             "rng": {
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -223,7 +229,8 @@ class Coach:
             },
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], where: str = "the checkpoint") -> None:
+        self.scaler.check_state(state.get("feature_scaler"), where)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:

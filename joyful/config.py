@@ -3,7 +3,7 @@
 The training CLI flags, the config JSON files, the search-space keys of the
 tuning service and the best-config files are all checked against
 :class:`JoyfulConfig`. Defaults follow the original JOYFUL code (see
-``docs/ARCHITECTURE.md``) except where a comment says otherwise.
+``../shared/reference/joyful_architecture.md``) except where a comment says otherwise.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import Any
 
 from joyful.errors import UserError
 
-# Version of the JSON layout written by `JoyfulConfig.to_json_dict` and read by
+# Version of the JSON layout written by `config_document` and read by
 # `load_config_file`. Bump it when a field is renamed or changes meaning.
-CONFIG_SCHEMA_VERSION = 1
+# 2: `feature_norm` added; a version-1 config has none and meant unscaled features.
+CONFIG_SCHEMA_VERSION = 2
 
 FUSIONS = ("autofusion", "hierarchical")
 RECONSTRUCTION_LOSSES = ("mse", "smooth_l1")
@@ -28,6 +29,7 @@ PRECISIONS = ("fp32", "bf16")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("reduceLR", "expLR", "none")
 MODALITY_LETTERS = ("a", "t", "v")
+FEATURE_NORMS = ("none", "standardize", "scale")  # joyful/data/scaling.py says what each does
 
 
 def _opt(default: Any, help: str, *, choices: tuple | None = None, group: str) -> Any:
@@ -46,6 +48,10 @@ class JoyfulConfig:
     data_dir_path: str = _opt("./data", "folder that holds <dataset>/data_<dataset>.pkl when --data is not given", group="data")
     transformers: bool = _opt(False, "read <data_dir_path>/<dataset>/transformers/data_<dataset>.pkl (original layout)", group="data")
     emotion: str | None = _opt(None, "MOSEI label variant; only 2class (the default) is implemented", group="data")
+    # Default from the MELD measurements in README "Measured here"; 'none' reproduces the original code.
+    feature_norm: str = _opt("standardize", "feature scaling fitted on train: none (original), standardize (per "
+                             "dimension: train mean and s.d.), scale (per modality: divide by the mean train "
+                             "vector norm)", choices=FEATURE_NORMS, group="data")
 
     # --- model ----------------------------------------------------------
     fusion: str = _opt("autofusion", "fusion module: autofusion (original) or hierarchical (gated)", choices=FUSIONS, group="model")
@@ -105,9 +111,10 @@ class JoyfulConfig:
         mods = self.modalities
         if not mods or any(m not in MODALITY_LETTERS for m in mods) or len(set(mods)) != len(mods):
             raise UserError(f"--modalities is {mods!r}, but must be a non-empty subset of 'atv' without repeats (e.g. atv, at, t)")
-        for name in ("encoder_loss_weight", "cl_loss_weight", "gate_reg_weight"):
-            if getattr(self, name) < 0:
-                raise UserError(f"--{name} is {getattr(self, name)}, but must be >= 0")
+        for name in LOSS_WEIGHTS:
+            problem = loss_weight_problem(name, getattr(self, name))
+            if problem:
+                raise UserError(problem)
         positive = ("epochs", "batch_size", "fusion_pool_dim", "fusion_hidden", "fusion_latent", "hidden_size",
                     "seqcontext_nlayer", "gnn_nheads", "self_pool_chunk", "learning_rate", "gate_lr_scale")
         for name in positive:
@@ -161,6 +168,18 @@ class JoyfulConfig:
 
     def replace(self, **changes: Any) -> JoyfulConfig:
         return dataclasses.replace(self, **changes)
+
+
+LOSS_WEIGHTS = ("encoder_loss_weight", "cl_loss_weight", "gate_reg_weight")
+
+
+def loss_weight_problem(name: str, value: Any) -> str | None:
+    """What is wrong with a loss weight (a finite number >= 0), or None: the one rule, also for LossWeightConfig."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"--{name} is {value!r}, but must be a number"
+    if not math.isfinite(value) or value < 0:
+        return f"--{name} is {value}, but must be a finite number >= 0"
+    return None
 
 
 def field_names() -> list[str]:
@@ -233,11 +252,18 @@ def load_config_file(path: str | Path) -> tuple[JoyfulConfig, dict[str, Any]]:
         )
     source = f"--config {path}"
     try:
-        config = JoyfulConfig.from_dict(document["config"], source=source)
+        config = JoyfulConfig.from_dict(upgrade_config_values(document["config"], version), source=source)
     except UserError as exc:  # a value rule names the setting; say which file holds it
         message = str(exc)
         raise UserError(message if message.startswith(source) else f"{source}: {message}") from None
     return config, document
+
+
+def upgrade_config_values(values: Any, version: int) -> Any:
+    """A whole config object written under schema `version`, in the current layout."""
+    if version < 2 and isinstance(values, dict) and "feature_norm" not in values:
+        values = {**values, "feature_norm": "none"}  # before schema 2 features were never scaled
+    return values
 
 
 def config_document(config: JoyfulConfig) -> dict[str, Any]:

@@ -31,6 +31,17 @@ def atomic_write(path: str | Path, write: Callable[[IO], None], *, binary: bool 
     return path
 
 
+def portable_path(path: str | Path | None) -> str | None:
+    """`path` as result files record it: relative to the working directory when it lies under it or
+    beside it (e.g. ``../shared/data/x.pkl``), so committed files hold no machine-specific prefix;
+    absolute otherwise; URIs (``s3://``) and None unchanged."""
+    if path is None or "://" in str(path):
+        return None if path is None else str(path)
+    absolute = Path(path).expanduser().resolve()
+    relative = os.path.relpath(absolute, Path.cwd())
+    return str(absolute) if relative.startswith(os.path.join(os.pardir, os.pardir)) else relative
+
+
 def atomic_write_json(path: str | Path, document: Any) -> Path:
     return atomic_write(path, lambda out: json.dump(document, out, indent=2, sort_keys=False, default=_jsonable))
 

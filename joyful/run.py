@@ -44,13 +44,14 @@ def data_path(config: JoyfulConfig) -> Path:
     return Path(config.data) if config.data else default_data_path(config.data_dir_path, config.dataset, config.transformers)
 
 
-def load_data(config: JoyfulConfig, dataset_spec: str | None = None) -> DialogueData:
+def load_data(config: JoyfulConfig, dataset_spec: str | None = None, *, check_modalities: bool = True) -> DialogueData:
     spec = resolve_dataset(config.dataset, dataset_spec)
     path = data_path(config)
     if not path.exists() and config.dataset == "synthetic" and not config.data:
         raise UserError(f"no synthetic data at {path}; create it with: joyful-synth --out {path}")
     data = load_dialogue_data(path, spec)
-    data.check_modalities(config.modalities)
+    if check_modalities:
+        data.check_modalities(config.modalities)
     return data
 
 
@@ -92,7 +93,7 @@ def train(config: JoyfulConfig, options: RunOptions, log: Callable[[str], None] 
         payload = load_checkpoint(checkpoint_path, map_location=device)
         if JoyfulConfig.from_dict(payload["config"]) != config:
             raise UserError(f"{checkpoint_path} was written with another config; pass --from_begin to start over")
-        coach.load_state_dict(payload["coach"])
+        coach.load_state_dict(payload["coach"], where=str(checkpoint_path))
         log(f"resumed from {checkpoint_path} after epoch {coach.epoch}")
     summary = coach.fit(evaluate_test=True)
     document = {

@@ -30,7 +30,7 @@ from typing import Any
 
 import filelock
 
-from joyful.config import CONFIG_SCHEMA_VERSION, JoyfulConfig
+from joyful.config import CONFIG_SCHEMA_VERSION, JoyfulConfig, upgrade_config_values
 from joyful.datasets import check_dataset_name
 from joyful.errors import UserError
 from joyful.io import atomic_write, atomic_write_json
@@ -97,9 +97,9 @@ def validate_best_document(document: dict) -> None:
         return value
 
     version = need("schema_version", int)
-    if version != BEST_CONFIG_SCHEMA_VERSION:
+    if not 1 <= version <= BEST_CONFIG_SCHEMA_VERSION:
         raise ValueError(
-            f"best-config document: 'schema_version' is {version}, but must be {BEST_CONFIG_SCHEMA_VERSION}"
+            f"best-config document: 'schema_version' is {version}, but must be 1..{BEST_CONFIG_SCHEMA_VERSION}"
         )
     if need("kind", str) != BEST_CONFIG_KIND:
         raise ValueError(f"best-config document: 'kind' is {document['kind']!r}, but must be {BEST_CONFIG_KIND!r}")
@@ -125,7 +125,7 @@ def validate_best_document(document: dict) -> None:
     need("trials", dict, document["study"], "study.")
     config = need("config", dict)
     try:
-        JoyfulConfig.from_dict(config, source="best-config document 'config'")
+        JoyfulConfig.from_dict(upgrade_config_values(config, version), source="best-config document 'config'")
     except UserError as exc:
         raise ValueError(str(exc)) from None
     for key, expected in (("dataset", dataset), ("modalities", modalities)):

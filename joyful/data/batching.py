@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from joyful.data.dialogues import Dialogue
+from joyful.data.scaling import FeatureScaler
 from joyful.graph import build_dialogue_edges
 
 
@@ -48,9 +49,10 @@ class TensorDialogue:
 
     __slots__ = ("features", "speakers", "labels", "length")
 
-    def __init__(self, dialogue: Dialogue, modalities: str) -> None:
+    def __init__(self, dialogue: Dialogue, modalities: str, scaler: FeatureScaler | None = None) -> None:
         # torch.tensor copies: arrays shared through Ray's object store are read-only.
-        self.features = {m: torch.tensor(dialogue.features[m]) for m in modalities}
+        scale = scaler.transform if scaler is not None else (lambda letter, matrix: matrix)
+        self.features = {m: torch.tensor(scale(m, dialogue.features[m])) for m in modalities}
         self.speakers = torch.tensor(dialogue.speakers)
         self.labels = torch.tensor(dialogue.labels)
         self.length = len(dialogue)
@@ -77,14 +79,16 @@ def collate(dialogues: list[TensorDialogue], n_speakers: int, wp: int, wf: int) 
 class DialogueLoader:
     """Contiguous batches of `batch_size` dialogues, optionally reshuffled each epoch.
 
+    Features are scaled once, here, with `scaler` (fitted on the train split by the Coach).
+
     Unshuffled loaders (dev/test) build their batches once and keep them on the
     device, since nothing about them can change between epochs.
     """
 
     def __init__(self, dialogues: list[Dialogue], modalities: str, n_speakers: int, *, batch_size: int,
                  wp: int, wf: int, shuffle: bool, device: torch.device | str = "cpu",
-                 generator: torch.Generator | None = None) -> None:
-        self.items = [TensorDialogue(d, modalities) for d in dialogues]
+                 generator: torch.Generator | None = None, scaler: FeatureScaler | None = None) -> None:
+        self.items = [TensorDialogue(d, modalities, scaler) for d in dialogues]
         self.n_speakers, self.batch_size, self.wp, self.wf = n_speakers, batch_size, wp, wf
         self.shuffle, self.device = shuffle, device
         self.generator = generator
