@@ -236,7 +236,7 @@ def test_label_outside_the_label_map(tmp_path: Path) -> None:
 
     message = _error(_processed_file(tmp_path, mutate))
     assert "label 4 is outside the label map of 'iemocap_4'" in message and "hap, sad, neu, ang" in message
-    assert "dev_1" in message  # names the dialogue
+    assert "[dev] dialogue 'dev_1' utterance 0:" in message  # names split, dialogue and utterance
 
 
 def test_non_integer_labels(tmp_path: Path) -> None:
@@ -252,28 +252,29 @@ def test_inconsistent_feature_widths(tmp_path: Path) -> None:
         record.audio = [np.zeros(5, np.float32)] * len(record.label)
 
     message = _error(_processed_file(tmp_path, mutate))
-    assert "inconsistent features" in message and "test_2" in message
+    assert "[test] dialogue 'test_2' utterance 0 audio: width 5" in message
 
 
 def test_ragged_vectors_inside_a_dialogue(tmp_path: Path) -> None:
     def mutate(content):
         content["train"][3].audio[1] = np.zeros(9, np.float32)
 
-    assert "audio vectors have different widths" in _error(_processed_file(tmp_path, mutate))
+    assert "utterance 1 audio: vector of width 9" in _error(_processed_file(tmp_path, mutate))
 
 
 def test_feature_rows_must_match_labels(tmp_path: Path) -> None:
     def mutate(content):
         content["train"][0].audio = content["train"][0].audio[:-1]
 
-    assert "audio has" in _error(_processed_file(tmp_path, mutate))
+    assert "audio: " in (message := _error(_processed_file(tmp_path, mutate))) and "feature rows for" in message
 
 
 def test_non_finite_features(tmp_path: Path) -> None:
     def mutate(content):
         content["dev"][0].sbert_sentence_embeddings[0, 0] = np.nan
 
-    assert "NaN or infinite" in _error(_processed_file(tmp_path, mutate))
+    message = _error(_processed_file(tmp_path, mutate))
+    assert "[dev] dialogue 'dev_0' utterance 0 text: feature 0 is nan" in message
 
 
 def test_bad_speakers(tmp_path: Path) -> None:

@@ -126,6 +126,20 @@ def _empty_dev(data: dict) -> None:
     data["dev"] = []
 
 
+def _inf_audio(data: dict) -> None:
+    record = data["train"][4]
+    audio = [np.array(v, np.float32) for v in record.audio]
+    audio[2][3] = np.inf
+    _set(record, audio=audio)
+
+
+def _one_label_too_many(data: dict) -> None:
+    record = data["dev"][1]
+    _set(record, label=[*record.label, 0], speaker=[*record.speaker, record.speaker[0]],
+         audio=[*record.audio, record.audio[0]], sbert_sentence_embeddings=np.concatenate(
+             [record.sbert_sentence_embeddings, record.sbert_sentence_embeddings[:1]]))
+
+
 def _nan_feature(data: dict) -> None:
     record = data["test"][0]
     text = [np.array(v, np.float32) for v in record.sbert_sentence_embeddings]
@@ -151,13 +165,19 @@ DATA_CASES: dict[str, tuple[Callable[[Path], Any], tuple[str, ...]]] = {
     "missing-modality": (lambda path: write_data(path, tiny_data(dims={"a": 8, "t": 16})),
                          ("has no v (visual) features", "it has: at", "--modalities at")),
     "widths-across-dialogues": (lambda path: write_data(path, _mutated(_widen_one_dialogue)),
-                                ("inconsistent features", "'a': 8", "'a': 9")),
+                                ("[dev] dialogue", "utterance 0 audio: width 9", "audio is 8 wide")),
     "widths-within-dialogue": (lambda path: write_data(path, _mutated(_widen_one_utterance)),
-                               ("audio vectors have different widths [8, 9]",)),
+                               ("[train] dialogue", "utterance 1 audio: vector of width 9", "has width 8")),
     "label-out-of-map": (lambda path: write_data(path, _mutated(_label_out_of_map)),
-                         ("label 7 is outside the label map of 'synthetic'", "0..3: hap, sad, neu, ang")),
+                         ("[train] dialogue", "utterance 0: label 7 is outside the label map of 'synthetic'",
+                          "0..3: hap, sad, neu, ang")),
     "empty-split": (lambda path: write_data(path, _mutated(_empty_dev)), ("split 'dev' is empty",)),
-    "nan-feature": (lambda path: write_data(path, _mutated(_nan_feature)), ("text features contain NaN",)),
+    "nan-feature": (lambda path: write_data(path, _mutated(_nan_feature)),
+                    ("[test] dialogue", "utterance 0 text: feature 0 is nan")),
+    "inf-feature": (lambda path: write_data(path, _mutated(_inf_audio)),
+                    ("[train] dialogue", "utterance 2 audio: feature 3 is inf")),
+    "rows-for-labels": (lambda path: write_data(path, _mutated(_one_label_too_many)),
+                        ("[dev] dialogue", "visual:", "feature rows for", "labels")),
 }
 
 

@@ -1,6 +1,6 @@
 """Read a data file (either legacy layout) into validated, model-ready dialogues.
 
-Layouts (docs/DATA.md):
+Layouts (README "Data"):
 * processed: ``{"train","dev","test"}`` → lists of per-dialogue ``Sample`` records;
 * raw: the DialogueGCN/MMGCN feature tuple of 9 items (10 for MELD and MOSEI).
 """
@@ -193,7 +193,7 @@ def _normalise(rec: dict, spec: DatasetSpec, where: str) -> Dialogue:
         if matrix is None:
             continue
         if matrix.shape[0] != length:
-            raise UserError(f"{where}: {MODALITY_NAMES[letter]} has {matrix.shape[0]} rows for {length} labels")
+            raise UserError(f"{where} {MODALITY_NAMES[letter]}: {matrix.shape[0]} feature rows for {length} labels")
         features[letter] = matrix
     return Dialogue(vid, speakers, labels, features)
 
@@ -205,10 +205,10 @@ def _labels(raw: Any, spec: DatasetSpec, where: str) -> np.ndarray:
         raise UserError(f"{where}: labels are not numbers") from None
     if not np.all(labels == np.round(labels)):
         raise UserError(f"{where}: labels must be integer class indices")
-    bad = labels[(labels < 0) | (labels >= spec.n_classes)]
+    bad = np.flatnonzero((labels < 0) | (labels >= spec.n_classes))
     if bad.size:
         raise UserError(
-            f"{where}: label {int(bad[0])} is outside the label map of {spec.name!r} "
+            f"{where} utterance {int(bad[0])}: label {int(labels[bad[0]])} is outside the label map of {spec.name!r} "
             f"(0..{spec.n_classes - 1}: {', '.join(spec.label_names)})"
         )
     return labels.astype(np.int64)
@@ -255,14 +255,18 @@ def _feature_matrix(raw: Any, where: str, name: str) -> np.ndarray | None:
                 vectors.append(array.reshape(-1))
         except (TypeError, ValueError):
             return None  # e.g. raw MOSEI text as word lists: not features
-        widths = {v.shape[0] for v in vectors}
-        if len(widths) != 1:
-            raise UserError(f"{where}: {name} vectors have different widths {sorted(widths)}")
+        odd = next((i for i, v in enumerate(vectors) if v.shape[0] != vectors[0].shape[0]), None)
+        if odd is not None:
+            raise UserError(f"{where} utterance {odd} {name}: vector of width {vectors[odd].shape[0]}, "
+                            f"but utterance 0's has width {vectors[0].shape[0]}")
         matrix = np.stack(vectors)
     if matrix.ndim != 2:
         raise UserError(f"{where}: {name} features must be one vector per utterance")
-    if not np.all(np.isfinite(matrix)):
-        raise UserError(f"{where}: {name} features contain NaN or infinite values")
+    finite = np.isfinite(matrix)
+    if not finite.all():
+        row, column = (int(i[0]) for i in np.nonzero(~finite))
+        raise UserError(f"{where} utterance {row} {name}: feature {column} is {matrix[row, column]} "
+                        "(NaN or infinite values are not features)")
     return matrix
 
 
@@ -274,9 +278,11 @@ def _check_widths(splits: dict[str, list[Dialogue]], source: str) -> dict[str, i
         for d in dialogues:
             have = {m: x.shape[1] for m, x in d.features.items()}
             if have != dims:
+                letter = next(m for m in "atv" if have.get(m) != dims.get(m))
+                name = MODALITY_NAMES[letter]
                 raise UserError(
-                    f"{source}: inconsistent features: dialogue {reference.vid!r} has widths {dims}, "
-                    f"dialogue {d.vid!r} ({split}) has {have}"
+                    f"{source} [{split}] dialogue {d.vid!r} utterance 0 {name}: width {have.get(letter, 'absent')}, "
+                    f"but {name} is {dims.get(letter, 'absent')} wide in train dialogue {reference.vid!r}"
                 )
     if not dims:
         raise UserError(f"{source}: no numeric audio, text or visual features found")
