@@ -144,6 +144,52 @@ def test_candidates_are_the_best_distinct_non_baseline_configs() -> None:
     assert candidates_from_study(trials, space, base, top=1) == chosen[:1]
 
 
+def test_the_baseline_is_confirmed_at_tuned_nuisance_settings_and_the_proposal_is_added() -> None:
+    """The baseline keeps its scientific values (AutoFusion, 0.03) but takes the learning rate etc. of the
+    best AutoFusion trial; the proposal (hierarchical + SmoothL1) joins when the top-K lacks it."""
+    from tune.confirm import tuned_baseline
+
+    space = load_space(REPO / "search_spaces" / "meld_text.yaml", "meld_text")
+    base = JoyfulConfig(dataset="meld_text", modalities="at", epochs=8)
+    nuisance = dict(drop_rate=0.2, weight_decay=1e-5, class_weight=False, feature_norm="standardize")
+    trials = [
+        _trial("t_00000", 0.50, fusion="autofusion", encoder_loss_weight=0.03, learning_rate=3e-5, **nuisance),
+        _trial("t_00001", 0.56, fusion="autofusion", encoder_loss_weight=0.08, learning_rate=1.2e-4,
+               **{**nuisance, "drop_rate": 0.4}),
+        _trial("t_00002", 0.58, fusion="hierarchical", encoder_loss_weight=0.02, gate_reg_weight=0.001,
+               reconstruction_loss="mse", learning_rate=2e-4, **nuisance),
+        _trial("t_00003", 0.54, fusion="hierarchical", encoder_loss_weight=0.05, gate_reg_weight=0.01,
+               reconstruction_loss="smooth_l1", learning_rate=9e-5, **nuisance),
+    ]
+    baseline = tuned_baseline(trials, space, base)
+    assert (baseline.fusion, baseline.encoder_loss_weight) == ("autofusion", 0.03)
+    assert (baseline.learning_rate, baseline.drop_rate) == (1.2e-4, 0.4)  # from t_00001, the best AutoFusion trial
+    chosen = candidates_from_study(trials, space, base, top=1)
+    assert [label for label, _ in chosen] == ["rank 1: trial t_00002", "proposal, rank 3: trial t_00003"]
+    assert (chosen[1][1].reconstruction_loss, chosen[1][1].learning_rate) == ("smooth_l1", 9e-5)
+    # A top-K that already holds the proposal adds nothing; no AutoFusion trial: the baseline as written.
+    assert len(candidates_from_study(trials[3:], space, base, top=1)) == 1
+    assert tuned_baseline(trials[2:], space, base).learning_rate == base.learning_rate
+
+
+def test_effects_compare_the_proposal_with_the_baseline() -> None:
+    def runs(values: list[float]) -> list[SeedRun]:
+        return [SeedRun(seed=s, best_dev_weighted_f1=v, best_epoch=2, epochs_run=3, test_weighted_f1=v,
+                        test_accuracy=v, dev_weighted_f1=[v / 2, v, v], train_loss=[3, 2, 1], train_nll=[3, 2, 1])
+                for s, v in zip((1, 2), values, strict=True)]
+
+    base = JoyfulConfig(dataset="synthetic")
+    entries = [ConfigRuns(BASELINE_LABEL, base, runs([0.5, 0.52])),
+               ConfigRuns("rank 1: trial a", base.replace(fusion="hierarchical"), runs([0.6, 0.61])),
+               ConfigRuns("proposal, rank 3: trial c", base.replace(fusion="hierarchical",
+                                                                   reconstruction_loss="smooth_l1"), runs([0.55, 0.5]))]
+    result = ConfirmationResult([1, 2], entries, choose_confirmed_winner(entries),
+                                proposal={"fusion": "hierarchical", "reconstruction_loss": "smooth_l1"})
+    effects = result.to_dict()["effects"]
+    assert effects["compared"] == "proposal, rank 3: trial c" and effects["compared_is_winner"] is False
+    assert ConfirmationResult([1, 2], entries, "rank 1: trial a").to_dict()["effects"]["compared"] == "rank 1: trial a"
+
+
 # --- the store update ------------------------------------------------------------------------
 
 

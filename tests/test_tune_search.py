@@ -155,3 +155,42 @@ def test_train_cli_reproduces_the_winner_exactly(small_search: dict, tmp_path: P
     assert rerun["best_dev_weighted_f1"] == document["metric"]["value"]
     assert rerun["best_epoch"] == document["metric"]["best_epoch"]
     assert rerun["test"]["weighted_f1"] == document["test"]["weighted_f1"]
+
+
+# --- a user's own data set: no YAML needed ----------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_spec_only_data_set_searches_the_default_space(tmp_path: Path) -> None:
+    from tests.conftest import make_processed, write_pickle
+
+    spec = tmp_path / "calls.json"
+    spec.write_text(json.dumps({"name": "calls", "label_names": ["ok", "angry", "sad"], "n_speakers": 2}))
+    data = write_pickle(tmp_path / "calls.pkl", make_processed(3, "MF", {"t": 6}))
+    results = tmp_path / "results"
+    command = [sys.executable, "tune/search.py", "--dataset", "calls", "--dataset-spec", str(spec), "--data", str(data),
+               "--num-samples", "2", "--max-epochs", "1", "--grace-period", "1", "--results-dir", str(results),
+               "--storage-path", str(tmp_path / "ray"), "--name", "own", "--quiet", "--confirm-top", "0", "--no-rerun"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    notes = [line for line in done.stdout.splitlines() if "using the default space" in line]
+    assert len(notes) == 1 and "--write-space" in notes[0]
+    document = json.loads((results / "best_configs" / "calls.json").read_text())
+    validate_best_document(document)
+    assert document["study"]["space_file"].endswith("search_spaces/default.yaml")
+    assert document["config"]["modalities"] == "t"  # every modality the file has
+    assert document["references"]["majority"]["test_weighted_f1"] >= 0
+    study = json.loads((results / "studies" / "calls.json").read_text())
+    assert len(study["ray_trials"]) == 2 and "learning_rate" in study["optuna_trials"][1]["params"]
+
+    # The default space as a starting file: written once, never over an existing file.
+    out = tmp_path / "calls.yaml"
+    write = [sys.executable, "tune/search.py", "--dataset", "calls", "--write-space", str(out)]
+    done = subprocess.run(write, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert load_space(out, "calls").param_names() == load_space(REPO / "search_spaces" / "default.yaml",
+                                                                "calls", template=True).param_names()
+    assert "\ndataset: calls\n" in out.read_text() and out.read_text().startswith("#")
+    again = subprocess.run(write, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "the file exists" in again.stderr and len(again.stderr.strip().splitlines()) == 1

@@ -93,14 +93,27 @@ def test_shipped_space_loads_and_validates(path: Path):
     assert default_space_path(path.stem) == path
     assert path.read_text().startswith("#"), "each file starts with a header comment"
     assert space.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert space.param_names() == ["fusion", "encoder_loss_weight", "gate_reg_weight", "reconstruction_loss"]
+    assert space.param_names()[:4] == ["fusion", "encoder_loss_weight", "gate_reg_weight", "reconstruction_loss"]
     assert space.baseline_point() == {"fusion": "autofusion", "encoder_loss_weight": 0.03}
     config = space.trial_config(JoyfulConfig(dataset=path.stem), space.baseline_point())
-    assert config.fusion == "autofusion" and config.modalities == space.fixed["modalities"]
+    assert config.fusion == "autofusion" and config.modalities == space.fixed.get("modalities", "atv")
     study = optuna.create_study(direction=space.mode + "imize")
     trial = study.ask()
     space.define_by_run()(trial)
     space.trial_config(JoyfulConfig(dataset=path.stem), trial.params)
+
+
+@pytest.mark.parametrize("path", [p for p in SHIPPED if p.stem != "synthetic"], ids=lambda p: p.name)
+def test_real_data_spaces_tune_the_nuisance_settings(path: Path):
+    """Fusions are compared at tuned settings: every real-data space searches the learning rate (log),
+    dropout, weight decay, class weighting and feature scaling, and names the user's proposal."""
+    space = load_space(path, dataset=path.stem)
+    by_name = {p.name: p for p in space.parameters}
+    assert {"learning_rate", "drop_rate", "weight_decay", "class_weight", "feature_norm"} <= set(by_name)
+    assert by_name["learning_rate"].log and by_name["learning_rate"].role == "nuisance"
+    assert space.tuned_names()[0] != "encoder_loss_weight"  # the baseline fixes it at 0.03
+    assert "learning_rate" in space.tuned_names() and "fusion" not in space.tuned_names()
+    assert space.proposal == {"fusion": "hierarchical", "reconstruction_loss": "smooth_l1"}
 
 
 def test_synthetic_budget_is_the_quick_start():

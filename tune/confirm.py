@@ -32,9 +32,10 @@ if __name__ == "__main__" and not __package__:
     # Run as a script: import the project from the repo root, not from tune/ itself.
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from joyful.config import JoyfulConfig, field_default
+from joyful.config import JoyfulConfig, field_default, upgrade_config_values
 from joyful.data.dialogues import DialogueData
 from joyful.errors import UserError
+from joyful.io import portable_path
 from tune.confirmation import (
     BASELINE_LABEL,
     ConfigRuns,
@@ -95,7 +96,7 @@ def confirm_trial(params: dict[str, Any], *, configs: list[dict[str, Any]], data
 
 def confirm(candidates: list[tuple[str, JoyfulConfig]], baseline: JoyfulConfig, seeds: list[int], *,
             data: DialogueData, cpus_per_trial: float, gpus_per_trial: float, storage_path: str, name: str,
-            max_failures: int = 1, verbose: int = 0) -> ConfirmationResult:
+            max_failures: int = 1, verbose: int = 0, proposal: dict[str, Any] | None = None) -> ConfirmationResult:
     """Train the baseline and every candidate with every seed as parallel Ray trials; summarise them.
 
     Each run trains for its config's `epochs` and evaluates test once at its best dev epoch.
@@ -134,7 +135,8 @@ def confirm(candidates: list[tuple[str, JoyfulConfig]], baseline: JoyfulConfig, 
         entry.runs.sort(key=lambda r: r.seed)
     return ConfirmationResult(seeds=list(seeds), entries=entries, winner_label=choose_confirmed_winner(entries),
                               wall_seconds=time.perf_counter() - started,
-                              experiment=f"{storage_path.rstrip('/')}/{name}")
+                              experiment=portable_path(f"{storage_path.rstrip('/')}/{name}"),
+                              proposal=dict(proposal or {}))
 
 
 def confirm_search(trials: list[dict[str, Any]], space: SearchSpace, base: JoyfulConfig, data: DialogueData, *,
@@ -143,10 +145,10 @@ def confirm_search(trials: list[dict[str, Any]], space: SearchSpace, base: Joyfu
     """Confirm a finished search: its `top` best configurations (`trials` as rows with `status`, scores and
     params, e.g. `TrialRecord.csv_row()`) and the space's baseline on `base`, with `seeds` fresh seeds."""
     candidates = candidates_from_study(trials, space, base, top)
-    baseline = space.trial_config(base, space.baseline_point())
+    baseline = tuned_baseline(trials, space, base)
     return confirm(candidates, baseline, confirmation_seeds(base.seed, seeds), data=data,
                    cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, storage_path=storage_path,
-                   name=name, verbose=verbose)
+                   name=name, verbose=verbose, proposal=space.proposal)
 
 
 def _same_setup(a: JoyfulConfig, b: JoyfulConfig) -> bool:
@@ -180,30 +182,65 @@ def search_base_config(config: JoyfulConfig, space: SearchSpace, max_epochs: int
     return config.replace(**reset, epochs=max_epochs)
 
 
-def candidates_from_study(ray_trials: list[dict[str, Any]], space: SearchSpace, base: JoyfulConfig,
-                          top: int) -> list[tuple[str, JoyfulConfig]]:
-    """The `top` best distinct configurations of a search by best dev F1, the baseline's excluded.
-
-    Ranked as the search ranks its winner: best dev F1, then the earlier best epoch, then the trial
-    id. Each keeps the full epoch budget of `base`, also when ASHA stopped its trial early.
-    """
-    if top < 0:
-        raise UserError(f"--confirm-top is {top}, but must be >= 0")
+def _ranked(ray_trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Eligible trials, ranked as the search ranks its winner: best dev F1, earlier best epoch, trial id."""
     eligible = [t for t in ray_trials if t.get("status") in ELIGIBLE_STATUSES
                 and isinstance(t.get("best_dev_weighted_f1"), (int, float))
                 and math.isfinite(t["best_dev_weighted_f1"])]
-    eligible.sort(key=lambda t: (-t["best_dev_weighted_f1"], t.get("best_epoch") or 0, str(t["trial_id"])))
-    baseline = space.trial_config(base, space.baseline_point())
+    return sorted(eligible, key=lambda t: (-t["best_dev_weighted_f1"], t.get("best_epoch") or 0, str(t["trial_id"])))
+
+
+def _params(trial: dict[str, Any], space: SearchSpace) -> dict[str, Any]:
+    return {k: trial[k] for k in space.param_names() if k in trial and _present(trial[k])}
+
+
+def tuned_baseline(ray_trials: list[dict[str, Any]], space: SearchSpace, base: JoyfulConfig) -> JoyfulConfig:
+    """The baseline at tuned nuisance settings: the space's baseline values, and for the nuisance
+    parameters it leaves open the values of the best trial that shares its scientific values (e.g.
+    the best AutoFusion trial's learning rate). Without such a trial, the baseline as written."""
+    point = space.baseline_point()
+    scientific = {k: v for k, v in point.items() if k in space.scientific_names()}
+    for trial in _ranked(ray_trials):
+        params = _params(trial, space)
+        if all(params.get(k) == v for k, v in scientific.items()):
+            tuned = {k: params[k] for k in space.tuned_names() if k in params}
+            return space.trial_config(base, {**tuned, **point})
+    return space.trial_config(base, point)
+
+
+def candidates_from_study(ray_trials: list[dict[str, Any]], space: SearchSpace, base: JoyfulConfig,
+                          top: int) -> list[tuple[str, JoyfulConfig]]:
+    """The `top` best distinct configurations of a search by best dev F1, the (tuned) baseline's excluded,
+    and the best trial of the space's `proposal` when none of those is one.
+
+    Each keeps the full epoch budget of `base`, also when ASHA stopped its trial early.
+    """
+    if top < 0:
+        raise UserError(f"--confirm-top is {top}, but must be >= 0")
+    ranked = _ranked(ray_trials)
+    baseline = tuned_baseline(ray_trials, space, base)
     chosen: list[tuple[str, JoyfulConfig]] = []
-    for rank, trial in enumerate(eligible, start=1):
+
+    def distinct(config: JoyfulConfig) -> bool:
+        return not _same_setup(config, baseline) and not any(_same_setup(config, c) for _, c in chosen)
+
+    for rank, trial in enumerate(ranked, start=1):
         if len(chosen) >= top:
             break
-        params = {k: trial[k] for k in space.param_names() if k in trial and _present(trial[k])}
-        config = space.trial_config(base, params)
-        if _same_setup(config, baseline) or any(_same_setup(config, c) for _, c in chosen):
-            continue
-        chosen.append((f"rank {rank}: trial {trial['trial_id']}", config))
+        config = space.trial_config(base, _params(trial, space))
+        if distinct(config):
+            chosen.append((f"rank {rank}: trial {trial['trial_id']}", config))
+    if top > 0 and space.proposal and not any(_matches(c, space.proposal) for _, c in chosen):
+        for rank, trial in enumerate(ranked, start=1):
+            config = space.trial_config(base, _params(trial, space))
+            if _matches(config, space.proposal) and distinct(config):
+                chosen.append((f"proposal, rank {rank}: trial {trial['trial_id']}", config))
+                break
     return chosen
+
+
+def _matches(config: JoyfulConfig, values: dict[str, Any]) -> bool:
+    return all(getattr(config, k) == v for k, v in values.items())
 
 
 def _present(value: Any) -> bool:
@@ -310,7 +347,8 @@ def plan_confirmation(args: argparse.Namespace) -> ConfirmationPlan:
         raise UserError(f"{study_path} and the best config come from different searches "
                         f"(space {study.get('space_file')} vs {document['study']['space_file']}); re-run the search")
     space = load_space(document["study"]["space_file"], args.dataset)
-    trial_config = JoyfulConfig.from_dict(document["single_trial_best"].get("config") or document["config"],
+    trial_config = JoyfulConfig.from_dict(upgrade_config_values(document["single_trial_best"].get("config")
+                                                                or document["config"], document["schema_version"]),
                                           source=f"{store.best_config_path(args.dataset)} single_trial_best.config")
     base = search_base_config(trial_config, space, int(study["max_epochs"]))
     if args.data:
@@ -319,7 +357,7 @@ def plan_confirmation(args: argparse.Namespace) -> ConfirmationPlan:
     if data.sha256 != document["data"]["sha256"]:
         raise UserError(f"{data.source} is not the data the search used (sha256 {data.sha256[:12]}… vs "
                         f"{document['data']['sha256'][:12]}…); pass --data with that file")
-    baseline = space.trial_config(base, space.baseline_point())
+    baseline = tuned_baseline(study["ray_trials"], space, base)
     candidates = candidates_from_study(study["ray_trials"], space, base, args.confirm_top)
     resources = document["study"].get("resources") or {}
     cpus = args.cpus_per_trial if args.cpus_per_trial is not None else resources.get("cpus_per_trial",
@@ -341,7 +379,9 @@ def run_confirmation(plan: ConfirmationPlan, args: argparse.Namespace) -> int:
     import ray
 
     from tune.cluster import check_shared_storage, check_trial_fits, start_ray
+    from tune.references import judge, reference_scores
     from tune.results import ResultStore
+    from tune.search import winner_test
 
     try:
         start_ray(args.address)
@@ -354,8 +394,13 @@ def run_confirmation(plan: ConfirmationPlan, args: argparse.Namespace) -> int:
                          storage_path=plan.storage, name=plan.name, verbose=0 if args.quiet else 1)
         confirmation = {**result.to_dict(), "command": args.command}
         print_confirmation(confirmation)
+        changes = {**confirmation_changes(plan.document, result),
+                   "references": reference_scores(plan.data, plan.baseline.modalities)}
+        verdict = judge(winner_test({**plan.document, "confirmation": confirmation}), changes["references"])
+        if verdict:
+            print(f"{args.dataset}: {verdict}")
         outcome = ResultStore(args.results_dir).update_confirmation(
-            args.dataset, confirmation, confirmation_changes(plan.document, result),
+            args.dataset, confirmation, changes,
             data_sha256=plan.document["data"]["sha256"], study_name=plan.document["study"]["name"])
         print(f"{args.dataset}: {'updated' if outcome.written else 'kept'} {outcome.path} ({outcome.reason})")
         return 0 if outcome.written else 1

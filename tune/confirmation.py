@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from joyful.config import JoyfulConfig
-from tune.effects import RunCurve, compare_effects, effects_markdown, summarise_runs
+from tune.effects import RunCurve, compare_effects, effects_markdown, mean_ci95, summarise_runs
 
 __all__ = ["BASELINE_LABEL", "ConfigRuns", "ConfirmationResult", "SeedRun", "choose_confirmed_winner",
            "confirmation_markdown", "mean_ci95", "paired_difference", "per_seed_markdown", "print_confirmation"]
@@ -22,21 +22,6 @@ BASELINE_LABEL = "baseline"
 
 
 # --- statistics -------------------------------------------------------------------------
-
-
-def mean_ci95(values: list[float]) -> dict[str, Any]:
-    """n, mean, sample std and the 95% t-interval of the mean (std and interval None when n < 2)."""
-    from scipy import stats
-
-    n = len(values)
-    if n == 0:
-        return {"n": 0, "mean": None, "std": None, "ci95": None}
-    mean = statistics.fmean(values)
-    if n < 2:
-        return {"n": 1, "mean": mean, "std": None, "ci95": None}
-    std = statistics.stdev(values)
-    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
-    return {"n": n, "mean": mean, "std": std, "ci95": [mean - half, mean + half]}
 
 
 def paired_difference(candidate: dict[int, float], baseline: dict[int, float]) -> dict[str, Any]:
@@ -108,6 +93,7 @@ class ConfirmationResult:
     winner_label: str
     wall_seconds: float = 0.0
     experiment: str = ""
+    proposal: dict[str, Any] = field(default_factory=dict)  # the space's proposal (empty: none)
 
     def entry(self, label: str) -> ConfigRuns:
         return next(e for e in self.entries if e.label == label)
@@ -131,10 +117,15 @@ class ConfirmationResult:
         return self.winner.config.replace(seed=self.winner_run.seed)
 
     def effects_pair(self) -> tuple[ConfigRuns, ConfigRuns] | None:
-        """(baseline, compared configuration): the winner, or the best candidate when the baseline won."""
+        """(baseline, compared configuration): the proposal's best entry when the space has a proposal,
+        else the winner, or the best candidate when the baseline won."""
         others = [e for e in self.entries if e.label != BASELINE_LABEL and e.values()]
         if not self.baseline.values() or not others:
             return None
+        proposed = [e for e in others if self.proposal
+                    and all(getattr(e.config, k) == v for k, v in self.proposal.items())]
+        if proposed:
+            return self.baseline, proposed[0]
         if self.winner_label != BASELINE_LABEL:
             return self.baseline, self.winner
         return self.baseline, max(others, key=lambda e: statistics.fmean(e.values().values()))
@@ -157,7 +148,8 @@ class ConfirmationResult:
         if seeds:  # effects are measured on the seeds where both configurations have a run
             by_seed = [{r.seed: r for r in e.runs} for e in pair]
             effects = {"baseline": pair[0].label, "compared": pair[1].label,
-                       "compared_is_winner": pair[1].label == self.winner_label, "seeds": seeds,
+                       "compared_is_winner": pair[1].label == self.winner_label,
+                       "proposal": dict(self.proposal), "seeds": seeds,
                        "rows": compare_effects(summarise_runs([by_seed[0][s].curve() for s in seeds]),
                                                summarise_runs([by_seed[1][s].curve() for s in seeds]))}
         winner_run = self.winner_run

@@ -29,6 +29,7 @@ __all__ = [
     "compare_effects",
     "effects_markdown",
     "epochs_to_reach",
+    "mean_ci95",
     "summarise_runs",
     "tail_std",
     "verdict",
@@ -201,8 +202,33 @@ def compare_effects(baseline: GroupEffects, winner: GroupEffects) -> list[dict]:
         rows.append({"effect": e.effect, "measure": e.measure, "description": e.description,
                      "baseline": _finite_or_none(b), "winner": _finite_or_none(w),
                      "change": _finite_or_none(change), "change_unit": "points" if e.change == "gain_points" else "%",
-                     "expected": e.expected, "seeds_better": better, "verdict": verdict(change, e.low, e.high)})
+                     "expected": e.expected, "seeds_better": better, "verdict": verdict(change, e.low, e.high),
+                     "diff_ci95": _paired_interval(e.measure, baseline, winner)})
     return rows
+
+
+def mean_ci95(values: list[float]) -> dict:
+    """n, mean, sample std and the 95% t-interval of the mean (std and interval None when n < 2)."""
+    from scipy import stats
+
+    n = len(values)
+    if n == 0:
+        return {"n": 0, "mean": None, "std": None, "ci95": None}
+    mean = statistics.fmean(values)
+    if n < 2:
+        return {"n": 1, "mean": mean, "std": None, "ci95": None}
+    std = statistics.stdev(values)
+    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+    return {"n": n, "mean": mean, "std": std, "ci95": [mean - half, mean + half]}
+
+
+def _paired_interval(measure: str, baseline: GroupEffects, winner: GroupEffects) -> list[float] | None:
+    """95% t-interval of the per-seed difference (compared - baseline) in the measure's own unit."""
+    if measure not in baseline.per_seed or measure not in winner.per_seed:
+        return None
+    diffs = [y - x for x, y in zip(baseline.per_seed[measure], winner.per_seed[measure], strict=True)
+             if math.isfinite(x) and math.isfinite(y)]
+    return mean_ci95(diffs)["ci95"]
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -225,11 +251,14 @@ def _change(row: dict) -> str:
 
 def effects_markdown(rows: list[dict], compared: str = "winner") -> str:
     """The effects rows as a Markdown table; `compared` heads the column of the configuration set against the baseline."""
-    lines = [f"| effect | measure | baseline | {compared} | change | expected | seeds better | verdict |",
-             "|---|---|---:|---:|---:|---|---:|---|"]
+    lines = [f"| effect | measure | baseline | {compared} | change | expected | seeds better | verdict "
+             f"| {compared} - baseline, CI95 |",
+             "|---|---|---:|---:|---:|---|---:|---|---:|"]
     for row in rows:
         digits = 2 if row["measure"] == "epochs_to_95" else 4
+        interval = row.get("diff_ci95")
+        ci = f"[{interval[0]:+.{digits}f}, {interval[1]:+.{digits}f}]" if interval else "-"
         lines.append(f"| {row['effect']} | {row['description']} | {_number(row['baseline'], digits)} | "
                      f"{_number(row['winner'], digits)} | {_change(row)} | {row['expected']} | "
-                     f"{row['seeds_better'] or '-'} | {row['verdict']} |")
+                     f"{row['seeds_better'] or '-'} | {row['verdict']} | {ci} |")
     return "\n".join(lines)

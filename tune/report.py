@@ -257,7 +257,7 @@ def _confirmation(c: Context) -> str:
     confirmation = (c.best or {}).get("confirmation")
     if not confirmation:
         return ("## Confirmation over seeds\n\nNo confirmation recorded in the best config yet "
-                f"(run `python tune/confirm.py --dataset {c.dataset}`).\n")
+                f"(run `python tune/confirm.py --dataset {c.dataset}`).\n") + _references(c)
     plot_confirmation(confirmation, c.figures_dir / "confirmation.png")
     winner = confirmation["winner"]
     run = next(r for entry in confirmation["configurations"] if entry["label"] == winner for r in entry["runs"]
@@ -274,6 +274,7 @@ def _confirmation(c: Context) -> str:
         f"wF1 {run['best_dev_weighted_f1']:.4f} at epoch {run['best_epoch']}, test wF1 "
         f"{run['test_weighted_f1']:.4f}).\n",
         c.figure("confirmation.png", "confirmation over seeds") + "\n",
+        _references(c),
         "## Expected effects\n",
     ]
     effects = confirmation.get("effects")
@@ -294,6 +295,26 @@ def _confirmation(c: Context) -> str:
         f"{', '.join(others) or 'none'}.\n",
     ]
     return "\n".join(section)
+
+
+def _references(c: Context) -> str:
+    """The published winner's test wF1 against always-majority and a logistic regression on the same vectors."""
+    from tune.references import judge
+    from tune.search import winner_test
+
+    references = (c.best or {}).get("references")
+    if not references:
+        return ""
+    lr, majority = references["logistic_regression"], references["majority"]
+    line = judge(winner_test(c.best), references)
+    return "\n".join([
+        "## Against references\n",
+        f"| model ({references['modalities']}) | dev wF1 | test wF1 |", "|---|---:|---:|",
+        f"| always {majority['class']} | {majority['dev_weighted_f1']:.4f} | {majority['test_weighted_f1']:.4f} |",
+        f"| logistic regression ({lr['features']}; C = {lr['C']}) | {lr['dev_weighted_f1']:.4f} "
+        f"| {lr['test_weighted_f1']:.4f} |\n",
+        f"**{line}.**\n" if line else "",
+    ])
 
 
 def _condition(parameter: Parameter | None) -> str:

@@ -30,7 +30,7 @@ from joyful.config import JoyfulConfig
 from joyful.data.dialogues import DialogueData
 from joyful.datasets import check_dataset_name, resolve_dataset
 from joyful.errors import UserError
-from joyful.io import atomic_write_json
+from joyful.io import atomic_write_json, portable_path
 from joyful.run import RunOptions, load_data, train
 from tune.cluster import GracefulStop
 from tune.collect import STATUS_LABELS, TrialRecord, choose_winner, export_study, outcome_counts, record_from_result
@@ -41,8 +41,9 @@ from tune.confirm import (
     confirm_search,
     print_confirmation,
 )
+from tune.references import judge, reference_scores
 from tune.results import BEST_CONFIG_SCHEMA_VERSION, ResultStore
-from tune.space import Budget, SearchSpace, default_space_path, load_space
+from tune.space import Budget, SearchSpace, resolve_space, write_default_space
 
 log = logging.getLogger("joyful.tune")
 REPO = Path(__file__).resolve().parents[1]
@@ -91,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"seeds per configuration: base seed + 1000 + i (at least 2; default {DEFAULT_CONFIRM_SEEDS})")
     run.add_argument("--dashboard-host", default="127.0.0.1", help="interface of a locally started Ray dashboard")
     run.add_argument("--quiet", action="store_true", help="no Ray progress tables")
+    p.add_argument("--write-space", metavar="FILE",
+                   help="write the default search space for --dataset to FILE (a starting file to edit) and exit")
     return p
 
 
@@ -137,16 +140,20 @@ def resolve_budget(space: SearchSpace, args: argparse.Namespace) -> Budget:
 def plan_dataset(dataset: str, data_path: str | None, space_path: str | None, args: argparse.Namespace) -> DatasetPlan:
     check_dataset_name(dataset)
     resolve_dataset(dataset, args.dataset_spec)
-    space = load_space(space_path or default_space_path(dataset), dataset)
+    space, note = resolve_space(dataset, space_path)
+    if note:
+        print(f"{dataset}: {note}")
     budget = resolve_budget(space, args)
     values = {**JoyfulConfig(dataset=dataset).to_dict(), **space.fixed, "dataset": dataset,
               "epochs": budget.max_epochs, "num_threads": max(1, int(budget.cpus_per_trial))}
     if data_path:
-        values["data"] = str(Path(data_path).resolve())
+        values["data"] = portable_path(data_path)
     base = JoyfulConfig.from_dict(values, source=f"search space {space.path}")
-    data = load_data(base, args.dataset_spec)
+    data = load_data(base, args.dataset_spec, check_modalities="modalities" in space.fixed)
+    if "modalities" not in space.fixed:  # the space leaves them open: every modality the file has
+        base = base.replace(modalities="".join(m for m in "atv" if m in data.modality_dims))
     if not base.data:
-        base = base.replace(data=str(Path(data.source).resolve()))
+        base = base.replace(data=portable_path(data.source))
     return DatasetPlan(dataset, space, budget, base, data)
 
 
@@ -269,10 +276,10 @@ def run_dataset(plan: DatasetPlan, args: argparse.Namespace, storage: str, name:
     study = searcher_study(tuner, experiment)
     atomic_write_json(Path(args.results_dir) / "studies" / f"{plan.dataset}.json", {
         "dataset": plan.dataset, "metric": plan.space.metric, "mode": plan.space.mode,
-        "space_file": plan.space.path, "max_epochs": plan.budget.max_epochs,
+        "space_file": portable_path(plan.space.path), "max_epochs": plan.budget.max_epochs,
         "grace_period": plan.budget.grace_period, "reduction_factor": plan.budget.reduction_factor,
         "optuna_trials": export_study(study),
-        "ray_trials": [{**r.csv_row(), "curve": r.curve, "checkpoint": r.checkpoint} for r in records],
+        "ray_trials": [{**r.csv_row(), "curve": r.curve, "checkpoint": portable_path(r.checkpoint)} for r in records],
     })
     print_summary(plan.dataset, records, winner)
     if winner is None:
@@ -289,6 +296,10 @@ def run_dataset(plan: DatasetPlan, args: argparse.Namespace, storage: str, name:
                                 verbose=0 if args.quiet else 1)
         document = apply_confirmation(document, result)
         print_confirmation(document["confirmation"])
+    document["references"] = reference_scores(plan.data, plan.base_config.modalities)
+    verdict = judge(winner_test(document), document["references"])
+    if verdict:
+        print(f"{plan.dataset}: {verdict}")
     outcome = store.publish_best(plan.dataset, document, overwrite=args.overwrite)
     where = store.best_config_path(plan.dataset)
     print(f"{plan.dataset}: {'wrote' if outcome.written else 'kept'} {where} ({outcome.reason})")
@@ -321,7 +332,7 @@ def best_document(plan: DatasetPlan, args: argparse.Namespace, winner: TrialReco
         "kind": "joyful-tune best config",
         "dataset": plan.dataset,
         "modalities": config.modalities,
-        "data": {"path": str(plan.data.source), "sha256": plan.data.sha256},
+        "data": {"path": portable_path(plan.data.source), "sha256": plan.data.sha256},
         "config": config.to_dict(),
         "searched": searched,
         "metric": {"name": plan.space.metric, "mode": plan.space.mode, "value": winner.best_dev_weighted_f1,
@@ -330,10 +341,11 @@ def best_document(plan: DatasetPlan, args: argparse.Namespace, winner: TrialReco
         "rerun": rerun,
         "single_trial_best": {"trial_id": winner.trial_id, "config": config.to_dict(), "searched": searched,
                               "value": winner.best_dev_weighted_f1, "best_epoch": winner.best_epoch,
-                              "checkpoint": winner.checkpoint},
+                              "checkpoint": portable_path(winner.checkpoint)},
         "confirmation": None,
         "study": {
-            "name": name, "experiment": experiment, "space_file": plan.space.path, "space_sha256": plan.space.sha256,
+            "name": name, "experiment": portable_path(experiment), "space_file": portable_path(plan.space.path),
+            "space_sha256": plan.space.sha256,
             "num_samples": plan.budget.num_samples,
             "searcher": {"kind": "optuna-tpe", "seed": args.seed, "baseline_first": plan.space.baseline_point()},
             "scheduler": {"kind": "asha", "time_attr": "epoch", "max_t": plan.budget.max_epochs,
@@ -342,13 +354,23 @@ def best_document(plan: DatasetPlan, args: argparse.Namespace, winner: TrialReco
                           "max_concurrent": plan.budget.max_concurrent},
             "trials": outcome_counts(records),
             "started_at": started_at, "ended_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "search_seconds": round(search_seconds, 1), "storage_path": experiment.rsplit("/", 2)[0],
+            "search_seconds": round(search_seconds, 1), "storage_path": portable_path(experiment.rsplit("/", 2)[0]),
         },
         "versions": versions(),
         "rerun_command": f"python train.py --config {shlex.quote(_display(best_path))}",
-        "checkpoint": winner.checkpoint,
+        "checkpoint": portable_path(winner.checkpoint),
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def winner_test(document: dict) -> dict | None:
+    """Test wF1 of the published winner: over the confirmation's seeds, else the re-run's single value."""
+    confirmation = document.get("confirmation")
+    if confirmation:
+        entry = next(c for c in confirmation["configurations"] if c["label"] == confirmation["winner"])
+        return entry["test_weighted_f1"]
+    test = document.get("test")
+    return {"n": 1, "mean": test["weighted_f1"], "std": None, "ci95": None} if test else None
 
 
 def _cuda() -> bool:
@@ -422,6 +444,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if len(set(args.dataset)) != len(args.dataset):
             raise UserError("--dataset lists a data set twice")
+        if args.write_space:
+            if len(args.dataset) != 1:
+                raise UserError("--write-space writes the space of one --dataset; give exactly one")
+            check_dataset_name(args.dataset[0])
+            print(f"wrote {write_default_space(args.dataset[0], args.write_space)}: the default search space "
+                  f"for {args.dataset[0]}; edit it, then pass --space {args.write_space} (or keep it as "
+                  f"search_spaces/{args.dataset[0]}.yaml)")
+            return 0
         if args.max_failures < -1:
             raise UserError(f"--max-failures is {args.max_failures}, but must be >= -1 (-1 = retry forever)")
         if args.confirm_top < 0 or (args.confirm_top > 0 and args.confirm_seeds < 2):

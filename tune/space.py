@@ -14,11 +14,15 @@ File format (``search_spaces/<dataset>.yaml``)::
       gate_reg_weight: {type: float, low: 1.0e-4, high: 0.1, log: true, when: {fusion: hierarchical}}
       reconstruction_loss: {type: categorical, choices: [mse, smooth_l1], when: {fusion: hierarchical}}
     baseline: {fusion: autofusion, encoder_loss_weight: 0.03}   # evaluated first
+    proposal: {fusion: hierarchical, reconstruction_loss: smooth_l1}   # optional: measured against the baseline
 
 A parameter takes ``type`` (float | int | categorical); ``low``/``high`` (low < high) with
 optional ``log`` and ``step`` for numbers; ``choices`` for categoricals; ``when``
 ``{parameter: value or [values]}`` to search it only under that condition; and ``role``
-(scientific | nuisance, the tuning-playbook label; documentation only). ``epochs`` is
+(scientific | nuisance, the tuning-playbook label). Confirmation re-trains the baseline at the
+nuisance values it does not set taken from the best trial that shares its scientific values, so
+the baseline too runs at tuned settings; ``proposal`` names the user's proposed setting whose
+expected effects confirmation measures against that baseline (its best trial is confirmed too). ``epochs`` is
 ``budget.max_epochs`` and ``dataset`` is the top-level key, so neither may be fixed or searched.
 Every mistake raises :class:`UserError` naming the file, the key and the rule.
 """
@@ -42,12 +46,13 @@ from joyful.errors import UserError
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["PARAMETER_TYPES", "Budget", "DefineByRun", "Parameter", "SearchSpace", "default_space_path", "load_space"]
+__all__ = ["DEFAULT_SPACE_PATH", "PARAMETER_TYPES", "Budget", "DefineByRun", "Parameter", "SearchSpace",
+           "default_space_path", "load_space", "resolve_space", "write_default_space"]
 
 PARAMETER_TYPES = ("float", "int", "categorical")
 ROLES = ("scientific", "nuisance")
 METRIC_MODES = {"dev_weighted_f1": "max", "dev_accuracy": "max", "dev_loss": "min"}
-TOP_LEVEL_KEYS = ("dataset", "metric", "mode", "budget", "fixed", "parameters", "baseline")
+TOP_LEVEL_KEYS = ("dataset", "metric", "mode", "budget", "fixed", "parameters", "baseline", "proposal")
 PARAMETER_KEYS = ("type", "low", "high", "log", "step", "choices", "when", "role")
 # Settings the file sets elsewhere; searching or fixing them would contradict that key.
 RESERVED = {"dataset": "set it with the top-level 'dataset' key", "epochs": "set it with budget.max_epochs"}
@@ -121,9 +126,19 @@ class SearchSpace:
     mode: str = "max"
     path: str = ""
     sha256: str = ""
+    # The user's proposed setting (e.g. hierarchical fusion + SmoothL1) whose expected effects
+    # confirmation measures against the baseline; empty = compare the confirmed winner.
+    proposal: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def define_by_run(self) -> DefineByRun:
         return DefineByRun(self.parameters)
+
+    def tuned_names(self) -> list[str]:
+        """Nuisance parameters the baseline leaves open: confirmation gives the baseline their tuned values."""
+        return [p.name for p in self.parameters if p.role == "nuisance" and p.name not in self.baseline]
+
+    def scientific_names(self) -> list[str]:
+        return [p.name for p in self.parameters if p.role == "scientific"]
 
     def baseline_point(self) -> dict:
         """The baseline restricted to the parameters active under it (for points_to_evaluate)."""
@@ -165,18 +180,64 @@ class DefineByRun:
         return None
 
 
+SPACES_DIR = Path(__file__).resolve().parents[1] / "search_spaces"
+# Used when a data set has no space file of its own; its `dataset: default` becomes the data set's name.
+DEFAULT_SPACE_PATH = SPACES_DIR / "default.yaml"
+DEFAULT_SPACE_NAME = "default"
+
+
 def default_space_path(dataset: str) -> Path:
-    return Path(__file__).resolve().parents[1] / "search_spaces" / f"{dataset}.yaml"
+    return SPACES_DIR / f"{dataset}.yaml"
 
 
-def load_space(path: str | Path, dataset: str | None = None) -> SearchSpace:
-    """Read and validate a search-space file; `dataset`, when given, must match the file's."""
+def resolve_space(dataset: str, path: str | Path | None = None) -> tuple[SearchSpace, str | None]:
+    """The space of `dataset`: `path`, else search_spaces/<dataset>.yaml, else the default space.
+
+    Returns the space and, when the default space was used, the one line that says so.
+    """
+    if path is not None:
+        return load_space(path, dataset), None
+    own = default_space_path(dataset)
+    if own.exists():
+        return load_space(own, dataset), None
+    note = (f"no {_display(own)}: using the default space {_display(DEFAULT_SPACE_PATH)} (the user's parameters + "
+            f"learning rate, dropout, weight decay, class weighting, feature scaling); to edit it: "
+            f"tune/search.py --dataset {dataset} --write-space {_display(own)}")
+    return load_space(DEFAULT_SPACE_PATH, dataset, template=True), note
+
+
+def write_default_space(dataset: str, out: str | Path) -> Path:
+    """Write the default space for `dataset` to `out` (never over an existing file), comments kept."""
+    out = Path(out)
+    if out.exists():
+        raise UserError(f"--write-space {out}: the file exists; remove it or pick another path")
+    text = DEFAULT_SPACE_PATH.read_text()
+    marker = f"\ndataset: {DEFAULT_SPACE_NAME}\n"
+    if marker not in text:
+        raise UserError(f"{_display(DEFAULT_SPACE_PATH)} has no 'dataset: {DEFAULT_SPACE_NAME}' line")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "x") as handle:  # exclusive: a file created meanwhile is not overwritten
+            handle.write(text.replace(marker, f"\ndataset: {dataset}\n", 1))
+    except OSError as exc:
+        raise UserError(f"--write-space {out}: cannot write it ({exc.strerror})") from None
+    load_space(out, dataset)  # what was written is a valid space for this data set
+    return out
+
+
+def load_space(path: str | Path, dataset: str | None = None, *, template: bool = False) -> SearchSpace:
+    """Read and validate a search-space file; `dataset`, when given, must match the file's.
+
+    With `template`, the file is the default space and its `dataset` key becomes `dataset`.
+    """
     path = Path(path)
     where = _display(path)
     doc, sha256 = _read_yaml(path, where)
     if not isinstance(doc, dict):
         raise UserError(f"{where}: the top level must be a mapping with keys {', '.join(TOP_LEVEL_KEYS)}")
     _check_keys(doc, TOP_LEVEL_KEYS, where, "top level")
+    if (template or path.resolve() == DEFAULT_SPACE_PATH) and dataset is not None:
+        doc["dataset"] = dataset
     name = doc.get("dataset")
     if not isinstance(name, str) or not name:
         raise UserError(f"{where}: dataset: missing or not a string; add e.g. 'dataset: iemocap_4'")
@@ -194,7 +255,8 @@ def load_space(path: str | Path, dataset: str | None = None) -> SearchSpace:
     params = tuple(_parse_parameter(n, raw, where, fixed) for n, raw in raw_params.items())
     _check_conditions(params, where, fixed)
     baseline = _parse_baseline(_mapping(doc.get("baseline"), where, "baseline"), params, where)
-    return SearchSpace(name, params, fixed, baseline, budget, metric, mode, str(path.resolve()), sha256)
+    proposal = _parse_baseline(_mapping(doc.get("proposal"), where, "proposal"), params, where, key="proposal")
+    return SearchSpace(name, params, fixed, baseline, budget, metric, mode, str(path.resolve()), sha256, proposal)
 
 
 # --- reading ------------------------------------------------------------------
@@ -491,25 +553,26 @@ def _value_problem(p: Parameter, value: Any) -> str | None:
     return None
 
 
-def _parse_baseline(raw: dict, params: tuple[Parameter, ...], where: str) -> dict[str, Any]:
+def _parse_baseline(raw: dict, params: tuple[Parameter, ...], where: str, key: str = "baseline") -> dict[str, Any]:
+    """The baseline (or the proposal): values of searched parameters, each inside the space and active."""
     by_name = {p.name: p for p in params}
     baseline = {}
     for name, value in raw.items():
         if name not in by_name:
             raise UserError(
-                f"{where}: baseline.{name}: not a searched parameter; the baseline lists searched "
+                f"{where}: {key}.{name}: not a searched parameter; the {key} lists searched "
                 f"parameters only ({', '.join(by_name)})"
             )
         problem = _value_problem(by_name[name], value)
         if problem:
-            raise UserError(f"{where}: baseline.{name}: {value!r} is outside the space ({problem})")
+            raise UserError(f"{where}: {key}.{name}: {value!r} is outside the space ({problem})")
         baseline[name] = float(value) if by_name[name].type == "float" else value
     for p in DefineByRun(params).parameters:
         if p.name in baseline and not p.is_active(baseline):
             rule = " and ".join(f"{k} in ({', '.join(map(str, v))})" for k, v in p.when.items())
             raise UserError(
-                f"{where}: baseline.{p.name}: inactive in the baseline, as it is searched only when "
-                f"{rule}; remove it or set that in the baseline"
+                f"{where}: {key}.{p.name}: inactive in the {key}, as it is searched only when "
+                f"{rule}; remove it or set that in the {key}"
             )
     return baseline
 

@@ -1,0 +1,77 @@
+"""Reference scores a search result is judged against: always the majority class, and a
+context-free logistic regression on the same utterance vectors.
+
+Statistics only (no Ray, no training of the JOYFUL model). The logistic regression sees each
+utterance's modality vectors, concatenated and standardised with train statistics; its C is
+chosen on dev weighted F1 and test is evaluated once, with that C: the same rules as the search.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from joyful.data.dialogues import DialogueData
+from joyful.metrics import weighted_f1
+
+__all__ = ["C_GRID", "judge", "reference_scores"]
+
+C_GRID = (0.01, 0.1, 1.0)
+
+
+def _split(data: DialogueData, split: str, modalities: str) -> tuple[np.ndarray, np.ndarray]:
+    dialogues = data.splits[split]
+    features = np.concatenate([np.concatenate([d.features[m] for m in modalities], axis=1) for d in dialogues])
+    return features.astype(np.float64), np.concatenate([d.labels for d in dialogues])
+
+
+def reference_scores(data: DialogueData, modalities: str, seed: int = 0) -> dict[str, Any]:
+    """Dev and test weighted F1 of always-majority (train's majority class) and of the logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+
+    (x_train, y_train), (x_dev, y_dev), (x_test, y_test) = (_split(data, s, modalities) for s in ("train", "dev", "test"))
+    majority = int(np.bincount(y_train).argmax())
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+    std[std < 1e-8] = 1.0
+
+    def scaled(x: np.ndarray) -> np.ndarray:
+        return (x - mean) / std
+
+    best: tuple[float, float, Any] | None = None
+    for c in C_GRID:
+        model = LogisticRegression(C=c, max_iter=300, random_state=seed).fit(scaled(x_train), y_train)
+        dev = weighted_f1(y_dev, model.predict(scaled(x_dev)))
+        if best is None or dev > best[0]:
+            best = (dev, c, model)
+    dev_f1, c, model = best
+    return {
+        "modalities": modalities,
+        "majority": {"class": data.spec.label_names[majority],
+                     "dev_weighted_f1": weighted_f1(y_dev, np.full_like(y_dev, majority)),
+                     "test_weighted_f1": weighted_f1(y_test, np.full_like(y_test, majority))},
+        "logistic_regression": {"C": c, "dev_weighted_f1": dev_f1,
+                                "test_weighted_f1": weighted_f1(y_test, model.predict(scaled(x_test))),
+                                "features": "each utterance's vectors, concatenated, standardised on train; "
+                                            f"C in {list(C_GRID)} chosen on dev"},
+    }
+
+
+def judge(test: dict[str, Any] | None, references: dict[str, Any] | None, margin: float = 0.01) -> str | None:
+    """One line: the confirmed test wF1 (mean and CI95) against the references, and whether it clears
+    the logistic regression by `margin`; None when either is missing."""
+    if not test or not references or test.get("mean") is None:
+        return None
+    lr = references["logistic_regression"]["test_weighted_f1"]
+    majority = references["majority"]["test_weighted_f1"]
+    ci = test.get("ci95")
+    interval = f" (CI95 [{ci[0]:.4f}, {ci[1]:.4f}])" if ci else ""
+    goal = lr + margin
+    if test["mean"] >= goal:
+        verdict = f"clears logistic regression + {margin:.2f} ({goal:.4f})"
+    elif test["mean"] > lr:
+        verdict = f"above logistic regression but short of + {margin:.2f} ({goal:.4f})"
+    else:
+        verdict = f"BELOW logistic regression ({lr:.4f})"
+    return (f"confirmed winner test wF1 {test['mean']:.4f}{interval} over {test.get('n', '?')} seeds: {verdict}; "
+            f"always-{references['majority']['class']} {majority:.4f}, logistic regression {lr:.4f}")
