@@ -21,8 +21,6 @@ class DatasetSpec:
     name: str
     label_names: tuple[str, ...]
     n_speakers: int
-    # The MOSEI raw tuple carries its own dev split; the others take the first
-    # 10% of trainVid (original preprocess rule).
     description: str = ""
 
     @property

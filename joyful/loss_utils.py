@@ -7,15 +7,14 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from torch import Tensor, nn
 
-from joyful.config import field_default
+from joyful.config import LOSS_WEIGHTS, field_default, loss_weight_problem
 
-WEIGHT_FIELDS = ("encoder_loss_weight", "cl_loss_weight", "gate_reg_weight")
+WEIGHT_FIELDS = LOSS_WEIGHTS
 
 
 def create_reconstruction_loss(use_smooth_l1: bool = False, reduction: str = "mean") -> nn.Module:
@@ -32,12 +31,11 @@ class LossWeightConfig:
     gate_reg_weight: float = field_default("gate_reg_weight")
 
     def __post_init__(self) -> None:
+        # The same rule as JoyfulConfig.validate; a ValueError here, as this class is also built by hand.
         for name in WEIGHT_FIELDS:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{name} is {value!r}, but must be a number")
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} is {value}, but must be a finite number >= 0")
+            problem = loss_weight_problem(name, getattr(self, name))
+            if problem:
+                raise ValueError(problem)
 
     @classmethod
     def from_args(cls, args: Any) -> LossWeightConfig:

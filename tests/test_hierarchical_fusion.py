@@ -98,10 +98,10 @@ def test_gate_parameters_are_the_gates_and_the_state() -> None:
     module = make_hierarchical()
     chosen = {id(p) for p in module.gate_parameters()}
     names = {name for name, p in module.named_parameters() if id(p) in chosen}
-    assert "dialogue_gate.state" in names
-    assert {"utterance_gate.gate.weight", "utterance_gate.gate.bias"} <= names
-    assert {"dialogue_gate.temporal.weight", "dialogue_gate.forget.weight", "dialogue_gate.input.weight"} <= names
-    assert not any(n.startswith(("inter.", "utterance_gate.encoder.")) for n in names)
+    # Exactly the gates and the learned state: not the encoders, not the dialogue gate's decoder.
+    assert names == {"utterance_gate.gate.weight", "utterance_gate.gate.bias", "dialogue_gate.state",
+                     *(f"dialogue_gate.{g}.{w}" for g in ("temporal", "forget", "input") for w in ("weight", "bias"))}
+    assert len(module.gate_parameters()) == len(chosen) == 9
 
 
 def test_reference_fusion_output_carries_gates() -> None:

@@ -76,8 +76,11 @@ class AutoFusion_Hierarchical(nn.Module):  # noqa: N801 - the user's class name
         self.output_dim = 2 * latent
 
     def gate_parameters(self) -> list[nn.Parameter]:
-        """Parameters that `gate_lr_scale` applies to: both gates and the learned state."""
-        return [*self.utterance_gate.gate.parameters(), *self.dialogue_gate.parameters()]
+        """Parameters that `gate_lr_scale` applies to: both gates and the learned state, nothing else
+        (the dialogue gate's decoder, about 1.9M parameters at IEMOCAP width, is a decoder, not a gate)."""
+        gate = self.dialogue_gate
+        return [*self.utterance_gate.gate.parameters(), gate.state, *gate.temporal.parameters(),
+                *gate.forget.parameters(), *gate.input.parameters()]
 
     def forward(self, features: dict[str, Tensor], reconstruct: bool = True) -> FusionOutput:
         global_in = torch.cat([features[m] for m in self.modalities], dim=1)  # (N, sum d_m)
