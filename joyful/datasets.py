@@ -22,6 +22,14 @@ class DatasetSpec:
     label_names: tuple[str, ...]
     n_speakers: int
     description: str = ""
+    # Speaker codes of the raw layouts, in index order (IEMOCAP: 'M' -> 0, 'F' -> 1); one-hot or
+    # integer speakers need none.
+    speaker_codes: tuple[str, ...] = ("M", "F")
+    # The raw 10-item tuple carries its own dev split (trainVids, dev_vids, test_vids) instead of the
+    # original preprocess rule (dev = the first 10% of trainVid in stored order).
+    raw_dev_split: bool = False
+    # Raw labels are sentiment scores: below 0 is class 0 (Negative), otherwise 1 (Positive).
+    sentiment_labels: bool = False
 
     @property
     def n_classes(self) -> int:
@@ -37,7 +45,8 @@ REGISTRY: dict[str, DatasetSpec] = {
     for spec in (
         DatasetSpec("iemocap", IEMOCAP_6, 2, "IEMOCAP, 6 emotions, speakers M/F"),
         DatasetSpec("iemocap_4", IEMOCAP_4, 2, "IEMOCAP, 4 emotions, speakers M/F"),
-        DatasetSpec("mosei", ("Negative", "Positive"), 1, "CMU-MOSEI sentiment, 2 classes (7class/multilabel not implemented)"),
+        DatasetSpec("mosei", ("Negative", "Positive"), 1, "CMU-MOSEI sentiment, 2 classes (7class/multilabel not implemented)",
+                    raw_dev_split=True, sentiment_labels=True),
         DatasetSpec("meld", MELD_7, 9, "MELD, 7 emotions, up to 9 speakers"),
         DatasetSpec("meld_text", MELD_7, 9, "MELD text + timing features (a=timing, t=MiniLM; no visual)"),
         DatasetSpec("synthetic", IEMOCAP_4, 2, "built-in synthetic data (IEMOCAP-4 shape), see joyful-synth"),

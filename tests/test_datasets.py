@@ -83,3 +83,12 @@ def test_bad_spec_files(tmp_path: Path, content: object, message: str) -> None:
 def test_missing_spec_file(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="cannot read"):
         load_spec_file(tmp_path / "none.json")
+
+
+def test_per_data_set_rules_live_in_the_registry() -> None:
+    """MOSEI's own dev split and sentiment labels, and the M/F speaker codes, are registry facts."""
+    from joyful.datasets import REGISTRY
+
+    assert REGISTRY["mosei"].raw_dev_split and REGISTRY["mosei"].sentiment_labels
+    assert not any(REGISTRY[n].raw_dev_split or REGISTRY[n].sentiment_labels for n in ("iemocap", "iemocap_4", "meld"))
+    assert REGISTRY["iemocap"].speaker_codes == ("M", "F")

@@ -138,8 +138,8 @@ def _from_raw_tuple(content: tuple, spec: DatasetSpec, source: str) -> dict[str,
     for name, table in (("videoIDs", ids), ("videoSpeakers", speakers), ("videoLabels", labels)):
         if not isinstance(table, dict):
             raise UserError(f"{source}: raw tuple item {name} must be a dict, got {type(table).__name__}")
-    if spec.name == "mosei" and len(content) == 10:
-        # MOSEI ships its own dev split: (..., trainVids, dev_vids, test_vids).
+    if spec.raw_dev_split and len(content) == 10:
+        # The data set ships its own dev split: (..., trainVids, dev_vids, test_vids).
         split_vids = {"train": _ordered(content[7]), "dev": _ordered(content[8]), "test": _ordered(content[9])}
     else:
         # Original preprocess rule: dev = the first 10% of trainVid in stored order.
@@ -151,7 +151,7 @@ def _from_raw_tuple(content: tuple, spec: DatasetSpec, source: str) -> dict[str,
         if vid not in labels:
             raise UserError(f"{source}: dialogue {vid!r} is listed in a split but has no labels")
         label = labels[vid]
-        if spec.name == "mosei":
+        if spec.sentiment_labels:
             # Sentiment scores: below 0 is Negative, otherwise Positive (2-class rule).
             label = [0 if float(x) < 0 else 1 for x in label]
         return {"vid": str(vid), "speaker": speakers.get(vid), "label": label,
@@ -219,10 +219,11 @@ def _speakers(raw: Any, spec: DatasetSpec, where: str, length: int) -> np.ndarra
         raise UserError(f"{where}: needs one speaker per utterance ({length})")
     first = raw[0]
     if isinstance(first, str):
-        table = {"M": 0, "F": 1}
+        table = {code: index for index, code in enumerate(spec.speaker_codes)}
         unknown = {s for s in raw if s not in table}
         if unknown:
-            raise UserError(f"{where}: speaker codes must be 'M' or 'F', got {sorted(unknown)[0]!r}")
+            codes = " or ".join(repr(c) for c in spec.speaker_codes)
+            raise UserError(f"{where}: speaker codes must be {codes}, got {sorted(unknown)[0]!r}")
         index = np.array([table[s] for s in raw], dtype=np.int64)
     else:
         array = np.asarray(raw, dtype=np.float64)
