@@ -5,7 +5,9 @@
   visible from every node (checked with a marker file read by a task pinned
   to each node), since Ray no longer syncs trial folders to the head node;
 * resources: a trial must fit on at least one node (GPUs and CPUs), otherwise
-  it would stay PENDING forever.
+  it would stay PENDING forever;
+* start-up: an --address whose port answers no TCP connect is refused within
+  CONNECT_TIMEOUT_S, and a local Ray that fails to start is one line, not a traceback.
 
 It also holds :class:`GracefulStop`, the driver's Ctrl-C handling around ``Tuner.fit``.
 """
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -51,21 +55,63 @@ def check_storage_path(storage_path: str) -> str:
     return str(path)
 
 
+# How long the head's port may take to accept a TCP connection before --address is refused: Ray's own
+# connect loop retries for minutes (more than 5 with 127.0.0.1:1), which looks like a hang.
+CONNECT_TIMEOUT_S = 20.0
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Refuse a `host:port` (or `ray://host:port`) address whose port accepts no TCP connection in time."""
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return  # 'auto', 'local' or a bare host: Ray resolves these itself and fails fast when nothing runs
+    deadline = time.monotonic() + timeout
+    last_error = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=min(5.0, timeout)):
+                return
+        except OSError as exc:
+            last_error = exc.strerror or type(exc).__name__
+            time.sleep(1.0)
+    raise UserError(f"--address {address}: no Ray cluster answers there (TCP connect to {host}:{port} for "
+                    f"{timeout:.0f} s: {last_error}); check that `ray start --head` runs on that host, the port "
+                    "(default 6379) is open from here, or drop --address to start a local Ray")
+
+
 def start_ray(address: str | None, dashboard_host: str = "127.0.0.1") -> dict[str, Any]:
-    """Join `address` (or RAY_ADDRESS) when given, else start a private local instance."""
+    """Join `address` (or RAY_ADDRESS) when given, else start a private local instance.
+
+    Every start-up failure is a one-line :class:`UserError` (exit 2), never a traceback.
+    """
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS") or None
     common = dict(logging_level="WARNING", log_to_driver=True, configure_logging=True)
-    try:
-        if address:
+    if address:
+        check_reachable(address)
+        try:
             ray.init(address=address, **common)
-        else:
+        except (ConnectionError, TimeoutError) as exc:
+            raise UserError(f"--address {address}: cannot connect to a Ray cluster ({_first_line(exc)})") from None
+        except Exception as exc:  # Ray raises plain Exception/RuntimeError for many start-up problems
+            raise UserError(f"--address {address}: joining the Ray cluster failed ({_first_line(exc)})") from None
+    else:
+        try:
             # "local" forces a fresh instance even if a stale cluster file from a killed `ray start` exists.
             ray.init(address="local", include_dashboard=False, dashboard_host=dashboard_host, **common)
-    except ConnectionError as exc:
-        raise UserError(f"--address {address}: cannot connect to a Ray cluster ({exc})") from None
+        except Exception as exc:  # e.g. "The current node timed out during startup" on an overloaded machine
+            if ray.is_initialized():
+                ray.shutdown()
+            raise UserError(f"the local Ray did not start ({_first_line(exc)}); if the machine is busy, retry when "
+                            "the load drops, or join a running cluster with --address") from None
     return {"address": address or "local", "nodes": len(alive_nodes())}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
 
 
 def alive_nodes() -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ import argparse
 import logging
 import os
 import shlex
+import shutil
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -44,6 +45,7 @@ from tune.confirm import (
 from tune.references import judge, reference_scores
 from tune.results import BEST_CONFIG_SCHEMA_VERSION, ResultStore
 from tune.space import Budget, SearchSpace, resolve_space, write_default_space
+from tune.tracking import add_tracking_arguments, check_tracking, tracking_callbacks
 
 log = logging.getLogger("joyful.tune")
 REPO = Path(__file__).resolve().parents[1]
@@ -92,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"seeds per configuration: base seed + 1000 + i (at least 2; default {DEFAULT_CONFIRM_SEEDS})")
     run.add_argument("--dashboard-host", default="127.0.0.1", help="interface of a locally started Ray dashboard")
     run.add_argument("--quiet", action="store_true", help="no Ray progress tables")
+    add_tracking_arguments(p)
     p.add_argument("--write-space", metavar="FILE",
                    help="write the default search space for --dataset to FILE (a starting file to edit) and exit")
     return p
@@ -229,6 +232,7 @@ def build_tuner(plan: DatasetPlan, args: argparse.Namespace, storage: str, name:
             name=plan.dataset, storage_path=f"{storage.rstrip('/')}/{name}",
             failure_config=tune.FailureConfig(max_failures=args.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=tracking_callbacks(args, plan.dataset, name),
             verbose=0 if args.quiet else 1),
     )
     return tuner, experiment
@@ -423,7 +427,7 @@ def resume_command(args: argparse.Namespace, name: str) -> str:
         if args.space:
             parts += ["--space", args.space[index]]
     for flag in ("num_samples", "max_epochs", "grace_period", "reduction_factor", "cpus_per_trial", "gpus_per_trial",
-                 "max_concurrent", "checkpoint_every", "address", "dataset_spec"):
+                 "max_concurrent", "checkpoint_every", "address", "dataset_spec", "mlflow_uri", "wandb_project"):
         if getattr(args, flag) is not None:
             parts += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     parts += ["--storage-path", args.storage_path, "--name", name, "--results-dir", args.results_dir,
@@ -431,8 +435,23 @@ def resume_command(args: argparse.Namespace, name: str) -> str:
               "--confirm-top", str(args.confirm_top), "--confirm-seeds", str(args.confirm_seeds)]
     if args.dashboard_host != "127.0.0.1":
         parts += ["--dashboard-host", args.dashboard_host]
-    parts += [f"--{flag.replace('_', '-')}" for flag in ("overwrite", "no_rerun", "quiet") if getattr(args, flag)]
+    if args.wandb_project and args.wandb_mode != "online":
+        parts += ["--wandb-mode", args.wandb_mode]
+    parts += [f"--{flag.replace('_', '-')}" for flag in ("overwrite", "no_rerun", "quiet", "mlflow") if getattr(args, flag)]
     return shlex.join([*parts, "--resume"])
+
+
+class CreatedFolders:
+    """The storage and results folders a search is about to create: removed again, when they hold no file,
+    if the search is refused before any trial ran (a refused search leaves nothing behind)."""
+
+    def __init__(self, *paths: str) -> None:
+        self.new = [Path(p) for p in paths if "://" not in p and not Path(p).exists()]
+
+    def remove_empty(self) -> None:
+        for root in self.new:
+            if root.is_dir() and not any(path.is_file() for path in root.rglob("*")):
+                shutil.rmtree(root, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -441,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    created = CreatedFolders(args.storage_path, args.results_dir)
     try:
         if len(set(args.dataset)) != len(args.dataset):
             raise UserError("--dataset lists a data set twice")
@@ -457,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.confirm_top < 0 or (args.confirm_top > 0 and args.confirm_seeds < 2):
             raise UserError(f"--confirm-top is {args.confirm_top} and --confirm-seeds {args.confirm_seeds}, but "
                             "they must be >= 0 and >= 2 (--confirm-top 0 turns confirmation off)")
+        check_tracking(args)
         data_paths = _per_dataset(args.data, args.dataset, "--data")
         space_paths = _per_dataset(args.space, args.dataset, "--space")
         plans = [plan_dataset(d, dp, sp, args) for d, dp, sp in zip(args.dataset, data_paths, space_paths, strict=True)]
@@ -477,13 +498,14 @@ def main(argv: list[str] | None = None) -> int:
         store = ResultStore(args.results_dir)
         store.check_writable()
     except UserError as exc:
+        created.remove_empty()
         print(f"search.py: error: {exc}", file=sys.stderr)
         return UserError.exit_code
-    return run_all(plans, args, storage, name, store, resume)
+    return run_all(plans, args, storage, name, store, resume, created)
 
 
 def run_all(plans: list[DatasetPlan], args: argparse.Namespace, storage: str, name: str, store: ResultStore,
-            resume: dict[str, bool]) -> int:
+            resume: dict[str, bool], created: CreatedFolders | None = None) -> int:
     import ray
 
     from tune.cluster import check_shared_storage, check_trial_fits, start_ray
@@ -502,6 +524,8 @@ def run_all(plans: list[DatasetPlan], args: argparse.Namespace, storage: str, na
             status = status or code
         return status
     except UserError as exc:
+        if created is not None:
+            created.remove_empty()
         print(f"search.py: error: {exc}", file=sys.stderr)
         return UserError.exit_code
     except KeyboardInterrupt:

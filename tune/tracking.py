@@ -1,0 +1,80 @@
+"""Experiment tracking of a search, as options: MLflow and W&B through Ray Tune's logger callbacks.
+
+* MLflow (``--mlflow``, or ``--mlflow-uri URI``): one MLflow run per trial, its sampled parameters and
+  every epoch's metrics (dev weighted F1, dev loss, loss components, ...; step = epoch). Without a URI the
+  store is a local folder, ``<results-dir>/mlruns`` (no server needed); browse it with
+  ``mlflow ui --backend-store-uri <results-dir>/mlruns`` (the full ``mlflow`` package).
+* W&B (``--wandb-project NAME``): one W&B run per trial in project NAME, grouped by data set;
+  ``--wandb-mode offline`` writes the runs under ``<results-dir>/wandb`` without network
+  (``wandb sync`` uploads them later).
+* TensorBoard needs no option: Ray Tune writes event files with every reported metric into each trial's
+  folder; ``tensorboard --logdir <storage-path>/<name>/<dataset>`` shows them.
+
+Both trackers are optional extras (``pip install 'joyful-tune[tracking]'``); asking for one that is not
+installed is refused before Ray starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from joyful.errors import UserError
+
+__all__ = ["add_tracking_arguments", "check_tracking", "tracking_callbacks"]
+
+WANDB_MODES = ("online", "offline")
+
+
+def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("experiment tracking (optional extra: pip install 'joyful-tune[tracking]')")
+    group.add_argument("--mlflow", action="store_true",
+                       help="log every trial to MLflow (default store: <results-dir>/mlruns, no server needed)")
+    group.add_argument("--mlflow-uri", help="MLflow tracking URI (a server or a store); implies --mlflow")
+    group.add_argument("--wandb-project", help="log every trial to this W&B project")
+    group.add_argument("--wandb-mode", choices=WANDB_MODES, default="online",
+                       help="offline: write W&B runs under <results-dir>/wandb without network (wandb sync uploads them)")
+
+
+def _missing(module: str) -> bool:
+    return importlib.util.find_spec(module) is None
+
+
+def check_tracking(args: argparse.Namespace) -> None:
+    """Refuse a tracker whose package is not installed, before anything starts."""
+    if (args.mlflow or args.mlflow_uri) and _missing("mlflow"):
+        raise UserError("--mlflow needs MLflow: pip install 'joyful-tune[tracking]' (or mlflow-skinny)")
+    if args.wandb_project and _missing("wandb"):
+        raise UserError("--wandb-project needs W&B: pip install 'joyful-tune[tracking]' (or wandb)")
+    if args.wandb_project is None and args.wandb_mode != "online":
+        raise UserError("--wandb-mode goes with --wandb-project; name the project to log to")
+
+
+def mlflow_uri(args: argparse.Namespace) -> str | None:
+    """The MLflow tracking URI of this search, or None when MLflow is off."""
+    if args.mlflow_uri:
+        return args.mlflow_uri
+    if args.mlflow:
+        return (Path(args.results_dir) / "mlruns").resolve().as_uri()
+    return None
+
+
+def tracking_callbacks(args: argparse.Namespace, dataset: str, study_name: str) -> list[Any]:
+    """Ray Tune logger callbacks for the trackers the user asked for (none by default)."""
+    callbacks: list[Any] = []
+    uri = mlflow_uri(args)
+    if uri:
+        from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+        callbacks.append(MLflowLoggerCallback(tracking_uri=uri, experiment_name=f"joyful-tune-{dataset}",
+                                              tags={"study": study_name, "dataset": dataset}))
+    if args.wandb_project:
+        from ray.air.integrations.wandb import WandbLoggerCallback
+
+        folder = Path(args.results_dir).resolve() / "wandb"
+        folder.mkdir(parents=True, exist_ok=True)
+        callbacks.append(WandbLoggerCallback(project=args.wandb_project, group=dataset, mode=args.wandb_mode,
+                                             dir=str(folder), tags=[study_name]))
+    return callbacks
