@@ -165,10 +165,16 @@ def test_the_baseline_is_confirmed_at_tuned_nuisance_settings_and_the_proposal_i
     assert (baseline.fusion, baseline.encoder_loss_weight) == ("autofusion", 0.03)
     assert (baseline.learning_rate, baseline.drop_rate) == (1.2e-4, 0.4)  # from t_00001, the best AutoFusion trial
     chosen = candidates_from_study(trials, space, base, top=1)
-    assert [label for label, _ in chosen] == ["rank 1: trial t_00002", "proposal, rank 3: trial t_00003"]
-    assert (chosen[1][1].reconstruction_loss, chosen[1][1].learning_rate) == ("smooth_l1", 9e-5)
+    # The proposal is tuned by the baseline's rule: the best hierarchical trial's nuisance values
+    # (t_00002's learning rate, loss weights), with SmoothL1 as proposed.
+    assert [label for label, _ in chosen] == ["rank 1: trial t_00002", "proposal, tuned from trial t_00002"]
+    proposal = chosen[1][1]
+    assert (proposal.fusion, proposal.reconstruction_loss, proposal.learning_rate, proposal.gate_reg_weight) == (
+        "hierarchical", "smooth_l1", 2e-4, 0.001)
     # A top-K that already holds the proposal adds nothing; no AutoFusion trial: the baseline as written.
     assert len(candidates_from_study(trials[3:], space, base, top=1)) == 1
+    assert len(candidates_from_study(trials[:2], space, base, top=1)) == 2  # no hierarchical trial: untuned
+    assert candidates_from_study(trials[:2], space, base, top=1)[1][0] == "proposal, untuned"
     assert tuned_baseline(trials[2:], space, base).learning_rate == base.learning_rate
 
 
@@ -181,12 +187,12 @@ def test_effects_compare_the_proposal_with_the_baseline() -> None:
     base = JoyfulConfig(dataset="synthetic")
     entries = [ConfigRuns(BASELINE_LABEL, base, runs([0.5, 0.52])),
                ConfigRuns("rank 1: trial a", base.replace(fusion="hierarchical"), runs([0.6, 0.61])),
-               ConfigRuns("proposal, rank 3: trial c", base.replace(fusion="hierarchical",
+               ConfigRuns("proposal, tuned from trial c", base.replace(fusion="hierarchical",
                                                                    reconstruction_loss="smooth_l1"), runs([0.55, 0.5]))]
     result = ConfirmationResult([1, 2], entries, choose_confirmed_winner(entries),
                                 proposal={"fusion": "hierarchical", "reconstruction_loss": "smooth_l1"})
     effects = result.to_dict()["effects"]
-    assert effects["compared"] == "proposal, rank 3: trial c" and effects["compared_is_winner"] is False
+    assert effects["compared"] == "proposal, tuned from trial c" and effects["compared_is_winner"] is False
     assert ConfirmationResult([1, 2], entries, "rank 1: trial a").to_dict()["effects"]["compared"] == "rank 1: trial a"
 
 

@@ -194,24 +194,33 @@ def _params(trial: dict[str, Any], space: SearchSpace) -> dict[str, Any]:
     return {k: trial[k] for k in space.param_names() if k in trial and _present(trial[k])}
 
 
-def tuned_baseline(ray_trials: list[dict[str, Any]], space: SearchSpace, base: JoyfulConfig) -> JoyfulConfig:
-    """The baseline at tuned nuisance settings: the space's baseline values, and for the nuisance
-    parameters it leaves open the values of the best trial that shares its scientific values (e.g.
-    the best AutoFusion trial's learning rate). Without such a trial, the baseline as written."""
-    point = space.baseline_point()
+def tuned_point(ray_trials: list[dict[str, Any]], space: SearchSpace, base: JoyfulConfig,
+                point: dict[str, Any]) -> tuple[JoyfulConfig, str | None]:
+    """`point` (the baseline or the proposal) at tuned nuisance settings: its own values, and for the
+    nuisance parameters it leaves open the values of the best trial that shares its scientific values
+    (for the baseline, the best AutoFusion trial's learning rate etc.; for the proposal, the best
+    hierarchical trial's). Returns the config and that trial's id; without such a trial, `point` as
+    written and None."""
     scientific = {k: v for k, v in point.items() if k in space.scientific_names()}
     for trial in _ranked(ray_trials):
         params = _params(trial, space)
         if all(params.get(k) == v for k, v in scientific.items()):
-            tuned = {k: params[k] for k in space.tuned_names() if k in params}
-            return space.trial_config(base, {**tuned, **point})
-    return space.trial_config(base, point)
+            tuned = {k: params[k] for k in space.tuned_names(point) if k in params}
+            values = {**tuned, **point}
+            active = {p.name for p in space.define_by_run().parameters if p.is_active(values)}
+            return space.trial_config(base, {k: v for k, v in values.items() if k in active}), str(trial["trial_id"])
+    return space.trial_config(base, point), None
+
+
+def tuned_baseline(ray_trials: list[dict[str, Any]], space: SearchSpace, base: JoyfulConfig) -> JoyfulConfig:
+    """The baseline at tuned nuisance settings (see `tuned_point`)."""
+    return tuned_point(ray_trials, space, base, space.baseline_point())[0]
 
 
 def candidates_from_study(ray_trials: list[dict[str, Any]], space: SearchSpace, base: JoyfulConfig,
                           top: int) -> list[tuple[str, JoyfulConfig]]:
     """The `top` best distinct configurations of a search by best dev F1, the (tuned) baseline's excluded,
-    and the best trial of the space's `proposal` when none of those is one.
+    and the space's `proposal` at tuned nuisance settings (`tuned_point`) when none of those is one.
 
     Each keeps the full epoch budget of `base`, also when ASHA stopped its trial early.
     """
@@ -231,11 +240,11 @@ def candidates_from_study(ray_trials: list[dict[str, Any]], space: SearchSpace, 
         if distinct(config):
             chosen.append((f"rank {rank}: trial {trial['trial_id']}", config))
     if top > 0 and space.proposal and not any(_matches(c, space.proposal) for _, c in chosen):
-        for rank, trial in enumerate(ranked, start=1):
-            config = space.trial_config(base, _params(trial, space))
-            if _matches(config, space.proposal) and distinct(config):
-                chosen.append((f"proposal, rank {rank}: trial {trial['trial_id']}", config))
-                break
+        # Tuned by the baseline's rule, so that the two differ in what the user proposes, not in how
+        # often the search happened to sample the proposal's corner of the space.
+        config, source = tuned_point(ray_trials, space, base, space.proposal)
+        if distinct(config):
+            chosen.append((f"proposal, tuned from trial {source}" if source else "proposal, untuned", config))
     return chosen
 
 

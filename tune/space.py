@@ -133,9 +133,10 @@ class SearchSpace:
     def define_by_run(self) -> DefineByRun:
         return DefineByRun(self.parameters)
 
-    def tuned_names(self) -> list[str]:
-        """Nuisance parameters the baseline leaves open: confirmation gives the baseline their tuned values."""
-        return [p.name for p in self.parameters if p.role == "nuisance" and p.name not in self.baseline]
+    def tuned_names(self, point: dict | None = None) -> list[str]:
+        """Nuisance parameters `point` (default: the baseline) leaves open: confirmation gives them tuned values."""
+        point = self.baseline if point is None else point
+        return [p.name for p in self.parameters if p.role == "nuisance" and p.name not in point]
 
     def scientific_names(self) -> list[str]:
         return [p.name for p in self.parameters if p.role == "scientific"]
