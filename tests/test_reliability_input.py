@@ -288,7 +288,7 @@ SPACE_CASES: dict[str, tuple[Any, tuple[str, ...]]] = {
     "condition-on-unknown-parameter": (_space_with(**{f"{ELW}__when": {"fusoin": "hierarchical"}}),
                                        ("fusoin",)),
     "negative-loss-weight": (_space_with(fixed={**space_document()["fixed"], "cl_loss_weight": -0.5}),
-                             ("--cl_loss_weight is -0.5, but must be >= 0",)),
+                             ("--cl_loss_weight is -0.5, but must be a finite number >= 0",)),
     "infinite-loss-weight": (_space_with(fixed={**space_document()["fixed"], "cl_loss_weight": float("inf")}),
                              ("--cl_loss_weight is inf, but must be a finite number",)),
     "nan-search-bound": (_space_with(**{f"{ELW}__high": float("nan")}), ("must be a number",)),
@@ -380,7 +380,7 @@ CONFIG_CASES: dict[str, tuple[Any, tuple[str, ...]]] = {
     "newer-schema": ({"schema_version": 99, "config": {"dataset": "synthetic"}},
                      ("schema_version 99 is newer than this joyful-tune supports", "upgrade joyful-tune")),
     "negative-loss-weight": ({"schema_version": 1, "config": {"dataset": "synthetic", "encoder_loss_weight": -1}},
-                             ("--encoder_loss_weight is -1.0, but must be >= 0",)),
+                             ("--encoder_loss_weight is -1.0, but must be a finite number >= 0",)),
 }
 
 
@@ -409,7 +409,7 @@ def test_config_for_another_dataset_is_refused(cli: CliRunner, tmp_path: Path) -
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(("flag", "value", "fragment"), [
-    ("--encoder_loss_weight", "-0.1", "--encoder_loss_weight is -0.1, but must be >= 0"),
+    ("--encoder_loss_weight", "-0.1", "--encoder_loss_weight is -0.1, but must be a finite number >= 0"),
     ("--cl_loss_weight", "nan", "--cl_loss_weight is nan, but must be a finite number"),
     ("--gate_reg_weight", "inf", "--gate_reg_weight is inf, but must be a finite number"),
     ("--cl-loss-weight", "-inf", "--cl_loss_weight is -inf, but must be a finite number"),

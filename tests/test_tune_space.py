@@ -248,7 +248,7 @@ INVALID = [
     (
         "negative loss weight",
         _set(P, "encoder_loss_weight", {"type": "float", "low": -0.1, "high": 0.1}),
-        "encoder_loss_weight.low: -0.1 is not a valid value (--encoder_loss_weight is -0.1, but must be >= 0)",
+        "encoder_loss_weight.low: -0.1 is not a valid value (--encoder_loss_weight is -0.1, but must be a finite number >= 0)",
     ),
     ("rate out of range", _set(P, "drop_rate", {"type": "float", "low": 0.1, "high": 1.5}), "--drop_rate is 1.5"),
     (
