@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 from joyful.errors import UserError
-from tests.tune_helpers import REPO, search_args, search_env, write_data, write_space
+from tests.tune_helpers import (
+    REPO,
+    remove_tree,
+    search_args,
+    search_env,
+    short_tmpdir,
+    stop_ray,
+    write_data,
+    write_space,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -35,9 +44,14 @@ def tracked_search(tmp_path_factory: pytest.TempPathFactory) -> dict:
     data, space = write_data(root / "tiny.pkl"), write_space(root / "space.yaml", num_samples=2, max_epochs=3)
     args = search_args(data, space, root, "tracked", "--mlflow", "--wandb-project", "joyful-test",
                        "--wandb-mode", "offline", "--no-rerun")
-    env = {**search_env(root / "ray_tmp"), "WANDB_SILENT": "true"}
-    done = subprocess.run([sys.executable, "tune/search.py", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=500)
+    ray_tmp = short_tmpdir()  # Ray's socket paths must stay below 107 bytes
+    env = {**search_env(ray_tmp), "WANDB_SILENT": "true"}
+    try:
+        done = subprocess.run([sys.executable, "tune/search.py", *args], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=500)
+    finally:
+        stop_ray(ray_tmp)
+        remove_tree(ray_tmp)
     assert done.returncode == 0, done.stderr[-3000:]
     return {"root": root, "results": root / "results", "experiment": root / "ray" / "tracked" / "synthetic"}
 
@@ -46,7 +60,7 @@ def tracked_search(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_mlflow_store_holds_every_trial_and_epoch(tracked_search: dict) -> None:
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=(tracked_search["results"] / "mlruns").resolve().as_uri())
+    client = MlflowClient(tracking_uri=f"sqlite:///{(tracked_search['results'] / 'mlflow.db').resolve()}")
     experiment = client.get_experiment_by_name("joyful-tune-synthetic")
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id])

@@ -446,7 +446,14 @@ class CreatedFolders:
     if the search is refused before any trial ran (a refused search leaves nothing behind)."""
 
     def __init__(self, *paths: str) -> None:
-        self.new = [Path(p) for p in paths if "://" not in p and not Path(p).exists()]
+        self.new = [self._topmost_missing(Path(p).resolve()) for p in paths if "://" not in p and not Path(p).exists()]
+
+    @staticmethod
+    def _topmost_missing(path: Path) -> Path:
+        """The highest folder of `path` that does not exist yet (mkdir(parents=True) creates it too)."""
+        while not path.parent.exists():
+            path = path.parent
+        return path
 
     def remove_empty(self) -> None:
         for root in self.new:

@@ -2,8 +2,8 @@
 
 * MLflow (``--mlflow``, or ``--mlflow-uri URI``): one MLflow run per trial, its sampled parameters and
   every epoch's metrics (dev weighted F1, dev loss, loss components, ...; step = epoch). Without a URI the
-  store is a local folder, ``<results-dir>/mlruns`` (no server needed); browse it with
-  ``mlflow ui --backend-store-uri <results-dir>/mlruns`` (the full ``mlflow`` package).
+  store is a local SQLite file, ``<results-dir>/mlflow.db`` (no server needed); browse it with
+  ``mlflow ui --backend-store-uri sqlite:///<results-dir>/mlflow.db`` (the full ``mlflow`` package).
 * W&B (``--wandb-project NAME``): one W&B run per trial in project NAME, grouped by data set;
   ``--wandb-mode offline`` writes the runs under ``<results-dir>/wandb`` without network
   (``wandb sync`` uploads them later).
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ WANDB_MODES = ("online", "offline")
 def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("experiment tracking (optional extra: pip install 'joyful-tune[tracking]')")
     group.add_argument("--mlflow", action="store_true",
-                       help="log every trial to MLflow (default store: <results-dir>/mlruns, no server needed)")
+                       help="log every trial to MLflow (default store: <results-dir>/mlflow.db, SQLite, no server needed)")
     group.add_argument("--mlflow-uri", help="MLflow tracking URI (a server or a store); implies --mlflow")
     group.add_argument("--wandb-project", help="log every trial to this W&B project")
     group.add_argument("--wandb-mode", choices=WANDB_MODES, default="online",
@@ -50,6 +51,20 @@ def check_tracking(args: argparse.Namespace) -> None:
         raise UserError("--wandb-project needs W&B: pip install 'joyful-tune[tracking]' (or wandb)")
     if args.wandb_project is None and args.wandb_mode != "online":
         raise UserError("--wandb-mode goes with --wandb-project; name the project to log to")
+    if args.wandb_project and args.wandb_mode == "online" and not _wandb_key_known():
+        raise UserError("--wandb-project logs online, which needs WANDB_API_KEY (or `wandb login`); "
+                        "or pass --wandb-mode offline and upload later with `wandb sync`")
+
+
+def _wandb_key_known() -> bool:
+    """Whether W&B has a key: the environment variable, or the ~/.netrc entry `wandb login` writes."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        return "api.wandb.ai" in netrc.read_text()
+    except OSError:
+        return False
 
 
 def mlflow_uri(args: argparse.Namespace) -> str | None:
@@ -57,7 +72,8 @@ def mlflow_uri(args: argparse.Namespace) -> str | None:
     if args.mlflow_uri:
         return args.mlflow_uri
     if args.mlflow:
-        return (Path(args.results_dir) / "mlruns").resolve().as_uri()
+        # SQLite, not a folder store: MLflow 3 refuses new file stores (maintenance mode).
+        return f"sqlite:///{(Path(args.results_dir) / 'mlflow.db').resolve()}"
     return None
 
 
@@ -75,6 +91,8 @@ def tracking_callbacks(args: argparse.Namespace, dataset: str, study_name: str) 
 
         folder = Path(args.results_dir).resolve() / "wandb"
         folder.mkdir(parents=True, exist_ok=True)
+        # Ray's callback asks for an API key unless WANDB_MODE says offline; its logging actors get the mode too.
+        os.environ["WANDB_MODE"] = args.wandb_mode
         callbacks.append(WandbLoggerCallback(project=args.wandb_project, group=dataset, mode=args.wandb_mode,
                                              dir=str(folder), tags=[study_name]))
     return callbacks
