@@ -314,7 +314,36 @@ def _references(c: Context) -> str:
         f"| logistic regression ({lr['features']}; C = {lr['C']}) | {lr['dev_weighted_f1']:.4f} "
         f"| {lr['test_weighted_f1']:.4f} |\n",
         f"**{line}.**\n" if line else "",
+        _limits(c, lr) if line and "BELOW" in line else "",
     ])
+
+
+def _limits(c: Context, lr: dict[str, Any]) -> str:
+    """Measured facts about why the winner stays below the linear reference, from the confirmation runs."""
+    import statistics
+
+    confirmation = c.best["confirmation"]
+    winner = next(e for e in confirmation["configurations"] if e["label"] == confirmation["winner"])
+    runs = [r for e in confirmation["configurations"] for r in e["runs"] if r.get("best_dev_weighted_f1") is not None]
+    if not runs:
+        return ""
+    best_epochs = [r["best_epoch"] for r in runs]
+    swings = [abs(b - a) for r in runs for a, b in zip(r["dev_weighted_f1"][3:], r["dev_weighted_f1"][4:], strict=False)]
+    transfer = [r["test_weighted_f1"] - r["best_dev_weighted_f1"] for r in winner["runs"]
+                if r.get("test_weighted_f1") is not None]
+    lines = ["### What limits the model (measured on the confirmation runs)\n",
+             f"- Best dev epochs {min(best_epochs)}–{max(best_epochs)} (median {statistics.median(best_epochs):g}) of "
+             f"{max(len(r['dev_weighted_f1']) for r in runs)}; from epoch 4 on, dev wF1 moves by "
+             f"{statistics.fmean(swings):.3f} on average from one epoch to the next" if swings else "",
+             f"- Dev to test: the winner's runs change by {statistics.fmean(transfer):+.4f} wF1 from their best dev "
+             f"score to test; the logistic regression by {lr['test_weighted_f1'] - lr['dev_weighted_f1']:+.4f}"
+             if transfer else ""]
+    trial = c.best_trial
+    single = next((e for e in confirmation["configurations"] if trial and str(trial["trial_id"]) in e["label"]), None)
+    if single is not None and single["dev_weighted_f1"]["mean"] is not None:
+        lines.append(f"- Selection on a small dev split: the search's best trial scored {trial['best_dev_weighted_f1']:.4f} "
+                     f"on dev; re-trained with the confirmation seeds it averaged {single['dev_weighted_f1']['mean']:.4f}")
+    return "\n".join(line for line in lines if line) + "\n"
 
 
 def _condition(parameter: Parameter | None) -> str:

@@ -150,9 +150,10 @@ def plan_dataset(dataset: str, data_path: str | None, space_path: str | None, ar
     values = {**JoyfulConfig(dataset=dataset).to_dict(), **space.fixed, "dataset": dataset,
               "epochs": budget.max_epochs, "num_threads": max(1, int(budget.cpus_per_trial))}
     if data_path:
-        values["data"] = portable_path(data_path)
+        values["data"] = portable_path(data_path)  # as result files record it; errors name the path as given
     base = JoyfulConfig.from_dict(values, source=f"search space {space.path}")
-    data = load_data(base, args.dataset_spec, check_modalities="modalities" in space.fixed)
+    where = base.replace(data=str(Path(data_path).resolve())) if data_path else base
+    data = load_data(where, args.dataset_spec, check_modalities="modalities" in space.fixed)
     if "modalities" not in space.fixed:  # the space leaves them open: every modality the file has
         base = base.replace(modalities="".join(m for m in "atv" if m in data.modality_dims))
     if not base.data:
