@@ -388,9 +388,8 @@ def run_confirmation(plan: ConfirmationPlan, args: argparse.Namespace) -> int:
     import ray
 
     from tune.cluster import check_shared_storage, check_trial_fits, start_ray
-    from tune.references import judge, reference_scores
+    from tune.references import judge, reference_scores, winner_test
     from tune.results import ResultStore
-    from tune.search import winner_test
 
     try:
         start_ray(args.address)

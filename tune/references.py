@@ -15,7 +15,7 @@ import numpy as np
 from joyful.data.dialogues import DialogueData
 from joyful.metrics import weighted_f1
 
-__all__ = ["C_GRID", "judge", "reference_scores"]
+__all__ = ["C_GRID", "judge", "reference_scores", "winner_test"]
 
 C_GRID = (0.01, 0.1, 1.0)
 
@@ -75,3 +75,13 @@ def judge(test: dict[str, Any] | None, references: dict[str, Any] | None, margin
         verdict = f"BELOW logistic regression ({lr:.4f})"
     return (f"confirmed winner test wF1 {test['mean']:.4f}{interval} over {test.get('n', '?')} seeds: {verdict}; "
             f"always-{references['majority']['class']} {majority:.4f}, logistic regression {lr:.4f}")
+
+
+def winner_test(document: dict[str, Any]) -> dict[str, Any] | None:
+    """Test wF1 of a best-config document's winner: over the confirmation's seeds, else the re-run's value."""
+    confirmation = document.get("confirmation")
+    if confirmation:
+        entry = next(c for c in confirmation["configurations"] if c["label"] == confirmation["winner"])
+        return entry["test_weighted_f1"]
+    test = document.get("test")
+    return {"n": 1, "mean": test["weighted_f1"], "std": None, "ci95": None} if test else None

@@ -299,8 +299,7 @@ def _confirmation(c: Context) -> str:
 
 def _references(c: Context) -> str:
     """The published winner's test wF1 against always-majority and a logistic regression on the same vectors."""
-    from tune.references import judge
-    from tune.search import winner_test
+    from tune.references import judge, winner_test
 
     references = (c.best or {}).get("references")
     if not references:

@@ -42,7 +42,7 @@ from tune.confirm import (
     confirm_search,
     print_confirmation,
 )
-from tune.references import judge, reference_scores
+from tune.references import judge, reference_scores, winner_test
 from tune.results import BEST_CONFIG_SCHEMA_VERSION, ResultStore
 from tune.space import Budget, SearchSpace, resolve_space, write_default_space
 from tune.tracking import add_tracking_arguments, check_tracking, tracking_callbacks
@@ -366,16 +366,6 @@ def best_document(plan: DatasetPlan, args: argparse.Namespace, winner: TrialReco
         "checkpoint": portable_path(winner.checkpoint),
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def winner_test(document: dict) -> dict | None:
-    """Test wF1 of the published winner: over the confirmation's seeds, else the re-run's single value."""
-    confirmation = document.get("confirmation")
-    if confirmation:
-        entry = next(c for c in confirmation["configurations"] if c["label"] == confirmation["winner"])
-        return entry["test_weighted_f1"]
-    test = document.get("test")
-    return {"n": 1, "mean": test["weighted_f1"], "std": None, "ci95": None} if test else None
 
 
 def _cuda() -> bool:
