@@ -142,3 +142,11 @@ def test_codecs_encode_only_rebuilds_latin1_bytes() -> None:
 def test_corrupt_bytes_are_a_user_error(raw: bytes) -> None:
     with pytest.raises(UserError, match="src"):
         restricted_load(raw, source="src")
+
+
+def test_a_two_line_unpickler_message_becomes_one_line() -> None:
+    """A persistent-id opcode makes pickle raise a message with a newline (seen from random bytes in CI)."""
+    with pytest.raises(UserError) as caught:
+        restricted_load(b"P0\n.", source="data file x.pkl")
+    message = str(caught.value)
+    assert "\n" not in message and "persistent id instruction was encountered, but no persistent_load" in message

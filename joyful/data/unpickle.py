@@ -91,7 +91,8 @@ def restricted_load(raw: bytes, *, source: str) -> Any:
         ) from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
             KeyError, MemoryError, UnicodeDecodeError, OverflowError) as exc:
-        raise UserError(f"{source}: not a readable data pickle (truncated or corrupt: {type(exc).__name__}: {exc})") from None
+        detail = " ".join(str(exc).split())  # some unpickler messages span two lines; the error stays one
+        raise UserError(f"{source}: not a readable data pickle (truncated or corrupt: {type(exc).__name__}: {detail})") from None
 
 
 __all__ = ["Sample", "RestrictedUnpickler", "restricted_load"]
