@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, from a fresh checkout: set up, make the built-in synthetic data set, run a real
-# Ray Tune + Optuna + ASHA search on it (about a dozen trials), then re-run the winner through
-# the training CLI from its best-config JSON.
+# Ray Tune + Optuna + ASHA search on it (about a dozen trials; it confirms its winner and writes
+# its report), then re-run the winner through the training CLI from its best-config JSON.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
@@ -13,3 +13,6 @@ $PY tune/search.py --dataset synthetic --data "$DATA" --storage-path ray_results
 echo
 echo "== re-running the winner: python train.py --config results/best_configs/synthetic.json"
 $PY train.py --config results/best_configs/synthetic.json
+echo
+echo "== the search's report: results/reports/synthetic.md (figures in results/reports/synthetic/)"
+sed -n '3,/^$/p;/^\*\*confirmed winner test/Ip' results/reports/synthetic.md | head -40

@@ -247,7 +247,10 @@ class GpuSampler:
 
 import ray
 from tune.cluster import check_trial_fits
-from tune.search import build_parser, build_tuner, plan_dataset
+from tune.ray_search import build_tuner
+from tune.results import ResultStore
+from tune.search import build_parser
+from tune.search_plan import plan_dataset
 
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 extra = {} if device == "cuda" else {"num_gpus": 1}  # cpu dry run: a logical GPU, trials train on CPU
@@ -273,9 +276,9 @@ try:
             "--cpus-per-trial", str(cpus), "--gpus-per-trial", repr(gpus), "--max-concurrent", str(k),
             "--storage-path", storage, "--name", f"throughput-k{k}", "--results-dir", os.path.join(storage, "results"),
             "--seed", "0", "--max-failures", "0", "--quiet"])
-        plan = plan_dataset("synthetic", data, space, args)
+        plan = plan_dataset("synthetic", data, space, args, ResultStore(args.results_dir))
         check_trial_fits(cpus, gpus)
-        tuner, _ = build_tuner(plan, args, storage, f"throughput-k{k}", resume=False)
+        tuner = build_tuner(plan, args, storage, f"throughput-k{k}", resume=False)
         t0 = time.time()
         grid = tuner.fit()
         t1 = time.time()

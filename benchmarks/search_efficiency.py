@@ -65,14 +65,14 @@ def measure_search_efficiency(data_path: str, storage: Path, *, seeds: list[int]
     concurrency = budget.max_concurrent or 2
     start_ray(concurrency)
     per_seed = []
-    for seed in seeds:
+    for repeat, seed in enumerate(seeds):
         common = dict(num_samples=n, max_epochs=epochs, reduction_factor=budget.reduction_factor,
                       concurrency=concurrency, seed=seed)
         log(f"  search efficiency, seed {seed}: TPE + ASHA, {n} trials ...")
-        tpe = run_search(data_path, EFFICIENCY_SPACE, storage, f"efficiency-tpe-asha-{seed}", grace_period=grace,
+        tpe = run_search(data_path, EFFICIENCY_SPACE, storage, f"efficiency-tpe-asha-{repeat}-s{seed}", grace_period=grace,
                          **common)
         log(f"  search efficiency, seed {seed}: random search, {n} full-length trials ...")
-        rnd = run_search(data_path, EFFICIENCY_SPACE, storage, f"efficiency-random-{seed}", grace_period=epochs,
+        rnd = run_search(data_path, EFFICIENCY_SPACE, storage, f"efficiency-random-{repeat}-s{seed}", grace_period=epochs,
                          sampler="random", **common)
         target = rnd.best_dev_f1 - F1_TOLERANCE
         tpe_to_target = epochs_to_reach(tpe.trials, target)

@@ -59,7 +59,7 @@ def start_ray(num_cpus: int) -> None:
 def random_sampler() -> Iterator[None]:
     """While building the tuner, build_tuner's TPESampler(seed=..) becomes RandomSampler(seed=..).
 
-    tune/search.py has no sampler option; this keeps everything else of its path.
+    tune/ray_search.py has no sampler option; this keeps everything else of its path.
     """
     import optuna
 
@@ -109,7 +109,9 @@ def plan_search(data_path: str, space_path: Path, storage: Path, name: str, *, n
                 grace_period: int, reduction_factor: int, concurrency: int, seed: int,
                 cpus_per_trial: int = 1, checkpoint_every: int = 1) -> tuple[Any, Any]:
     """The parsed search.py flags and its DatasetPlan (space, budget, base config, data)."""
-    from tune.search import build_parser, plan_dataset
+    from tune.results import ResultStore
+    from tune.search import build_parser
+    from tune.search_plan import plan_dataset
 
     args = build_parser().parse_args([
         "--dataset", DATASET, "--data", data_path, "--space", str(space_path), "--num-samples", str(num_samples),
@@ -118,14 +120,14 @@ def plan_search(data_path: str, space_path: Path, storage: Path, name: str, *, n
         "--max-concurrent", str(concurrency), "--storage-path", str(storage), "--name", name,
         "--results-dir", str(storage / "results"), "--seed", str(seed), "--max-failures", "0",
         "--checkpoint-every", str(checkpoint_every), "--quiet"])
-    return args, plan_dataset(DATASET, data_path, str(space_path), args)
+    return args, plan_dataset(DATASET, data_path, str(space_path), args, ResultStore(args.results_dir))
 
 
 def run_search(data_path: str, space_path: Path, storage: Path, name: str, *, num_samples: int, max_epochs: int,
                grace_period: int, reduction_factor: int, concurrency: int, seed: int,
                sampler: str = "tpe", cpus_per_trial: int = 1, checkpoint_every: int = 1) -> SearchRun:
     """One search of `num_samples` trials; Ray must be running (`start_ray`)."""
-    from tune.search import build_tuner
+    from tune.ray_search import build_tuner
 
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     args, plan = plan_search(data_path, space_path, storage, name, num_samples=num_samples, max_epochs=max_epochs,
@@ -133,7 +135,7 @@ def run_search(data_path: str, space_path: Path, storage: Path, name: str, *, nu
                              concurrency=concurrency, seed=seed, cpus_per_trial=cpus_per_trial,
                              checkpoint_every=checkpoint_every)
     with random_sampler() if sampler == "random" else nullcontext():
-        tuner, _ = build_tuner(plan, args, str(storage), name, resume=False)
+        tuner = build_tuner(plan, args, str(storage), name, resume=False)
     with TrialMemory() as memory:
         started = time.perf_counter()
         grid = tuner.fit()

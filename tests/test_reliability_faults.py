@@ -76,7 +76,16 @@ def epochs(folder: Path) -> list[int]:
 
 
 def study(results: Path) -> dict:
-    return json.loads((results / "studies" / "synthetic.json").read_text())
+    """The search's trials: Optuna's, read back from its journal with `optuna.load_study`, and Ray's."""
+    from tune.results import ResultStore
+    from tune.study_storage import load_study
+
+    store = ResultStore(results)
+    record = store.read_study("synthetic")
+    optuna_study = load_study(store.journal_of(record), record.optuna_study)
+    return {"optuna_trials": [{"number": t.number, "state": t.state.name, "user_attrs": t.user_attrs}
+                              for t in optuna_study.get_trials()],
+            "ray_trials": [t.to_dict() for t in record.trials]}
 
 
 def rows(results: Path) -> dict[str, dict]:
@@ -232,7 +241,8 @@ def test_driver_killed_with_sigkill_resumes_without_rerunning_or_losing_trials(t
         if search.poll() is None:
             search.kill()
         kill_processes(tree)  # Ray's agents can outlive a killed driver for a while
-    assert files_under(tmp_path / "results") == []  # nothing published by the killed search
+    # Nothing published by the killed search; only its Optuna journal, where the study lives while it runs.
+    assert [p.name for p in files_under(tmp_path / "results") if p.suffix != ".journal"] == []
 
     done = run_search([*args, "--resume"], search_env(ray_tmp))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
@@ -268,7 +278,8 @@ def test_ctrl_c_stops_cleanly_and_the_printed_command_resumes(tmp_path: Path, ra
     lines = output.splitlines()
     command = lines[lines.index("resume with:") + 1].strip()
     assert "--resume" in command and "--name interrupted" in command
-    assert files_under(tmp_path / "results") == []  # a partial search publishes nothing
+    # A partial search publishes nothing; only its Optuna journal, where the study lives while it runs.
+    assert [p.name for p in files_under(tmp_path / "results") if p.suffix != ".journal"] == []
     time.sleep(1)
     assert not [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]  # Ray was shut down
 

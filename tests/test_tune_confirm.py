@@ -12,8 +12,8 @@ from scipy import stats
 
 from joyful.config import JoyfulConfig
 from joyful.errors import UserError
-from tune.confirm import apply_confirmation, candidates_from_study, confirm, confirmation_seeds, search_base_config
-from tune.confirmation import (
+from tune.candidates import candidates_from_study, confirmation_seeds, tuned_baseline
+from tune.confirm_stats import (
     BASELINE_LABEL,
     ConfigRuns,
     ConfirmationResult,
@@ -22,7 +22,10 @@ from tune.confirmation import (
     mean_ci95,
     paired_difference,
 )
-from tune.results import ResultStore, validate_best_document
+from tune.publish import confirmed
+from tune.ray_confirm import confirm
+from tune.records import BestConfig, TrialRecord
+from tune.results import ResultStore
 from tune.space import load_space
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,7 +97,7 @@ def test_to_dict_and_the_median_seed_config() -> None:
 def test_a_failed_run_is_recorded_with_its_reason() -> None:
     from types import SimpleNamespace
 
-    from tune.confirm import _seed_run
+    from tune.ray_confirm import _seed_run
 
     nan_loss = SimpleNamespace(config={"seed": 7, "config_index": 0}, error=None,
                                metrics={"failed": "non-finite training loss at epoch 2 (total=nan)"})
@@ -113,17 +116,16 @@ def test_confirmation_seeds_avoid_the_search_seed() -> None:
 # --- from a stored study --------------------------------------------------------------------
 
 
-def _trial(trial_id: str, value: float | None, status: str = "TERMINATED", **params: object) -> dict:
-    return {"trial_id": trial_id, "status": status, "epochs_run": 4, "best_dev_weighted_f1": value,
-            "best_epoch": 3, "stop_reason": "", "error": "", **params, "curve": []}
+def _trial(trial_id: str, value: float | None, status: str = "TERMINATED", **params: object) -> TrialRecord:
+    """A trial as a study record stores it (read back through `TrialRecord.from_dict`, as confirmation reads it)."""
+    return TrialRecord.from_dict({"trial_id": trial_id, "status": status, "epochs_run": 4,
+                                  "best_dev_weighted_f1": value, "best_epoch": 3, "stop_reason": "", "error": "",
+                                  **params, "curve": []})
 
 
 def test_candidates_are_the_best_distinct_non_baseline_configs() -> None:
     space = load_space(SPACE, "synthetic")
-    trial_config = JoyfulConfig(dataset="synthetic", fusion="hierarchical", gate_reg_weight=0.05, epochs=2,
-                                learning_rate=1e-4, seqcontext_nlayer=1)
-    base = search_base_config(trial_config, space, max_epochs=8)
-    assert base.fusion == "autofusion" and base.gate_reg_weight == 0.01 and base.epochs == 8
+    base = JoyfulConfig(dataset="synthetic", epochs=8, learning_rate=1e-4, seqcontext_nlayer=1)
     hier = {"fusion": "hierarchical", "encoder_loss_weight": 0.05, "gate_reg_weight": 0.002,
             "reconstruction_loss": "smooth_l1"}
     trials = [
@@ -147,8 +149,6 @@ def test_candidates_are_the_best_distinct_non_baseline_configs() -> None:
 def test_the_baseline_is_confirmed_at_tuned_nuisance_settings_and_the_proposal_is_added() -> None:
     """The baseline keeps its scientific values (AutoFusion, 0.03) but takes the learning rate etc. of the
     best AutoFusion trial; the proposal (hierarchical + SmoothL1) joins when the top-K lacks it."""
-    from tune.confirm import tuned_baseline
-
     space = load_space(REPO / "search_spaces" / "meld_text.yaml", "meld_text")
     base = JoyfulConfig(dataset="meld_text", modalities="at", epochs=8)
     nuisance = dict(drop_rate=0.2, weight_decay=1e-5, class_weight=False, feature_norm="standardize")
@@ -221,25 +221,27 @@ def test_update_confirmation_rewrites_only_the_same_search_on_the_same_data(tmp_
     entries[1].config = JoyfulConfig(dataset="synthetic", fusion="hierarchical", seqcontext_nlayer=1)
     entries[0].config = JoyfulConfig(dataset="synthetic", seqcontext_nlayer=1)
     result = ConfirmationResult(seeds=[1, 2], entries=entries, winner_label="cand")
-    updated = apply_confirmation(store.read_best("synthetic"), result)
-    validate_best_document(updated)
-    changes = {k: updated[k] for k in ("config", "searched", "metric", "test", "checkpoint")}
-    outcome = store.update_confirmation("synthetic", updated["confirmation"], changes, data_sha256="a" * 64,
-                                        study_name="s1")
+    updated = confirmed(store.read_best("synthetic"), result, load_space(SPACE, "synthetic"))
+    BestConfig.from_dict(updated.to_dict())  # still a valid best config
+    outcome = store.update_confirmation("synthetic", updated)
     assert outcome.written
     now = store.read_best("synthetic")
-    assert now["config"]["fusion"] == "hierarchical" and now["config"]["seed"] == 1  # median (lower) run: seed 1
-    assert now["metric"]["value"] == 0.64 and now["test"]["weighted_f1"] == pytest.approx(0.63)
-    assert now["searched"]["fusion"] == "hierarchical" and "gate_reg_weight" in now["searched"]
-    assert now["confirmation"]["winner"] == "cand" and now["single_trial_best"]["trial_id"] == "t_00000"
-    for sha, study, words in (("b" * 64, "s1", "other data"), ("a" * 64, "s2", "now holds search 's1'")):
-        kept = store.update_confirmation("synthetic", {"winner": "x"}, {}, data_sha256=sha, study_name=study)
+    assert now.config["fusion"] == "hierarchical" and now.config["seed"] == 1  # median (lower) run: seed 1
+    assert now.metric["value"] == 0.64 and now.test["weighted_f1"] == pytest.approx(0.63)
+    assert now.searched["fusion"] == "hierarchical" and "gate_reg_weight" in now.searched
+    assert now.confirmation["winner"] == "cand" and now.single_trial_best["trial_id"] == "t_00000"
+    assert now.checkpoint is None  # no checkpoint was kept for the confirmed run
+    other_data = updated.replace(data={**updated.data, "sha256": "b" * 64}, confirmation={"winner": "x"})
+    other_search = updated.replace(study={**updated.study, "name": "s2"}, confirmation={"winner": "x"})
+    for offered, words in ((other_data, "other data"), (other_search, "now holds search 's1'")):
+        kept = store.update_confirmation("synthetic", offered)
         assert not kept.written and words in kept.reason
-    assert store.read_best("synthetic")["confirmation"]["winner"] == "cand"
+    assert store.read_best("synthetic").confirmation["winner"] == "cand"
     assert [h["outcome"] for h in store.history("synthetic")] == ["published", "confirmed", "kept-earlier",
                                                                   "kept-earlier"]
     with pytest.raises(UserError, match="no valid best config"):
-        store.update_confirmation("iemocap", {}, {}, data_sha256="a" * 64, study_name="s1")
+        store.update_confirmation("iemocap", updated.replace(dataset="iemocap", config={**updated.config,
+                                                                                        "dataset": "iemocap"}))
 
 
 # --- end to end with Ray -------------------------------------------------------------------------

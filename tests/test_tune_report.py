@@ -10,15 +10,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
 import yaml
 
 from joyful.config import JoyfulConfig
 from joyful.data.synthetic import generate
 from joyful.io import atomic_write, atomic_write_json
-from tune.confirmation import BASELINE_LABEL, ConfigRuns, ConfirmationResult, SeedRun
+from tune.confirm_stats import BASELINE_LABEL, ConfigRuns, ConfirmationResult, SeedRun
 from tune.plots import asha_rungs
+from tune.records import OUTCOMES, StudyRecord, TrialRecord
 from tune.report import build_report, parameter_importance
+from tune.results import ResultStore
+from tune.space import Budget, load_space
+from tune.study_storage import create_study, open_storage, space_fingerprint
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = REPO / "search_spaces" / "synthetic.yaml"
@@ -34,23 +39,28 @@ def _images(markdown: str) -> list[str]:
 # --- fast: a hand-made study ------------------------------------------------------------------
 
 
-def _optuna_trial(number: int, state: str, value: float | None, params: dict) -> dict:
+def _optuna_trial(number: int, state: str, value: float | None, params: dict) -> optuna.trial.FrozenTrial:
     distributions = {
-        "fusion": {"name": "CategoricalDistribution", "attributes": {"choices": ["autofusion", "hierarchical"]}},
-        "encoder_loss_weight": {"name": "FloatDistribution",
-                                "attributes": {"low": 0.01, "high": 0.1, "log": True, "step": None}},
+        "fusion": optuna.distributions.CategoricalDistribution(["autofusion", "hierarchical"]),
+        "encoder_loss_weight": optuna.distributions.FloatDistribution(0.01, 0.1, log=True),
     }
-    return {"number": number, "state": state, "value": value, "params": params,
-            "distributions": {k: json.dumps(distributions[k]) for k in params}, "intermediate_values": {"1": 0.5},
-            "user_attrs": {}}
+    return optuna.trial.create_trial(state=optuna.trial.TrialState[state], value=value, params=params,
+                                     distributions={k: distributions[k] for k in params}, intermediate_values={1: 0.5},
+                                     user_attrs={"ray_trial_id": f"abc_{number:05d}"})
 
 
-def _ray_trial(index: int, status: str, value: float, fusion: str, weight: float, epochs: int) -> dict:
+def _study(trials: list[optuna.trial.FrozenTrial]) -> optuna.Study:
+    study = optuna.create_study(direction="maximize")
+    study.add_trials(trials)
+    return study
+
+
+def _ray_trial(index: int, status: str, value: float | None, fusion: str, weight: float, epochs: int) -> TrialRecord:
     curve = [{"epoch": e, "dev_weighted_f1": value * e / epochs, "dev_loss": 1.0, "train_loss": 2.0 / e}
-             for e in range(1, epochs + 1)]
-    return {"trial_id": f"abc_{index:05d}", "status": status, "epochs_run": epochs, "best_dev_weighted_f1": value,
-            "best_epoch": epochs, "stop_reason": "", "error": "", "fusion": fusion, "encoder_loss_weight": weight,
-            "curve": curve, "checkpoint": None}
+             for e in range(1, epochs + 1)] if value is not None else []
+    return TrialRecord(trial_id=f"abc_{index:05d}", params={"fusion": fusion, "encoder_loss_weight": weight},
+                       outcome=OUTCOMES[status], epochs_run=epochs, best_dev_weighted_f1=value,
+                       best_epoch=epochs if value is not None else None, curve=curve, optuna_number=index)
 
 
 def _confirmation() -> dict:
@@ -67,18 +77,26 @@ def _confirmation() -> dict:
 
 @pytest.fixture
 def stored(tmp_path: Path) -> Path:
+    """A hand-made study: its record, and its Optuna study in the journal the store names."""
     results = tmp_path / "results"
+    store = ResultStore(results)
     trials = [_ray_trial(0, "TERMINATED", 0.60, "autofusion", 0.03, 4),
               _ray_trial(1, "TERMINATED", 0.66, "autofusion", 0.099, 4),
               _ray_trial(2, "EARLY_STOPPED", 0.40, "hierarchical", 0.02, 1),
-              {**_ray_trial(3, "ERROR", 0.0, "autofusion", 0.05, 1), "best_dev_weighted_f1": None, "curve": []}]
-    optuna_trials = [_optuna_trial(0, "COMPLETE", 0.60, {"fusion": "autofusion", "encoder_loss_weight": 0.03}),
-                     _optuna_trial(1, "COMPLETE", 0.66, {"fusion": "autofusion", "encoder_loss_weight": 0.099}),
-                     _optuna_trial(2, "PRUNED", None, {"fusion": "hierarchical", "encoder_loss_weight": 0.02})]
-    atomic_write_json(results / "studies" / "synthetic.json", {
-        "dataset": "synthetic", "metric": "dev_weighted_f1", "mode": "max", "space_file": str(SPACE),
-        "max_epochs": 4, "grace_period": 1, "reduction_factor": 2, "optuna_trials": optuna_trials,
-        "ray_trials": trials})
+              _ray_trial(3, "ERROR", None, "autofusion", 0.05, 1)]
+    space = load_space(SPACE, "synthetic")
+    journal = store.optuna_storage_path("synthetic", "a" * 64, space_fingerprint(space))
+    study = create_study(open_storage(journal), "s1", "max", {})
+    study.add_trials([_optuna_trial(0, "COMPLETE", 0.60, {"fusion": "autofusion", "encoder_loss_weight": 0.03}),
+                      _optuna_trial(1, "COMPLETE", 0.66, {"fusion": "autofusion", "encoder_loss_weight": 0.099}),
+                      _optuna_trial(2, "PRUNED", None, {"fusion": "hierarchical", "encoder_loss_weight": 0.02})])
+    store.write_study(StudyRecord(
+        dataset="synthetic", name="s1", metric="dev_weighted_f1", mode="max", space_file=str(SPACE),
+        space_sha256=space.sha256, space_fingerprint=space_fingerprint(space), data_path="d.pkl", data_sha256="a" * 64,
+        base_config=JoyfulConfig(dataset="synthetic", epochs=4).to_dict(),
+        budget=Budget(num_samples=4, max_epochs=4, grace_period=1, reduction_factor=2),
+        optuna_storage=str(journal), optuna_study="s1", trials=trials,
+        majority={"class": "neutral", "dev_weighted_f1": 0.25}))
     return results
 
 
@@ -124,20 +142,21 @@ def test_stale_figures_are_removed_on_rebuild(stored: Path) -> None:
 
 
 def test_importance_degrades_with_a_reason() -> None:
+    assert parameter_importance(None)[1] == "the search's Optuna study is not available"
     one = [_optuna_trial(0, "COMPLETE", 0.6, {"fusion": "autofusion", "encoder_loss_weight": 0.03}),
            _optuna_trial(1, "PRUNED", None, {"fusion": "autofusion", "encoder_loss_weight": 0.05})]
-    assert parameter_importance(one) == ({}, "1 trial(s) completed all epochs; importance needs at least 2 "
+    assert parameter_importance(_study(one)) == ({}, "1 trial(s) completed all epochs; importance needs at least 2 "
                                              "(ASHA-stopped trials have no final score)")
     same = [_optuna_trial(i, "COMPLETE", 0.6 + i / 10, {"fusion": "autofusion", "encoder_loss_weight": 0.03})
             for i in range(2)]
-    assert parameter_importance(same)[1] == "the completed trials all share the same parameter values"
+    assert parameter_importance(_study(same))[1] == "the completed trials all share the same parameter values"
     tied = [_optuna_trial(i, "COMPLETE", 0.6, {"fusion": "autofusion", "encoder_loss_weight": 0.01 + i / 50})
             for i in range(3)]
-    assert parameter_importance(tied)[1] == ("all 3 completed trials have the same score (0.6000); there is no "
+    assert parameter_importance(_study(tied))[1] == ("all 3 completed trials have the same score (0.6000); there is no "
                                              "difference to attribute to a parameter")
     varied = [_optuna_trial(i, "COMPLETE", 0.5 + i / 20, {"fusion": "autofusion", "encoder_loss_weight": 0.01 + i / 50})
               for i in range(4)]
-    importances, reason = parameter_importance(varied)
+    importances, reason = parameter_importance(_study(varied))
     assert reason == "" and set(importances) <= {"fusion", "encoder_loss_weight"} and importances
 
 
@@ -146,14 +165,14 @@ def test_importance_is_deterministic_and_ties_are_ordered_by_name() -> None:
     trials = [_optuna_trial(i, "COMPLETE", 0.5 + (i % 3) / 10 + i / 100,
                             {"fusion": ("autofusion", "hierarchical")[i % 2], "encoder_loss_weight": 0.01 + i / 100})
               for i in range(8)]
-    first, again = parameter_importance(trials), parameter_importance(trials)
+    first, again = parameter_importance(_study(trials)), parameter_importance(_study(trials))
     assert first == again and first[1] == "" and len(first[0]) == 2
     values = list(first[0].items())
     assert values == sorted(values, key=lambda kv: (-kv[1], kv[0]))
     # A parameter that never changes explains nothing and comes last.
     constant = [_optuna_trial(i, "COMPLETE", 0.5 + i / 20, {"fusion": "autofusion", "encoder_loss_weight": 0.01 + i / 50})
                 for i in range(4)]
-    assert list(parameter_importance(constant)[0]) == ["encoder_loss_weight", "fusion"]
+    assert list(parameter_importance(_study(constant))[0]) == ["encoder_loss_weight", "fusion"]
 
 
 def test_asha_rungs() -> None:

@@ -88,7 +88,7 @@ def test_first_publish_writes_a_file_train_py_reads(tmp_path):
     assert outcome.path == tmp_path / "best_configs" / "synthetic.json" == store.best_config_path("synthetic")
     config, document = load_config_file(outcome.path)
     assert config.learning_rate == 1e-4 and document["metric"]["value"] == 0.61
-    assert store.read_best("synthetic") == make_document(0.61)
+    assert store.read_best("synthetic").to_dict() == make_document(0.61)
     [record] = store.history("synthetic")
     assert record["outcome"] == "published" and record["metric"]["value"] == 0.61 and "recorded_at" in record
     assert leftovers(tmp_path / "best_configs") == []
@@ -99,8 +99,8 @@ def test_better_result_replaces_and_history_keeps_both(tmp_path):
     store.publish_best("synthetic", make_document(0.61))
     outcome = store.publish_best("synthetic", make_document(0.63, learning_rate=3e-4))
     assert outcome.written and "better than earlier" in outcome.reason and "0.63 > 0.61" in outcome.reason
-    assert outcome.previous["metric"]["value"] == 0.61
-    assert store.read_best("synthetic")["metric"]["value"] == 0.63
+    assert outcome.previous.metric["value"] == 0.61
+    assert store.read_best("synthetic").metric["value"] == 0.63
     assert [(r["outcome"], r["metric"]["value"]) for r in store.history("synthetic")] == [
         ("published", 0.61),
         ("published", 0.63),
@@ -125,7 +125,7 @@ def test_overwrite_replaces_a_better_result(tmp_path):
     store.publish_best("synthetic", make_document(0.63))
     outcome = store.publish_best("synthetic", make_document(0.40), overwrite=True)
     assert outcome.written and "overwrite requested" in outcome.reason
-    assert store.read_best("synthetic")["metric"]["value"] == 0.40
+    assert store.read_best("synthetic").metric["value"] == 0.40
 
 
 @pytest.mark.parametrize(
@@ -145,7 +145,7 @@ def test_result_for_other_data_or_metric_needs_overwrite(tmp_path, change, words
     assert store.best_config_path("synthetic").read_bytes() == before
     replaced = store.publish_best("synthetic", make_document(0.50, **change), overwrite=True)
     assert replaced.written and words in replaced.reason and "earlier kept in history" in replaced.reason
-    assert store.read_best("synthetic")["metric"]["value"] == 0.50
+    assert store.read_best("synthetic").metric["value"] == 0.50
     assert [r["outcome"] for r in store.history("synthetic")] == ["published", "kept-earlier", "published"]
     assert store.history("synthetic")[0]["metric"]["value"] == 0.63
 
@@ -156,7 +156,7 @@ def test_mode_min_keeps_the_lower_value(tmp_path):
     assert not store.publish_best("synthetic", make_document(0.70, metric="dev_loss", mode="min")).written
     outcome = store.publish_best("synthetic", make_document(0.30, metric="dev_loss", mode="min"))
     assert outcome.written and "0.3 < 0.5" in outcome.reason
-    assert store.read_best("synthetic")["metric"]["value"] == 0.30
+    assert store.read_best("synthetic").metric["value"] == 0.30
 
 
 @pytest.mark.parametrize("content", ['{"schema_version": 1, "config": {', '{"schema_version": 1, "config": {}}', "[]"])
@@ -171,7 +171,7 @@ def test_corrupt_earlier_file_is_moved_aside_not_destroyed(tmp_path, content):
     assert outcome.written and outcome.previous is None and "moved it to" in outcome.reason
     [aside] = path.parent.glob("synthetic.corrupt-*.json")
     assert aside.read_text() == content and str(aside) in outcome.reason
-    assert store.read_best("synthetic")["metric"]["value"] == 0.20
+    assert store.read_best("synthetic").metric["value"] == 0.20
 
 
 def test_file_from_a_newer_version_is_not_replaced_silently(tmp_path):
@@ -268,7 +268,7 @@ def test_optional_sections_may_be_null_and_extra_keys_are_kept(tmp_path):
     validate_best_document(document)
     store = ResultStore(tmp_path)
     store.publish_best("synthetic", document)
-    assert store.read_best("synthetic") == document
+    assert store.read_best("synthetic").to_dict() == document
 
 
 def test_the_readme_example_is_a_valid_document(tmp_path):
@@ -321,7 +321,7 @@ def test_a_held_lock_times_out_with_a_clear_error(tmp_path):
     lock = filelock.FileLock(str(store.best_config_path("synthetic")) + ".lock")
     with lock, pytest.raises(UserError, match="another process is publishing"):
         store.publish_best("synthetic", make_document(0.9))
-    assert store.read_best("synthetic")["metric"]["value"] == 0.5
+    assert store.read_best("synthetic").metric["value"] == 0.5
 
 
 # --- trials table -----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +16,11 @@ import yaml
 
 from joyful.data.synthetic import generate
 from joyful.io import atomic_write
-from tune.optuna_searcher import COMPLETE, EARLY_STOPPED, ERRORED, NON_FINITE, TruthfulOptunaSearch, classify
-from tune.results import validate_best_document
+from tune.optuna_searcher import TruthfulOptunaSearch
+from tune.records import COMPLETE, EARLY_STOPPED, ERRORED, NON_FINITE, classify
+from tune.results import ResultStore, validate_best_document
 from tune.space import load_space
+from tune.study_storage import STORAGE_CLASS
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_DIMS = {"a": 8, "t": 16, "v": 12}
@@ -70,6 +73,19 @@ def test_outcomes_reach_optuna_truthfully(searcher: TruthfulOptunaSearch) -> Non
     assert "non-finite" in trials["nan"].user_attrs["stop_reason"]
     assert trials["crashed"].state == optuna.trial.TrialState.FAIL
     assert not [t for t in searcher._ot_study.get_trials() if t.state == optuna.trial.TrialState.RUNNING]
+
+
+def test_the_result_tune_gives_only_to_on_trial_complete_counts(searcher: TruthfulOptunaSearch) -> None:
+    """When ASHA stops a trial (at a rung, or at max_t after a full run), Tune passes that last result to
+    on_trial_complete and never to on_trial_result: it must still be an intermediate value and count as best."""
+    last = _run(searcher, "full", [0.3, 0.4, 0.5])
+    searcher.on_trial_complete("full", {**last, "epoch": 4, "training_iteration": 4, "dev_weighted_f1": 0.9})
+    last = _run(searcher, "stopped", [0.2])
+    searcher.on_trial_complete("stopped", {**last, "epoch": 2, "training_iteration": 2, "dev_weighted_f1": 0.25})
+    trials = {t.user_attrs["ray_trial_id"]: t for t in searcher._ot_study.get_trials()}
+    assert trials["full"].value == 0.9 and trials["full"].intermediate_values == {1: 0.3, 2: 0.4, 3: 0.5, 4: 0.9}
+    assert trials["stopped"].state == optuna.trial.TrialState.PRUNED
+    assert trials["stopped"].intermediate_values == {1: 0.2, 2: 0.25}
 
 
 def test_baseline_is_suggested_first(searcher: TruthfulOptunaSearch) -> None:
@@ -126,20 +142,93 @@ def test_search_writes_best_config_and_tables(small_search: dict) -> None:
     assert "<- best" in small_search["stdout"] and "re-run the winner with" in small_search["stdout"]
 
 
+def _stored_study(results: Path, dataset: str = "synthetic") -> tuple:
+    """(the study record, its Optuna study read back with `optuna.load_study` from the journal)."""
+    store = ResultStore(results)
+    record = store.read_study(dataset)
+    journal = store.journal_of(record)
+    return record, optuna.load_study(study_name=record.optuna_study,
+                                     storage=optuna.storages.JournalStorage(
+                                         optuna.storages.journal.JournalFileBackend(str(journal))))
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(700)
-def test_optuna_study_matches_ray_outcomes(small_search: dict) -> None:
-    study = json.loads((small_search["results"] / "studies" / "synthetic.json").read_text())
-    states = [t["state"] for t in study["optuna_trials"]]
-    assert "RUNNING" not in states and len(states) == 6
-    ray_status = [t["status"] for t in study["ray_trials"]]
-    assert states.count("PRUNED") == ray_status.count("EARLY_STOPPED")
-    assert states.count("COMPLETE") == ray_status.count("TERMINATED")
-    first = min(study["optuna_trials"], key=lambda t: t["number"])
-    assert first["params"] == {"fusion": "autofusion", "encoder_loss_weight": 0.03}  # the baseline goes first
-    for trial in study["ray_trials"]:
-        epochs = [point["epoch"] for point in trial["curve"]]
+def test_optuna_study_in_its_journal_matches_the_trials_table(small_search: dict) -> None:
+    results = small_search["results"]
+    record, study = _stored_study(results)
+    # One journal per data set, data and space: its name holds both fingerprints.
+    assert record.optuna_storage.endswith(f"synthetic--data-{record.data_sha256[:12]}--space-"
+                                          f"{record.space_fingerprint[:12]}.journal")
+    assert study.user_attrs["data_sha256"] == record.data_sha256 and record.optuna_study == "e2e"
+    table = {row["trial_id"]: row for row in csv.DictReader((results / "trials" / "synthetic.csv").open())}
+    trials = study.get_trials()
+    assert len(trials) == 6 == len(table)
+    expected_state = {"TERMINATED": "COMPLETE", "EARLY_STOPPED": "PRUNED", "ERROR": "FAIL", "NON_FINITE": "FAIL"}
+    for trial in trials:
+        row = table[trial.user_attrs["ray_trial_id"]]
+        assert trial.state.name == expected_state[row["status"]]
+        if trial.state == optuna.trial.TrialState.COMPLETE:  # the best epoch's score, as the table records it
+            assert trial.value == float(row["best_dev_weighted_f1"])
+            assert max(trial.intermediate_values.values()) == trial.value
+        else:  # ASHA-stopped: every epoch's score (Optuna keeps the last one as the pruned trial's value)
+            assert len(trial.intermediate_values) == int(row["epochs_run"])
+            assert trial.value == trial.intermediate_values[int(row["epochs_run"])]
+    first = min(trials, key=lambda t: t.number)
+    assert first.params == {"fusion": "autofusion", "encoder_loss_weight": 0.03}  # the baseline goes first
+    for trial in record.trials:
+        epochs = [point["epoch"] for point in trial.curve]
         assert epochs == list(range(1, len(epochs) + 1))
+    # Optuna's own CLI reads the journal as documented in the README.
+    command = [str(Path(sys.executable).with_name("optuna")), "best-trial", "--storage",
+               str(ResultStore(results).journal_of(record)), "--storage-class", STORAGE_CLASS, "--study-name", "e2e",
+               "-f", "json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["value"] == study.best_value
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(700)
+def test_the_search_reports_itself(small_search: dict) -> None:
+    stdout, results = small_search["stdout"], small_search["results"]
+    # --quiet still prints one progress line per finished trial, the last one 6/6.
+    progress = [line for line in stdout.splitlines() if line.startswith("[synthetic] ")]
+    assert len(progress) == 6 and progress[-1].startswith("[synthetic] 6/6 trials done")
+    assert "best dev wF1" in progress[-1] and "elapsed" in progress[-1] and "left" in progress[-1]
+    assert "always-" in stdout and "on dev: wF1" in stdout  # the trivial level in the summary
+    report = (results / "reports" / "synthetic.md").read_text()
+    assert "## Parameters together" in report and "## Confirmation over seeds" in report
+    assert "Trivial level: always" in report
+    for image in ("history.png", "curves.png", "confirmation.png"):
+        assert (results / "reports" / "synthetic" / image).stat().st_size > 5000
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(700)
+def test_a_warm_started_search_learns_from_the_earlier_one(small_search: dict) -> None:
+    # On a copy of the results: publishing here must not change what the other tests read.
+    root = small_search["root"]
+    results = root / "warm-results"
+    shutil.copytree(small_search["results"], results)
+    earlier, _ = _stored_study(results)
+    command = [sys.executable, "tune/search.py", "--dataset", "synthetic", "--data", str(small_search["data"]),
+               "--space", str(root / "space.yaml"), "--results-dir", str(results), "--storage-path", str(root / "ray"),
+               "--name", "warm", "--quiet", "--num-samples", "2", "--confirm-top", "0", "--no-rerun", "--warm-start"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    learned = [t for t in earlier.trials if t.status in ("TERMINATED", "EARLY_STOPPED")]
+    assert f"warm start from {len(learned)} trial(s) of e2e" in done.stdout
+    record, study = _stored_study(results)
+    assert record.name == "warm" and Path(record.optuna_storage).name == Path(earlier.optuna_storage).name  # one journal
+    copies = [t for t in study.trials if "warm_start_from" in t.user_attrs]
+    ran = [t for t in study.trials if "warm_start_from" not in t.user_attrs]
+    assert len(copies) == len(learned) == record.warm_start["trials"] and len(ran) == len(record.trials) == 2
+    assert {t.user_attrs["ray_trial_id"] for t in copies} == {t.trial_id for t in learned}  # not re-run
+    # The baseline was run by the earlier search: it is not run again.
+    assert {"fusion": "autofusion", "encoder_loss_weight": 0.03} not in [t.params for t in ran]
+    # The earlier search's study is untouched: searches never merge.
+    assert len(optuna.load_study(study_name="e2e", storage=study._storage).trials) == 6
 
 
 @pytest.mark.slow
@@ -181,8 +270,8 @@ def test_a_spec_only_data_set_searches_the_default_space(tmp_path: Path) -> None
     assert document["study"]["space_file"].endswith("search_spaces/default.yaml")
     assert document["config"]["modalities"] == "t"  # every modality the file has
     assert document["references"]["majority"]["test_weighted_f1"] >= 0
-    study = json.loads((results / "studies" / "calls.json").read_text())
-    assert len(study["ray_trials"]) == 2 and "learning_rate" in study["optuna_trials"][1]["params"]
+    record, study = _stored_study(results, "calls")
+    assert len(record.trials) == 2 and "learning_rate" in study.trials[1].params
 
     # The default space as a starting file: written once, never over an existing file.
     out = tmp_path / "calls.yaml"

@@ -11,8 +11,9 @@ final. Here:
 * a trial whose loss became non-finite, or that errored, is FAIL and never
   stays RUNNING.
 
-Each Optuna trial also gets user attributes `ray_trial_id`, `outcome` and
-`stop_reason`.
+Each Optuna trial also gets user attributes `ray_trial_id`, `outcome`, `epochs_run` and
+`stop_reason`. With `storage=` (a search's journal, see `tune/study_storage.py`) all of this is
+what `optuna-dashboard` and `optuna trials` show.
 """
 
 from __future__ import annotations
@@ -24,20 +25,9 @@ from typing import Any
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
+from tune.records import COMPLETE, EARLY_STOPPED, classify
+
 log = logging.getLogger("joyful.tune")
-
-COMPLETE, EARLY_STOPPED, NON_FINITE, ERRORED = "completed", "early_stopped", "non_finite", "errored"
-
-
-def classify(result: dict[str, Any] | None, error: bool, max_epochs: int) -> str:
-    """How a trial ended, from its last reported result."""
-    if error or not result:
-        return ERRORED
-    if result.get("non_finite"):
-        return NON_FINITE
-    if int(result.get("epoch", 0)) < max_epochs:
-        return EARLY_STOPPED
-    return COMPLETE
 
 
 class TruthfulOptunaSearch(OptunaSearch):
@@ -58,8 +48,12 @@ class TruthfulOptunaSearch(OptunaSearch):
         outcome = classify(result, error, self.max_epochs)
         ot_trial.set_user_attr("ray_trial_id", trial_id)
         ot_trial.set_user_attr("outcome", outcome)
+        if result and "epoch" in result:
+            ot_trial.set_user_attr("epochs_run", int(result["epoch"]))
         if result and result.get("stop_reason"):
             ot_trial.set_user_attr("stop_reason", str(result["stop_reason"]))
+        if outcome in (COMPLETE, EARLY_STOPPED):
+            self._report_last(ot_trial, result)
         if outcome == COMPLETE:
             self._ot_study.tell(ot_trial, self._best_value(ot_trial.number, result), state=TrialState.COMPLETE)
         elif outcome == EARLY_STOPPED:
@@ -67,6 +61,17 @@ class TruthfulOptunaSearch(OptunaSearch):
         else:
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)
         self._completed_trials.add(trial_id)
+
+    def _report_last(self, ot_trial: Any, result: dict) -> None:
+        """Record the trial's last result as an intermediate value: when the scheduler stops a trial (ASHA at a
+        rung, and at max_t for a full run), Tune hands that result to `on_trial_complete` only, never to
+        `on_trial_result`, so without this the last epoch would be missing from the curve and the best value."""
+        value, step = result.get(self.metric), result.get("training_iteration")
+        if value is None or step is None or not math.isfinite(value):
+            return
+        frozen = self._ot_study.get_trials(deepcopy=False)[ot_trial.number]
+        if int(step) not in frozen.intermediate_values:
+            ot_trial.report(float(value), int(step))
 
     def _best_value(self, number: int, result: dict) -> float:
         """Best per-epoch value of the metric (what selection uses), from the reported intermediates."""

@@ -1,7 +1,11 @@
 """The report's figures, one function per plot, each written atomically as PNG (matplotlib, Agg backend).
 
 The functions take plain stored records (the search's Ray trials with their per-epoch curves, a
-confirmation's dict), so a report can be rebuilt from results/ without retraining.
+confirmation's dict), so a report can be rebuilt from results/ without retraining. Optuna's own views
+of a study (parallel coordinate, slice, contour, interactive HTML) are in `tune/optuna_plots.py`.
+
+`trivial`, where a plot takes it, is ``(name, dev weighted F1)`` of a trivial model, e.g.
+``("always neutral", 0.2523)``: a dashed line, so that a search that never beat it shows at a glance.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from typing import Any
 from joyful.io import atomic_write
 from tune.space import Parameter
 
-__all__ = ["asha_rungs", "finite", "plot_confirmation", "plot_curves", "plot_history", "plot_importance",
-           "plot_parameter", "present"]
+__all__ = ["asha_rungs", "draw_trivial_level", "finite", "plot_confirmation", "plot_curves", "plot_history",
+           "plot_importance", "plot_parameter", "present", "pyplot", "save_figure"]
 
 
 def present(value: Any) -> bool:
@@ -27,7 +31,7 @@ def finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,16 +40,37 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: Path) -> None:
+def save_figure(fig: Any, path: Path) -> None:
     """PNG written atomically (temporary file, then rename); no timestamps, so a rebuild gives the same bytes."""
-    plt = _pyplot()
+    plt = pyplot()
     atomic_write(path, lambda out: fig.savefig(out, format="png", dpi=110, metadata={"Software": None}),
                  binary=True)
     plt.close(fig)
 
 
-def plot_history(trials: list[dict[str, Any]], path: Path) -> None:
-    plt = _pyplot()
+def draw_trivial_level(ax: Any, trivial: tuple[str, float] | None) -> None:
+    """A dashed line at `trivial` = (name, dev weighted F1) with a legend label; the y-limits widen to hold it
+    with a margin. Call it after the data is drawn, so that the limits fit both."""
+    if trivial is None:
+        return
+    name, level = trivial
+    if not isinstance(name, str) or not name or not finite(level):
+        raise ValueError(f"The trivial level is {trivial!r}, but must be (name, finite dev weighted F1), "
+                         "e.g. ('always neutral', 0.2523)")
+    low, high = ax.get_ylim()  # autoscaled to the data drawn so far
+    low, high = min(low, level), max(high, level)
+    margin = 0.06 * (high - low) or 0.01
+    ax.axhline(level, color="tab:red", linestyle="--", linewidth=1.2, zorder=2,
+               label=f"{name} (dev wF1 {level:.3f})")
+    ax.set_ylim(low - margin, high + margin)
+
+
+def _legend(ax: Any) -> None:
+    ax.legend(fontsize=7, loc="best", framealpha=0.85)
+
+
+def plot_history(trials: list[dict[str, Any]], path: Path, *, trivial: tuple[str, float] | None = None) -> None:
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -60,20 +85,21 @@ def plot_history(trials: list[dict[str, Any]], path: Path) -> None:
         if points:
             ax.scatter(*zip(*points, strict=True), marker=marker, label=label, zorder=3)
     ax.step(range(len(trials)), best, where="post", color="black", linewidth=1, label="best so far")
+    draw_trivial_level(ax, trivial)
     ax.set_xlabel("trial (in order of start)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("best dev weighted F1")
     ax.set_title("Optimisation history")
-    ax.legend(loc="lower right", fontsize=8)
+    _legend(ax)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_parameter(name: str, parameter: Parameter | None, trials: list[dict[str, Any]], best_id: str | None,
-                   path: Path) -> None:
+                   path: Path, *, trivial: tuple[str, float] | None = None) -> None:
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.6))
     points = [(t[name], t["best_dev_weighted_f1"], t) for t in trials if present(t.get(name))]
     categorical = parameter.type == "categorical" if parameter else any(isinstance(v, str) for v, _, _ in points)
@@ -98,23 +124,24 @@ def plot_parameter(name: str, parameter: Parameter | None, trials: list[dict[str
             ax.set_xscale("log")
         ax.axvline(parameter.low, color="grey", linestyle=":", linewidth=1)
         ax.axvline(parameter.high, color="grey", linestyle=":", linewidth=1, label="range of the space")
+    draw_trivial_level(ax, trivial)
     ax.set_xlabel(name + (" (log scale)" if parameter is not None and parameter.log else ""))
     ax.set_ylabel("best dev weighted F1")
-    ax.legend(fontsize=7, loc="best")
+    _legend(ax)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_importance(importances: dict[str, float], path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     names = list(importances)[::-1]
     fig, ax = plt.subplots(figsize=(6, 0.5 + 0.5 * len(names)))
     ax.barh(names, [importances[n] for n in names])
     ax.set_xlabel("importance (Optuna, normalised to sum 1)")
     ax.set_xlim(0, 1)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def asha_rungs(max_epochs: int, grace_period: int, reduction_factor: int) -> list[int]:
@@ -126,8 +153,9 @@ def asha_rungs(max_epochs: int, grace_period: int, reduction_factor: int) -> lis
     return rungs
 
 
-def plot_curves(top: list[dict[str, Any]], rungs: list[int], path: Path) -> None:
-    plt = _pyplot()
+def plot_curves(top: list[dict[str, Any]], rungs: list[int], path: Path, *,
+                trivial: tuple[str, float] | None = None) -> None:
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -142,20 +170,21 @@ def plot_curves(top: list[dict[str, Any]], rungs: list[int], path: Path) -> None
             ax.scatter([epochs[-1]], [values[-1]], marker="X", s=90, color=line.get_color(), edgecolor="black",
                        zorder=4, label=stopped_label)
             stopped_label = None
+    draw_trivial_level(ax, trivial)
     ax.set_xlabel("epoch (dotted: ASHA rungs)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("dev weighted F1")
     ax.set_title(f"Learning curves of the top {len(top)} trials")
-    ax.legend(fontsize=7, loc="lower right")
+    _legend(ax)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-def plot_confirmation(confirmation: dict[str, Any], path: Path) -> None:
+def plot_confirmation(confirmation: dict[str, Any], path: Path, *, trivial: tuple[str, float] | None = None) -> None:
     """Left: per-seed best dev F1 with mean and CI95 per configuration. Right: mean dev F1 curves."""
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     configs = confirmation["configurations"]
@@ -176,14 +205,18 @@ def plot_confirmation(confirmation: dict[str, Any], path: Path) -> None:
     labels = [c["label"] + (" *" if c["label"] == confirmation["winner"] else "") for c in configs]
     left.set_xticks(range(len(configs)), labels, rotation=15, fontsize=7)
     left.set_xlim(-0.5, len(configs) - 0.5)
+    draw_trivial_level(left, trivial)
+    draw_trivial_level(right, trivial)
     left.set_ylabel("best dev weighted F1")
     left.set_title("Runs (dots), mean and CI95 (diamond); * winner", fontsize=10)
+    if trivial is not None:
+        _legend(left)
     left.grid(alpha=0.3)
     right.set_xlabel("epoch")
     right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.set_ylabel("dev weighted F1, mean over seeds")
     right.set_title("Mean learning curves of the confirmation runs")
-    right.legend(fontsize=7)
+    _legend(right)
     right.grid(alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)

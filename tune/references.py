@@ -8,14 +8,17 @@ chosen on dev weighted F1 and test is evaluated once, with that C: the same rule
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from joyful.data.dialogues import DialogueData
 from joyful.metrics import weighted_f1
 
-__all__ = ["C_GRID", "judge", "reference_scores", "winner_test"]
+if TYPE_CHECKING:
+    from tune.records import BestConfig
+
+__all__ = ["C_GRID", "judge", "majority_level", "reference_scores", "winner_test"]
 
 C_GRID = (0.01, 0.1, 1.0)
 
@@ -77,11 +80,20 @@ def judge(test: dict[str, Any] | None, references: dict[str, Any] | None, margin
             f"always-{references['majority']['class']} {majority:.4f}, logistic regression {lr:.4f}")
 
 
-def winner_test(document: dict[str, Any]) -> dict[str, Any] | None:
-    """Test wF1 of a best-config document's winner: over the confirmation's seeds, else the re-run's value."""
-    confirmation = document.get("confirmation")
-    if confirmation:
-        entry = next(c for c in confirmation["configurations"] if c["label"] == confirmation["winner"])
+def winner_test(best: BestConfig) -> dict[str, Any] | None:
+    """Test wF1 of a best config's winner: over the confirmation's seeds, else the re-run's value."""
+    if best.confirmation:
+        entry = next(c for c in best.confirmation["configurations"] if c["label"] == best.confirmation["winner"])
         return entry["test_weighted_f1"]
-    test = document.get("test")
-    return {"n": 1, "mean": test["weighted_f1"], "std": None, "ci95": None} if test else None
+    return {"n": 1, "mean": best.test["weighted_f1"], "std": None, "ci95": None} if best.test else None
+
+
+def majority_level(data: DialogueData) -> dict[str, Any]:
+    """The level a trivial model reaches on dev: always the dev split's most frequent class, scored by weighted F1.
+
+    Cheap (labels only), so every search records it and its plots draw it; a winner at this level
+    has learned nothing (e.g. a weak modality that trains to "always neutral")."""
+    labels = np.concatenate([d.labels for d in data.splits["dev"]])
+    majority = int(np.bincount(labels).argmax())
+    return {"class": data.spec.label_names[majority],
+            "dev_weighted_f1": weighted_f1(labels, np.full_like(labels, majority))}

@@ -1,23 +1,27 @@
-"""`tune/report.py` / `joyful-report`: a readable report of a finished search, rebuilt from stored results.
+"""`tune/report.py` / `joyful-report`: a readable report of a search, rebuilt from stored results.
 
     python tune/report.py --dataset meld_text            # results/reports/meld_text.md + PNGs
+    python tune/report.py --dataset meld_text --html     # also results/reports/meld_text.html (interactive)
     python tune/report.py                                 # every data set with a study in results/studies/
 
-Reads results/studies/<dataset>.json (the search's Optuna and Ray trials with their curves) and, when
-present, results/best_configs/<dataset>.json (confirmation and expected effects). Writes
-results/reports/<dataset>.md and PNG plots in results/reports/<dataset>/, atomically. Nothing is
-retrained and no server is needed: the Markdown links the PNGs by relative path.
+A search and a confirmation write it themselves at their end; this command rebuilds it. It reads the
+study record (`StudyRecord`), the search's Optuna study from its journal (states, values,
+distributions: importance, parallel coordinates, slices, contours) and, when present, the best config
+(confirmation, references, expected effects). Writes results/reports/<dataset>.md and PNG plots in
+results/reports/<dataset>/, atomically. Nothing is retrained and no server is needed: the Markdown
+links the PNGs by relative path. Plots of dev wF1 draw the level of always predicting the dev
+split's majority class.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if __name__ == "__main__" and not __package__:
     # Run as a script: import the project from the repo root, not from tune/ itself.
@@ -25,9 +29,9 @@ if __name__ == "__main__" and not __package__:
 
 from joyful.errors import UserError
 from joyful.io import atomic_write
+from tune.optuna_plots import plot_contour, plot_parallel_coordinate, plot_slices
 from tune.plots import (
     asha_rungs,
-    finite,
     plot_confirmation,
     plot_curves,
     plot_history,
@@ -35,34 +39,51 @@ from tune.plots import (
     plot_parameter,
     present,
 )
+from tune.records import BestConfig, StudyRecord, TrialRecord, ranked
 from tune.space import Parameter, SearchSpace, load_space
+
+if TYPE_CHECKING:
+    import optuna
+
+    from tune.results import ResultStore
 
 __all__ = ["build_report", "main", "parameter_importance"]
 
 IMPORTANCE_SEED = 0  # fANOVA fits random forests
-
 REPO = Path(__file__).resolve().parents[1]
 TOP_CURVES = 5
-ELIGIBLE = ("TERMINATED", "EARLY_STOPPED")
+CONTOUR_PARAMS = 3  # the most important ones; a contour grid of every pair is unreadable
 
 
 @dataclass
 class Context:
-    """What every section reads: the stored study and best config, the ranked trials and the space."""
+    """What every section reads: the study record, its Optuna study, the best config, the ranked trials."""
 
     dataset: str
-    study: dict[str, Any]
-    best: dict[str, Any] | None
+    study: StudyRecord
+    optuna_study: optuna.Study | None
+    optuna_note: str  # why there is no Optuna study, when there is none
+    best: BestConfig | None
     figures_dir: Path
     space: SearchSpace | None
     space_note: str
-    trials: list[dict[str, Any]]  # in start order
-    ranked: list[dict[str, Any]]  # finished or ASHA-stopped with a score, best first
+    trials: list[TrialRecord]  # in start order
+    ranked: list[TrialRecord]  # finished or ASHA-stopped with a score, best first
     figures: list[str] = field(default_factory=list)  # PNG files written
 
     @property
-    def best_trial(self) -> dict[str, Any] | None:
+    def best_trial(self) -> TrialRecord | None:
         return self.ranked[0] if self.ranked else None
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The trials as the plots take them (parameters as columns), in start order."""
+        return [t.to_dict() for t in self.trials]
+
+    @property
+    def trivial(self) -> tuple[str, float] | None:
+        majority = self.study.majority
+        return (f"always {majority['class']}", majority["dev_weighted_f1"]) if majority else None
 
     def figure(self, file: str, caption: str) -> str:
         """Record a written PNG and return its Markdown image link (relative to the report)."""
@@ -73,60 +94,46 @@ class Context:
 # --- reading ------------------------------------------------------------------------------
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _space(study: StudyRecord, dataset: str) -> tuple[SearchSpace | None, str]:
+    """The search space the study recorded, and a note when it cannot be read."""
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found; run tune/search.py for this data set first") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: cannot read it ({exc})") from None
-
-
-def _in_start_order(study: dict[str, Any]) -> list[dict[str, Any]]:
-    """The Ray trials in the order they started: by their Optuna trial number where the study records it."""
-    numbers = {t["user_attrs"]["ray_trial_id"]: t["number"] for t in study.get("optuna_trials", [])
-               if "ray_trial_id" in t.get("user_attrs", {})}
-    trials = list(study.get("ray_trials", []))
-    return sorted(trials, key=lambda t: (numbers.get(str(t["trial_id"]), len(numbers) + trials.index(t)),
-                                         trials.index(t)))
-
-
-def _space(study: dict[str, Any], best: dict[str, Any] | None, dataset: str) -> tuple[SearchSpace | None, str]:
-    """The search space the study recorded (or its best config did), and a note when it cannot be read."""
-    path = study.get("space_file") or ((best or {}).get("study") or {}).get("space_file")
-    if not path:
-        return None, "the study records no search-space file; parameters are taken from the trials"
-    try:
-        return load_space(path, dataset), ""
+        return load_space(study.space_file, dataset), ""
     except UserError as exc:
         return None, f"the search-space file could not be read ({exc}); parameters are taken from the trials"
+
+
+def _optuna_study(study: StudyRecord, store: ResultStore) -> tuple[optuna.Study | None, str]:
+    """The search's Optuna study, read back from its journal with `optuna.load_study`."""
+    from tune.study_storage import load_study
+
+    try:
+        return load_study(store.journal_of(study), study.optuna_study), ""
+    except UserError as exc:
+        return None, str(exc)
+
 
 # --- importance ------------------------------------------------------------------------------
 
 
-def parameter_importance(optuna_trials: list[dict[str, Any]], mode: str = "max") -> tuple[dict[str, float], str]:
+def parameter_importance(study: optuna.Study | None) -> tuple[dict[str, float], str]:
     """(importances, "") from the study's completed trials, or ({}, the reason they cannot be computed).
 
     Optuna's `get_param_importances` with a seeded fANOVA evaluator; ASHA-stopped (pruned) trials have no final
     score and do not count.
     """
-    import warnings
-
     import optuna
 
-    from tune.collect import rebuild_study
-
-    complete = [t for t in optuna_trials if t.get("state") == "COMPLETE" and finite(t.get("value"))]
+    if study is None:
+        return {}, "the search's Optuna study is not available"
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if len(complete) < 2:
         return {}, (f"{len(complete)} trial(s) completed all epochs; importance needs at least 2 "
                     "(ASHA-stopped trials have no final score)")
-    if len({json.dumps(t["params"], sort_keys=True) for t in complete}) < 2:
+    if len({repr(sorted(t.params.items())) for t in complete}) < 2:
         return {}, "the completed trials all share the same parameter values"
-    if len({t["value"] for t in complete}) < 2:
-        return {}, f"all {len(complete)} completed trials have the same score ({complete[0]['value']:.4f}); " \
-                   "there is no difference to attribute to a parameter"
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = rebuild_study(optuna_trials, direction="maximize" if mode == "max" else "minimize")
+    if len({t.value for t in complete}) < 2:
+        return {}, (f"all {len(complete)} completed trials have the same score ({complete[0].value:.4f}); "
+                    "there is no difference to attribute to a parameter")
     try:
         with warnings.catch_warnings():  # few trials make Optuna warn on every call; the report states the count
             warnings.simplefilter("ignore")
@@ -144,24 +151,26 @@ def parameter_importance(optuna_trials: list[dict[str, Any]], mode: str = "max")
 # --- the report -------------------------------------------------------------------------------
 
 
-def build_report(dataset: str, results_dir: str | Path) -> Path:
-    """Write results/reports/<dataset>.md and its PNGs from the stored study and best config."""
+def build_report(dataset: str, results_dir: str | Path, *, html: bool = False) -> Path:
+    """Write results/reports/<dataset>.md and its PNGs (and, with `html`, the interactive HTML)."""
     from joyful.datasets import check_dataset_name
     from tune.results import ResultStore
 
     check_dataset_name(dataset)
     results_dir = Path(results_dir)
     store = ResultStore(results_dir)
-    study = _read_json(results_dir / "studies" / f"{dataset}.json")
+    study = store.read_study(dataset)
     best = store.read_best(dataset)
-    trials = _in_start_order(study)
-    eligible = [t for t in trials if t.get("status") in ELIGIBLE and finite(t.get("best_dev_weighted_f1"))]
-    ranked = sorted(eligible, key=lambda t: (-t["best_dev_weighted_f1"], t.get("best_epoch") or 0, t["trial_id"]))
-    space, space_note = _space(study, best, dataset)
-    context = Context(dataset, study, best, store.report_path(dataset).with_suffix(""), space, space_note, trials,
-                      ranked)
-    sections = [_summary(context), _history(context), _parameters(context), _importance(context),
-                _curves(context), _confirmation(context),
+    if best is not None and best.study.get("name") != study.name:
+        best = None  # the published winner comes from another search: its confirmation is not this study's
+    optuna_study, optuna_note = _optuna_study(study, store)
+    space, space_note = _space(study, dataset)
+    context = Context(dataset, study, optuna_study, optuna_note, best, store.figures_dir(dataset), space, space_note,
+                      study.in_start_order(), ranked(study.trials))
+    importances, reason = parameter_importance(optuna_study)
+    sections = [_summary(context), _history(context), _parameters(context), _importance(context, importances, reason),
+                _optuna_plots(context, importances), _curves(context), _confirmation(context),
+                _interactive(context, store, html),
                 f"---\nRebuild with `python tune/report.py --dataset {dataset} --results-dir "
                 f"{_relative(str(results_dir))}` (no training).\n"]
     if context.figures_dir.is_dir():
@@ -174,19 +183,35 @@ def build_report(dataset: str, results_dir: str | Path) -> Path:
 
 
 def _summary(c: Context) -> str:
-    counts = {s: sum(t.get("status") == s for t in c.trials) for s in sorted({t.get("status") for t in c.trials})}
-    lines = [f"- Trials: {len(c.trials)} (" + ", ".join(f"{v} {k}" for k, v in counts.items()) + ")",
-             f"- Budget: up to {c.study.get('max_epochs')} epochs a trial; ASHA grace period "
-             f"{c.study.get('grace_period')}, reduction factor {c.study.get('reduction_factor')}",
-             f"- Search space: `{_relative(c.study.get('space_file', '?'))}`",
-             f"- Selection metric: `{c.study.get('metric')}` ({c.study.get('mode')}), dev split only"]
-    if c.best is not None:
-        lines.insert(0, f"- Data: `{_relative(c.best['data']['path'])}` (sha256 `{c.best['data']['sha256'][:16]}…`); "
-                        f"modalities `{c.best['modalities']}`; study `{c.best['study']['name']}`")
+    study, budget = c.study, c.study.budget
+    counts: dict[str, int] = {}
+    for t in c.trials:
+        counts[t.status] = counts.get(t.status, 0) + 1
+    lines = [f"- Data: `{_relative(study.data_path)}` (sha256 `{study.data_sha256[:16]}…`); modalities "
+             f"`{study.base_config['modalities']}`; search `{study.name}`",
+             f"- Trials: {len(c.trials)} (" + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ")",
+             f"- Budget: up to {budget.max_epochs} epochs a trial; ASHA grace period {budget.grace_period}, "
+             f"reduction factor {budget.reduction_factor}",
+             f"- Search space: `{_relative(study.space_file)}`",
+             f"- Selection metric: `{study.metric}` ({study.mode}), dev split only",
+             f"- Optuna study `{study.optuna_study}` in `{study.optuna_storage}` (open it with "
+             f"`optuna-dashboard {study.optuna_storage}`)"]
+    if study.warm_start:
+        ws = study.warm_start
+        lines.append(f"- Warm start: {ws['trials']} earlier trial(s) of {', '.join(ws['studies'])} (learned from, not "
+                     f"re-run); {len(ws['proposed'])} earlier winner(s) proposed first")
+    if study.majority:
+        lines.append(f"- Trivial level: always `{study.majority['class']}` scores dev wF1 "
+                     f"{study.majority['dev_weighted_f1']:.4f} (the dashed line on the plots)")
     if c.best_trial is not None:
         t = c.best_trial
-        lines.append(f"- Best single trial: `{t['trial_id']}`, best dev wF1 {t['best_dev_weighted_f1']:.4f} at epoch "
-                     f"{t['best_epoch']} ({_params(t, _names(c.space, c.study))})")
+        lines.append(f"- Best single trial: `{t.trial_id}`, best dev wF1 {t.best_dev_weighted_f1:.4f} at epoch "
+                     f"{t.best_epoch} ({_params(t, _names(c))})")
+        from tune.publish import majority_warning
+
+        warning = majority_warning(study, t)
+        if warning:
+            lines.append(f"\n**{warning}.**")
     if not c.trials:
         lines.append("\nThe study holds no trials.")
     return f"# Search report: `{c.dataset}`\n\n" + "\n".join(lines) + "\n"
@@ -195,12 +220,12 @@ def _summary(c: Context) -> str:
 def _history(c: Context) -> str:
     if not c.trials:
         return ""
-    plot_history(c.trials, c.figures_dir / "history.png")
+    plot_history(c.rows, c.figures_dir / "history.png", trivial=c.trivial)
     return "## Optimisation history\n\n" + c.figure("history.png", "optimisation history") + "\n"
 
 
 def _parameters(c: Context) -> str:
-    names = _names(c.space, c.study)
+    names = _names(c)
     if not names or not c.ranked:
         return ""
     section = ["## Dev F1 against each searched parameter\n"]
@@ -208,15 +233,16 @@ def _parameters(c: Context) -> str:
         section.append(f"Note: {c.space_note}.\n")
     by_name = {p.name: p for p in c.space.parameters} if c.space else {}
     best = c.best_trial
+    rows = [t.to_dict() for t in c.ranked]
     for name in names:
         parameter = by_name.get(name)
         section.append(f"### `{name}`\n")
-        if not any(present(t.get(name)) for t in c.ranked):
+        if not any(name in t.params for t in c.ranked):
             section.append(f"No finished trial used it{_condition(parameter)}.\n")
             continue
         file = f"param_{_slug(name)}.png"
-        plot_parameter(name, parameter, c.ranked, best["trial_id"], c.figures_dir / file)
-        value = best.get(name)
+        plot_parameter(name, parameter, rows, best.trial_id, c.figures_dir / file, trivial=c.trivial)
+        value = best.params.get(name)
         if parameter is not None and present(value) and parameter.at_edge(value):
             section.append(f"**Warning:** the best trial's {name} = {_fmt(value)} lies at the edge of the searched "
                            f"range [{_fmt(parameter.low)}, {_fmt(parameter.high)}]; the optimum may lie outside it — "
@@ -225,44 +251,78 @@ def _parameters(c: Context) -> str:
     return "\n".join(section)
 
 
-def _importance(c: Context) -> str:
-    importances, reason = parameter_importance(c.study.get("optuna_trials", []), c.study.get("mode", "max"))
+def _importance(c: Context, importances: dict[str, float], reason: str) -> str:
     if not importances:
         return f"## Parameter importance\n\nNot computed: {reason}.\n"
     plot_importance(importances, c.figures_dir / "importance.png")
     table = "\n".join(f"| {k} | {v:.3f} |" for k, v in importances.items())
-    completed = sum(t.get("state") == "COMPLETE" for t in c.study.get("optuna_trials", []))
+    completed = sum(t.outcome == "completed" for t in c.trials)
     return ("## Parameter importance\n\nOptuna's `get_param_importances` (fANOVA, seeded) over the "
             f"{completed} trials that ran all epochs; few trials make it a rough guide only:\n\n"
             f"| parameter | importance |\n|---|---:|\n{table}\n\n"
             + c.figure("importance.png", "parameter importance") + "\n")
 
 
+def _optuna_plots(c: Context, importances: dict[str, float]) -> str:
+    """Optuna's own views of the study: parallel coordinates, slices, and contours of the most important pairs."""
+    if c.optuna_study is None:
+        return f"## Parameters together\n\nNot drawn: {c.optuna_note}.\n"
+    section = ["## Parameters together\n",
+               "Optuna's matplotlib views of the study; they show the trials that ran all epochs (COMPLETE) with "
+               "their best dev score. ASHA-stopped trials are in the history and parameter plots above.\n"]
+    drawn = False
+    if plot_parallel_coordinate(c.optuna_study, c.figures_dir / "parallel_coordinate.png"):
+        section.append(c.figure("parallel_coordinate.png", "parallel coordinates") + "\n")
+        drawn = True
+    if plot_slices(c.optuna_study, c.figures_dir / "slices.png"):
+        section.append(c.figure("slices.png", "slice plots") + "\n")
+        drawn = True
+    top = list(importances)[:CONTOUR_PARAMS]
+    if len(top) >= 2 and plot_contour(c.optuna_study, c.figures_dir / "contour.png", top):
+        section.append(f"Contours of the {len(top)} most important parameters ({', '.join(top)}):\n")
+        section.append(c.figure("contour.png", "contour plots") + "\n")
+        drawn = True
+    if not drawn:
+        section.append("Not drawn: fewer than 2 trials ran all epochs.\n")
+    return "\n".join(section)
+
+
+def _interactive(c: Context, store: ResultStore, html: bool) -> str:
+    path = store.interactive_report_path(c.dataset)
+    if html and c.optuna_study is not None:
+        from tune.optuna_plots import write_interactive_html
+
+        write_interactive_html(c.optuna_study, path)
+    if path.is_file():
+        return f"Interactive version (plotly, self-contained): [{path.name}]({path.name})\n"
+    return ""
+
+
 def _curves(c: Context) -> str:
-    top = [t for t in c.ranked if t.get("curve")][:TOP_CURVES]
+    top = [t for t in c.ranked if t.curve][:TOP_CURVES]
     if not top:
         return ""
-    rungs = asha_rungs(int(c.study.get("max_epochs") or 1), int(c.study.get("grace_period") or 1),
-                       int(c.study.get("reduction_factor") or 2))
-    plot_curves(top, rungs, c.figures_dir / "curves.png")
+    budget = c.study.budget
+    rungs = asha_rungs(budget.max_epochs, budget.grace_period, budget.reduction_factor)
+    plot_curves([t.to_dict() for t in top], rungs, c.figures_dir / "curves.png", trivial=c.trivial)
     return (f"## Learning curves of the top {len(top)} trials\n\nDotted lines: ASHA rungs (epochs "
-            f"{', '.join(map(str, rungs)) or 'none'}); a cross marks where ASHA stopped a trial.\n\n"
-            + c.figure("curves.png", "learning curves") + "\n")
+            f"{', '.join(map(str, rungs)) or 'none'}); a cross marks where ASHA stopped a trial; the dashed line is "
+            "always predicting the dev majority class.\n\n" + c.figure("curves.png", "learning curves") + "\n")
 
 
 def _confirmation(c: Context) -> str:
-    from tune.confirmation import confirmation_markdown, per_seed_markdown
+    from tune.confirm_stats import confirmation_markdown, per_seed_markdown
     from tune.effects import effects_markdown
 
-    confirmation = (c.best or {}).get("confirmation")
+    confirmation = c.best.confirmation if c.best is not None else None
     if not confirmation:
         return ("## Confirmation over seeds\n\nNo confirmation recorded in the best config yet "
                 f"(run `python tune/confirm.py --dataset {c.dataset}`).\n") + _references(c)
-    plot_confirmation(confirmation, c.figures_dir / "confirmation.png")
+    plot_confirmation(confirmation, c.figures_dir / "confirmation.png", trivial=c.trivial)
     winner = confirmation["winner"]
     run = next(r for entry in confirmation["configurations"] if entry["label"] == winner for r in entry["runs"]
                if r["seed"] == confirmation["winner_seed"])
-    search_seed = c.best["single_trial_best"].get("config", {}).get("seed", "?")
+    search_seed = c.study.base_config["seed"]
     section = [
         "## Confirmation over seeds\n",
         f"Each configuration re-trained with seeds {', '.join(map(str, confirmation['seeds']))} (the search used "
@@ -301,7 +361,7 @@ def _references(c: Context) -> str:
     """The published winner's test wF1 against always-majority and a logistic regression on the same vectors."""
     from tune.references import judge, winner_test
 
-    references = (c.best or {}).get("references")
+    references = c.best.references if c.best is not None else None
     if not references:
         return ""
     lr, majority = references["logistic_regression"], references["majority"]
@@ -321,7 +381,7 @@ def _limits(c: Context, lr: dict[str, Any]) -> str:
     """Measured facts about why the winner stays below the linear reference, from the confirmation runs."""
     import statistics
 
-    confirmation = c.best["confirmation"]
+    confirmation = c.best.confirmation
     winner = next(e for e in confirmation["configurations"] if e["label"] == confirmation["winner"])
     runs = [r for e in confirmation["configurations"] for r in e["runs"] if r.get("best_dev_weighted_f1") is not None]
     if not runs:
@@ -338,9 +398,9 @@ def _limits(c: Context, lr: dict[str, Any]) -> str:
              f"score to test; the logistic regression by {lr['test_weighted_f1'] - lr['dev_weighted_f1']:+.4f}"
              if transfer else ""]
     trial = c.best_trial
-    single = next((e for e in confirmation["configurations"] if trial and str(trial["trial_id"]) in e["label"]), None)
+    single = next((e for e in confirmation["configurations"] if trial and trial.trial_id in e["label"]), None)
     if single is not None and single["dev_weighted_f1"]["mean"] is not None:
-        lines.append(f"- Selection on a small dev split: the search's best trial scored {trial['best_dev_weighted_f1']:.4f} "
+        lines.append(f"- Selection on a small dev split: the search's best trial scored {trial.best_dev_weighted_f1:.4f} "
                      f"on dev; re-trained with the confirmation seeds it averaged {single['dev_weighted_f1']['mean']:.4f}")
     return "\n".join(line for line in lines if line) + "\n"
 
@@ -352,17 +412,17 @@ def _condition(parameter: Parameter | None) -> str:
         f"{k} is {' or '.join(map(str, v))}" for k, v in parameter.when.items()) + ")"
 
 
-def _names(space: SearchSpace | None, study: dict[str, Any]) -> list[str]:
-    if space is not None:
-        return space.param_names()
+def _names(c: Context) -> list[str]:
+    if c.space is not None:
+        return c.space.param_names()
     names: list[str] = []
-    for trial in study.get("optuna_trials", []):
-        names += [n for n in trial.get("params", {}) if n not in names]
+    for trial in c.trials:
+        names += [n for n in trial.params if n not in names]
     return names
 
 
-def _params(trial: dict[str, Any], names: list[str]) -> str:
-    return ", ".join(f"{n}={_fmt(trial[n])}" for n in names if present(trial.get(n)))
+def _params(trial: TrialRecord, names: list[str]) -> str:
+    return ", ".join(f"{n}={_fmt(trial.params[n])}" for n in names if n in trial.params)
 
 
 def _fmt(value: Any) -> str:
@@ -380,22 +440,22 @@ def _relative(path: str) -> str:
         return path
 
 
-def datasets_with_studies(results_dir: Path) -> list[str]:
-    return sorted(p.stem for p in (results_dir / "studies").glob("*.json"))
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tune/report.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", action="append", help="data set to report (repeatable; default: every stored study)")
     p.add_argument("--results-dir", default=str(REPO / "results"), help="results folder of the searches")
+    p.add_argument("--html", action="store_true",
+                   help="also write <dataset>.html: Optuna's interactive plotly figures, self-contained (needs plotly)")
     args = p.parse_args(argv)
     results_dir = Path(args.results_dir)
     try:
-        datasets = args.dataset or datasets_with_studies(results_dir)
+        from tune.results import ResultStore
+
+        datasets = args.dataset or ResultStore(results_dir).datasets_with_studies()
         if not datasets:
-            raise UserError(f"no studies in {results_dir / 'studies'}; run tune/search.py first")
+            raise UserError(f"no studies in {ResultStore(results_dir).studies_dir()}; run tune/search.py first")
         for dataset in datasets:
-            print(f"wrote {build_report(dataset, results_dir)}")
+            print(f"wrote {build_report(dataset, results_dir, html=args.html)}")
     except UserError as exc:
         print(f"report.py: error: {exc}", file=sys.stderr)
         return UserError.exit_code

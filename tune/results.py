@@ -6,8 +6,13 @@ Layout under the results folder (``--results-dir``, default ``results``; see ``r
     best_configs/<dataset>.history.jsonl  every document offered for publishing, kept or not
     best_configs/<dataset>.json.lock      inter-process lock of the two files above
     trials/<dataset>.csv                  one row per trial of the latest study
-    studies/<dataset>.json                the latest study's trials in full, written by the search
-    reports/<dataset>.md                  written by the report tool
+    studies/<dataset>.json                the latest study's record (`StudyRecord`): base config, budget, trials
+    studies/<dataset>--data-<sha>--space-<sha>.journal
+                                          the Optuna storage of every search on that data and space
+    reports/<dataset>.md, reports/<dataset>/  the report and its figures, written after every search
+    mlflow.db, wandb/                     MLflow's tracking store and W&B's runs, when a search tracks to them
+
+`ResultStore` names every one of these paths; no other code builds them.
 
 Every file is written atomically (temporary file, fsync, rename) and the best-config
 file is only ever replaced under the lock, after re-reading it (compare-and-swap).
@@ -18,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import math
 import os
 import tempfile
 import warnings
@@ -30,10 +34,10 @@ from typing import Any
 
 import filelock
 
-from joyful.config import CONFIG_SCHEMA_VERSION, JoyfulConfig, upgrade_config_values
 from joyful.datasets import check_dataset_name
 from joyful.errors import UserError
 from joyful.io import atomic_write, atomic_write_json
+from tune.records import BEST_CONFIG_KIND, BEST_CONFIG_SCHEMA_VERSION, BestConfig, StudyRecord
 
 __all__ = [
     "BEST_CONFIG_KIND",
@@ -44,31 +48,7 @@ __all__ = [
     "validate_best_document",
 ]
 
-# A best-config file is a superset of the plain config document, so both share one version.
-BEST_CONFIG_SCHEMA_VERSION = CONFIG_SCHEMA_VERSION
-BEST_CONFIG_KIND = "joyful-tune best config"
-METRIC_MODES = ("max", "min")
 TRIAL_COLUMNS = ("trial_id", "status", "epochs_run", "best_dev_weighted_f1", "best_epoch", "stop_reason", "error")
-
-# Required keys of the nested objects; other keys are allowed and kept.
-_REQUIRED = {
-    "data": ("path", "sha256"),
-    "metric": ("name", "mode", "value", "best_epoch"),
-    "single_trial_best": ("trial_id",),
-    "study": (
-        "name",
-        "space_file",
-        "space_sha256",
-        "num_samples",
-        "searcher",
-        "scheduler",
-        "trials",
-        "started_at",
-        "ended_at",
-        "storage_path",
-    ),
-    "versions": ("python", "torch", "ray", "optuna", "joyful_tune"),
-}
 
 
 @dataclass
@@ -78,79 +58,12 @@ class PublishOutcome:
     written: bool  # True when the new document is now the best-config file
     reason: str
     path: Path
-    previous: dict | None  # the best-config document found before, when it was readable
+    previous: BestConfig | None  # the best config found before, when it was readable
 
 
-def validate_best_document(document: dict) -> None:
-    """Raise ValueError naming the first missing or invalid key of a best-config document."""
-    if not isinstance(document, dict):
-        raise ValueError(f"a best-config document must be a dict, got {type(document).__name__}")
-
-    def need(key: str, kinds: type | tuple[type, ...], where: dict = document, prefix: str = "") -> Any:
-        if key not in where:
-            raise ValueError(f"best-config document: missing key '{prefix}{key}'")
-        value, allowed = where[key], _as_tuple(kinds)
-        # bool is an int subclass, but True is no epoch number
-        if not isinstance(value, allowed) or (isinstance(value, bool) and int in allowed):
-            names = " or ".join("null" if k is type(None) else k.__name__ for k in allowed)
-            raise ValueError(f"best-config document: '{prefix}{key}' must be {names}, got {value!r}")
-        return value
-
-    version = need("schema_version", int)
-    if not 1 <= version <= BEST_CONFIG_SCHEMA_VERSION:
-        raise ValueError(
-            f"best-config document: 'schema_version' is {version}, but must be 1..{BEST_CONFIG_SCHEMA_VERSION}"
-        )
-    if need("kind", str) != BEST_CONFIG_KIND:
-        raise ValueError(f"best-config document: 'kind' is {document['kind']!r}, but must be {BEST_CONFIG_KIND!r}")
-    dataset = need("dataset", str)
-    if not _is_dataset_name(dataset):
-        raise ValueError(f"best-config document: 'dataset' {dataset!r} is not a plain name (letters, digits, _ . -)")
-    modalities = need("modalities", str)
-    for key in ("data", "metric", "single_trial_best", "study", "versions"):
-        section = need(key, dict)
-        for inner in _REQUIRED[key]:
-            need(inner, object, section, f"{key}.")
-    data = document["data"]
-    need("path", str, data, "data.")
-    if not need("sha256", str, data, "data."):
-        raise ValueError("best-config document: 'data.sha256' must not be empty")
-    metric = document["metric"]
-    need("name", str, metric, "metric.")
-    if metric["mode"] not in METRIC_MODES:
-        raise ValueError(f"best-config document: 'metric.mode' is {metric['mode']!r}, but must be one of: max, min")
-    if not math.isfinite(need("value", (int, float), metric, "metric.")):
-        raise ValueError(f"best-config document: 'metric.value' is {metric['value']}, but must be a finite number")
-    need("best_epoch", int, metric, "metric.")
-    need("trials", dict, document["study"], "study.")
-    config = need("config", dict)
-    try:
-        JoyfulConfig.from_dict(upgrade_config_values(config, version), source="best-config document 'config'")
-    except UserError as exc:
-        raise ValueError(str(exc)) from None
-    for key, expected in (("dataset", dataset), ("modalities", modalities)):
-        if config.get(key) != expected:
-            raise ValueError(
-                f"best-config document: 'config.{key}' is {config.get(key)!r}, but {key!r} is {expected!r}"
-            )
-    need("searched", dict)
-    test = need("test", (dict, type(None)))
-    if test is not None:
-        for key in ("weighted_f1", "accuracy"):
-            need(key, (int, float), test, "test.")
-    need("confirmation", (dict, type(None)))
-    if not need("rerun_command", str).strip():
-        raise ValueError("best-config document: 'rerun_command' must not be empty")
-    need("checkpoint", (str, type(None)))
-    written_at = need("written_at", str)
-    try:
-        datetime.fromisoformat(written_at.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"best-config document: 'written_at' {written_at!r} is not an ISO 8601 time") from None
-    try:
-        json.dumps(document)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"best-config document: not JSON-serialisable ({exc})") from None
+def validate_best_document(document: Any) -> BestConfig:
+    """The document as a `BestConfig`, or ValueError naming its first missing or invalid key."""
+    return BestConfig.from_dict(document)
 
 
 class ResultStore:
@@ -175,6 +88,57 @@ class ResultStore:
     def report_path(self, dataset: str) -> Path:
         return self.results_dir / "reports" / f"{check_dataset_name(dataset)}.md"
 
+    def figures_dir(self, dataset: str) -> Path:
+        """The report's PNGs (linked from the report by relative path)."""
+        return self.report_path(dataset).with_suffix("")
+
+    def interactive_report_path(self, dataset: str) -> Path:
+        return self.report_path(dataset).with_suffix(".html")
+
+    def studies_dir(self) -> Path:
+        return self.results_dir / "studies"
+
+    def study_path(self, dataset: str) -> Path:
+        return self.studies_dir() / f"{check_dataset_name(dataset)}.json"
+
+    def optuna_storage_path(self, dataset: str, data_sha256: str, space_fingerprint: str) -> Path:
+        """The Optuna journal of every search of `dataset` on this data and this space (12 hex digits of each)."""
+        return (self.studies_dir()
+                / f"{check_dataset_name(dataset)}--data-{data_sha256[:12]}--space-{space_fingerprint[:12]}.journal")
+
+    def journal_of(self, study: StudyRecord) -> Path:
+        """The Optuna journal of a study record read from this store: beside it, whatever folder it was moved to."""
+        return self.studies_dir() / Path(study.optuna_storage).name
+
+    def optuna_storages(self, dataset: str) -> list[Path]:
+        """Every Optuna journal of `dataset`, whatever data and space it was searched on."""
+        return sorted(self.studies_dir().glob(f"{check_dataset_name(dataset)}--data-*--space-*.journal"))
+
+    def mlflow_uri(self) -> str:
+        # MLflow 3 refuses new file stores; SQLite is its local default.
+        return f"sqlite:///{(self.results_dir / 'mlflow.db').resolve()}"
+
+    def wandb_dir(self) -> Path:
+        """Where W&B writes its (offline) runs."""
+        return self.results_dir / "wandb"
+
+    def datasets_with_studies(self) -> list[str]:
+        return sorted(p.stem for p in self.studies_dir().glob("*.json"))
+
+    # --- studies -------------------------------------------------------------
+    def write_study(self, study: StudyRecord) -> Path:
+        return atomic_write_json(self.study_path(study.dataset), study.to_dict())
+
+    def read_study(self, dataset: str) -> StudyRecord:
+        path = self.study_path(dataset)
+        try:
+            document = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UserError(f"{path}: not found; run tune/search.py for {dataset} first") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"{path}: cannot read it ({exc})") from None
+        return StudyRecord.from_dict(document, source=str(path))
+
     def check_writable(self) -> None:
         """Create the folders and prove each is writable, before any trial spends compute."""
         for folder in ("best_configs", "trials", "reports", "studies"):
@@ -191,13 +155,13 @@ class ResultStore:
                 ) from None
 
     # --- best configs ------------------------------------------------------
-    def read_best(self, dataset: str) -> dict | None:
-        """The current best-config document, or None when there is none yet."""
+    def read_best(self, dataset: str) -> BestConfig | None:
+        """The current best config, or None when there is none yet."""
         path = self.best_config_path(dataset)
         current, problem = _read_current(path)
         if problem is not None:
             raise UserError(f"{path}: {problem}")
-        return current
+        return None if current is None else BestConfig.from_dict(current)
 
     @contextlib.contextmanager
     def _locked(self, dataset: str, action: str) -> Iterator[None]:
@@ -216,14 +180,14 @@ class ResultStore:
         except OSError as exc:
             raise UserError(f"cannot {action} {path}: {exc}") from None
 
-    def publish_best(self, dataset: str, document: dict, *, overwrite: bool = False) -> PublishOutcome:
-        """Make `document` the best config of `dataset` if it beats the current one (or `overwrite`).
+    def publish_best(self, dataset: str, best: BestConfig | dict, *, overwrite: bool = False) -> PublishOutcome:
+        """Make `best` the best config of `dataset` if it beats the current one (or `overwrite`).
 
         Decided under an inter-process lock after re-reading the current file, so two
         searches finishing together cannot lose the better result. The document is
-        appended to the history whether it is published or not.
+        appended to the history whether it is published or not. A dict is validated into a BestConfig.
         """
-        validate_best_document(document)
+        document = (best if isinstance(best, BestConfig) else BestConfig.from_dict(best)).to_dict()
         if document["dataset"] != dataset:
             raise ValueError(f"best-config document is for data set {document['dataset']!r}, not {dataset!r}")
         with self._locked(dataset, "publish the best config to"):
@@ -249,21 +213,20 @@ class ResultStore:
             "recorded_at": now,
         }
         _append_line(self.history_path(dataset), json.dumps(record))
-        previous = current if problem is None else None
+        previous = BestConfig.from_dict(current) if current is not None and problem is None else None
         return PublishOutcome(written=written, reason=reason, path=path, previous=previous)
 
-    def update_confirmation(
-        self, dataset: str, confirmation: dict, changes: dict | None = None, *, data_sha256: str, study_name: str
-    ) -> PublishOutcome:
-        """Record a confirmation in the current best config: set `confirmation` and the top-level `changes`
-        (e.g. `config` = the confirmed winner, with its `metric` and `test`).
+    def update_confirmation(self, dataset: str, confirmed: BestConfig) -> PublishOutcome:
+        """Replace the current best config by `confirmed`: the same search's result with its confirmation
+        recorded (and `config` set to the confirmed winner).
 
-        Decided under the lock after re-reading the file: it is updated only while it still holds the
-        result of search `study_name` on data `data_sha256`; otherwise (a newer search published in
-        between, or other data) it is kept. Either way the offered document goes to the history
-        (outcome ``"confirmed"`` or ``"kept-earlier"``).
+        Decided under the lock after re-reading the file: it is replaced only while it still holds the
+        result of the same search (`study.name`) on the same data (`data.sha256`); otherwise (a newer
+        search published in between, or other data) it is kept. Either way `confirmed` goes to the
+        history (outcome ``"confirmed"`` or ``"kept-earlier"``).
         """
         path = self.best_config_path(dataset)
+        document = confirmed.to_dict()
         with self._locked(dataset, "update the best config"):
             current, problem = _read_current(path)
             if current is None or problem is not None:
@@ -271,9 +234,7 @@ class ResultStore:
                     f"{path}: no valid best config to add the confirmation to "
                     f"({problem or 'file not found'}); run the search first"
                 )
-            document = {**current, **(changes or {}), "confirmation": confirmation}
-            validate_best_document(document)
-            written, reason = _decide_confirmation(current, data_sha256, study_name)
+            written, reason = _decide_confirmation(current, confirmed.data["sha256"], confirmed.study["name"])
             if written:
                 atomic_write_json(path, document)
             record = {
@@ -283,7 +244,7 @@ class ResultStore:
                 "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
             _append_line(self.history_path(dataset), json.dumps(record))
-        return PublishOutcome(written=written, reason=reason, path=path, previous=current)
+        return PublishOutcome(written=written, reason=reason, path=path, previous=BestConfig.from_dict(current))
 
     def history(self, dataset: str) -> list[dict]:
         """Every document offered for publishing, oldest first, with `outcome`, `reason` and `recorded_at`.
@@ -332,18 +293,6 @@ class ResultStore:
 
 
 # --- helpers -------------------------------------------------------------------
-def _as_tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kinds if isinstance(kinds, tuple) else (kinds,)
-
-
-def _is_dataset_name(name: str) -> bool:
-    try:
-        check_dataset_name(name)
-    except UserError:
-        return False
-    return True
-
-
 def _read_current(path: Path) -> tuple[dict | None, str | None]:
     """(document, None) when valid, (None, None) when absent, (raw or None, problem) otherwise."""
     try:

@@ -36,7 +36,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
 
@@ -112,6 +112,37 @@ class Budget:
     # because each save of weights + Adam state costs seconds.
     checkpoint_every: int = 1
 
+    # The rules of a budget, in one place: the space file, the command-line overrides, a study record
+    # and confirmation all check theirs with `check`.
+    _INTEGERS: ClassVar[tuple[str, ...]] = ("num_samples", "max_epochs", "grace_period", "reduction_factor",
+                                            "max_concurrent", "checkpoint_every")
+    _MINIMUM: ClassVar[dict[str, int]] = {"num_samples": 1, "max_epochs": 1, "grace_period": 1, "reduction_factor": 2,
+                                          "max_concurrent": 0, "checkpoint_every": 1, "gpus_per_trial": 0}
+
+    def check(self, where: str = "", *, flags: bool = False) -> Budget:
+        """This budget with float resources, or UserError naming the first bad value: as the space file's key
+        (`budget.max_epochs`, after `where: `) or, with `flags`, as the command-line flag (`--max-epochs`)."""
+
+        def name_of(name: str, first: bool = True) -> str:
+            key = f"--{name.replace('_', '-')}" if flags else f"budget.{name}"
+            return f"{where}: {key}" if where and first else key
+
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in self._INTEGERS and not (isinstance(value, int) and not isinstance(value, bool)):
+                raise UserError(f"{name_of(f.name)} is {value!r}, but must be an integer")
+            if not _is_number(value) or not math.isfinite(value):
+                raise UserError(f"{name_of(f.name)} is {value!r}, but must be a number")
+            if f.name in self._MINIMUM and value < self._MINIMUM[f.name]:
+                raise UserError(f"{name_of(f.name)} is {value}, but must be >= {self._MINIMUM[f.name]}")
+        if self.grace_period > self.max_epochs:
+            raise UserError(f"{name_of('grace_period')} is {self.grace_period}, but must be <= "
+                            f"{name_of('max_epochs', first=False)} ({self.max_epochs})")
+        if self.cpus_per_trial <= 0:
+            raise UserError(f"{name_of('cpus_per_trial')} is {self.cpus_per_trial}, but must be > 0")
+        return dataclasses.replace(self, cpus_per_trial=float(self.cpus_per_trial),
+                                   gpus_per_trial=float(self.gpus_per_trial))
+
 
 @dataclass
 class SearchSpace:
@@ -156,6 +187,18 @@ class SearchSpace:
 
     def param_names(self) -> list[str]:
         return [p.name for p in self.parameters]
+
+    def point_from(self, values: dict) -> dict | None:
+        """The values of the parameters active under `values` (e.g. an earlier winner's config), or None
+        when one is missing or lies outside this space: a point this space could have sampled."""
+        point: dict = {}
+        for p in DefineByRun(self.parameters).parameters:
+            if not p.is_active(point):
+                continue
+            if p.name not in values or _value_problem(p, values[p.name]) is not None:
+                return None
+            point[p.name] = float(values[p.name]) if p.type == "float" else values[p.name]
+        return point
 
 
 class DefineByRun:
@@ -357,30 +400,7 @@ def _metric_mode(doc: dict, where: str) -> tuple[str, str]:
 def _parse_budget(raw: dict, where: str) -> Budget:
     names = tuple(f.name for f in dataclasses.fields(Budget))
     _check_keys(raw, names, where, "budget")
-    budget = Budget(**raw)
-    integers = ("num_samples", "max_epochs", "grace_period", "reduction_factor", "max_concurrent", "checkpoint_every")
-    minimum = {"num_samples": 1, "max_epochs": 1, "grace_period": 1, "reduction_factor": 2, "max_concurrent": 0,
-               "checkpoint_every": 1}
-    for name in names:
-        value = getattr(budget, name)
-        if name in integers and not (isinstance(value, int) and not isinstance(value, bool)):
-            raise UserError(f"{where}: budget.{name} is {value!r}, but must be an integer")
-        if not _is_number(value) or not math.isfinite(value):
-            raise UserError(f"{where}: budget.{name} is {value!r}, but must be a number")
-        if name in minimum and value < minimum[name]:
-            raise UserError(f"{where}: budget.{name} is {value}, but must be >= {minimum[name]}")
-    if budget.grace_period > budget.max_epochs:
-        raise UserError(
-            f"{where}: budget.grace_period is {budget.grace_period}, "
-            f"but must be <= budget.max_epochs ({budget.max_epochs})"
-        )
-    if budget.cpus_per_trial <= 0:
-        raise UserError(f"{where}: budget.cpus_per_trial is {budget.cpus_per_trial}, but must be > 0")
-    if budget.gpus_per_trial < 0:
-        raise UserError(f"{where}: budget.gpus_per_trial is {budget.gpus_per_trial}, but must be >= 0")
-    return dataclasses.replace(
-        budget, cpus_per_trial=float(budget.cpus_per_trial), gpus_per_trial=float(budget.gpus_per_trial)
-    )
+    return Budget(**raw).check(where)
 
 
 def _check_setting_name(name: str, where: str, key: str) -> None:

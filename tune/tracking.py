@@ -72,8 +72,9 @@ def mlflow_uri(args: argparse.Namespace) -> str | None:
     if args.mlflow_uri:
         return args.mlflow_uri
     if args.mlflow:
-        # SQLite, not a folder store: MLflow 3 refuses new file stores (maintenance mode).
-        return f"sqlite:///{(Path(args.results_dir) / 'mlflow.db').resolve()}"
+        from tune.results import ResultStore
+
+        return ResultStore(args.results_dir).mlflow_uri()
     return None
 
 
@@ -89,7 +90,9 @@ def tracking_callbacks(args: argparse.Namespace, dataset: str, study_name: str) 
     if args.wandb_project:
         from ray.air.integrations.wandb import WandbLoggerCallback
 
-        folder = Path(args.results_dir).resolve() / "wandb"
+        from tune.results import ResultStore
+
+        folder = ResultStore(args.results_dir).wandb_dir().resolve()
         folder.mkdir(parents=True, exist_ok=True)
         # Ray's callback asks for an API key unless WANDB_MODE says offline; its logging actors get the mode too.
         os.environ["WANDB_MODE"] = args.wandb_mode

@@ -1,6 +1,6 @@
 """The record of a confirmation: per-seed runs, their statistics, the confirmed winner, and its tables.
 
-Pure bookkeeping (no Ray, no training): `tune/confirm.py` fills it, `tune/report.py` shows it.
+Pure bookkeeping (no Ray, no training): `tune/ray_confirm.py` fills it, `tune/report.py` shows it.
 Every standard deviation is the sample one (n - 1); confidence intervals are 95% t-intervals.
 """
 

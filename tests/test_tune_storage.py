@@ -1,0 +1,252 @@
+"""Study records, the Optuna journal of a search, warm starts and the migration of committed results (no Ray)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from tune_helpers import space_document, write_data
+
+from joyful.errors import UserError
+from tune.records import STUDY_SCHEMA_VERSION, StudyRecord, TrialRecord, choose_winner, ranked
+from tune.results import ResultStore
+from tune.search import build_parser
+from tune.search_plan import plan_dataset
+from tune.space import load_space
+from tune.study_storage import create_study, load_study, open_storage, space_fingerprint
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _trial(trial_id: str, status: str, value: float | None, best_epoch: int = 2, **params: object) -> TrialRecord:
+    return TrialRecord.from_dict({"trial_id": trial_id, "status": status, "epochs_run": 3,
+                                  "best_dev_weighted_f1": value, "best_epoch": best_epoch, **params})
+
+
+def test_one_ranking_for_every_caller() -> None:
+    trials = [_trial("b", "TERMINATED", 0.6, 3), _trial("a", "EARLY_STOPPED", 0.6, 3), _trial("c", "TERMINATED", 0.6, 1),
+              _trial("d", "ERROR", 0.9), _trial("e", "NON_FINITE", 0.95), _trial("f", "TERMINATED", None)]
+    # Ties: the earlier best epoch (cheaper), then the trial id; errored, non-finite and unscored trials never rank.
+    assert [t.trial_id for t in ranked(trials)] == ["c", "a", "b"]
+    assert choose_winner(trials).trial_id == "c" and choose_winner(trials[3:]) is None
+    with pytest.raises(ValueError, match="outcome"):
+        TrialRecord("x", {}, "finished", 1, 0.5, 1)
+
+
+def test_the_space_fingerprint_ignores_comments_and_budget_but_not_ranges(tmp_path: Path) -> None:
+    document = space_document()
+    first = tmp_path / "a.yaml"
+    first.write_text("# a comment\n" + yaml.safe_dump(document))
+    second = tmp_path / "b.yaml"
+    second.write_text(yaml.safe_dump({**document, "budget": {**document["budget"], "num_samples": 40}}))
+    third = tmp_path / "c.yaml"
+    wider = {"encoder_loss_weight": {"type": "float", "low": 0.001, "high": 0.1, "log": True}}
+    third.write_text(yaml.safe_dump({**document, "parameters": wider}))
+    a, b, c = (space_fingerprint(load_space(p, "synthetic")) for p in (first, second, third))
+    assert a == b != c and len(a) == 64
+
+
+# --- warm start --------------------------------------------------------------------------------------
+
+
+def _plan(tmp_path: Path, *extra: str, space: dict | None = None, data_seed: int = 0):
+    from tune_helpers import tiny_data
+
+    data = write_data(tmp_path / f"tiny{data_seed}.pkl", tiny_data(seed=data_seed))
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(yaml.safe_dump(space or space_document()))
+    args = build_parser().parse_args(["--dataset", "synthetic", "--data", str(data), "--space", str(space_file),
+                                      "--results-dir", str(tmp_path / "results"), "--name", "next", *extra])
+    store = ResultStore(args.results_dir)
+    return plan_dataset("synthetic", str(data), str(space_file), args, store), store
+
+
+def _earlier_search(plan, name: str = "first") -> optuna.Study:
+    """An earlier search's study in the plan's journal: the baseline, a better trial, an ASHA-stopped and a failed one."""
+    study = create_study(open_storage(plan.optuna_storage), name, "max", plan.fingerprints)
+    distribution = optuna.distributions.FloatDistribution(0.01, 0.1, log=True)
+    state = optuna.trial.TrialState
+    for value, weight, trial_state in ((0.5, 0.03, state.COMPLETE), (0.6, 0.05, state.COMPLETE),
+                                       (None, 0.08, state.PRUNED), (None, 0.02, state.FAIL)):
+        study.add_trial(optuna.trial.create_trial(
+            state=trial_state, value=value, params={"encoder_loss_weight": weight},
+            distributions={"encoder_loss_weight": distribution}, intermediate_values={1: 0.3, 2: 0.4}))
+    return study
+
+
+def test_warm_start_learns_from_earlier_trials_and_proposes_earlier_winners(tmp_path: Path) -> None:
+    plan, store = _plan(tmp_path)
+    _earlier_search(plan)
+    # An earlier winner of the data set (from another search) lies inside this space: proposed first.
+    from test_tune_results import make_document
+
+    document = make_document(0.7)
+    document["config"]["encoder_loss_weight"] = 0.07
+    store.publish_best("synthetic", document)
+    plan, _ = _plan(tmp_path, "--warm-start")
+    warm = plan.warm_start
+    assert warm.studies == ["first"] and len(warm.trials) == 3  # COMPLETE and PRUNED; the failed one is left out
+    assert {t.user_attrs["warm_start_from"] for t in warm.trials} == {"first#0", "first#1", "first#2"}
+    assert warm.proposed == [{"encoder_loss_weight": 0.07}]
+    # The baseline (0.03) was run by the earlier search: it is not run again; the earlier winner goes first.
+    assert plan.points_to_evaluate() == [{"encoder_loss_weight": 0.07}]
+    # The copies keep their states and values, and TPE samples from them (no random start-up needed).
+    study = create_study(open_storage(plan.optuna_storage), "next", "max", plan.fingerprints)
+    study.add_trials(warm.trials)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
+    assert study.best_value == 0.6 and study.trials[2].intermediate_values == {1: 0.3, 2: 0.4}
+
+
+def test_warm_start_from_other_data_or_another_space_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"no earlier search of synthetic in .*run one without --warm-start"):
+        _plan(tmp_path, "--warm-start")
+    plan, _ = _plan(tmp_path)
+    _earlier_search(plan)
+    wider = {**space_document(), "parameters": {"encoder_loss_weight": {"type": "float", "low": 0.001, "high": 0.1}}}
+    with pytest.raises(UserError, match=r"searched on another search space \(synthetic--data-.*\.journal\)"):
+        _plan(tmp_path, "--warm-start", space=wider)
+    with pytest.raises(UserError, match=r"searched on other data \("):
+        _plan(tmp_path, "--warm-start", data_seed=1)
+    # Naming the journal of other data explicitly: refused by the fingerprints its studies carry.
+    with pytest.raises(UserError, match="study 'first' in .* was searched on another data "):
+        _plan(tmp_path, "--warm-start", str(plan.optuna_storage), data_seed=1)
+    # A second study of the same name in one journal is refused too (never merged).
+    with pytest.raises(UserError, match="an Optuna study named 'first' exists already"):
+        _earlier_search(plan)
+
+
+# --- records on disk ---------------------------------------------------------------------------------
+
+
+def test_committed_results_load_in_the_new_records() -> None:
+    store = ResultStore(REPO / "results")
+    for dataset in store.datasets_with_studies():
+        record = store.read_study(dataset)
+        best = store.read_best(dataset)
+        assert record.name == best.study["name"] and record.data_sha256 == best.data["sha256"]
+        study = load_study(store.journal_of(record), record.optuna_study)
+        states = {t.user_attrs["ray_trial_id"]: t.state.name for t in study.trials}
+        expected = {"TERMINATED": "COMPLETE", "EARLY_STOPPED": "PRUNED", "ERROR": "FAIL", "NON_FINITE": "FAIL"}
+        assert states == {t.trial_id: expected[t.status] for t in record.trials}
+        assert choose_winner(record.trials).trial_id == best.single_trial_best["trial_id"]
+        # The base config the search started from: the winner is it plus the winner's sampled values.
+        winner = choose_winner(record.trials)
+        space = load_space(record.space_file, dataset)
+        rebuilt = space.trial_config(record.base(), winner.params).replace(epochs=winner.epochs_run)
+        assert rebuilt.to_dict() == best.single_trial_best["config"]
+
+
+def test_a_study_record_round_trips_and_old_files_are_refused_with_the_fix(tmp_path: Path) -> None:
+    store = ResultStore(REPO / "results")
+    record = store.read_study(store.datasets_with_studies()[0])
+    assert StudyRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    v1 = {"dataset": "x", "metric": "dev_weighted_f1", "optuna_trials": [], "ray_trials": []}
+    with pytest.raises(UserError, match=r"before studies lived in an Optuna storage; .*python -m tune.migrate"):
+        StudyRecord.from_dict(v1)
+    with pytest.raises(UserError, match="upgrade joyful-tune"):
+        StudyRecord.from_dict({**record.to_dict(), "schema_version": STUDY_SCHEMA_VERSION + 1})
+    broken = record.to_dict()
+    broken["budget"] = {**broken["budget"], "grace_period": 99}
+    with pytest.raises(UserError, match="not a valid study record .*budget.grace_period is 99"):
+        StudyRecord.from_dict(broken)
+
+
+def test_the_committed_v1_study_migrates_to_the_same_trials(tmp_path: Path) -> None:
+    """The schema-1 file kept beside the committed study migrates again to what is committed."""
+    from tune.migrate import migrate_study
+
+    source = REPO / "results"
+    for v1 in (source / "studies").glob("*.json.v1"):
+        dataset = v1.name.removesuffix(".json.v1")
+        results = tmp_path / "results"
+        (results / "studies").mkdir(parents=True, exist_ok=True)
+        shutil.copy(v1, results / "studies" / f"{dataset}.json")
+        shutil.copytree(source / "best_configs", results / "best_configs", dirs_exist_ok=True)
+        store = ResultStore(results)
+        with pytest.raises(UserError, match="python -m tune.migrate"):
+            store.read_study(dataset)
+        assert "migrated to schema 2" in migrate_study(store, dataset)
+        assert "already at schema" in migrate_study(store, dataset)  # twice changes nothing
+        migrated, committed = store.read_study(dataset), ResultStore(source).read_study(dataset)
+        unlike = {"optuna_storage": "", "majority": None}  # majority needs the data file, which may be absent
+        assert dataclasses.replace(migrated, **unlike) == dataclasses.replace(committed, **unlike)
+        assert migrated.majority in (None, committed.majority)
+        old = json.loads(v1.read_text())
+        study = load_study(store.journal_of(migrated), migrated.optuna_study)
+        assert [(t.number, t.state.name, t.value, t.params) for t in study.trials] == [
+            (t["number"], t["state"], t["value"], t["params"]) for t in old["optuna_trials"]]
+
+
+def test_optuna_dashboard_serves_a_search_journal(tmp_path: Path) -> None:
+    """`optuna-dashboard <journal>`, as the README documents it, on the committed study's journal."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    store = ResultStore(REPO / "results")
+    record = store.read_study(store.datasets_with_studies()[0])
+    journal = shutil.copy(store.journal_of(record), tmp_path / "study.journal")  # the dashboard may write notes
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dashboard = Path(sys.executable).with_name("optuna-dashboard")
+    server = subprocess.Popen([str(dashboard), str(journal), "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, summaries = time.monotonic() + 60, None
+        while summaries is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as response:
+                    summaries = json.loads(response.read())["study_summaries"]
+            except OSError:
+                time.sleep(0.5)
+        assert summaries is not None, "the dashboard did not answer within 60 s"
+        [summary] = summaries
+        assert summary["study_name"] == record.optuna_study
+        assert {a["key"]: a["value"] for a in summary["user_attrs"]}["data_sha256"] == record.data_sha256
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_the_summary_warns_when_the_winner_does_not_clear_always_majority(capsys) -> None:
+    from tune.publish import majority_warning, print_summary
+
+    record = ResultStore(REPO / "results").read_study("meld_text")
+    winner = choose_winner(record.trials)
+    assert majority_warning(record, winner) is None  # 0.531 clears always-neutral (0.252)
+    stuck = dataclasses.replace(record, majority={"class": "neutral", "dev_weighted_f1": winner.best_dev_weighted_f1})
+    warning = majority_warning(stuck, winner)
+    assert warning.startswith("WARNING: meld_text: the best trial's dev wF1 0.5310 does not clear always-neutral")
+    print_summary(stuck, winner)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == warning and "<- best" in "\n".join(lines)
+
+
+def test_warm_start_and_resume_together_are_refused(tmp_path: Path, capsys) -> None:
+    from tune.search import main
+
+    code = main(["--dataset", "synthetic", "--warm-start", "--resume", "--name", "x",
+                 "--results-dir", str(tmp_path / "results"), "--storage-path", str(tmp_path / "ray")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--warm-start starts a new search" in err
+    assert not (tmp_path / "results").exists() and not (tmp_path / "ray").exists()  # nothing left behind
+
+
+def test_a_search_name_taken_in_the_journal_is_refused_before_ray_starts(tmp_path: Path, capsys) -> None:
+    from tune.search import main
+
+    plan, _ = _plan(tmp_path)
+    _earlier_search(plan, name="taken")
+    code = main(["--dataset", "synthetic", "--data", str(tmp_path / "tiny0.pkl"), "--space", str(tmp_path / "space.yaml"),
+                 "--results-dir", str(tmp_path / "results"), "--storage-path", str(tmp_path / "ray"), "--name", "taken"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "holds an Optuna study named 'taken' already" in err
+    assert not (tmp_path / "ray").exists()

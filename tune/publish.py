@@ -1,0 +1,164 @@
+"""After the trials: the study record, the winner's re-run, the best config, its confirmation, the summary lines
+and the report. Training here goes through the same code path as `train.py` (no Ray).
+"""
+
+from __future__ import annotations
+
+import platform
+import shlex
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from joyful.config import JoyfulConfig
+from joyful.errors import UserError
+from joyful.io import portable_path
+from joyful.run import RunOptions, train
+from tune.confirm_stats import ConfirmationResult
+from tune.records import BEST_CONFIG_SCHEMA_VERSION, BestConfig, StudyRecord, TrialRecord, outcome_counts, ranked
+from tune.results import ResultStore
+from tune.space import SearchSpace
+
+__all__ = ["best_from_search", "confirmed", "majority_warning", "print_summary", "rerun_winner", "versions",
+           "write_report"]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def rerun_winner(config: JoyfulConfig, winner: TrialRecord, device: str,
+                 dataset_spec: str | None) -> tuple[dict[str, Any], dict[str, float]]:
+    """Re-train the winner through the training code path: (the `rerun` record, its test scores)."""
+    print(f"re-training the winner ({winner.trial_id}) through the training code path ...")
+    metrics = train(config, RunOptions(device=device, dataset_spec=dataset_spec), log=lambda message: None)
+    reproduced = metrics["best_dev_weighted_f1"] == winner.best_dev_weighted_f1
+    test = {"weighted_f1": metrics["test"]["weighted_f1"], "accuracy": metrics["test"]["accuracy"]}
+    print(f"re-run: best dev wF1 {metrics['best_dev_weighted_f1']:.4f} (trial: {winner.best_dev_weighted_f1:.4f}, "
+          f"{'reproduced exactly' if reproduced else 'DIFFERS'}); test wF1 {test['weighted_f1']:.4f}")
+    return ({"ran": True, "best_dev_weighted_f1": metrics["best_dev_weighted_f1"], "best_epoch": metrics["best_epoch"],
+             "reproduced": reproduced, "device": metrics["device"], "wall_seconds": metrics["wall_seconds"]}, test)
+
+
+def best_from_search(study: StudyRecord, space: SearchSpace, winner: TrialRecord, *, seed: int, experiment: str,
+                     best_path: Path, rerun: dict[str, Any] | None = None,
+                     test: dict[str, float] | None = None) -> BestConfig:
+    """The best config of a finished search: its winner trial, re-run or not (`rerun`, `test`)."""
+    # An ASHA-stopped winner is re-run for exactly the epochs it trained, so the re-run reproduces it.
+    config = winner_config(study, space, winner)
+    budget = study.budget
+    return BestConfig(
+        schema_version=BEST_CONFIG_SCHEMA_VERSION, dataset=study.dataset, modalities=config.modalities,
+        data={"path": study.data_path, "sha256": study.data_sha256},
+        config=config.to_dict(), searched=dict(winner.params),
+        metric={"name": study.metric, "mode": study.mode, "value": winner.best_dev_weighted_f1,
+                "best_epoch": winner.best_epoch},
+        test=test, rerun=rerun or {"ran": False},
+        single_trial_best={"trial_id": winner.trial_id, "config": config.to_dict(), "searched": dict(winner.params),
+                           "value": winner.best_dev_weighted_f1, "best_epoch": winner.best_epoch,
+                           "checkpoint": portable_path(winner.checkpoint)},
+        confirmation=None,
+        study={
+            "name": study.name, "experiment": portable_path(experiment), "space_file": study.space_file,
+            "space_sha256": study.space_sha256, "space_fingerprint": study.space_fingerprint,
+            "optuna_storage": study.optuna_storage, "optuna_study": study.optuna_study,
+            "num_samples": budget.num_samples,
+            "searcher": {"kind": "optuna-tpe", "seed": seed, "baseline_first": space.baseline_point(),
+                         "warm_start": study.warm_start},
+            "scheduler": {"kind": "asha", "time_attr": "epoch", "max_t": budget.max_epochs,
+                          "grace_period": budget.grace_period, "reduction_factor": budget.reduction_factor},
+            "resources": {"cpus_per_trial": budget.cpus_per_trial, "gpus_per_trial": budget.gpus_per_trial,
+                          "max_concurrent": budget.max_concurrent},
+            "trials": outcome_counts(study.trials),
+            "started_at": study.started_at, "ended_at": study.ended_at,
+            "search_seconds": round(study.search_seconds, 1),
+            "storage_path": portable_path(experiment.rsplit("/", 2)[0]),
+        },
+        versions=versions(), rerun_command=f"python train.py --config {shlex.quote(_display(best_path))}",
+        checkpoint=portable_path(winner.checkpoint), written_at=_now())
+
+
+def winner_config(study: StudyRecord, space: SearchSpace, winner: TrialRecord) -> JoyfulConfig:
+    """The winner trial's full config, for exactly the epochs it trained."""
+    return space.trial_config(study.base(), winner.params).replace(epochs=winner.epochs_run)
+
+
+def confirmed(best: BestConfig, result: ConfirmationResult, space: SearchSpace, command: str | None = None) -> BestConfig:
+    """`best` with its confirmation recorded: `config` becomes the confirmed winner at its median-seed run
+    (with that run's `metric` and `test`), and no checkpoint is kept (none was saved for it)."""
+    run, config = result.winner_run, result.winner_config
+    values = config.to_dict()
+    active: dict[str, Any] = {}
+    for parameter in space.define_by_run().parameters:
+        if parameter.is_active(active):
+            active[parameter.name] = values[parameter.name]
+    confirmation = result.to_dict() if command is None else {**result.to_dict(), "command": command}
+    return best.replace(config=values, searched=active,
+                        metric={**best.metric, "value": run.best_dev_weighted_f1, "best_epoch": run.best_epoch},
+                        test={"weighted_f1": run.test_weighted_f1, "accuracy": run.test_accuracy},
+                        checkpoint=None, confirmation=confirmation, written_at=_now())
+
+
+def majority_warning(study: StudyRecord, winner: TrialRecord | None) -> str | None:
+    """One line when the search's winner does not clear always-majority on dev (it learned nothing more)."""
+    if winner is None or not study.majority:
+        return None
+    level = study.majority["dev_weighted_f1"]
+    if winner.best_dev_weighted_f1 > level + 1e-9:
+        return None
+    return (f"WARNING: {study.dataset}: the best trial's dev wF1 {winner.best_dev_weighted_f1:.4f} does not clear "
+            f"always-{study.majority['class']} ({level:.4f}): the search found nothing better than predicting the "
+            "majority class")
+
+
+def print_summary(study: StudyRecord, winner: TrialRecord | None, top: int = 10) -> None:
+    counts = outcome_counts(study.trials)
+    print(f"\n{study.dataset}: {len(study.trials)} trials - "
+          + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
+    listed = ranked(study.trials) + [t for t in study.trials if not t.eligible]
+    print(f"{'trial':<18}{'status':<15}{'epochs':>7}{'best dev wF1':>14}  params")
+    for t in listed[:top]:
+        score = f"{t.best_dev_weighted_f1:.4f}" if t.best_dev_weighted_f1 is not None else "-"
+        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(t.params.items()))
+        mark = " <- best" if winner is not None and t.trial_id == winner.trial_id else ""
+        print(f"{t.trial_id:<18}{t.status:<15}{t.epochs_run:>7}{score:>14}  {params}{mark}")
+        if t.error:
+            print(f"{'':<18}error: {t.error}")
+    if study.majority:
+        print(f"always-{study.majority['class']} on dev: wF1 {study.majority['dev_weighted_f1']:.4f}")
+    warning = majority_warning(study, winner)
+    if warning:
+        print(warning)
+
+
+def write_report(dataset: str, store: ResultStore) -> bool:
+    """Rebuild the data set's report; a failure is one line (the results themselves are already saved)."""
+    from tune.report import build_report
+
+    try:
+        path = build_report(dataset, store.results_dir)
+    except (UserError, OSError, ValueError, RuntimeError) as exc:
+        print(f"{dataset}: the report could not be written ({exc}); the results are saved - rebuild it with "
+              f"`python tune/report.py --dataset {dataset} --results-dir {store.results_dir}`", file=sys.stderr)
+        return False
+    print(f"{dataset}: report {_display(path)}")
+    return True
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def versions() -> dict[str, str]:
+    import optuna
+    import ray
+    import torch
+
+    import joyful
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "ray": ray.__version__,
+            "optuna": optuna.__version__, "joyful_tune": joyful.__version__}

@@ -1,0 +1,233 @@
+"""The part of a search that talks to Ray: the Tuner (Optuna TPE searcher in the study's storage, ASHA),
+its progress line, resuming, and turning Ray's results into `TrialRecord`s.
+
+The best epoch of a trial comes from its per-epoch history (Ray's `Result.metrics` holds only the
+*last* report, so reading the best from it would be wrong).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from joyful.errors import UserError
+from tune.cluster import GracefulStop
+from tune.records import COMPLETE, EARLY_STOPPED, ERRORED, NON_FINITE, TrialRecord, classify
+from tune.search_plan import DatasetPlan
+from tune.study_storage import create_study, open_storage
+from tune.tracking import tracking_callbacks
+
+__all__ = ["ProgressLine", "SearchRun", "build_tuner", "experiment_path", "experiments_to_resume",
+           "record_from_result", "run_search"]
+
+
+def experiment_path(storage: str, name: str, dataset: str) -> str:
+    return f"{storage.rstrip('/')}/{name}/{dataset}"
+
+
+def experiments_to_resume(datasets: list[str], storage: str, name: str) -> dict[str, bool]:
+    """With --resume: which data sets continue their experiment (True) and which start now (False).
+
+    A search runs its data sets in order and an interruption stops it, so the experiments that
+    exist are the first data sets' ones; the later ones had not started and start now. Anything
+    else (none exists, or a gap) means a wrong --name, --storage-path or --dataset list.
+    """
+    exists = [tune.Tuner.can_restore(experiment_path(storage, name, d)) for d in datasets]
+    if not any(exists):
+        raise UserError(f"--resume: no experiment to resume at {experiment_path(storage, name, datasets[0])}; "
+                        "check --name and --storage-path")
+    started = exists.index(False) if False in exists else len(exists)
+    if any(exists[started:]):
+        later = datasets[started + exists[started:].index(True)]
+        raise UserError(f"--resume: {later}'s experiment exists but {datasets[started]}'s, earlier in the --dataset "
+                        "order, does not; list the data sets in the order of the interrupted search")
+    return dict(zip(datasets, exists, strict=True))
+
+
+# --- progress ------------------------------------------------------------------------------------
+
+
+class ProgressLine(tune.Callback):
+    """One line per finished trial, also under --quiet: done / running / stopped, the best dev score so far,
+    elapsed and estimated remaining time."""
+
+    def __init__(self, dataset: str, num_samples: int, max_epochs: int, out: Any = None) -> None:
+        self.dataset, self.num_samples, self.max_epochs = dataset, num_samples, max_epochs
+        self.out = out
+        self.started = time.monotonic()
+        self.best: tuple[float, str] | None = None
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._line(trials, trial, errored=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._line(trials, trial, errored=True)
+
+    def _line(self, trials: list, trial: Any, errored: bool) -> None:
+        last = trial.last_result or {}
+        score = last.get("best_dev_weighted_f1")
+        if isinstance(score, (int, float)) and math.isfinite(score) and (self.best is None or score > self.best[0]):
+            self.best = (float(score), trial.trial_id)
+        # Tune calls back before it sets the trial's own status, so `trial` counts as finished here.
+        others = [t for t in trials if t is not trial]
+        finished = [(t, t.status == "ERROR") for t in others if t.status in ("TERMINATED", "ERROR")]
+        finished.append((trial, errored))
+        running = sum(t.status == "RUNNING" for t in others)
+        failed = sum(error or bool((t.last_result or {}).get("non_finite")) for t, error in finished)
+        stopped = sum(not error and not (t.last_result or {}).get("non_finite")
+                      and int((t.last_result or {}).get("epoch", 0)) < self.max_epochs for t, error in finished)
+        elapsed = time.monotonic() - self.started
+        remaining = self.num_samples - len(finished)
+        # Finished trials so far set the pace; ASHA stops more trials early than late, so it is a rough guide.
+        eta = elapsed / len(finished) * remaining if finished and remaining > 0 else 0.0
+        best = f"best dev wF1 {self.best[0]:.4f} ({self.best[1]})" if self.best else "no score yet"
+        print(f"[{self.dataset}] {len(finished)}/{self.num_samples} trials done ({stopped} stopped by ASHA, "
+              f"{failed} failed), {running} running; {best}; {_clock(elapsed)} elapsed, "
+              f"~{_clock(eta)} left", file=self.out or sys.stdout, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
+
+
+# --- the Tuner -----------------------------------------------------------------------------------
+
+
+def build_tuner(plan: DatasetPlan, args: argparse.Namespace, storage: str, name: str, resume: bool) -> Any:
+    """The Tuner of one data set's search (restored with `resume`): TPE in the plan's Optuna storage, ASHA."""
+    import optuna
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search import ConcurrencyLimiter
+
+    from tune.optuna_searcher import TruthfulOptunaSearch
+    from tune.trainable import train_trial
+
+    budget = plan.budget
+    trainable = tune.with_resources(
+        tune.with_parameters(train_trial, base_config=plan.base_config.to_dict(), data=plan.data,
+                             checkpoint_every=budget.checkpoint_every),
+        {"cpu": budget.cpus_per_trial, "gpu": budget.gpus_per_trial})
+    experiment = experiment_path(storage, name, plan.dataset)
+    if resume:
+        # The searcher comes back from the experiment with its study, whose trials are in the journal.
+        return tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True)
+    concurrency = budget.max_concurrent or max(1, int(_cluster_cpus() // budget.cpus_per_trial))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study_storage = open_storage(plan.optuna_storage)
+    study = create_study(study_storage, name, plan.space.mode, plan.fingerprints)
+    if plan.warm_start:  # learned from, never re-run; TPE's start-up phase counts them too
+        study.add_trials(plan.warm_start.trials)
+    # TPE's random start-up phase is sized to the concurrency (ray#52535): with more trials in
+    # flight than start-up trials, TPE would otherwise model from almost nothing.
+    sampler = optuna.samplers.TPESampler(seed=args.seed, n_startup_trials=max(10, concurrency))
+    # With a define-by-run space Ray never forwards TuneConfig's metric/mode to the searcher
+    # (OptunaSearch.set_search_properties returns early), so it gets them here as well.
+    searcher = TruthfulOptunaSearch(space=plan.space.define_by_run(), metric=plan.space.metric, mode=plan.space.mode,
+                                    points_to_evaluate=plan.points_to_evaluate() or None, sampler=sampler,
+                                    storage=study_storage, study_name=name, max_epochs=budget.max_epochs)
+    if budget.max_concurrent:
+        searcher = ConcurrencyLimiter(searcher, max_concurrent=budget.max_concurrent)
+    scheduler = ASHAScheduler(time_attr="epoch", max_t=budget.max_epochs, grace_period=budget.grace_period,
+                              reduction_factor=budget.reduction_factor)
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(metric=plan.space.metric, mode=plan.space.mode, search_alg=searcher,
+                                    scheduler=scheduler, num_samples=budget.num_samples,
+                                    # Reused actors let a stopped trial's thread unwind before the next starts;
+                                    # killing the actor mid-unwind aborted the process (noisy, harmless)
+                                    # and actor start-up was most of the per-trial overhead.
+                                    reuse_actors=True),
+        run_config=tune.RunConfig(
+            name=plan.dataset, storage_path=f"{storage.rstrip('/')}/{name}",
+            failure_config=tune.FailureConfig(max_failures=args.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=[ProgressLine(plan.dataset, budget.num_samples, budget.max_epochs),
+                       *tracking_callbacks(args, plan.dataset, name)],
+            verbose=0 if args.quiet else 1),
+    )
+
+
+def _cluster_cpus() -> float:
+    import ray
+
+    return ray.cluster_resources().get("CPU", 1.0)
+
+
+@dataclass
+class SearchRun:
+    """What `Tuner.fit` left: the trials, and whether the user stopped it before the end."""
+
+    trials: list[TrialRecord]
+    interrupted: bool
+    experiment: str
+    seconds: float
+
+
+def run_search(plan: DatasetPlan, args: argparse.Namespace, storage: str, name: str, resume: bool) -> SearchRun:
+    started = time.perf_counter()
+    tuner = build_tuner(plan, args, storage, name, resume)
+    experiment = experiment_path(storage, name, plan.dataset)
+    with GracefulStop() as stop:  # Ctrl-C: Tune saves the state and fit() returns; stop says it was stopped
+        grid = tuner.fit()
+    numbers = _optuna_numbers(plan, name)
+    trials = [record_from_result(result, plan.budget.max_epochs, numbers) for result in grid]
+    finished = grid.num_terminated + grid.num_errors
+    return SearchRun(trials, stop.requested or finished < len(grid), experiment, time.perf_counter() - started)
+
+
+def _optuna_numbers(plan: DatasetPlan, name: str) -> dict[str, int]:
+    """Ray trial id -> Optuna trial number (the order the searcher sampled them), from the stored study."""
+    from tune.study_storage import load_study
+
+    try:
+        study = load_study(plan.optuna_storage, name)
+    except UserError:
+        return {}
+    return {t.user_attrs["ray_trial_id"]: t.number for t in study.get_trials(deepcopy=False)
+            if "ray_trial_id" in t.user_attrs}
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def record_from_result(result: Any, max_epochs: int, optuna_numbers: dict[str, int] | None = None) -> TrialRecord:
+    """A TrialRecord from one `ray.tune.Result`."""
+    last = dict(result.metrics or {})
+    trial_id = str(last.get("trial_id") or Path(result.path).name)
+    frame = result.metrics_dataframe
+    curve: list[dict[str, float]] = []
+    if frame is not None and len(frame) and "epoch" in frame:
+        for row in frame.to_dict("records"):
+            if row.get("non_finite") is True or not _finite(row.get("dev_weighted_f1")):
+                continue
+            curve.append({"epoch": int(row["epoch"]), "dev_weighted_f1": float(row["dev_weighted_f1"]),
+                          "dev_loss": float(row.get("dev_loss", math.nan)),
+                          "train_loss": float(row.get("train_loss/total", math.nan))})
+    # A retried trial re-reports epochs after its checkpoint: keep the latest value per epoch.
+    curve = sorted({point["epoch"]: point for point in curve}.values(), key=lambda point: point["epoch"])
+    error = str(result.error).strip().splitlines()[-1][:300] if result.error else ""
+    outcome = classify(last, bool(result.error), max_epochs)
+    best_f1, best_epoch = None, None
+    for point in curve:  # strictly greater, as the Coach selects: the earliest epoch wins ties
+        if best_f1 is None or point["dev_weighted_f1"] > best_f1:
+            best_f1, best_epoch = point["dev_weighted_f1"], point["epoch"]
+    reason = str(last.get("stop_reason") or "")
+    if not reason:
+        reason = {COMPLETE: f"ran all {max_epochs} epochs",
+                  EARLY_STOPPED: f"stopped by ASHA after epoch {last.get('epoch')}",
+                  ERRORED: "error", NON_FINITE: "non-finite loss"}[outcome]
+    return TrialRecord(
+        trial_id=trial_id, params=dict(result.config or {}), outcome=outcome,
+        epochs_run=max((p["epoch"] for p in curve), default=int(last.get("epoch", 0) or 0)),
+        best_dev_weighted_f1=best_f1, best_epoch=best_epoch, stop_reason=reason, error=error,
+        checkpoint=result.checkpoint.path if result.checkpoint else None, curve=curve,
+        optuna_number=(optuna_numbers or {}).get(trial_id))

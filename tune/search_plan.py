@@ -1,0 +1,182 @@
+"""Everything a search checks before Ray starts: data, space, budget, where its records go, and its warm start.
+
+No Ray here: a refused search costs seconds and leaves nothing behind (`CreatedFolders`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from joyful.config import JoyfulConfig
+from joyful.data.dialogues import DialogueData
+from joyful.datasets import check_dataset_name, resolve_dataset
+from joyful.errors import UserError
+from joyful.io import portable_path
+from joyful.run import load_data
+from tune.references import majority_level
+from tune.results import ResultStore
+from tune.space import Budget, SearchSpace, resolve_space
+from tune.study_storage import check_same_search, open_storage, space_fingerprint, warm_start_trials
+
+__all__ = ["BUDGET_FLAGS", "CreatedFolders", "DatasetPlan", "WarmStart", "per_dataset", "plan_dataset",
+           "resolve_budget"]
+
+BUDGET_FLAGS = tuple(f.name for f in dataclasses.fields(Budget))  # each has a --flag of the same name
+
+
+@dataclass
+class WarmStart:
+    """Where a warm-started search learns from: earlier trials (not re-run) and earlier winners (run first)."""
+
+    storage: Path
+    studies: list[str]
+    trials: list[Any]  # optuna FrozenTrials, COMPLETE or PRUNED, marked `warm_start_from`
+    proposed: list[dict[str, Any]]  # earlier winners of the data set, as points of this space
+
+    def summary(self) -> dict[str, Any]:
+        return {"storage": portable_path(self.storage), "studies": self.studies, "trials": len(self.trials),
+                "proposed": self.proposed}
+
+
+@dataclass
+class DatasetPlan:
+    """One data set's search, checked: its space, budget, base config, data and Optuna storage."""
+
+    dataset: str
+    space: SearchSpace
+    budget: Budget
+    base_config: JoyfulConfig
+    data: DialogueData
+    space_fingerprint: str
+    optuna_storage: Path
+    majority: dict[str, Any]
+    warm_start: WarmStart | None = None
+
+    @property
+    def fingerprints(self) -> dict[str, str]:
+        """The Optuna study's user attributes: what a warm start must match."""
+        return {"dataset": self.dataset, "data_sha256": self.data.sha256, "space_fingerprint": self.space_fingerprint,
+                "space_file": portable_path(self.space.path) or ""}
+
+    def points_to_evaluate(self) -> list[dict[str, Any]]:
+        """The baseline first (unless a warm start holds it already), then earlier winners."""
+        learned = [t.params for t in self.warm_start.trials] if self.warm_start else []
+        baseline = self.space.baseline_point()
+        return ([baseline] if baseline not in learned else []) + (self.warm_start.proposed if self.warm_start else [])
+
+
+def per_dataset(values: list[str], datasets: list[str], flag: str) -> list[str | None]:
+    if not values:
+        return [None] * len(datasets)
+    if len(values) != len(datasets):
+        raise UserError(f"{flag} given {len(values)} time(s) for {len(datasets)} --dataset; give it once per data set")
+    return list(values)
+
+
+def resolve_budget(space: SearchSpace, args: argparse.Namespace) -> Budget:
+    """The space file's budget with the command line's overrides, checked (errors name the flag)."""
+    overrides = {name: getattr(args, name) for name in BUDGET_FLAGS if getattr(args, name) is not None}
+    if not overrides:
+        return space.budget
+    return dataclasses.replace(space.budget, **overrides).check(flags=True)
+
+
+def plan_dataset(dataset: str, data_path: str | None, space_path: str | None, args: argparse.Namespace,
+                 store: ResultStore) -> DatasetPlan:
+    check_dataset_name(dataset)
+    resolve_dataset(dataset, args.dataset_spec)
+    space, note = resolve_space(dataset, space_path)
+    if note:
+        print(f"{dataset}: {note}")
+    budget = resolve_budget(space, args)
+    values = {**JoyfulConfig(dataset=dataset).to_dict(), **space.fixed, "dataset": dataset,
+              "epochs": budget.max_epochs, "num_threads": max(1, int(budget.cpus_per_trial))}
+    if data_path:
+        values["data"] = portable_path(data_path)  # as result files record it; errors name the path as given
+    base = JoyfulConfig.from_dict(values, source=f"search space {space.path}")
+    where = base.replace(data=str(Path(data_path).resolve())) if data_path else base
+    data = load_data(where, args.dataset_spec, check_modalities="modalities" in space.fixed)
+    if "modalities" not in space.fixed:  # the space leaves them open: every modality the file has
+        base = base.replace(modalities="".join(m for m in "atv" if m in data.modality_dims))
+    if not base.data:
+        base = base.replace(data=portable_path(data.source))
+    fingerprint = space_fingerprint(space)
+    plan = DatasetPlan(dataset, space, budget, base, data, fingerprint,
+                       store.optuna_storage_path(dataset, data.sha256, fingerprint), majority_level(data))
+    if args.warm_start:
+        plan.warm_start = plan_warm_start(plan, args.warm_start, store, exclude=args.name)
+    return plan
+
+
+def plan_warm_start(plan: DatasetPlan, source: str, store: ResultStore, exclude: str | None) -> WarmStart:
+    """The earlier trials and winners a warm start uses, or UserError saying why there are none to use.
+
+    `source` is "auto" (the stored searches of this data and space) or an Optuna journal file.
+    """
+    if source == "auto":
+        storage = plan.optuna_storage
+        if not storage.is_file():
+            raise UserError(_no_earlier_search(plan, store))
+    else:
+        storage = Path(source)
+        if not storage.is_file():
+            raise UserError(f"--warm-start {source}: no such Optuna journal file")
+    check_same_search(storage, plan.fingerprints)
+    trials, studies = warm_start_trials(open_storage(storage), exclude=exclude or "")
+    if not trials:
+        raise UserError(f"--warm-start: {storage} holds no completed or ASHA-stopped trial to start from")
+    learned = [t.params for t in trials]
+    proposed: list[dict[str, Any]] = []
+    for config in _earlier_winners(plan.dataset, store):
+        point = plan.space.point_from(config)
+        if point is not None and point not in learned and point not in proposed \
+                and point != plan.space.baseline_point():
+            proposed.append(point)
+    return WarmStart(storage, studies, trials, proposed)
+
+
+def _earlier_winners(dataset: str, store: ResultStore) -> list[dict[str, Any]]:
+    """Configs of the data set's published and confirmed winners, the latest first (any data, any space)."""
+    configs = [record["config"] for record in reversed(store.history(dataset))
+               if record.get("outcome") in ("published", "confirmed") and isinstance(record.get("config"), dict)]
+    return configs
+
+
+def _no_earlier_search(plan: DatasetPlan, store: ResultStore) -> str:
+    others = store.optuna_storages(plan.dataset)
+    if not others:
+        return (f"--warm-start: no earlier search of {plan.dataset} in {store.studies_dir()} to start from; "
+                "run one without --warm-start first")
+    data_tag, space_tag = f"data-{plan.data.sha256[:12]}", f"space-{plan.space_fingerprint[:12]}"
+    reasons = []
+    for path in others:
+        differs = [what for tag, what in ((data_tag, "other data"), (space_tag, "another search space"))
+                   if tag not in path.name]
+        reasons.append(f"{' and '.join(differs)} ({path.name})")
+    return (f"--warm-start: no earlier search of {plan.dataset} on this data and space ({data_tag}, {space_tag}); "
+            f"the stored ones were searched on {'; '.join(reasons)}, and their trials would mislead TPE")
+
+
+class CreatedFolders:
+    """The storage and results folders a search is about to create: removed again, when they hold no file,
+    if the search is refused before any trial ran (a refused search leaves nothing behind)."""
+
+    def __init__(self, *paths: str) -> None:
+        self.new = [self._topmost_missing(Path(p).resolve()) for p in paths if "://" not in p and not Path(p).exists()]
+
+    @staticmethod
+    def _topmost_missing(path: Path) -> Path:
+        """The highest folder of `path` that does not exist yet (mkdir(parents=True) creates it too)."""
+        while not path.parent.exists():
+            path = path.parent
+        return path
+
+    def remove_empty(self) -> None:
+        for root in self.new:
+            if root.is_dir() and not any(path.is_file() for path in root.rglob("*")):
+                shutil.rmtree(root, ignore_errors=True)
