@@ -120,6 +120,17 @@ def test_worse_or_equal_result_is_kept_out_and_recorded(tmp_path, value):
     assert last["outcome"] == "kept-earlier" and last["searched"] == {"learning_rate": 5e-4}
 
 
+def test_an_unconfirmed_result_replacing_a_confirmed_one_says_so(tmp_path):
+    store = ResultStore(tmp_path)
+    confirmed = make_document(0.61)
+    confirmed["confirmation"] = {"winner": "baseline", "seeds": [1024, 1025]}
+    store.publish_best("synthetic", confirmed)
+    outcome = store.publish_best("synthetic", make_document(0.62))
+    assert outcome.written and "0.62 > 0.61" in outcome.reason
+    assert "the earlier result was confirmed over seeds and this one is a single unconfirmed trial" in outcome.reason
+    assert "confirmed over seeds" not in store.publish_best("synthetic", make_document(0.63)).reason
+
+
 def test_overwrite_replaces_a_better_result(tmp_path):
     store = ResultStore(tmp_path)
     store.publish_best("synthetic", make_document(0.63))

@@ -95,6 +95,15 @@ def test_warm_start_learns_from_earlier_trials_and_proposes_earlier_winners(tmp_
     assert warm.proposed == [{"encoder_loss_weight": 0.07}]
     # The baseline (0.03) was run by the earlier search: it is not run again; the earlier winner goes first.
     assert plan.points_to_evaluate() == [{"encoder_loss_weight": 0.07}]
+    # A learned trial of the baseline's values counts whatever settings the baseline leaves open (real spaces
+    # sample the learning rate etc. beside it); a trial with other values does not.
+    from types import SimpleNamespace
+
+    for params, baseline_runs in (({"encoder_loss_weight": 0.03, "learning_rate": 3e-4}, False),
+                                  ({"encoder_loss_weight": 0.05, "learning_rate": 3e-4}, True)):
+        plan.warm_start = dataclasses.replace(warm, trials=[SimpleNamespace(params=params)])
+        assert ({"encoder_loss_weight": 0.03} in plan.points_to_evaluate()) is baseline_runs
+    plan.warm_start = warm
     # The copies keep their states and values, and TPE samples from them (no random start-up needed).
     study = create_study(open_storage(plan.optuna_storage), "next", "max", plan.fingerprints)
     study.add_trials(warm.trials)

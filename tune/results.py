@@ -350,7 +350,12 @@ def _decide(current: dict | None, problem: str | None, new: dict, overwrite: boo
     better = value > old if mode == "max" else value < old
     if better:
         sign = ">" if mode == "max" else "<"
-        return True, f"better than earlier result: {value:.6g} {sign} {old:.6g} ({new_metric['name']}, {mode})"
+        reason = f"better than earlier result: {value:.6g} {sign} {old:.6g} ({new_metric['name']}, {mode})"
+        if current.get("confirmation") and not new.get("confirmation"):
+            # Said, not refused: the search's own choice (--confirm-top 0); the earlier one stays in the history.
+            reason += ("; note: the earlier result was confirmed over seeds and this one is a single unconfirmed "
+                       "trial - confirm it with tune/confirm.py")
+        return True, reason
     if overwrite:
         return True, f"overwrite requested (earlier {old:.6g}, this {value:.6g} {new_metric['name']})"
     sign = ">=" if mode == "max" else "<="

@@ -64,10 +64,12 @@ class DatasetPlan:
                 "space_file": portable_path(self.space.path) or ""}
 
     def points_to_evaluate(self) -> list[dict[str, Any]]:
-        """The baseline first (unless a warm start holds it already), then earlier winners."""
+        """The baseline first (unless a warm start holds a trial of it already: one with the baseline's values,
+        whatever the settings it leaves open), then earlier winners."""
         learned = [t.params for t in self.warm_start.trials] if self.warm_start else []
         baseline = self.space.baseline_point()
-        return ([baseline] if baseline not in learned else []) + (self.warm_start.proposed if self.warm_start else [])
+        ran = any(all(params.get(k) == v for k, v in baseline.items()) for params in learned)
+        return ([] if ran else [baseline]) + (self.warm_start.proposed if self.warm_start else [])
 
 
 def per_dataset(values: list[str], datasets: list[str], flag: str) -> list[str | None]:
