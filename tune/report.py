@@ -447,13 +447,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--html", action="store_true",
                    help="also write <dataset>.html: Optuna's interactive plotly figures, self-contained (needs plotly)")
     args = p.parse_args(argv)
-    results_dir = Path(args.results_dir)
-    try:
-        from tune.results import ResultStore
+    from tune.results import ResultStore
 
-        datasets = args.dataset or ResultStore(results_dir).datasets_with_studies()
+    results_dir = Path(args.results_dir)
+    store = ResultStore(results_dir)
+    try:
+        datasets = args.dataset or store.datasets_with_studies()
         if not datasets:
-            raise UserError(f"no studies in {ResultStore(results_dir).studies_dir()}; run tune/search.py first")
+            raise UserError(f"no studies in {store.studies_dir()}; run tune/search.py first")
         for dataset in datasets:
             print(f"wrote {build_report(dataset, results_dir, html=args.html)}")
     except UserError as exc:
