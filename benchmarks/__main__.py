@@ -1,8 +1,9 @@
-"""`python -m benchmarks`: measure training throughput, search throughput and search efficiency.
+"""`python -m benchmarks`: measure bf16 against fp32, training throughput, search throughput and search efficiency.
 
     python -m benchmarks --quick                       # a few minutes, smaller data and searches
     python -m benchmarks --json benchmarks/results.json # the full run (about 30 minutes on 2 cores)
     python -m benchmarks --sections training --device cuda --json gpu.json
+    python -m benchmarks --sections precision          # seconds: the bf16/fp32 ratio here, and auto's choice
 
 Prints a table (each figure with how it was measured) and the targets of
 docs/PERFORMANCE.md; `--json` writes every figure.
@@ -27,7 +28,7 @@ from benchmarks.common import IEMOCAP_DIMS, REPO, SMALL_DIMS, DataSpec, run_work
 from benchmarks.report import render, targets
 from joyful.io import atomic_write_json
 
-SECTIONS = ("training", "search", "efficiency", "profile")
+SECTIONS = ("precision", "training", "search", "efficiency", "profile")
 FUSIONS = ("autofusion", "hierarchical")
 
 
@@ -119,6 +120,8 @@ def _meta(quick: bool, argv: list[str]) -> dict[str, Any]:
 def summary(results: dict[str, Any]) -> dict[str, float]:
     """Flat headline figures (`<fusion>_train_epoch_speedup`, ...) for scripts and tests."""
     flat: dict[str, float] = {}
+    if "precision" in results:
+        flat["bf16_over_fp32"] = results["precision"]["bf16_over_fp32"]
     for fusion, r in results.get("training", {}).items():
         for key in ("train_epoch_speedup", "train_same_batches_speedup", "eval_speedup", "fusion_speedup"):
             if r.get(key) is not None:
@@ -165,6 +168,9 @@ def run(settings: Settings, sections: list[str], fusions: list[str], threads: in
         print(f"[{datetime.now():%H:%M:%S} load {_load()}] {message}", file=sys.stderr, flush=True)
 
     data_dir = workdir / "data"
+    if "precision" in sections:
+        log("bf16 against fp32")
+        results["precision"] = run_worker("precision", {"threads": threads, "device": device})
     training_data = DataSpec(settings.training_scale, tuple(IEMOCAP_DIMS.items()))
     if "training" in sections:
         log("training throughput")

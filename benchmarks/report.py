@@ -71,6 +71,14 @@ def training_rows(training: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def precision_rows(precision: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rates = precision["linear_flops_per_s"]
+    return [("bf16 / fp32 (linear layer)", f"{precision['bf16_over_fp32']:.2f}x",
+             f"Linear(1024, 1024) on 2048 rows, {precision['device']}, {precision['threads']} thread(s): "
+             f"bf16 autocast {rates['bf16'] / 1e9:.0f} GFLOP/s, fp32 {rates['fp32'] / 1e9:.0f} GFLOP/s"),
+            ("--precision auto picks", precision["auto"], precision["auto_reason"])]
+
+
 def search_rows(search: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows = []
     standalone = search["standalone_trial"]
@@ -188,7 +196,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def render(results: dict[str, Any]) -> str:
-    sections = [("Training throughput", "training", training_rows),
+    sections = [("Precision", "precision", precision_rows),
+                ("Training throughput", "training", training_rows),
                 ("Search throughput (small synthetic data)", "search_throughput", search_rows),
                 ("Search efficiency", "search_efficiency", efficiency_rows),
                 ("Profile of one training epoch", "profile", profile_rows)]

@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-out", "--metrics_out", dest="metrics_out", help="write the run's metrics JSON here")
     run.add_argument("--checkpoint-dir", "--checkpoint_dir", dest="checkpoint_dir",
                      help="save last.pt every epoch; a later run with the same config resumes from it")
+    run.add_argument("--save-model", "--save_model", dest="save_model",
+                     help="write the selected model (weights, feature statistics, config) here, for joyful.predict")
     run.add_argument("--from_begin", "--from-begin", dest="from_begin", action="store_true",
                      help="start from scratch even if --checkpoint-dir holds a checkpoint")
     run.add_argument("--model_ckpt", "--model-ckpt", dest="model_ckpt", help="initialise weights from this checkpoint")
@@ -90,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-RUN_KEYS = ("config", "metrics_out", "checkpoint_dir", "from_begin", "model_ckpt", "device", "dataset_spec", "quiet")
+RUN_KEYS = ("config", "metrics_out", "checkpoint_dir", "from_begin", "model_ckpt", "device", "dataset_spec", "quiet",
+            "save_model")
 
 
 def resolve_config(values: dict[str, Any]) -> JoyfulConfig:
@@ -127,10 +130,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {note}", file=sys.stderr)
         check_writable(values.get("metrics_out"), "--metrics-out")
         check_writable(values.get("checkpoint_dir"), "--checkpoint-dir")
+        check_writable(values.get("save_model"), "--save-model")
         options = RunOptions(device=values.get("device", "auto"), checkpoint_dir=values.get("checkpoint_dir"),
                              from_begin=values.get("from_begin", False), metrics_out=values.get("metrics_out"),
                              dataset_spec=values.get("dataset_spec"), init_checkpoint=values.get("model_ckpt"),
-                             progress=not quiet and sys.stderr.isatty())
+                             progress=not quiet and sys.stderr.isatty(), save_model=values.get("save_model"))
         document = train(config, options, log=(lambda message: None) if quiet else print)
     except UserError as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)

@@ -1,7 +1,12 @@
 """The training loop. It knows nothing about tuning: the outside plugs in through callbacks.
 
 Selection uses dev weighted F1 only; the test set is evaluated once, at the
-end, with the best-dev state restored.
+end, with the best-dev state restored. With `--weight_averaging ema|swa` the
+*selected model* is the averaged copy of the weights (joyful/averaging.py): its
+dev score is the epoch's `dev_weighted_f1`, its best state is what test,
+checkpoints and re-runs use. The trained (raw) weights are still scored on dev
+(`raw_dev_weighted_f1`, and the scheduler watches their dev loss) and, for
+comparison, tested once at their own best dev epoch (`test.raw`).
 """
 
 from __future__ import annotations
@@ -18,12 +23,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from joyful.averaging import WeightAverage
 from joyful.config import JoyfulConfig
 from joyful.data.batching import DialogueLoader
 from joyful.data.dialogues import DialogueData
 from joyful.data.scaling import FeatureScaler
+from joyful.errors import UserError
 from joyful.loss_utils import LossWeightConfig, compute_training_loss
 from joyful.metrics import accuracy, per_class_report, weighted_f1
+from joyful.runtime import resolve_precision
 
 
 class NonFiniteLossError(RuntimeError):
@@ -46,6 +54,7 @@ class EvalResult:
     accuracy: float
     labels: np.ndarray = field(repr=False)
     predictions: np.ndarray = field(repr=False)
+    probabilities: np.ndarray = field(repr=False)  # (utterances, classes), float32, in loader order
 
 
 class Coach:
@@ -72,11 +81,28 @@ class Coach:
         self.nll = nn.NLLLoss(weight=self._class_weights())
         self.optimizer = self._build_optimizer()
         self.scheduler = self._build_scheduler()
+        self.precision, self.precision_reason = resolve_precision(config.precision, device)
+        # The EMA's per-step decay keeps its window at `ema_epochs` epochs whatever the batch size.
+        steps_per_epoch = max(1, len(self.loaders["train"]))
+        self.average = (None if config.weight_averaging == "none" else
+                        WeightAverage(self.model, config.weight_averaging,
+                                      ema_decay=1.0 - 1.0 / max(1.0, config.ema_epochs * steps_per_epoch),
+                                      swa_start=config.swa_start))
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.best_dev_f1 = -math.inf
         self.best_epoch = 0
         self.best_state: dict[str, torch.Tensor] | None = None
+        # The raw weights' own best dev epoch, kept only with averaging (for `test.raw`).
+        self.raw_best_dev_f1 = -math.inf
+        self.raw_best_epoch = 0
+        self.raw_best_state: dict[str, torch.Tensor] | None = None
+        self.last_test: EvalResult | None = None  # the selected model's test evaluation (with probabilities)
+
+    @property
+    def selected_model(self) -> nn.Module:
+        """The model that is scored, selected and tested: the averaged copy with averaging, else the model."""
+        return self.average.model if self.average is not None else self.model
 
     # --- construction ---------------------------------------------------
     def _class_weights(self) -> torch.Tensor | None:
@@ -109,8 +135,8 @@ class Coach:
         return None
 
     def autocast(self) -> torch.autocast:
-        """bf16 mixed precision when --precision bf16 (losses and the self-pooling stay float32)."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
+        """bf16 mixed precision when the run uses bf16 (losses and the self-pooling stay float32)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     # --- one epoch --------------------------------------------------------
     def train_epoch(self) -> dict[str, Any]:
@@ -132,6 +158,8 @@ class Coach:
             if self.config.max_grad_value > 0:
                 nn.utils.clip_grad_value_(self.model.parameters(), self.config.max_grad_value)
             self.optimizer.step()
+            if self.average is not None:
+                self.average.after_step(self.model)
             for key, value in parts.items():
                 sums[key] = sums.get(key, 0.0) + value
             for key, value in output.gate_means.items():
@@ -141,6 +169,8 @@ class Coach:
                       end="", file=sys.stderr, flush=True)
         if self.progress:
             print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
+        if self.average is not None:
+            self.average.after_epoch(self.model, self.epoch + 1)
         seconds = time.perf_counter() - start
         n_batches = len(loader)
         return {
@@ -151,18 +181,21 @@ class Coach:
         }
 
     @torch.no_grad()
-    def evaluate(self, split: str) -> EvalResult:
-        """One forward pass per batch gives both predictions and the NLL (no second pass)."""
-        self.model.eval()
-        losses, labels, predictions = [], [], []
+    def evaluate(self, split: str, model: nn.Module | None = None) -> EvalResult:
+        """Score `model` (default: the selected model) on `split`; one forward pass per batch gives the
+        predictions, the class probabilities and the NLL."""
+        model = self.selected_model if model is None else model
+        model.eval()
+        losses, labels, log_probs = [], [], []
         for batch in self.loaders[split]:
             with self.autocast():
-                log_probs = self.model(batch, contrast=False, reconstruct=False).log_probs.float()
-            losses.append(float(self.nll(log_probs, batch.labels)) * batch.num_utterances)
+                batch_log_probs = model(batch, contrast=False, reconstruct=False).log_probs.float()
+            losses.append(float(self.nll(batch_log_probs, batch.labels)) * batch.num_utterances)
             labels.append(batch.labels.cpu())
-            predictions.append(log_probs.argmax(dim=1).cpu())
-        y, p = torch.cat(labels).numpy(), torch.cat(predictions).numpy()
-        return EvalResult(sum(losses) / len(y), weighted_f1(y, p), accuracy(y, p), y, p)
+            log_probs.append(batch_log_probs.cpu())
+        y, scores = torch.cat(labels).numpy(), torch.cat(log_probs)
+        p = scores.argmax(dim=1).numpy()
+        return EvalResult(sum(losses) / len(y), weighted_f1(y, p), accuracy(y, p), y, p, scores.exp().numpy())
 
     # --- the loop -----------------------------------------------------------
     def fit(self, evaluate_test: bool = True) -> dict[str, Any]:
@@ -171,21 +204,29 @@ class Coach:
         while self.epoch < self.config.epochs:
             record = self.train_epoch()
             dev = self.evaluate("dev")
+            raw = self.evaluate("dev", self.model) if self.average is not None else dev
             self.epoch += 1
             if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                self.scheduler.step(dev.loss)
+                self.scheduler.step(raw.loss)  # the trained weights' loss, with or without averaging
             elif self.scheduler is not None:
                 self.scheduler.step()
             improved = dev.weighted_f1 > self.best_dev_f1  # strictly greater, as the original
             if improved:
                 self.best_dev_f1, self.best_epoch = dev.weighted_f1, self.epoch
                 if self.keep_best_state:
-                    self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+                    self.best_state = _cpu_copy(self.selected_model)
             record = {"epoch": self.epoch, **record, "dev_loss": dev.loss, "dev_weighted_f1": dev.weighted_f1,
                       "dev_accuracy": dev.accuracy, "lr": self.optimizer.param_groups[0]["lr"], "improved": improved}
+            if self.average is not None:
+                if raw.weighted_f1 > self.raw_best_dev_f1:
+                    self.raw_best_dev_f1, self.raw_best_epoch = raw.weighted_f1, self.epoch
+                    if self.keep_best_state:
+                        self.raw_best_state = _cpu_copy(self.model)
+                record.update(raw_dev_loss=raw.loss, raw_dev_weighted_f1=raw.weighted_f1)
             self.history.append(record)
+            raw_note = f"  (raw weights {raw.weighted_f1:.4f})" if self.average is not None else ""
             self.log(f"epoch {self.epoch:3d}  train loss {record['train_loss']['total']:.4f}  "
-                     f"dev loss {dev.loss:.4f}  dev wF1 {dev.weighted_f1:.4f}  acc {dev.accuracy:.4f}"
+                     f"dev loss {dev.loss:.4f}  dev wF1 {dev.weighted_f1:.4f}{raw_note}  acc {dev.accuracy:.4f}"
                      f"{'  *' if improved else ''}  ({record['train_utterances_per_s']:.0f} utt/s)")
             if any([callback(record, self) for callback in self.callbacks]):
                 break
@@ -195,18 +236,34 @@ class Coach:
         summary["wall_seconds"] = time.perf_counter() - started
         return summary
 
-    def evaluate_test(self) -> dict[str, Any]:
-        """Restore the best-dev state and evaluate the test set (once per run)."""
+    def restore_best(self) -> None:
+        """Load the best-dev state into the selected model (no-op when it was not kept)."""
         if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+            self.selected_model.load_state_dict(self.best_state)
+
+    def evaluate_test(self) -> dict[str, Any]:
+        """Restore the best-dev state and evaluate the test set (once per model). With averaging, the raw
+        weights at their own best dev epoch are tested too, as `raw`: what selection without averaging
+        would have published."""
+        self.restore_best()
         test = self.evaluate("test")
-        return {"weighted_f1": test.weighted_f1, "accuracy": test.accuracy, "loss": test.loss,
-                "report": per_class_report(test.labels, test.predictions, self.data.spec.label_names)}
+        self.last_test = test
+        result = {"weighted_f1": test.weighted_f1, "accuracy": test.accuracy, "loss": test.loss,
+                  "report": per_class_report(test.labels, test.predictions, self.data.spec.label_names)}
+        if self.average is not None and self.raw_best_state is not None:
+            self.model.load_state_dict(self.raw_best_state)
+            raw = self.evaluate("test", self.model)
+            result["raw"] = {"weighted_f1": raw.weighted_f1, "accuracy": raw.accuracy, "best_epoch": self.raw_best_epoch,
+                             "best_dev_weighted_f1": self.raw_best_dev_f1}
+        return result
 
     def summary(self) -> dict[str, Any]:
         best = next((r for r in self.history if r["epoch"] == self.best_epoch), None)
         return {"epochs_run": self.epoch, "best_epoch": self.best_epoch, "best_dev_weighted_f1": self.best_dev_f1,
                 "best_dev_accuracy": best["dev_accuracy"] if best else None, "feature_scaling": self.scaler.summary(),
+                "weight_averaging": self.config.weight_averaging,
+                "precision": {"requested": self.config.precision, "used": self.precision,
+                              "reason": self.precision_reason},
                 "history": self.history}
 
     # --- checkpoints --------------------------------------------------------
@@ -221,6 +278,8 @@ class Coach:
             "best_dev_f1": self.best_dev_f1,
             "best_epoch": self.best_epoch,
             "best_state": self.best_state,
+            "average": self.average.state_dict() if self.average is not None else None,
+            "raw_best": {"dev_f1": self.raw_best_dev_f1, "epoch": self.raw_best_epoch, "state": self.raw_best_state},
             "feature_scaler": self.scaler.state_dict(),
             "rng": {
                 "torch": torch.get_rng_state(),
@@ -239,7 +298,18 @@ class Coach:
         self.history = list(state["history"])
         self.best_dev_f1, self.best_epoch = state["best_dev_f1"], state["best_epoch"]
         self.best_state = state.get("best_state")
+        if (state.get("average") is None) != (self.average is None):
+            raise UserError(f"{where} was written with another --weight_averaging; pass --from_begin to start over")
+        if self.average is not None:
+            self.average.load_state_dict(state["average"])
+            raw_best = state["raw_best"]
+            self.raw_best_dev_f1, self.raw_best_epoch, self.raw_best_state = (
+                raw_best["dev_f1"], raw_best["epoch"], raw_best["state"])
         torch.set_rng_state(state["rng"]["torch"])
         if state["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.shuffle_generator.set_state(state["rng"]["shuffle"])
+
+
+def _cpu_copy(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

@@ -20,12 +20,15 @@ from joyful.errors import UserError
 # Version of the JSON layout written by `config_document` and read by
 # `load_config_file`. Bump it when a field is renamed or changes meaning.
 # 2: `feature_norm` added; a version-1 config has none and meant unscaled features.
-CONFIG_SCHEMA_VERSION = 2
+# 3: `weight_averaging` (+ `ema_epochs`, `swa_start`) added; an earlier config has none and meant no averaging.
+#    `precision` gained `auto` (the new default); earlier files name fp32 or bf16 explicitly.
+CONFIG_SCHEMA_VERSION = 3
 
 FUSIONS = ("autofusion", "hierarchical")
 RECONSTRUCTION_LOSSES = ("mse", "smooth_l1")
 SEQUENCE_MODELS = ("transformer", "lstm", "gru")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
+WEIGHT_AVERAGING = ("none", "ema", "swa")  # joyful/averaging.py says what each does
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("reduceLR", "expLR", "none")
 MODALITY_LETTERS = ("a", "t", "v")
@@ -94,9 +97,20 @@ class JoyfulConfig:
     seed: int = _opt(24, "random seed (python, numpy, torch)", group="train")
     num_threads: int = _opt(0, "torch intra-op threads; 0 = torch's default", group="train")
     self_pool_chunk: int = _opt(16, "utterances per self-pooling chunk (bounds memory; no effect on results)", group="train")
-    precision: str = _opt("fp32", "fp32, or bf16: mixed precision (bfloat16 autocast of the matrix products; faster "
-                          "on GPUs and on CPUs with AVX-512-BF16/AMX, results differ slightly from fp32)",
-                          choices=PRECISIONS, group="train")
+    precision: str = _opt("auto", "auto: bf16 where the device computes it natively (CUDA with bf16, CPUs with "
+                          "AVX-512-BF16 or AMX), else fp32; fp32; or bf16: mixed precision (bfloat16 autocast of the "
+                          "matrix products; results differ slightly from fp32, and it is several times slower than "
+                          "fp32 where bf16 is emulated)", choices=PRECISIONS, group="train")
+    # Averaged weights are what dev selection, test, checkpoints and re-runs use (joyful/averaging.py).
+    # Default from the MELD measurements in docs/AVERAGING.md; 'none' is the original behaviour.
+    weight_averaging: str = _opt("ema", "evaluate an average of the weights instead of the last ones: none "
+                                 "(original), ema (exponential moving average over steps, --ema_epochs), swa (mean of "
+                                 "the epoch-end weights from --swa_start on)", choices=WEIGHT_AVERAGING, group="train")
+    # A window in epochs, not a per-step decay: searches vary the batch size, and a fixed per-step decay
+    # would average over 4x more epochs at batch 32 than at batch 8.
+    ema_epochs: float = _opt(1.5, "window of --weight_averaging ema in epochs: the per-step decay is "
+                             "1 - 1/(ema_epochs x optimizer steps per epoch); bias-corrected", group="train")
+    swa_start: int = _opt(1, "first epoch whose end-of-epoch weights --weight_averaging swa averages", group="train")
 
     # ------------------------------------------------------------------
     def validate(self) -> JoyfulConfig:
@@ -126,6 +140,10 @@ class JoyfulConfig:
         for name in ("wp", "wf"):
             if getattr(self, name) < -1:
                 raise UserError(f"--{name} is {getattr(self, name)}, but must be >= 0 or -1 (unbounded)")
+        if self.ema_epochs <= 0:
+            raise UserError(f"--ema_epochs is {self.ema_epochs}, but must be > 0")
+        if self.swa_start < 1:
+            raise UserError(f"--swa_start is {self.swa_start}, but must be >= 1")
         if self.contrastive_temperature <= 0:
             raise UserError(f"--contrastive_temperature is {self.contrastive_temperature}, but must be > 0")
         if self.weight_decay < 0 or self.seqcontext_nhead < 0 or self.num_threads < 0 or self.scheduler_patience < 0:
@@ -261,8 +279,12 @@ def load_config_file(path: str | Path) -> tuple[JoyfulConfig, dict[str, Any]]:
 
 def upgrade_config_values(values: Any, version: int) -> Any:
     """A whole config object written under schema `version`, in the current layout."""
-    if version < 2 and isinstance(values, dict) and "feature_norm" not in values:
+    if not isinstance(values, dict):
+        return values
+    if version < 2 and "feature_norm" not in values:
         values = {**values, "feature_norm": "none"}  # before schema 2 features were never scaled
+    if version < 3 and "weight_averaging" not in values:
+        values = {**values, "weight_averaging": "none"}  # before schema 3 the last weights were evaluated
     return values
 
 

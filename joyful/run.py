@@ -22,6 +22,7 @@ from joyful.datasets import default_data_path, resolve_dataset
 from joyful.errors import UserError
 from joyful.io import atomic_write_json
 from joyful.model import build_model
+from joyful.model_file import save_model_file
 from joyful.runtime import resolve_device, seed_everything, set_threads
 
 LAST_CHECKPOINT = "last.pt"
@@ -38,6 +39,7 @@ class RunOptions:
     dataset_spec: str | None = None
     init_checkpoint: str | None = None
     progress: bool = False
+    save_model: str | None = None  # write the selected model (joyful/model_file.py) here
 
 
 def data_path(config: JoyfulConfig) -> Path:
@@ -95,7 +97,12 @@ def train(config: JoyfulConfig, options: RunOptions, log: Callable[[str], None] 
             raise UserError(f"{checkpoint_path} was written with another config; pass --from_begin to start over")
         coach.load_state_dict(payload["coach"], where=str(checkpoint_path))
         log(f"resumed from {checkpoint_path} after epoch {coach.epoch}")
+    log(f"precision {coach.precision} ({coach.precision_reason}); weight averaging {config.weight_averaging}")
     summary = coach.fit(evaluate_test=True)
+    if options.save_model:
+        scores = {"best_epoch": summary["best_epoch"], "dev_weighted_f1": summary["best_dev_weighted_f1"],
+                  "test_weighted_f1": summary["test"]["weighted_f1"]}
+        save_model_file(options.save_model, config, coach.selected_model.state_dict(), coach.scaler, data, scores)
     document = {
         "config": config.to_dict(),
         "data": {"path": str(data.source), "sha256": data.sha256, "modality_dims": data.modality_dims,
@@ -108,8 +115,13 @@ def train(config: JoyfulConfig, options: RunOptions, log: Callable[[str], None] 
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
     }
     test = summary["test"]
+    raw = test.get("raw")
+    raw_note = (f" (raw weights at their best dev epoch {raw['best_epoch']}: test wF1 {raw['weighted_f1']:.4f})"
+                if raw else "")
     log(f"best dev wF1 {summary['best_dev_weighted_f1']:.4f} at epoch {summary['best_epoch']}; "
-        f"test wF1 {test['weighted_f1']:.4f}, accuracy {test['accuracy']:.4f} ({document['wall_seconds']:.1f} s)")
+        f"test wF1 {test['weighted_f1']:.4f}, accuracy {test['accuracy']:.4f}{raw_note} ({document['wall_seconds']:.1f} s)")
+    if options.save_model:
+        log(f"saved the model to {options.save_model}")
     if options.metrics_out:
         atomic_write_json(options.metrics_out, document)
     return document

@@ -41,3 +41,38 @@ def resolve_device(name: str) -> torch.device:
 def set_threads(num_threads: int) -> None:
     if num_threads > 0:
         torch.set_num_threads(num_threads)
+
+
+def cpu_bf16_features() -> list[str]:
+    """The bfloat16 instructions this CPU has: AVX-512-BF16 and/or AMX (the capability probe).
+
+    Reads torch's own CPU feature detection (private functions of torch >= 2.3); where they are
+    absent the answer is none, so `auto` falls back to fp32.
+    """
+    cpu = getattr(torch, "cpu", None)
+    probes = (("AVX-512-BF16", "_is_avx512_bf16_supported"), ("AMX", "_is_amx_tile_supported"))
+    return [name for name, probe in probes if bool(getattr(cpu, probe, lambda: False)())]
+
+
+def native_bf16(device: torch.device) -> tuple[bool, str]:
+    """Whether `device` computes bfloat16 matrix products natively, and what says so.
+
+    CUDA: the device reports bf16 support without emulation (Ampere and newer). CPU: AVX-512-BF16 or
+    AMX instructions; without them bf16 autocast is emulated and several times slower than fp32
+    (docs/PERFORMANCE.md, the precision line of `python -m benchmarks`).
+    """
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+        return native, f"CUDA device {torch.cuda.get_device_name(device)} {'has' if native else 'lacks'} native bf16"
+    features = cpu_bf16_features()
+    if features:
+        return True, "CPU with " + " and ".join(features)
+    return False, "CPU without AVX-512-BF16 or AMX (bf16 would be emulated)"
+
+
+def resolve_precision(requested: str, device: torch.device) -> tuple[str, str]:
+    """The precision a run uses (fp32 or bf16) and why: `auto` takes bf16 only where it is native."""
+    if requested != "auto":
+        return requested, f"--precision {requested}"
+    native, reason = native_bf16(device)
+    return ("bf16" if native else "fp32"), f"auto: {reason}"

@@ -63,37 +63,49 @@ def test_history_records_and_summary(synthetic_path, synthetic_data) -> None:
     assert all(math.isfinite(v) for v in record["train_loss"].values())
     assert record["train_loss"]["contrastive"] > 0 and record["train_loss"]["reconstruction"] > 0
     for key in ("dev_loss", "dev_weighted_f1", "dev_accuracy", "lr", "improved", "train_seconds",
-                "train_utterances_per_s"):
+                "train_utterances_per_s", "raw_dev_weighted_f1", "raw_dev_loss"):
         assert key in record
     # Selection on dev wF1 only: the first epoch with the strictly greatest value.
     scores = [r["dev_weighted_f1"] for r in summary["history"]]
     assert summary["best_epoch"] == int(np.argmax(scores)) + 1
     assert summary["best_dev_weighted_f1"] == max(scores)
     assert summary["best_dev_accuracy"] == summary["history"][summary["best_epoch"] - 1]["dev_accuracy"]
-    assert set(summary["test"]) == {"weighted_f1", "accuracy", "loss", "report"}
+    # With weight averaging (the default) the raw weights are tested too, at their own best dev epoch.
+    assert set(summary["test"]) == {"weighted_f1", "accuracy", "loss", "report", "raw"}
+    raw_scores = [r["raw_dev_weighted_f1"] for r in summary["history"]]
+    assert summary["test"]["raw"]["best_epoch"] == int(np.argmax(raw_scores)) + 1
+    assert summary["weight_averaging"] == "ema"
+    assert summary["precision"] == {"requested": "fp32", "used": "fp32", "reason": "--precision fp32"}
     assert set(summary["test"]["report"]) >= {"hap", "sad", "neu", "ang", "accuracy", "weighted avg"}
     assert summary["epochs_run"] == 3 and summary["wall_seconds"] > 0
 
 
-def test_test_set_untouched_without_evaluate_test(synthetic_path, synthetic_data) -> None:
-    coach = build_coach(tiny_config(synthetic_path), synthetic_data, CPU)
+@pytest.mark.parametrize(("averaging", "dev_passes"), [("none", 1), ("ema", 2)])
+def test_test_set_untouched_without_evaluate_test(synthetic_path, synthetic_data, averaging, dev_passes) -> None:
+    coach = build_coach(tiny_config(synthetic_path, weight_averaging=averaging), synthetic_data, CPU)
     coach.loaders["test"] = CountingLoader(coach.loaders["test"])
     coach.loaders["dev"] = CountingLoader(coach.loaders["dev"])
     summary = coach.fit(evaluate_test=False)
     assert "test" not in summary
     assert coach.loaders["test"].iterations == 0
-    assert coach.loaders["dev"].iterations == 2  # once per epoch
+    # Once per epoch per model scored on dev: the selected one, and with averaging the raw weights too.
+    assert coach.loaders["dev"].iterations == 2 * dev_passes
 
 
-def test_test_set_evaluated_once_with_the_best_dev_state(synthetic_path, synthetic_data) -> None:
-    config = tiny_config(synthetic_path, epochs=4, learning_rate=3e-3)
+@pytest.mark.parametrize("averaging", ["none", "ema", "swa"])
+def test_test_set_evaluated_once_with_the_best_dev_state(synthetic_path, synthetic_data, averaging: str) -> None:
+    config = tiny_config(synthetic_path, epochs=4, learning_rate=3e-3, weight_averaging=averaging)
     coach = build_coach(config, synthetic_data, CPU)
     coach.loaders["test"] = CountingLoader(coach.loaders["test"])
     summary = coach.fit(evaluate_test=True)
-    assert coach.loaders["test"].iterations == 1
-    for name, value in coach.model.state_dict().items():
+    # Once per model: the selected one, and with averaging the raw weights at their own best epoch.
+    assert coach.loaders["test"].iterations == (1 if averaging == "none" else 2)
+    assert (coach.selected_model is coach.model) == (averaging == "none")
+    for name, value in coach.selected_model.state_dict().items():
         torch.testing.assert_close(value, coach.best_state[name], msg=name)
     assert summary["test"]["weighted_f1"] == coach.evaluate("test").weighted_f1
+    # The selected model's best dev score is the one its restored state gives again.
+    assert coach.evaluate("dev").weighted_f1 == summary["best_dev_weighted_f1"]
 
 
 def test_dev_evaluation_is_one_forward_pass_per_batch(synthetic_path, synthetic_data) -> None:
@@ -106,7 +118,7 @@ def test_dev_evaluation_is_one_forward_pass_per_batch(synthetic_path, synthetic_
         return real_forward(batch, contrast, reconstruct)
 
     coach.model.forward = counting_forward
-    result = coach.evaluate("dev")
+    result = coach.evaluate("dev", coach.model)
     del coach.model.forward
     # No contrastive views and no fusion decoders: evaluation reports neither loss.
     assert calls == [(False, False)] * len(coach.loaders["dev"]) and len(calls) == 2
@@ -120,8 +132,10 @@ def test_dev_evaluation_is_one_forward_pass_per_batch(synthetic_path, synthetic_
     assert result.accuracy == pytest.approx(float((log_probs.argmax(1) == labels).float().mean()))
 
 
-def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path, synthetic_path, synthetic_data) -> None:
-    config = tiny_config(synthetic_path, fusion="hierarchical", epochs=3)
+@pytest.mark.parametrize("averaging", ["none", "ema", "swa"])
+def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path, synthetic_path, synthetic_data,
+                                                         averaging: str) -> None:
+    config = tiny_config(synthetic_path, fusion="hierarchical", epochs=3, weight_averaging=averaging, swa_start=2)
     _, uninterrupted = run(config, synthetic_data)
 
     path = tmp_path / "last.pt"

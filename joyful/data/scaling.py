@@ -78,6 +78,12 @@ class FeatureScaler:
                 "shift": {k: torch.from_numpy(v.copy()) for k, v in self.shift.items()},
                 "factor": {k: torch.from_numpy(v.copy()) for k, v in self.factor.items()}}
 
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> FeatureScaler:
+        """The scaler `state_dict` saved (a model file applies its training statistics to new data)."""
+        return cls(state["method"], {k: v.numpy().astype(np.float64) for k, v in state["shift"].items()},
+                   {k: v.numpy().astype(np.float64) for k, v in state["factor"].items()})
+
     def check_state(self, state: dict[str, Any] | None, where: str) -> None:
         """Refuse to continue from a checkpoint whose statistics are not this data's."""
         if state is None:  # a checkpoint written before feature scaling existed: only 'none' matches it
