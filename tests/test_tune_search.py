@@ -13,11 +13,12 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from tune_helpers import reported, trial_dirs
 
 from joyful.data.synthetic import generate
 from joyful.io import atomic_write
 from tune.optuna_searcher import TruthfulOptunaSearch
-from tune.records import COMPLETE, EARLY_STOPPED, ERRORED, NON_FINITE, classify
+from tune.records import COMPLETE, EARLY_STOPPED, ERRORED, NON_FINITE, classify, ranked
 from tune.results import ResultStore, validate_best_document
 from tune.space import load_space
 from tune.study_storage import STORAGE_CLASS
@@ -186,6 +187,77 @@ def test_optuna_study_in_its_journal_matches_the_trials_table(small_search: dict
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["value"] == study.best_value
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(700)
+def test_a_trials_reported_score_is_what_the_study_records_and_report_show(small_search: dict) -> None:
+    """The score a trial reports each epoch (its averaged weights' dev wF1) is the score ASHA and TPE saw, the
+    curve and best score of its record, its Optuna intermediate values, and what the report names."""
+    results = small_search["results"]
+    record, study = _stored_study(results)
+    by_ray_id = {t.user_attrs["ray_trial_id"]: t for t in study.trials}
+    folders = trial_dirs(small_search["root"] / "ray" / "e2e" / "synthetic")
+    assert len(folders) == len(record.trials) == 6
+    for folder in folders:
+        reports = reported(folder)
+        sent = [r["dev_weighted_f1"] for r in reports]
+        assert all("raw_dev_weighted_f1" in r for r in reports)  # weight averaging is on by default
+        trial = next(t for t in record.trials if t.trial_id == reports[-1]["trial_id"])
+        assert [p["dev_weighted_f1"] for p in trial.curve] == sent
+        assert [p["raw_dev_weighted_f1"] for p in trial.curve] == [r["raw_dev_weighted_f1"] for r in reports]
+        assert trial.best_dev_weighted_f1 == max(sent) and trial.best_epoch == sent.index(max(sent)) + 1
+        optuna_trial = by_ray_id[trial.trial_id]
+        assert [optuna_trial.intermediate_values[e] for e in sorted(optuna_trial.intermediate_values)] == sent
+    best = ranked(record.trials)[0]
+    report = (results / "reports" / "synthetic.md").read_text()
+    assert f"Best single trial: `{best.trial_id}`, best dev wF1 {best.best_dev_weighted_f1:.4f}" in report
+    document = json.loads((results / "best_configs" / "synthetic.json").read_text())
+    assert document["single_trial_best"]["value"] == best.best_dev_weighted_f1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(700)
+def test_the_confirmed_winner_is_published_as_an_ensemble(small_search: dict, tmp_path: Path) -> None:
+    results, data = small_search["results"], small_search["data"]
+    best_path = results / "best_configs" / "synthetic.json"
+    document = json.loads(best_path.read_text())
+    ensemble, confirmation = document["ensemble"], document["confirmation"]
+    assert ensemble["label"] == confirmation["winner"]
+    assert ensemble["members_from"] in ("the confirmed winner's runs", "every confirmed run")
+    # Chosen on dev: the published ensemble scores at least as high on dev as the one not chosen.
+    assert all(ensemble["dev_weighted_f1"] >= other["dev_weighted_f1"] for other in ensemble["not_chosen"])
+    for member in ensemble["members"]:
+        path = best_path.parent / member["path"]
+        assert path.is_file() and path.resolve().is_relative_to((results / "models" / "synthetic" / "e2e").resolve())
+        assert member["seed"] in confirmation["seeds"]
+        config = json.loads((best_path.parent / member["config_file"]).read_text())["config"]
+        assert config == member["config"]
+        if member["label"] == confirmation["winner"]:
+            assert member["config"] == {**document["config"], "seed": member["seed"]}
+    winner = next(c for c in confirmation["configurations"] if c["label"] == confirmation["winner"])
+    assert ensemble["single_run"]["test_weighted_f1"] == winner["test_weighted_f1"]
+    assert winner["raw_test_weighted_f1"]["n"] == 2  # the raw weights were tested too, once per run
+    # The user's command scores the ensemble as the best config recorded it (test, then dev).
+    for split in ("test", "dev"):
+        scores = tmp_path / f"{split}.json"
+        done = subprocess.run([sys.executable, "-m", "joyful.predict", "--config", str(best_path), "--data", str(data),
+                               "--split", split, "--scores-out", str(scores)], cwd=REPO, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert json.loads(scores.read_text())["scores"][split]["weighted_f1"] == ensemble[f"{split}_weighted_f1"]
+    # Each member re-runs exactly through train.py --config with its config file.
+    member = ensemble["members"][-1]
+    metrics = tmp_path / "member.json"
+    done = subprocess.run([sys.executable, "train.py", "--config", str(best_path.parent / member["config_file"]),
+                           "--metrics-out", str(metrics), "--quiet"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rerun = json.loads(metrics.read_text())
+    assert rerun["best_dev_weighted_f1"] == member["dev_weighted_f1"]
+    assert rerun["test"]["weighted_f1"] == member["test_weighted_f1"]
+    report = (results / "reports" / "synthetic.md").read_text()
+    assert f"published: ensemble of the {len(ensemble['members'])} runs** ({ensemble['members_from']}" in report
 
 
 @pytest.mark.slow

@@ -526,3 +526,43 @@ def test_at_edge():
     assert linear.at_edge(0.03, rel=0.1)
     assert Parameter("seqcontext_nlayer", "int", 1, 11).at_edge(1)
     assert not Parameter("fusion", "categorical", choices=("autofusion", "hierarchical")).at_edge("hierarchical")
+
+
+def test_trials_spread_evenly_over_the_scientific_values(tmp_path):
+    """Scientific categorical values get an equal share of the search; Optuna fills in the rest of each point."""
+    space = load(tmp_path, VALID)  # fusion has no role: scientific by default; reconstruction_loss is conditional
+    assert space.strata() == [{"fusion": "autofusion"}, {"fusion": "hierarchical"}]
+    baseline = space.baseline_point()
+    points = space.stratified_points(11, [baseline])
+    assert [p["fusion"] for p in points[:3]] == ["hierarchical", "autofusion", "hierarchical"]
+    assert sum(p["fusion"] == "hierarchical" for p in points) == 6  # 6 + 6 with the baseline
+    assert all(set(p) == {"fusion"} for p in points)
+    assert space.stratified_points(0, [baseline]) == []
+    # Enqueued as partial points, Optuna samples every other parameter of the trial.
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
+    for point in points[:4]:
+        study.enqueue_trial(point)
+    seen = []
+    for _ in range(4):
+        trial = study.ask()
+        space.define_by_run()(trial)
+        seen.append(trial.params)
+        study.tell(trial, 0.5)
+    assert [p["fusion"] for p in seen] == [p["fusion"] for p in points[:4]]
+    assert all("encoder_loss_weight" in p for p in seen)
+    assert all("gate_reg_weight" in p for p in seen if p["fusion"] == "hierarchical")
+
+
+def test_no_strata_without_a_scientific_categorical(tmp_path):
+    doc = copy.deepcopy(VALID)
+    doc["parameters"]["fusion"]["role"] = "nuisance"
+    assert load(tmp_path, doc).stratified_points(5, []) == []
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_no_shipped_space_fixes_bf16(path: Path):
+    """bf16 is several times slower than fp32 on CPUs without native bfloat16: the hardware decides
+    (`--precision auto`, the default), never a committed file."""
+    space = load_space(path, dataset=path.stem)
+    assert space.fixed.get("precision", "auto") == "auto"
+    assert "precision" not in space.param_names()

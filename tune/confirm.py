@@ -142,9 +142,9 @@ def run_confirmation(plan: ConfirmationPlan, args: argparse.Namespace) -> int:
 
     from tune.cluster import check_shared_storage, check_trial_fits, start_ray
     from tune.confirm_stats import print_confirmation
-    from tune.publish import confirmed, write_report
+    from tune.publish import confirmed, keep_ensemble, write_report
     from tune.ray_confirm import confirm
-    from tune.references import judge, reference_scores, winner_test
+    from tune.references import judge, published_test, reference_scores
     from tune.results import ResultStore
 
     try:
@@ -157,13 +157,13 @@ def run_confirmation(plan: ConfirmationPlan, args: argparse.Namespace) -> int:
                          cpus_per_trial=plan.cpus_per_trial, gpus_per_trial=plan.gpus_per_trial,
                          storage_path=plan.storage, name=plan.name, verbose=0 if args.quiet else 1,
                          proposal=plan.space.proposal)
-        best = confirmed(plan.best, result, plan.space, command=args.command)
+        store = ResultStore(args.results_dir)
+        best = keep_ensemble(confirmed(plan.best, result, plan.space, command=args.command), result, store)
         print_confirmation(best.confirmation)
         best = best.replace(references=reference_scores(plan.data, plan.baseline.modalities))
-        verdict = judge(winner_test(best), best.references)
+        verdict = judge(published_test(best), best.references)
         if verdict:
             print(f"{args.dataset}: {verdict}")
-        store = ResultStore(args.results_dir)
         outcome = store.update_confirmation(args.dataset, best)
         print(f"{args.dataset}: {'updated' if outcome.written else 'kept'} {outcome.path} ({outcome.reason})")
         write_report(args.dataset, store)

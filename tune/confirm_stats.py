@@ -12,11 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
+
 from joyful.config import JoyfulConfig
+from joyful.metrics import weighted_f1
 from tune.effects import RunCurve, compare_effects, effects_markdown, mean_ci95, summarise_runs
 
 __all__ = ["BASELINE_LABEL", "ConfigRuns", "ConfirmationResult", "SeedRun", "choose_confirmed_winner",
-           "confirmation_markdown", "mean_ci95", "paired_difference", "per_seed_markdown", "print_confirmation"]
+           "confirmation_markdown", "ensemble_scores", "mean_ci95", "paired_difference", "per_seed_markdown",
+           "print_confirmation"]
 
 BASELINE_LABEL = "baseline"
 
@@ -37,6 +41,21 @@ def paired_difference(candidate: dict[int, float], baseline: dict[int, float]) -
             "ci_excludes_zero": low is not None and (low > 0 or high < 0)}
 
 
+def ensemble_scores(runs: list[SeedRun]) -> dict[str, Any] | None:
+    """Dev and test weighted F1 of the mean class probabilities of `runs` (each run's selected model), or None
+    when fewer than two runs kept their probabilities. Test was evaluated once per run; averaging those
+    evaluations chooses nothing on test."""
+    kept = [r for r in runs if r.ok and r.probabilities is not None]
+    if len(kept) < 2:
+        return None
+    scores: dict[str, Any] = {"members": len(kept), "seeds": [r.seed for r in kept]}
+    for split in ("dev", "test"):
+        labels = kept[0].probabilities[f"{split}_labels"]
+        mean = np.mean([r.probabilities[split] for r in kept], axis=0)
+        scores[f"{split}_weighted_f1"] = weighted_f1(labels, mean.argmax(axis=1))
+    return scores
+
+
 # --- results ----------------------------------------------------------------------------
 
 
@@ -55,6 +74,12 @@ class SeedRun:
     dev_weighted_f1: list[float] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
     train_nll: list[float] = field(default_factory=list)
+    # With --weight_averaging: the raw (not averaged) weights at their own best dev epoch, tested once.
+    raw_test_weighted_f1: float | None = None
+    raw_best_dev_weighted_f1: float | None = None
+    # Where Ray stored the run's model file, and its dev/test class probabilities (not written to JSON).
+    model_checkpoint: str | None = None
+    probabilities: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -64,7 +89,7 @@ class SeedRun:
         return RunCurve(self.dev_weighted_f1, self.train_loss, self.train_nll, self.test_weighted_f1)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k not in ("probabilities", "model_checkpoint")}
 
 
 @dataclass
@@ -138,6 +163,8 @@ class ConfirmationResult:
                 "label": e.label, "config": e.config.to_dict(), "searched": _searched(e.config, baseline.config),
                 "dev_weighted_f1": mean_ci95(list(e.values().values())),
                 "test_weighted_f1": mean_ci95(list(e.values("test_weighted_f1").values())),
+                "raw_test_weighted_f1": mean_ci95(list(e.values("raw_test_weighted_f1").values())),
+                "ensemble": ensemble_scores(e.runs),
                 "paired_diff_to_baseline": None if e.label == BASELINE_LABEL
                 else paired_difference(e.values(), baseline.values()),
                 "runs": [r.to_dict() for r in e.runs],
@@ -158,6 +185,8 @@ class ConfirmationResult:
                 "selection": "highest mean best dev weighted F1 over the seeds (baseline included); "
                              "the config is the winner at its median-seed run",
                 "configurations": configurations, "effects": effects,
+                # Every confirmed run, all configurations together: what a larger ensemble would add.
+                "ensemble_all": ensemble_scores([r for e in self.entries for r in e.runs]),
                 "wall_seconds": round(self.wall_seconds, 1), "experiment": self.experiment,
                 "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 

@@ -4,24 +4,27 @@ and the report. Training here goes through the same code path as `train.py` (no 
 
 from __future__ import annotations
 
+import os
 import platform
+import re
 import shlex
+import shutil
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from joyful.config import JoyfulConfig
+from joyful.config import JoyfulConfig, config_document
 from joyful.errors import UserError
-from joyful.io import portable_path
+from joyful.io import atomic_write_json, portable_path
 from joyful.run import RunOptions, train
 from tune.confirm_stats import ConfirmationResult
 from tune.records import BEST_CONFIG_SCHEMA_VERSION, BestConfig, StudyRecord, TrialRecord, outcome_counts, ranked
 from tune.results import ResultStore
 from tune.space import SearchSpace
 
-__all__ = ["best_from_search", "confirmed", "majority_warning", "print_summary", "rerun_winner", "versions",
-           "write_report"]
+__all__ = ["best_from_search", "confirmed", "keep_ensemble", "majority_warning", "print_summary", "rerun_winner",
+           "versions", "write_report"]
 
 
 def _now() -> str:
@@ -98,6 +101,71 @@ def confirmed(best: BestConfig, result: ConfirmationResult, space: SearchSpace, 
                         metric={**best.metric, "value": run.best_dev_weighted_f1, "best_epoch": run.best_epoch},
                         test={"weighted_f1": run.test_weighted_f1, "accuracy": run.test_accuracy},
                         checkpoint=None, confirmation=confirmation, written_at=_now())
+
+
+def keep_ensemble(best: BestConfig, result: ConfirmationResult, store: ResultStore) -> BestConfig:
+    """`best` with its published ensemble, chosen on dev: the confirmed winner's runs, or every confirmed run
+    (all configurations) when that ensemble scores higher on dev. Each member's model file is copied from the
+    Ray experiment to `store.model_path`, with its config beside it (`train.py --config` re-runs the member),
+    before the best config that names them is written. Unchanged when fewer than two runs left a model file."""
+    from tune.confirm_stats import ensemble_scores
+    from tune.ray_confirm import MODEL_FILE
+
+    def usable(runs: list) -> list:
+        return [r for r in runs if r.ok and r.model_checkpoint and r.probabilities is not None]
+
+    options = [("the confirmed winner's runs", [(result.winner, r) for r in usable(result.winner.runs)]),
+               ("every confirmed run", [(e, r) for e in result.entries for r in usable(e.runs)])]
+    scored = [(ensemble_scores([r for _, r in members]), what, members) for what, members in options]
+    scored = [option for option in scored if option[0] is not None]
+    if not scored:
+        return best
+    # Chosen on dev only; a tie keeps the smaller ensemble (the winner's runs come first).
+    scores, what, chosen = max(scored, key=lambda option: (option[0]["dev_weighted_f1"], -len(option[2])))
+    folder = store.best_config_path(best.dataset).parent
+    members = []
+    for entry, run in chosen:
+        config = entry.config.replace(seed=run.seed)
+        destination = store.model_path(best.dataset, best.study["name"], _slug(entry.label), run.seed)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        temporary = destination.with_name(f".{destination.name}.tmp")
+        _copy_out(run.model_checkpoint, MODEL_FILE, temporary)
+        temporary.replace(destination)
+        config_file = atomic_write_json(destination.with_suffix(".json"), config_document(config))
+        members.append({"label": entry.label, "seed": run.seed, "path": os.path.relpath(destination, folder),
+                        "config_file": os.path.relpath(config_file, folder),
+                        "megabytes": round(destination.stat().st_size / 2**20, 1),
+                        "best_epoch": run.best_epoch, "dev_weighted_f1": run.best_dev_weighted_f1,
+                        "test_weighted_f1": run.test_weighted_f1, "config": config.to_dict()})
+    winner = next((c for c in (best.confirmation or {}).get("configurations", [])
+                   if c["label"] == result.winner_label), {})
+    others = {w: s for s, w, _ in scored if w != what}
+    ensemble = {"members_from": what, "label": result.winner_label, "members": members,
+                "dev_weighted_f1": scores["dev_weighted_f1"], "test_weighted_f1": scores["test_weighted_f1"],
+                "not_chosen": [{"members_from": w, "members": s["members"], "dev_weighted_f1": s["dev_weighted_f1"],
+                                "test_weighted_f1": s["test_weighted_f1"]} for w, s in others.items()],
+                "single_run": {"dev_weighted_f1": winner.get("dev_weighted_f1"),
+                               "test_weighted_f1": winner.get("test_weighted_f1"),
+                               "raw_test_weighted_f1": winner.get("raw_test_weighted_f1")},
+                "rule": "mean of the members' class probabilities; a member is one confirmation run, its selected "
+                        "(averaged) weights at its best dev epoch; the members are the winner's runs or every "
+                        "confirmed run, whichever ensemble scores higher on dev",
+                "rebuild_command": f"python -m joyful.predict --config {_display(store.best_config_path(best.dataset))} "
+                                   "--rebuild"}
+    return best.replace(ensemble=ensemble)
+
+
+def _slug(label: str) -> str:
+    """A file-name form of a confirmation label ("rank 1: trial 3f2a" -> "rank-1-trial-3f2a")."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower() or "run"
+
+
+def _copy_out(checkpoint: str, name: str, destination: Path) -> None:
+    """Copy file `name` of a Ray checkpoint (a local folder or a storage URI) to `destination`."""
+    from ray import tune
+
+    with tune.Checkpoint(checkpoint).as_directory() as folder:
+        shutil.copyfile(Path(folder) / name, destination)
 
 
 def majority_warning(study: StudyRecord, winner: TrialRecord | None) -> str | None:

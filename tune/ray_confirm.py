@@ -1,15 +1,22 @@
 """The part of a confirmation that talks to Ray: every (configuration, seed) as a parallel Ray trial.
 
 Each run trains for its config's `epochs`, selects on dev and evaluates test once at its best dev
-epoch; `tune/confirm_stats.py` turns the runs into statistics and the confirmed winner.
+epoch; it reports its scores and, as its Ray checkpoint, its model file (joyful/model_file.py) and
+the dev and test class probabilities of the selected model (`PROBABILITIES_FILE`), from which
+`tune/confirm_stats.py` scores ensembles. `tune/confirm_stats.py` turns the runs into statistics and
+the confirmed winner; `tune/publish.py` keeps the winner's model files as the published ensemble.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from joyful.config import JoyfulConfig
 from joyful.data.dialogues import DialogueData
@@ -20,7 +27,10 @@ from tune.confirm_stats import BASELINE_LABEL, ConfigRuns, ConfirmationResult, S
 from tune.records import StudyRecord
 from tune.space import SearchSpace
 
-__all__ = ["confirm", "confirm_search", "confirm_trial"]
+__all__ = ["MODEL_FILE", "PROBABILITIES_FILE", "confirm", "confirm_search", "confirm_trial"]
+
+MODEL_FILE = "model.pt"
+PROBABILITIES_FILE = "probabilities.npz"  # dev, test (utterances x classes) and their labels
 
 log = logging.getLogger("joyful.tune")
 
@@ -30,6 +40,7 @@ def confirm_trial(params: dict[str, Any], *, configs: list[dict[str, Any]], data
     from ray import tune
 
     from joyful.coach import NonFiniteLossError
+    from joyful.model_file import save_model_file
     from joyful.run import build_coach
     from tune.trainable import trial_device
 
@@ -41,15 +52,24 @@ def confirm_trial(params: dict[str, Any], *, configs: list[dict[str, Any]], data
     except NonFiniteLossError as exc:  # a failed run, reported as such; retrying would fail the same way
         tune.report({"failed": str(exc)})
         return
-    history = summary["history"]
-    tune.report({
+    history, test = summary["history"], summary["test"]
+    dev = coach.evaluate("dev")  # the selected model, restored at its best epoch: its class probabilities
+    metrics = {
         "best_dev_weighted_f1": summary["best_dev_weighted_f1"], "best_epoch": summary["best_epoch"],
-        "epochs_run": summary["epochs_run"], "test_weighted_f1": summary["test"]["weighted_f1"],
-        "test_accuracy": summary["test"]["accuracy"],
+        "epochs_run": summary["epochs_run"], "test_weighted_f1": test["weighted_f1"],
+        "test_accuracy": test["accuracy"], "precision": coach.precision,
+        "raw": test.get("raw") or {},
         "curve": {"dev_weighted_f1": [r["dev_weighted_f1"] for r in history],
                   "train_loss": [r["train_loss"]["total"] for r in history],
                   "train_nll": [r["train_loss"]["nll"] for r in history]},
-    })
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        save_model_file(Path(folder) / MODEL_FILE, config, coach.selected_model.state_dict(), coach.scaler, data,
+                        {"best_epoch": summary["best_epoch"], "dev_weighted_f1": summary["best_dev_weighted_f1"],
+                         "test_weighted_f1": test["weighted_f1"]})
+        np.savez_compressed(Path(folder) / PROBABILITIES_FILE, dev=dev.probabilities, dev_labels=dev.labels,
+                            test=coach.last_test.probabilities, test_labels=coach.last_test.labels)
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
 def confirm(candidates: list[tuple[str, JoyfulConfig]], baseline: JoyfulConfig, seeds: list[int], *,
@@ -116,11 +136,19 @@ def _seed_run(result: Any) -> SeedRun:
         error = str(result.error).strip().splitlines()[-1][:300] if result.error else metrics.get(
             "failed", "no result reported")
         return SeedRun(seed=seed, best_dev_weighted_f1=None, error=error)
-    curve = metrics["curve"]
+    curve, raw = metrics["curve"], metrics.get("raw") or {}
     best = float(metrics["best_dev_weighted_f1"])
+    probabilities = None
+    if result.checkpoint is not None:
+        with result.checkpoint.as_directory() as folder:
+            with np.load(Path(folder) / PROBABILITIES_FILE) as stored:
+                probabilities = {k: stored[k] for k in stored.files}
     return SeedRun(seed=seed, best_dev_weighted_f1=best if math.isfinite(best) else None,
                    best_epoch=int(metrics["best_epoch"]), epochs_run=int(metrics["epochs_run"]),
                    test_weighted_f1=float(metrics["test_weighted_f1"]), test_accuracy=float(metrics["test_accuracy"]),
                    dev_weighted_f1=[float(v) for v in curve["dev_weighted_f1"]],
                    train_loss=[float(v) for v in curve["train_loss"]],
-                   train_nll=[float(v) for v in curve["train_nll"]])
+                   train_nll=[float(v) for v in curve["train_nll"]],
+                   raw_test_weighted_f1=raw.get("weighted_f1"), raw_best_dev_weighted_f1=raw.get("best_dev_weighted_f1"),
+                   model_checkpoint=result.checkpoint.path if result.checkpoint is not None else None,
+                   probabilities=probabilities)

@@ -209,9 +209,12 @@ def record_from_result(result: Any, max_epochs: int, optuna_numbers: dict[str, i
         for row in frame.to_dict("records"):
             if row.get("non_finite") is True or not _finite(row.get("dev_weighted_f1")):
                 continue
-            curve.append({"epoch": int(row["epoch"]), "dev_weighted_f1": float(row["dev_weighted_f1"]),
-                          "dev_loss": float(row.get("dev_loss", math.nan)),
-                          "train_loss": float(row.get("train_loss/total", math.nan))})
+            point = {"epoch": int(row["epoch"]), "dev_weighted_f1": float(row["dev_weighted_f1"]),
+                     "dev_loss": float(row.get("dev_loss", math.nan)),
+                     "train_loss": float(row.get("train_loss/total", math.nan))}
+            if _finite(row.get("raw_dev_weighted_f1")):  # with weight averaging: the trained weights' own score
+                point["raw_dev_weighted_f1"] = float(row["raw_dev_weighted_f1"])
+            curve.append(point)
     # A retried trial re-reports epochs after its checkpoint: keep the latest value per epoch.
     curve = sorted({point["epoch"]: point for point in curve}.values(), key=lambda point: point["epoch"])
     error = str(result.error).strip().splitlines()[-1][:300] if result.error else ""

@@ -17,6 +17,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from joyful.config import CONFIG_SCHEMA_VERSION, JoyfulConfig, upgrade_config_values
@@ -181,10 +182,12 @@ class StudyRecord:
         if self.mode not in ("max", "min"):
             raise ValueError(f"study record: mode is {self.mode!r}, but must be max or min")
         self.budget.check("study record")
-        JoyfulConfig.from_dict(self.base_config, source="study record base_config")
+        self.base()
 
     def base(self) -> JoyfulConfig:
-        return JoyfulConfig.from_dict(self.base_config, source=f"study {self.name} base_config")
+        """The config every trial started from. The record has no config schema of its own: a setting its
+        base config lacks predates that setting, and takes the value that meant what the search ran."""
+        return JoyfulConfig.from_dict(upgrade_config_values(self.base_config, 1), source=f"study {self.name} base_config")
 
     def in_start_order(self) -> list[TrialRecord]:
         """The trials in the order the searcher sampled them (Optuna trial number; Ray's order otherwise)."""
@@ -234,7 +237,7 @@ class StudyRecord:
 BEST_CONFIG_SCHEMA_VERSION = CONFIG_SCHEMA_VERSION
 BEST_CONFIG_KIND = "joyful-tune best config"
 
-_OPTIONAL = ("references", "rerun")  # keys a best config may lack (written by older versions or not computed)
+_OPTIONAL = ("references", "rerun", "ensemble")  # keys a best config may lack (older versions, or not computed)
 # Required keys of the nested objects; other keys are allowed and kept.
 _REQUIRED = {
     "data": ("path", "sha256"),
@@ -271,6 +274,8 @@ class BestConfig:
     written_at: str
     references: dict[str, Any] | None = None
     rerun: dict[str, Any] | None = None  # the winner re-trained at publishing
+    # The published ensemble: the confirmed winner's runs (model files under results/models), scored.
+    ensemble: dict[str, Any] | None = None
     kind: str = BEST_CONFIG_KIND
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -366,6 +371,18 @@ def _validate_best(document: Any) -> None:
         for key in ("weighted_f1", "accuracy"):
             need(key, (int, float), test, "test.")
     need("confirmation", (dict, type(None)))
+    ensemble = document.get("ensemble")
+    if ensemble is not None:
+        members = need("members", list, ensemble, "ensemble.")
+        for index, member in enumerate(members):
+            where = f"ensemble.members[{index}]."
+            if not isinstance(member, dict):
+                raise ValueError(f"best-config document: '{where[:-1]}' must be an object")
+            need("seed", int, member, where)
+            need("config", dict, member, where)
+            path = need("path", str, member, where)
+            if Path(path).is_absolute():
+                raise ValueError(f"best-config document: '{where}path' {path!r} must be relative to the file's folder")
     if not need("rerun_command", str).strip():
         raise ValueError("best-config document: 'rerun_command' must not be empty")
     need("checkpoint", (str, type(None)))

@@ -8,6 +8,7 @@ chosen on dev weighted F1 and test is evaluated once, with that C: the same rule
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from joyful.metrics import weighted_f1
 if TYPE_CHECKING:
     from tune.records import BestConfig
 
-__all__ = ["C_GRID", "judge", "majority_level", "reference_scores", "winner_test"]
+__all__ = ["C_GRID", "Published", "judge", "majority_level", "published_test", "reference_scores", "winner_test"]
 
 C_GRID = (0.01, 0.1, 1.0)
 
@@ -60,28 +61,60 @@ def reference_scores(data: DialogueData, modalities: str, seed: int = 0) -> dict
     }
 
 
-def judge(test: dict[str, Any] | None, references: dict[str, Any] | None, margin: float = 0.01) -> str | None:
-    """One line: the confirmed test wF1 (mean and CI95) against the references, and whether it clears
-    the logistic regression by `margin`; None when either is missing."""
-    if not test or not references or test.get("mean") is None:
+@dataclass(frozen=True)
+class Published:
+    """The test score of what a best config publishes: its ensemble, else its confirmed winner's mean over seeds,
+    else the re-run winner; `single` is the confirmed single-run mean beside an ensemble."""
+
+    what: str
+    test_weighted_f1: float
+    ci95: list[float] | None = None
+    single: dict[str, Any] | None = None  # mean_ci95 of the confirmed winner's single runs (with an ensemble)
+
+    def below(self, references: dict[str, Any]) -> bool:
+        return self.test_weighted_f1 <= references["logistic_regression"]["test_weighted_f1"]
+
+
+def published_test(best: BestConfig) -> Published | None:
+    """What `best` publishes and its test wF1 (see `Published`); None when nothing was tested."""
+    single = winner_test(best)
+    if best.ensemble:
+        return Published(f"published ensemble of {len(best.ensemble['members'])} runs",
+                         best.ensemble["test_weighted_f1"], single=single if single and single.get("n", 0) > 1 else None)
+    if single and single.get("mean") is not None:
+        n = single.get("n", "?")
+        what = f"confirmed winner over {n} seeds" if best.confirmation else "re-run winner"
+        return Published(what, single["mean"], single.get("ci95"))
+    return None
+
+
+def judge(published: Published | None, references: dict[str, Any] | None, margin: float = 0.01) -> str | None:
+    """One line: the published model's test wF1 against the references, and whether it clears the logistic
+    regression by `margin`; None when either is missing."""
+    if published is None or not references:
         return None
     lr = references["logistic_regression"]["test_weighted_f1"]
     majority = references["majority"]["test_weighted_f1"]
-    ci = test.get("ci95")
-    interval = f" (CI95 [{ci[0]:.4f}, {ci[1]:.4f}])" if ci else ""
+    interval = f" (CI95 [{published.ci95[0]:.4f}, {published.ci95[1]:.4f}])" if published.ci95 else ""
     goal = lr + margin
-    if test["mean"] >= goal:
+    value = published.test_weighted_f1
+    if value >= goal:
         verdict = f"clears logistic regression + {margin:.2f} ({goal:.4f})"
-    elif test["mean"] > lr:
+    elif not published.below(references):
         verdict = f"above logistic regression but short of + {margin:.2f} ({goal:.4f})"
     else:
         verdict = f"BELOW logistic regression ({lr:.4f})"
-    return (f"confirmed winner test wF1 {test['mean']:.4f}{interval} over {test.get('n', '?')} seeds: {verdict}; "
+    single = ""
+    if published.single and published.single.get("mean") is not None:
+        ci = published.single.get("ci95")
+        single = (f"; its single runs {published.single['mean']:.4f}"
+                  + (f" (CI95 [{ci[0]:.4f}, {ci[1]:.4f}])" if ci else ""))
+    return (f"{published.what}: test wF1 {value:.4f}{interval}: {verdict}{single}; "
             f"always-{references['majority']['class']} {majority:.4f}, logistic regression {lr:.4f}")
 
 
 def winner_test(best: BestConfig) -> dict[str, Any] | None:
-    """Test wF1 of a best config's winner: over the confirmation's seeds, else the re-run's value."""
+    """Test wF1 of a best config's single-run winner: over the confirmation's seeds, else the re-run's value."""
     if best.confirmation:
         entry = next(c for c in best.confirmation["configurations"] if c["label"] == best.confirmation["winner"])
         return entry["test_weighted_f1"]

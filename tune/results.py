@@ -10,6 +10,10 @@ Layout under the results folder (``--results-dir``, default ``results``; see ``r
     studies/<dataset>--data-<sha>--space-<sha>.journal
                                           the Optuna storage of every search on that data and space
     reports/<dataset>.md, reports/<dataset>/  the report and its figures, written after every search
+    models/<dataset>/<search>/<member>-seed-<n>.pt, .json
+                                          the published ensemble: each member's model file (not in git: large;
+                                          `python -m joyful.predict --config ... --rebuild` recreates them) and
+                                          its config (`train.py --config` re-runs the member)
     mlflow.db, wandb/                     MLflow's tracking store and W&B's runs, when a search tracks to them
 
 `ResultStore` names every one of these paths; no other code builds them.
@@ -113,6 +117,12 @@ class ResultStore:
     def optuna_storages(self, dataset: str) -> list[Path]:
         """Every Optuna journal of `dataset`, whatever data and space it was searched on."""
         return sorted(self.studies_dir().glob(f"{check_dataset_name(dataset)}--data-*--space-*.journal"))
+
+    def model_path(self, dataset: str, search: str, member: str, seed: int) -> Path:
+        """The model file of one ensemble member: configuration `member` of search `search`'s confirmation at
+        `seed` (its config file is beside it, `.json` for `.pt`)."""
+        return (self.results_dir / "models" / check_dataset_name(dataset) / check_dataset_name(search)
+                / f"{check_dataset_name(member)}-seed-{seed}.pt")
 
     def mlflow_uri(self) -> str:
         # MLflow 3 refuses new file stores; SQLite is its local default.

@@ -254,8 +254,16 @@ def run_dataset(plan: DatasetPlan, args: argparse.Namespace, storage: str, store
 
 def publish_search(plan: DatasetPlan, study: StudyRecord, experiment: str, args: argparse.Namespace, storage: str,
                    store: ResultStore) -> int:
-    from tune.publish import best_from_search, confirmed, print_summary, rerun_winner, winner_config, write_report
-    from tune.references import judge, reference_scores, winner_test
+    from tune.publish import (
+        best_from_search,
+        confirmed,
+        keep_ensemble,
+        print_summary,
+        rerun_winner,
+        winner_config,
+        write_report,
+    )
+    from tune.references import judge, published_test, reference_scores
 
     store.write_study(study)
     store.write_trials_csv(plan.dataset, [t.csv_row() for t in study.trials])
@@ -283,10 +291,10 @@ def publish_search(plan: DatasetPlan, study: StudyRecord, experiment: str, args:
                                 storage_path=f"{storage.rstrip('/')}/{args.name}",
                                 name=f"{plan.dataset}-confirm-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}",
                                 verbose=0 if args.quiet else 1)
-        best = confirmed(best, result, plan.space)
+        best = keep_ensemble(confirmed(best, result, plan.space), result, store)
         print_confirmation(best.confirmation)
     best = best.replace(references=reference_scores(plan.data, plan.base_config.modalities))
-    verdict = judge(winner_test(best), best.references)
+    verdict = judge(published_test(best), best.references)
     if verdict:
         print(f"{plan.dataset}: {verdict}")
     outcome = store.publish_best(plan.dataset, best, overwrite=args.overwrite)

@@ -65,11 +65,13 @@ class DatasetPlan:
 
     def points_to_evaluate(self) -> list[dict[str, Any]]:
         """The baseline first (unless a warm start holds a trial of it already: one with the baseline's values,
-        whatever the settings it leaves open), then earlier winners."""
+        whatever the settings it leaves open), then earlier winners, then one partial point per remaining trial
+        that spreads the search evenly over the scientific values (`SearchSpace.stratified_points`)."""
         learned = [t.params for t in self.warm_start.trials] if self.warm_start else []
         baseline = self.space.baseline_point()
         ran = any(all(params.get(k) == v for k, v in baseline.items()) for params in learned)
-        return ([] if ran else [baseline]) + (self.warm_start.proposed if self.warm_start else [])
+        first = ([] if ran else [baseline]) + (self.warm_start.proposed if self.warm_start else [])
+        return first + self.space.stratified_points(self.budget.num_samples - len(first), first)
 
 
 def per_dataset(values: list[str], datasets: list[str], flag: str) -> list[str | None]:

@@ -49,6 +49,7 @@ def epoch_metrics(record: dict[str, Any], coach: Coach) -> dict[str, Any]:
         "dev_weighted_f1": record["dev_weighted_f1"],
         "dev_accuracy": record["dev_accuracy"],
         "dev_loss": record["dev_loss"],
+        **({"raw_dev_weighted_f1": record["raw_dev_weighted_f1"]} if "raw_dev_weighted_f1" in record else {}),
         "best_dev_weighted_f1": coach.best_dev_f1,
         "best_epoch": coach.best_epoch,
         "lr": record["lr"],
