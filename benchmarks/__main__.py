@@ -1,9 +1,10 @@
-"""`python -m benchmarks`: measure bf16 against fp32, training throughput, search throughput and search efficiency.
+"""`python -m benchmarks`: measure start-up, bf16 against fp32, training throughput, search throughput and search efficiency.
 
     python -m benchmarks --quick                       # a few minutes, smaller data and searches
     python -m benchmarks --json benchmarks/results.json # the full run (about 30 minutes on 2 cores)
     python -m benchmarks --sections training --device cuda --json gpu.json
     python -m benchmarks --sections precision          # seconds: the bf16/fp32 ratio here, and auto's choice
+    python -m benchmarks --sections startup            # seconds: --help/--version/argument errors of every command
 
 Prints a table (each figure with how it was measured) and the targets of
 docs/PERFORMANCE.md; `--json` writes every figure.
@@ -28,7 +29,7 @@ from benchmarks.common import IEMOCAP_DIMS, REPO, SMALL_DIMS, DataSpec, run_work
 from benchmarks.report import render, targets
 from joyful.io import atomic_write_json
 
-SECTIONS = ("precision", "training", "search", "efficiency", "profile")
+SECTIONS = ("startup", "precision", "training", "search", "efficiency", "profile")
 FUSIONS = ("autofusion", "hierarchical")
 
 
@@ -122,6 +123,8 @@ def summary(results: dict[str, Any]) -> dict[str, float]:
     flat: dict[str, float] = {}
     if "precision" in results:
         flat["bf16_over_fp32"] = results["precision"]["bf16_over_fp32"]
+    if "startup" in results:
+        flat["startup_slowest_seconds"] = results["startup"]["slowest_seconds"]
     for fusion, r in results.get("training", {}).items():
         for key in ("train_epoch_speedup", "train_same_batches_speedup", "eval_speedup", "fusion_speedup"):
             if r.get(key) is not None:
@@ -168,6 +171,11 @@ def run(settings: Settings, sections: list[str], fusions: list[str], threads: in
         print(f"[{datetime.now():%H:%M:%S} load {_load()}] {message}", file=sys.stderr, flush=True)
 
     data_dir = workdir / "data"
+    if "startup" in sections:
+        from benchmarks.startup import measure_startup
+
+        log("start-up of the commands")
+        results["startup"] = measure_startup()
     if "precision" in sections:
         log("bf16 against fp32")
         results["precision"] = run_worker("precision", {"threads": threads, "device": device})

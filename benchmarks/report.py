@@ -71,6 +71,15 @@ def training_rows(training: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def startup_rows(startup: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rows = []
+    for name, cases in startup["commands"].items():
+        rows.append((f"{name} start-up", f"{max(cases.values()):.2f} s",
+                     f"--help {cases['help']:.2f} s, --version {cases['version']:.2f} s, argument error "
+                     f"{cases['argument_error']:.2f} s (best of {startup['repeats']}, a fresh interpreter each)"))
+    return rows
+
+
 def precision_rows(precision: dict[str, Any]) -> list[tuple[str, str, str]]:
     rates = precision["linear_flops_per_s"]
     return [("bf16 / fp32 (linear layer)", f"{precision['bf16_over_fp32']:.2f}x",
@@ -152,6 +161,15 @@ def profile_rows(profile: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    found = _targets(results)
+    startup = results.get("startup")
+    if startup:
+        found.append({"target": "every command answers --help/--version/argument errors < 1 s",
+                      "value": startup["slowest_seconds"], "met": startup["slowest_seconds"] < 1.0})
+    return found
+
+
+def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target with the figure reached and whether it is met (None when not measured)."""
     found = []
     for fusion, r in results.get("training", {}).items():
@@ -196,7 +214,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def render(results: dict[str, Any]) -> str:
-    sections = [("Precision", "precision", precision_rows),
+    sections = [("Start-up of the commands", "startup", startup_rows),
+                ("Precision", "precision", precision_rows),
                 ("Training throughput", "training", training_rows),
                 ("Search throughput (small synthetic data)", "search_throughput", search_rows),
                 ("Search efficiency", "search_efficiency", efficiency_rows),

@@ -15,10 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from joyful.coach import NonFiniteLossError
+from joyful.cli_parser import Parser
 from joyful.config import JoyfulConfig, field_type, load_config_file
 from joyful.errors import UserError
-from joyful.run import RunOptions, train
 
 # Original flags that never had an effect (or belonged to Comet); refused, not ignored.
 REFUSED_FLAGS = {
@@ -54,7 +53,7 @@ def _spellings(name: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="train.py", description="Train JOYFUL (multimodal fusion + graph contrastive learning) for ERC.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter, argument_default=argparse.SUPPRESS)
     groups = {name: parser.add_argument_group(f"{name} settings") for name in ("data", "model", "loss", "train")}
@@ -96,17 +95,22 @@ RUN_KEYS = ("config", "metrics_out", "checkpoint_dir", "from_begin", "model_ckpt
             "save_model")
 
 
-def resolve_config(values: dict[str, Any]) -> JoyfulConfig:
-    """Defaults, then the config file, then the flags given on the command line."""
+def resolve_config(values: dict[str, Any]) -> tuple[JoyfulConfig, dict[str, Any] | None]:
+    """Defaults, then the config file, then the flags given on the command line; and the data facts the
+    config file recorded (None without one, or when it records none)."""
     flags = {k: v for k, v in values.items() if k not in RUN_KEYS}
+    if flags.get("data"):  # typed here: relative to the working folder (a relative `data` in a file is the repo's)
+        flags["data"] = str(Path(flags["data"]).expanduser().resolve())
     base: dict[str, Any] = {}
+    recorded = None
     if values.get("config"):
-        file_config, _ = load_config_file(values["config"])
+        file_config, document = load_config_file(values["config"])
         if "dataset" in flags and flags["dataset"] != file_config.dataset:
             raise UserError(f"--config {values['config']} is for data set {file_config.dataset!r}, "
                             f"but --dataset is {flags['dataset']!r}; drop one of them")
         base = file_config.to_dict()
-    return JoyfulConfig.from_dict({**base, **flags}, source="command line")
+        recorded = document.get("data") if isinstance(document.get("data"), dict) else None
+    return JoyfulConfig.from_dict({**base, **flags}, source="command line"), recorded
 
 
 def check_writable(path: str | None, flag: str) -> None:
@@ -122,10 +126,14 @@ def check_writable(path: str | None, flag: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     values = vars(build_parser().parse_args(argv))
+    # Imported only once the arguments are fine: --help, --version and argument errors answer at once.
+    from joyful.coach import NonFiniteLossError
+    from joyful.run import RunOptions, train
+
     quiet = values.get("quiet", False)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
-        config = resolve_config(values)
+        config, recorded_data = resolve_config(values)
         for note in config.inactive_settings():
             print(f"warning: {note}", file=sys.stderr)
         check_writable(values.get("metrics_out"), "--metrics-out")
@@ -134,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         options = RunOptions(device=values.get("device", "auto"), checkpoint_dir=values.get("checkpoint_dir"),
                              from_begin=values.get("from_begin", False), metrics_out=values.get("metrics_out"),
                              dataset_spec=values.get("dataset_spec"), init_checkpoint=values.get("model_ckpt"),
-                             progress=not quiet and sys.stderr.isatty(), save_model=values.get("save_model"))
+                             progress=not quiet and sys.stderr.isatty(), save_model=values.get("save_model"),
+                             expected_data=recorded_data, config_file=values.get("config"))
         document = train(config, options, log=(lambda message: None) if quiet else print)
     except UserError as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)

@@ -31,15 +31,35 @@ def atomic_write(path: str | Path, write: Callable[[IO], None], *, binary: bool 
     return path
 
 
+# The checkout. Result and config files record paths relative to it, so they mean the same file whatever
+# folder a command runs in (a path typed on the command line is relative to the working folder, as usual).
+REPO = Path(__file__).resolve().parents[1]
+
+
 def portable_path(path: str | Path | None) -> str | None:
-    """`path` as result files record it: relative to the working directory when it lies under it or
-    beside it (e.g. ``../shared/data/x.pkl``), so committed files hold no machine-specific prefix;
-    absolute otherwise; URIs (``s3://``) and None unchanged."""
+    """`path` as result files record it: relative to the repository root when it lies under it or beside
+    it (e.g. ``../shared/data/x.pkl``), so committed files hold no machine-specific prefix and mean the
+    same file from any working folder; absolute otherwise; URIs (``s3://``) and None unchanged."""
     if path is None or "://" in str(path):
         return None if path is None else str(path)
     absolute = Path(path).expanduser().resolve()
-    relative = os.path.relpath(absolute, Path.cwd())
+    relative = os.path.relpath(absolute, REPO)
     return str(absolute) if relative.startswith(os.path.join(os.pardir, os.pardir)) else relative
+
+
+def recorded_path(path: str | Path) -> Path:
+    """A path read from a config or result file: relative ones are relative to the repository root."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() or "://" in str(path) else REPO / path
+
+
+def display_path(path: str | Path) -> str:
+    """`path` as a user at the working folder would type it: relative when it lies below, else absolute."""
+    absolute = Path(path).resolve()
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
 
 
 def atomic_write_json(path: str | Path, document: Any) -> Path:

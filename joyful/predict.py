@@ -23,139 +23,20 @@ dev score.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import torch
-
-from joyful.config import JoyfulConfig, load_config_file
-from joyful.data.batching import DialogueLoader
-from joyful.data.dialogues import SPLITS, DialogueData, load_dialogue_data
+from joyful.cli_parser import Parser
+from joyful.config import load_config_file
 from joyful.errors import UserError
-from joyful.io import atomic_write, atomic_write_json
-from joyful.metrics import accuracy, weighted_f1
-from joyful.model_file import ModelFile, load_model_file
-from joyful.runtime import resolve_device, resolve_precision
 
-__all__ = ["Member", "ensemble_members", "main", "member_probabilities", "predict"]
+SPLITS = ("train", "dev", "test")  # joyful.data.dialogues.SPLITS, without importing numpy for --help
 
-
-@dataclass(frozen=True)
-class Member:
-    """One published model: its file and what the best-config file recorded about it."""
-
-    path: Path
-    seed: int
-    config: dict[str, Any]
-    dev_weighted_f1: float | None
-
-
-def ensemble_members(config_path: str | Path, document: dict[str, Any]) -> list[Member]:
-    """The members a best-config document lists; paths are relative to the document's folder."""
-    ensemble = document.get("ensemble")
-    if not isinstance(ensemble, dict) or not ensemble.get("members"):
-        raise UserError(f"--config {config_path}: no ensemble recorded (only a confirmed search publishes one; "
-                        "run tune/confirm.py, or pass --model with a train.py --save-model file)")
-    folder = Path(config_path).parent
-    return [Member(folder / m["path"], int(m["seed"]), dict(m["config"]), m.get("dev_weighted_f1"))
-            for m in ensemble["members"]]
-
-
-def check_compatible(model: ModelFile, data: DialogueData, where: str) -> None:
-    """Refuse a data file the model cannot read: another data set's widths or modalities."""
-    widths = data.check_modalities(model.config.modalities)
-    if widths != model.modality_dims:
-        have = ", ".join(f"{k}={v}" for k, v in widths.items())
-        want = ", ".join(f"{k}={v}" for k, v in model.modality_dims.items())
-        raise UserError(f"{data.source} has features {have}, but {where} was trained on {want} "
-                        f"(data set {model.config.dataset}): a file of another data set?")
-
-
-@torch.no_grad()
-def member_probabilities(model: ModelFile, data: DialogueData, split: str,
-                         device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities (utterances, classes), labels) of one model on one split, in file order."""
-    network = model.build(device)
-    precision, _ = resolve_precision(model.config.precision, device)
-    loader = DialogueLoader(data.splits[split], model.config.modalities, model.n_speakers,
-                            batch_size=model.config.batch_size, wp=model.config.wp, wf=model.config.wf,
-                            shuffle=False, device=device, scaler=model.scaler)
-    probabilities, labels = [], []
-    for batch in loader:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            log_probs = network(batch, contrast=False, reconstruct=False).log_probs.float()
-        probabilities.append(log_probs.exp().cpu())
-        labels.append(batch.labels.cpu())
-    return torch.cat(probabilities).numpy(), torch.cat(labels).numpy()
-
-
-def predict(models: list[tuple[str, ModelFile]], data: DialogueData, splits: list[str],
-            device: torch.device) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Mean class probabilities of `models` per split, and the scores (ensemble and each member)."""
-    probabilities: dict[str, np.ndarray] = {}
-    scores: dict[str, Any] = {}
-    for split in splits:
-        per_member = []
-        labels = None
-        for _, model in models:
-            probs, labels = member_probabilities(model, data, split, device)
-            per_member.append(probs)
-        mean = np.mean(per_member, axis=0)
-        probabilities[split] = mean
-        predicted = mean.argmax(axis=1)
-        scores[split] = {
-            "utterances": int(len(labels)), "weighted_f1": weighted_f1(labels, predicted),
-            "accuracy": accuracy(labels, predicted),
-            "members": [{"name": name, "weighted_f1": weighted_f1(labels, p.argmax(axis=1))}
-                        for (name, _), p in zip(models, per_member, strict=True)]}
-    return probabilities, scores
-
-
-def write_predictions(path: str | Path, data: DialogueData, probabilities: dict[str, np.ndarray],
-                      label_names: tuple[str, ...]) -> Path:
-    """One CSV row per utterance: split, dialogue, position, label, predicted and class probabilities."""
-    def write(out: Any) -> None:
-        writer = csv.writer(out)
-        writer.writerow(["split", "dialogue", "position", "label", "predicted", *(f"p_{n}" for n in label_names)])
-        for split, probs in probabilities.items():
-            row = 0
-            for dialogue in data.splits[split]:
-                for position, label in enumerate(dialogue.labels):
-                    p = probs[row]
-                    writer.writerow([split, dialogue.vid, position, label_names[int(label)],
-                                     label_names[int(p.argmax())], *(f"{x:.6f}" for x in p)])
-                    row += 1
-
-    return atomic_write(path, write)
-
-
-def rebuild(members: list[Member], dataset_spec: str | None, device: str) -> int:
-    """Re-train every member whose file is missing; returns how many were rebuilt."""
-    from joyful.run import RunOptions, train
-
-    missing = [m for m in members if not m.path.exists()]
-    for index, member in enumerate(missing, start=1):
-        config = JoyfulConfig.from_dict(member.config, source=f"ensemble member seed {member.seed}")
-        print(f"[{index}/{len(missing)}] re-training member seed {member.seed} -> {member.path} "
-              f"({config.epochs} epochs)", flush=True)
-        started = time.perf_counter()
-        metrics = train(config, RunOptions(device=device, dataset_spec=dataset_spec, save_model=str(member.path)),
-                        log=lambda message: print(f"  {message}", flush=True) if message.startswith("epoch") else None)
-        same = member.dev_weighted_f1 is None or metrics["best_dev_weighted_f1"] == member.dev_weighted_f1
-        print(f"  dev wF1 {metrics['best_dev_weighted_f1']:.4f} (recorded {member.dev_weighted_f1}: "
-              f"{'reproduced exactly' if same else 'DIFFERS'}), {time.perf_counter() - started:.0f} s", flush=True)
-    if not missing:
-        print("every member's model file is present; nothing to rebuild")
-    return len(missing)
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m joyful.predict", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m joyful.predict", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", help="best-config JSON with a published ensemble")
@@ -182,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from joyful.data.dialogues import load_dialogue_data
+    from joyful.ensemble import check_compatible, ensemble_members, predict, rebuild, write_predictions
+    from joyful.io import atomic_write_json
+    from joyful.model_file import load_model_file
+    from joyful.runtime import resolve_device
+
     device = resolve_device(args.device)
     if args.config:
         _, document = load_config_file(args.config)

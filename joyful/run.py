@@ -6,6 +6,7 @@ Used by the training CLI and by the tuning service's re-run and confirmation.
 from __future__ import annotations
 
 import platform
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from joyful.config import JoyfulConfig
 from joyful.data.dialogues import DialogueData, load_dialogue_data
 from joyful.datasets import default_data_path, resolve_dataset
 from joyful.errors import UserError
-from joyful.io import atomic_write_json
+from joyful.io import atomic_write_json, recorded_path
 from joyful.model import build_model
 from joyful.model_file import save_model_file
 from joyful.runtime import resolve_device, seed_everything, set_threads
@@ -40,10 +41,19 @@ class RunOptions:
     init_checkpoint: str | None = None
     progress: bool = False
     save_model: str | None = None  # write the selected model (joyful/model_file.py) here
+    # The data facts a --config file recorded (`DialogueData.facts`) and that file's path: the run checks
+    # that its data is that data, or at least data of the same shape.
+    expected_data: dict[str, Any] | None = None
+    config_file: str | None = None
 
 
 def data_path(config: JoyfulConfig) -> Path:
-    return Path(config.data) if config.data else default_data_path(config.data_dir_path, config.dataset, config.transformers)
+    """The data file of `config`. A relative `data` is as a config or result file records it: relative to the
+    repository root (the command line makes `--data` absolute); `data_dir_path` keeps the original's meaning,
+    relative to the working folder."""
+    if config.data:
+        return recorded_path(config.data)
+    return default_data_path(config.data_dir_path, config.dataset, config.transformers)
 
 
 def load_data(config: JoyfulConfig, dataset_spec: str | None = None, *, check_modalities: bool = True) -> DialogueData:
@@ -73,6 +83,10 @@ def train(config: JoyfulConfig, options: RunOptions, log: Callable[[str], None] 
     config.validate()
     started = time.perf_counter()
     data = load_data(config, options.dataset_spec)
+    if options.expected_data:
+        warning = data.check_same_shape(config.modalities, options.expected_data, f"--config {options.config_file}")
+        if warning:  # on stderr, also under --quiet: the user should know before the results
+            print(warning, file=sys.stderr, flush=True)
     device = resolve_device(options.device)
     callbacks: list[EpochCallback] = []
     checkpoint_path = Path(options.checkpoint_dir) / LAST_CHECKPOINT if options.checkpoint_dir else None
@@ -105,7 +119,7 @@ def train(config: JoyfulConfig, options: RunOptions, log: Callable[[str], None] 
         save_model_file(options.save_model, config, coach.selected_model.state_dict(), coach.scaler, data, scores)
     document = {
         "config": config.to_dict(),
-        "data": {"path": str(data.source), "sha256": data.sha256, "modality_dims": data.modality_dims,
+        "data": {**data.facts(config.modalities), "all_modality_dims": data.modality_dims,
                  "splits": {k: {"dialogues": len(v), "utterances": sum(len(d) for d in v)}
                             for k, v in data.splits.items()}},
         **summary,

@@ -36,7 +36,7 @@ def main(argv: list[str], capsys) -> tuple[int, str, str]:
 
 
 def parse(argv: list[str]) -> JoyfulConfig:
-    return cli.resolve_config(vars(cli.build_parser().parse_args(argv)))
+    return cli.resolve_config(vars(cli.build_parser().parse_args(argv)))[0]
 
 
 def one_line_error(err: str, *fragments: str) -> None:
@@ -187,7 +187,7 @@ def test_argparse_rejects_bad_choices_and_types(capsys) -> None:
 def test_user_commands_parse_as_written(name: str) -> None:
     argv = USER_COMMANDS[name].split()
     values = vars(cli.build_parser().parse_args(argv))
-    config = cli.resolve_config(values)
+    config, _ = cli.resolve_config(values)
     dataset = argv[0].split("=")[1]
     assert config.dataset == dataset and config.modalities == "atv"
     if name == "iemocap_4_core":
@@ -374,3 +374,44 @@ def test_train_py_error_is_one_line_and_exit_2(tmp_path) -> None:
     result = _script(["--config", path], tmp_path)
     assert result.returncode == 2 and result.stdout == ""
     one_line_error(result.stderr, "unknown setting(s) bogus")
+
+
+def test_a_config_file_checks_that_its_rerun_reads_its_data(tmp_path, synthetic_path, capsys) -> None:
+    """`train.py --config` compares the data with the facts the file recorded: other widths or labels are
+    refused (exit 2, one line, nothing trained); the same shape with another sha256 is a one-line warning."""
+    metrics = tmp_path / "m.json"
+    code, _, _ = main(["--dataset", "synthetic", "--data", synthetic_path, "--epochs", "1", *TINY_FLAGS,
+                       "--metrics-out", metrics, "-q"], capsys)
+    assert code == 0
+    run = json.loads(metrics.read_text())
+    assert run["data"]["label_values"] == [0, 1, 2, 3] and run["data"]["modality_dims"] == {"a": 8, "t": 16, "v": 12}
+    config = tmp_path / "best.json"
+    config.write_text(json.dumps({"schema_version": CONFIG_SCHEMA_VERSION, "config": run["config"],
+                                  "data": {k: run["data"][k] for k in ("path", "sha256", "modality_dims",
+                                                                         "label_values")}}))
+    code, _, err = main(["--config", config, "-q"], capsys)
+    assert code == 0 and "warning" not in err
+    cases = {"widths": (make_processed(4, "MF", {"a": 5, "t": 16, "v": 12}, seed=1), "feature widths"),
+             "labels": (make_processed(2, "MF", {"a": 8, "t": 16, "v": 12}, seed=1), "labels")}
+    for name, (content, fragment) in cases.items():
+        other = write_pickle(tmp_path / f"{name}.pkl", content)
+        out = tmp_path / f"{name}.json"
+        code, _, err = main(["--config", config, "--data", other, "--metrics-out", out, "-q"], capsys)
+        one_line_error(err, f"is not the data --config {config} was tuned on: its {fragment}")
+        assert code == 2 and not out.exists()
+    same_shape = write_pickle(tmp_path / "same_shape.pkl", make_processed(4, "MF", {"a": 8, "t": 16, "v": 12},
+                                                                          seed=1, counts={"train": 8, "dev": 4,
+                                                                                          "test": 4}))
+    code, _, err = main(["--config", config, "--data", same_shape, "-q"], capsys)
+    assert code == 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: ") and "same feature widths and labels" in lines[0]
+
+
+def test_the_committed_meld_winner_refuses_data_of_another_data_set(tmp_path, synthetic_path, capsys) -> None:
+    """Issue 20's case: MELD's best config re-run on the synthetic file (other widths, other labels)."""
+    best = REPO / "results" / "best_configs" / "meld_text.json"
+    out = tmp_path / "m.json"
+    code, _, err = main(["--config", best, "--data", synthetic_path, "--epochs", "1", "--metrics-out", out], capsys)
+    one_line_error(err, "is not the data --config", "tuned on: its feature widths are {'a': 8, 't': 16}")
+    assert code == 2 and not out.exists()

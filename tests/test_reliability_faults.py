@@ -153,7 +153,9 @@ def test_failed_trial_is_retried_from_its_last_checkpoint(faulty_search: dict) -
     assert epochs(trial) == [1, 2, 3, 4]
     [exported] = [t for t in study(faulty_search["results"])["ray_trials"] if t["trial_id"] == faulty_search["ids"][1]]
     assert [p["epoch"] for p in exported["curve"]] == [1, 2, 3, 4]
-    assert "Restored" in faulty_search["done"].stderr
+    # The retry is said in the progress lines, also under --quiet.
+    assert f"trial {faulty_search['ids'][1]} failed after epoch 2; retrying it from its last checkpoint" \
+        in faulty_search["done"].stdout
 
 
 @pytest.mark.timeout(400)
@@ -330,6 +332,32 @@ def test_resume_of_several_data_sets_starts_those_not_reached(tmp_path: Path, ra
     assert {n: f.joinpath("result.json").read_bytes() for n, f in trials.items()} == finished  # nothing re-run
     assert sorted(by_number(storage / "two" / "iemocap_4")) == [1, 2]
     assert (tmp_path / "results" / "best_configs" / "iemocap_4.json").exists()
+
+
+@pytest.mark.timeout(500)
+def test_resume_of_a_finished_search_changes_nothing(tmp_path: Path, ray_tmp: Path) -> None:
+    """--resume takes the budget the search started with from its Optuna study: a finished search resumed
+    without the budget flags it ran with rewrites nothing (every result file byte for byte), and a budget
+    flag that differs from the stored one is refused with one line."""
+    data = write_data(tmp_path / "tiny.pkl")
+    space = write_space(tmp_path / "space.yaml", num_samples=3, max_epochs=3)
+    args = search_args(data, space, tmp_path, "budgeted", "--no-rerun")
+    first = run_search([*args, "--num-samples", "2", "--max-epochs", "2", "--grace-period", "2"], search_env(ray_tmp))
+    assert first.returncode == 0, first.stderr[-3000:]
+    results = tmp_path / "results"
+    before = {p: p.read_bytes() for p in files_under(results)}
+    assert {row["status"] for row in rows(results).values()} == {"TERMINATED"}  # 2 of 2 epochs: complete
+
+    again = run_search([*args, "--resume"], search_env(ray_tmp))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "search 'budgeted' finished at " in again.stdout and "nothing to resume" in again.stdout
+    assert {p: p.read_bytes() for p in files_under(results)} == before
+
+    conflicting = run_search([*args, "--resume", "--max-epochs", "5"], search_env(ray_tmp))
+    assert conflicting.returncode == 2 and conflicting.stderr.count("\n") == 1, conflicting.stderr[-3000:]
+    assert "continues search 'budgeted' with the budget it started with; drop --max-epochs 5 (it ran with 2)" \
+        in conflicting.stderr
+    assert {p: p.read_bytes() for p in files_under(results)} == before
 
 
 # --- results integrity, end to end -------------------------------------------------------------------------

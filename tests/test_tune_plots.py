@@ -108,6 +108,21 @@ def test_draw_trivial_level_none_draws_nothing_and_bad_levels_fail(ax: Any) -> N
             draw_trivial_level(ax, bad)
 
 
+def test_the_confirmation_plot_is_scaled_to_the_runs_and_names_a_trivial_level_outside(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The confirmed runs differ by hundredths: widening the axis down to always-neutral (0.25) squashed them
+    (issue 20). The level is named at the axis edge instead of drawn."""
+    saved = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: saved.append(fig))
+    plot_confirmation(_confirmation(), tmp_path / "c.png", trivial=TRIVIAL)
+    (fig,) = saved
+    for axes in fig.axes:
+        low, high = axes.get_ylim()
+        assert low > 0.40 and high < 0.60 and not _trivial_lines(axes, 0.2523)
+        assert "always neutral (dev wF1 0.252): below this axis" in [t.get_text() for t in axes.texts]
+    plt.close(fig)
+
+
 def _records() -> list[dict[str, Any]]:
     return [{"trial_id": f"t{n}", "status": ("TERMINATED", "EARLY_STOPPED")[n % 2], "learning_rate": 10 ** (-4 + n / 3),
              "best_dev_weighted_f1": 0.249 + 0.0005 * n,
@@ -124,7 +139,7 @@ def _confirmation() -> dict[str, Any]:
     return {"configurations": [config("search best", 0.55), config("runner-up", 0.5)], "winner": "search best"}
 
 
-@pytest.mark.parametrize("draw", ["history", "parameter", "curves", "confirmation"])
+@pytest.mark.parametrize("draw", ["history", "parameter", "curves"])
 def test_report_plots_draw_the_trivial_level_on_every_dev_f1_axis(draw: str, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     saved = []
@@ -135,10 +150,8 @@ def test_report_plots_draw_the_trivial_level_on_every_dev_f1_axis(draw: str, tmp
     elif draw == "parameter":
         parameter = Parameter("learning_rate", "float", low=1e-5, high=1e-2, log=True)
         plot_parameter("learning_rate", parameter, _records(), "t2", path, trivial=TRIVIAL)
-    elif draw == "curves":
-        plot_curves(_records()[:3], [1, 2], path, trivial=TRIVIAL)
     else:
-        plot_confirmation(_confirmation(), path, trivial=TRIVIAL)
+        plot_curves(_records()[:3], [1, 2], path, trivial=TRIVIAL)
     (fig,) = saved
     for axes in fig.axes:
         assert len(_trivial_lines(axes, 0.2523)) == 1, axes.get_title()

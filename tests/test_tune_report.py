@@ -145,23 +145,28 @@ def test_importance_degrades_with_a_reason() -> None:
     assert parameter_importance(None)[1] == "the search's Optuna study is not available"
     one = [_optuna_trial(0, "COMPLETE", 0.6, {"fusion": "autofusion", "encoder_loss_weight": 0.03}),
            _optuna_trial(1, "PRUNED", None, {"fusion": "autofusion", "encoder_loss_weight": 0.05})]
-    assert parameter_importance(_study(one)) == ({}, "1 trial(s) completed all epochs; importance needs at least 2 "
-                                             "(ASHA-stopped trials have no final score)")
+    assert parameter_importance(_study(one)) == ({}, "1 trial(s) completed all epochs; importance needs at least 6 "
+                                             "(ASHA-stopped trials have no final score, and from fewer the fitted "
+                                             "model shows noise)")
+    five = [_optuna_trial(i, "COMPLETE", 0.5 + i / 20, {"fusion": "autofusion", "encoder_loss_weight": 0.01 + i / 100})
+            for i in range(5)]
+    assert parameter_importance(_study(five))[1].startswith("5 trial(s) completed all epochs; importance needs at "
+                                                            "least 6")
     same = [_optuna_trial(i, "COMPLETE", 0.6 + i / 10, {"fusion": "autofusion", "encoder_loss_weight": 0.03})
-            for i in range(2)]
+            for i in range(6)]
     assert parameter_importance(_study(same))[1] == "the completed trials all share the same parameter values"
-    tied = [_optuna_trial(i, "COMPLETE", 0.6, {"fusion": "autofusion", "encoder_loss_weight": 0.01 + i / 50})
-            for i in range(3)]
-    assert parameter_importance(_study(tied))[1] == ("all 3 completed trials have the same score (0.6000); there is no "
+    tied = [_optuna_trial(i, "COMPLETE", 0.6, {"fusion": "autofusion", "encoder_loss_weight": 0.01 + i / 100})
+            for i in range(6)]
+    assert parameter_importance(_study(tied))[1] == ("all 6 completed trials have the same score (0.6000); there is no "
                                              "difference to attribute to a parameter")
-    varied = [_optuna_trial(i, "COMPLETE", 0.5 + i / 20, {"fusion": "autofusion", "encoder_loss_weight": 0.01 + i / 50})
-              for i in range(4)]
+    varied = [_optuna_trial(i, "COMPLETE", 0.5 + i / 20, {"fusion": "autofusion", "encoder_loss_weight": 0.01 + i / 100})
+              for i in range(6)]
     importances, reason = parameter_importance(_study(varied))
     assert reason == "" and set(importances) <= {"fusion", "encoder_loss_weight"} and importances
 
 
 def test_importance_is_deterministic_and_ties_are_ordered_by_name() -> None:
-    """fANOVA fits random forests: seeded, a rebuilt report repeats the numbers; equal values sort by name."""
+    """A rebuilt report repeats the numbers (the dashboard's PED-ANOVA); equal values sort by name."""
     trials = [_optuna_trial(i, "COMPLETE", 0.5 + (i % 3) / 10 + i / 100,
                             {"fusion": ("autofusion", "hierarchical")[i % 2], "encoder_loss_weight": 0.01 + i / 100})
               for i in range(8)]
@@ -170,8 +175,8 @@ def test_importance_is_deterministic_and_ties_are_ordered_by_name() -> None:
     values = list(first[0].items())
     assert values == sorted(values, key=lambda kv: (-kv[1], kv[0]))
     # A parameter that never changes explains nothing and comes last.
-    constant = [_optuna_trial(i, "COMPLETE", 0.5 + i / 20, {"fusion": "autofusion", "encoder_loss_weight": 0.01 + i / 50})
-                for i in range(4)]
+    constant = [_optuna_trial(i, "COMPLETE", 0.5 + i / 20, {"fusion": "autofusion", "encoder_loss_weight": 0.01 + i / 100})
+                for i in range(6)]
     assert list(parameter_importance(_study(constant))[0]) == ["encoder_loss_weight", "fusion"]
 
 

@@ -18,7 +18,7 @@ from tune_helpers import reported, trial_dirs
 from joyful.data.synthetic import generate
 from joyful.io import atomic_write
 from tune.optuna_searcher import TruthfulOptunaSearch
-from tune.records import COMPLETE, EARLY_STOPPED, ERRORED, NON_FINITE, classify, ranked
+from tune.records import COMPLETE, EARLY_STOPPED, ERRORED, NON_FINITE, RANKING_RULE, classify, ranked
 from tune.results import ResultStore, validate_best_document
 from tune.space import load_space
 from tune.study_storage import STORAGE_CLASS
@@ -121,7 +121,7 @@ def small_search(tmp_path_factory: pytest.TempPathFactory) -> dict:
                "--name", "e2e", "--quiet", "--seed", "3", "--confirm-top", "1", "--confirm-seeds", "2"]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    return {"root": root, "results": results, "stdout": done.stdout, "data": data}
+    return {"root": root, "results": results, "stdout": done.stdout, "stderr": done.stderr, "data": data}
 
 
 @pytest.mark.slow
@@ -262,6 +262,43 @@ def test_the_confirmed_winner_is_published_as_an_ensemble(small_search: dict, tm
 
 @pytest.mark.slow
 @pytest.mark.timeout(700)
+def test_the_optuna_study_tells_the_searchs_story(small_search: dict) -> None:
+    """The search's winner, ranking rule, confirmation and published config are in the Optuna study itself (and in
+    its optuna-dashboard note), agreeing with the best config; where Optuna's best_trial differs, it says why."""
+    results = small_search["results"]
+    record, study = _stored_study(results)
+    document = json.loads((results / "best_configs" / "synthetic.json").read_text())
+    attrs = study.user_attrs
+    winner = ranked(record.trials)[0]
+    assert attrs["ranking_rule"] == RANKING_RULE and attrs["budget"]["num_samples"] == 6
+    assert attrs["search_winner"]["ray_trial_id"] == winner.trial_id == document["single_trial_best"]["trial_id"]
+    assert attrs["search_winner"]["trial_number"] == winner.optuna_number
+    assert attrs["search_winner"]["value"] == winner.best_dev_weighted_f1
+    if study.best_trial.number == winner.optuna_number:
+        assert attrs["optuna_best_trial_differs"] is None
+    else:
+        assert f"#{study.best_trial.number}" in attrs["optuna_best_trial_differs"]
+        assert "ranks ASHA-stopped trials by their best epoch" in attrs["optuna_best_trial_differs"]
+    confirmation = document["confirmation"]
+    assert attrs["confirmation"]["winner"] == confirmation["winner"]
+    for stored, configuration in zip(attrs["confirmation"]["configurations"], confirmation["configurations"],
+                                     strict=True):
+        assert stored["dev_weighted_f1"] == {str(r["seed"]): r["best_dev_weighted_f1"] for r in configuration["runs"]}
+    published = attrs["published"]
+    assert published["written"] is True and published["config_searched"] == document["searched"]
+    assert published["ensemble"]["test_weighted_f1"] == document["ensemble"]["test_weighted_f1"]
+    assert attrs["finished_at"]
+    by_id = {t.trial_id: t for t in record.trials}
+    for trial in study.trials:
+        own = by_id[trial.user_attrs["ray_trial_id"]]
+        assert (trial.user_attrs["epochs_run"], trial.user_attrs["stop_reason"]) == (own.epochs_run, own.stop_reason)
+    from optuna_dashboard import get_note
+
+    assert f"Search winner:** trial #{winner.optuna_number}" in get_note(study)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(700)
 def test_the_search_reports_itself(small_search: dict) -> None:
     stdout, results = small_search["stdout"], small_search["results"]
     # --quiet still prints one progress line per finished trial, the last one 6/6.
@@ -269,6 +306,13 @@ def test_the_search_reports_itself(small_search: dict) -> None:
     assert len(progress) == 6 and progress[-1].startswith("[synthetic] 6/6 trials done")
     assert "best dev wF1" in progress[-1] and "elapsed" in progress[-1] and "left" in progress[-1]
     assert "always-" in stdout and "on dev: wF1" in stdout  # the trivial level in the summary
+    # The confirmation reports itself too: a line per finished run, the last one complete.
+    confirming = [line for line in stdout.splitlines() if line.startswith("[confirmation] ")]
+    runs = int(confirming[-1].split("/")[1].split()[0])
+    assert len(confirming) >= runs and confirming[-1].startswith(f"[confirmation] {runs}/{runs} runs done")
+    # Quiet means quiet: no Ray configuration box, no TensorBoard hint, no Ray warnings.
+    for noise in ("Configuration for experiment", "tensorboard --logdir", "View detailed results here"):
+        assert noise not in stdout and noise not in small_search["stderr"]
     report = (results / "reports" / "synthetic.md").read_text()
     assert "## Parameters together" in report and "## Confirmation over seeds" in report
     assert "Trivial level: always" in report
@@ -286,7 +330,8 @@ def test_a_warm_started_search_learns_from_the_earlier_one(small_search: dict) -
     earlier, _ = _stored_study(results)
     command = [sys.executable, "tune/search.py", "--dataset", "synthetic", "--data", str(small_search["data"]),
                "--space", str(root / "space.yaml"), "--results-dir", str(results), "--storage-path", str(root / "ray"),
-               "--name", "warm", "--quiet", "--num-samples", "2", "--confirm-top", "0", "--no-rerun", "--warm-start"]
+               "--name", "warm", "--quiet", "--num-samples", "2", "--confirm-top", "0", "--no-rerun", "--warm-start",
+               "--seed", "3"]  # the earlier search's seed: its random draws must not be replayed
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     learned = [t for t in earlier.trials if t.status in ("TERMINATED", "EARLY_STOPPED")]
@@ -297,8 +342,10 @@ def test_a_warm_started_search_learns_from_the_earlier_one(small_search: dict) -
     ran = [t for t in study.trials if "warm_start_from" not in t.user_attrs]
     assert len(copies) == len(learned) == record.warm_start["trials"] and len(ran) == len(record.trials) == 2
     assert {t.user_attrs["ray_trial_id"] for t in copies} == {t.trial_id for t in learned}  # not re-run
-    # The baseline was run by the earlier search: it is not run again.
+    # The baseline was run by the earlier search: it is not run again, nor is any configuration it ran.
     assert {"fusion": "autofusion", "encoder_loss_weight": 0.03} not in [t.params for t in ran]
+    assert not any(t.params == c.params for t in ran for c in copies)
+    assert study.user_attrs["sampler_seed"] != 3
     # The earlier search's study is untouched: searches never merge.
     assert len(optuna.load_study(study_name="e2e", storage=study._storage).trials) == 6
 
@@ -316,6 +363,30 @@ def test_train_cli_reproduces_the_winner_exactly(small_search: dict, tmp_path: P
     assert rerun["best_dev_weighted_f1"] == document["metric"]["value"]
     assert rerun["best_epoch"] == document["metric"]["best_epoch"]
     assert rerun["test"]["weighted_f1"] == document["test"]["weighted_f1"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_an_unconfirmed_winner_below_the_references_still_gets_its_report(tmp_path: Path) -> None:
+    """Issue 20's crashing command (no confirmation, a winner below the linear reference): the search ends
+    with exit 0 and a whole report that says so."""
+    data = tmp_path / "tiny.pkl"
+    atomic_write(data, lambda out: __import__("pickle").dump(generate(0, scale=0.1, dims=TINY_DIMS), out),
+                 binary=True)
+    space = yaml.safe_load((REPO / "search_spaces" / "synthetic.yaml").read_text())
+    space["fixed"] = {**TINY_MODEL, "learning_rate": 1.0e-5}  # learns nothing in 2 epochs: below the reference
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
+    results = tmp_path / "results"
+    command = [sys.executable, "tune/search.py", "--dataset", "synthetic", "--data", str(data), "--space",
+               str(tmp_path / "space.yaml"), "--num-samples", "3", "--max-epochs", "2", "--grace-period", "2",
+               "--cpus-per-trial", "1", "--confirm-top", "0", "--quiet", "--results-dir", str(results),
+               "--storage-path", str(tmp_path / "ray"), "--name", "below"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "could not be written" not in done.stderr
+    report = (results / "reports" / "synthetic.md").read_text()
+    assert "re-run winner: test wF1" in report and "BELOW logistic regression" in report
+    assert "No confirmation recorded" in report
 
 
 # --- a user's own data set: no YAML needed ----------------------------------------------

@@ -168,11 +168,18 @@ def test_a_study_record_round_trips_and_old_files_are_refused_with_the_fix(tmp_p
         StudyRecord.from_dict(broken)
 
 
-def test_the_committed_v1_study_migrates_to_the_same_trials(tmp_path: Path) -> None:
-    """The schema-1 file kept beside the committed study migrates again to what is committed."""
-    from tune.migrate import migrate_study
+LEGACY = REPO / "tests" / "data" / "legacy_meld"  # the MELD study of commit f0e02b3: schema 1 file, its migration
 
-    source = REPO / "results"
+
+def test_the_legacy_v1_study_migrates_to_the_same_trials(tmp_path: Path, monkeypatch) -> None:
+    """The schema-1 file of the first MELD study migrates again to the record that was committed from it, and
+    `tell_story` then gives its Optuna study the story without changing a trial."""
+    from tune.migrate import migrate_study, tell_story
+
+    root = tmp_path / "legacy"
+    shutil.copytree(LEGACY, root)
+    monkeypatch.chdir(root)  # the records name their space file relative to the repository they were made in
+    source = root / "results"
     for v1 in (source / "studies").glob("*.json.v1"):
         dataset = v1.name.removesuffix(".json.v1")
         results = tmp_path / "results"
@@ -185,13 +192,34 @@ def test_the_committed_v1_study_migrates_to_the_same_trials(tmp_path: Path) -> N
         assert "migrated to schema 2" in migrate_study(store, dataset)
         assert "already at schema" in migrate_study(store, dataset)  # twice changes nothing
         migrated, committed = store.read_study(dataset), ResultStore(source).read_study(dataset)
-        unlike = {"optuna_storage": "", "majority": None}  # majority needs the data file, which may be absent
+        # majority needs the data file, which may be absent; base configs are compared as configs (the
+        # committed record predates the settings added since, which the current code writes out)
+        unlike = {"optuna_storage": "", "majority": None, "base_config": {}}
         assert dataclasses.replace(migrated, **unlike) == dataclasses.replace(committed, **unlike)
-        assert migrated.majority in (None, committed.majority)
+        assert migrated.base() == committed.base() and migrated.majority in (None, committed.majority)
         old = json.loads(v1.read_text())
         study = load_study(store.journal_of(migrated), migrated.optuna_study)
         assert [(t.number, t.state.name, t.value, t.params) for t in study.trials] == [
             (t["number"], t["state"], t["value"], t["params"]) for t in old["optuna_trials"]]
+
+        before = study.trials
+        assert "now tells its story" in tell_story(store, dataset)
+        assert "already tells its story" in tell_story(store, dataset)
+        told = load_study(store.journal_of(migrated), migrated.optuna_study)
+        assert [(t.number, t.state, t.value, t.params, t.intermediate_values, t.datetime_start, t.datetime_complete)
+                for t in told.trials] == [(t.number, t.state, t.value, t.params, t.intermediate_values,
+                                           t.datetime_start, t.datetime_complete) for t in before]
+        by_id = {t.trial_id: t for t in migrated.trials}
+        for trial in told.trials:
+            own = by_id[trial.user_attrs["ray_trial_id"]]
+            assert trial.user_attrs["stop_reason"] == own.stop_reason and trial.user_attrs["epochs_run"] == own.epochs_run
+        attrs = told.user_attrs
+        best = store.read_best(dataset)
+        assert attrs["search_winner"]["ray_trial_id"] == best.single_trial_best["trial_id"] == "b9bc3616"
+        # The story says why Optuna's best_trial (a COMPLETE one) is not the search's ASHA-stopped winner.
+        assert f"#{told.best_trial.number}" in attrs["optuna_best_trial_differs"]
+        assert attrs["confirmation"]["winner"] == best.confirmation["winner"]
+        assert attrs["published"]["config_searched"] == best.searched and attrs["budget"]["num_samples"] == 12
 
 
 def test_optuna_dashboard_serves_a_search_journal(tmp_path: Path) -> None:
@@ -222,7 +250,9 @@ def test_optuna_dashboard_serves_a_search_journal(tmp_path: Path) -> None:
         assert summaries is not None, "the dashboard did not answer within 60 s"
         [summary] = summaries
         assert summary["study_name"] == record.optuna_study
-        assert {a["key"]: a["value"] for a in summary["user_attrs"]}["data_sha256"] == record.data_sha256
+        attrs = {a["key"]: a["value"] for a in summary["user_attrs"]}
+        assert attrs["data_sha256"] == record.data_sha256
+        assert record.trials[0].trial_id in str(attrs) and "search_winner" in attrs  # the search's story is there
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -233,10 +263,11 @@ def test_the_summary_warns_when_the_winner_does_not_clear_always_majority(capsys
 
     record = ResultStore(REPO / "results").read_study("meld_text")
     winner = choose_winner(record.trials)
-    assert majority_warning(record, winner) is None  # 0.531 clears always-neutral (0.252)
+    assert majority_warning(record, winner) is None  # the committed winner clears always-neutral (0.252)
     stuck = dataclasses.replace(record, majority={"class": "neutral", "dev_weighted_f1": winner.best_dev_weighted_f1})
     warning = majority_warning(stuck, winner)
-    assert warning.startswith("WARNING: meld_text: the best trial's dev wF1 0.5310 does not clear always-neutral")
+    assert warning.startswith(f"WARNING: meld_text: the best trial's dev wF1 {winner.best_dev_weighted_f1:.4f} does "
+                              "not clear always-neutral")
     print_summary(stuck, winner)
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == warning and "<- best" in "\n".join(lines)
@@ -262,3 +293,37 @@ def test_a_search_name_taken_in_the_journal_is_refused_before_ray_starts(tmp_pat
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "holds an Optuna study named 'taken' already" in err
     assert not (tmp_path / "ray").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_search_keeps_its_study_in_a_database_given_by_url(tmp_path: Path) -> None:
+    """--optuna-storage sqlite:///...: the study (trials, states, story) lives in the database, the records name
+    it, the report reads it back, and a warm start finds the earlier study of the same data and space there."""
+    import subprocess
+    import sys
+
+    from tune_helpers import search_args, search_env, short_tmpdir, stop_ray, write_space
+
+    data, space = write_data(tmp_path / "tiny.pkl"), write_space(tmp_path / "space.yaml", num_samples=2, max_epochs=2)
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    ray_tmp = short_tmpdir()
+    try:
+        for name, extra in (("first", []), ("second", ["--warm-start", "--num-samples", "1"])):
+            done = subprocess.run([sys.executable, "tune/search.py", *search_args(data, space, tmp_path, name,
+                                                                                  "--no-rerun", "--optuna-storage",
+                                                                                  url, *extra)],
+                                  cwd=REPO, env=search_env(ray_tmp), capture_output=True, text=True, timeout=500)
+            assert done.returncode == 0, done.stderr[-3000:]
+    finally:
+        stop_ray(ray_tmp)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    store = ResultStore(tmp_path / "results")
+    assert not list(store.studies_dir().glob("*.journal"))  # no journal file: the database holds the studies
+    record = store.read_study("synthetic")
+    assert record.optuna_storage == url and record.name == "second"
+    first = optuna.load_study(study_name="first", storage=url)
+    assert [t.state.name for t in first.trials] == ["COMPLETE", "COMPLETE"] and first.user_attrs["finished_at"]
+    second = optuna.load_study(study_name="second", storage=url)
+    assert len([t for t in second.trials if "warm_start_from" in t.user_attrs]) == 2
+    assert "Optuna study `second` in `sqlite:///" in (tmp_path / "results" / "reports" / "synthetic.md").read_text()

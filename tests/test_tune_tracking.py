@@ -57,19 +57,76 @@ def tracked_search(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.mark.timeout(600)
-def test_mlflow_store_holds_every_trial_and_epoch(tracked_search: dict) -> None:
+def test_mlflow_holds_a_parent_run_per_search_and_a_child_run_per_trial(tracked_search: dict) -> None:
     from mlflow.tracking import MlflowClient
+
+    from tune.results import ResultStore
 
     client = MlflowClient(tracking_uri=f"sqlite:///{(tracked_search['results'] / 'mlflow.db').resolve()}")
     experiment = client.get_experiment_by_name("joyful-tune-synthetic")
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id])
-    assert len(runs) == 2
-    for run in runs:
-        assert "encoder_loss_weight" in run.data.params and run.data.tags["study"] == "tracked"
-        history = client.get_metric_history(run.info.run_id, "dev_weighted_f1")
+    [parent] = [r for r in runs if r.data.tags.get("kind") == "search"]
+    children = [r for r in runs if r.data.tags.get("kind") == "trial"]
+    assert len(runs) == 3 and len(children) == 2 and parent.info.run_name == "tracked"
+    assert parent.info.status == "FINISHED"
+    # The fixed settings: with a child's searched ones, every setting of its trial.
+    assert parent.data.params["fixed.fusion_hidden"] == "32" and parent.data.params["budget.max_epochs"] == "3"
+    record = ResultStore(tracked_search["results"]).read_study("synthetic")
+    by_id = {t.trial_id: t for t in record.trials}
+    for child in children:
+        tags, params = child.data.tags, child.data.params
+        assert tags["mlflow.parentRunId"] == parent.info.run_id
+        trial = by_id[tags["ray_trial_id"]]
+        assert tags["optuna_number"] == str(trial.optuna_number)
+        assert (tags["state"], tags["stop_reason"], tags["epochs_run"]) == ("COMPLETE", trial.stop_reason, "3")
+        assert params["encoder_loss_weight"] == str(trial.params["encoder_loss_weight"]) and params["seed"] == "24"
+        history = client.get_metric_history(child.info.run_id, "dev_weighted_f1")
         assert sorted(m.step for m in history) == [1, 2, 3]  # one point per epoch
-        assert all(0.0 <= m.value <= 1.0 for m in history)
+        assert [m.value for m in sorted(history, key=lambda m: m.step)] == [p["dev_weighted_f1"] for p in trial.curve]
+        bookkeeping = {"pid", "timestamp", "time_this_iter_s", "training_iteration", "done", "iterations_since_restore"}
+        assert not bookkeeping & set(child.data.metrics)
+        assert "train_loss/total" in child.data.metrics
+    winner = [c for c in children if c.data.tags.get("winner") == "true"]
+    assert len(winner) == 1 and parent.data.tags["winner_trial"] == winner[0].data.tags["ray_trial_id"]
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"synthetic.json", "synthetic.md"} <= artifacts
+    # The local store keeps its artifacts beside it, not in the working folder's ./mlruns.
+    assert (tracked_search["results"] / "mlflow-artifacts").is_dir() and not (REPO / "mlruns").exists()
+
+
+@pytest.mark.timeout(600)
+def test_mlflow_ui_serves_the_store(tracked_search: dict) -> None:
+    """`mlflow ui`, as the README documents it, from the installed `tracking` extra."""
+    import json
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mlflow = Path(sys.executable).with_name("mlflow")
+    store = f"sqlite:///{(tracked_search['results'] / 'mlflow.db').resolve()}"
+    server = subprocess.Popen([str(mlflow), "ui", "--backend-store-uri", store, "--host", "127.0.0.1", "--port",
+                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, answer = time.monotonic() + 120, None
+        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=joyful-tune-synthetic"
+        while answer is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    answer = json.loads(response.read())
+            except OSError:
+                time.sleep(0.5)
+        assert answer is not None, f"mlflow ui did not answer: {server.stderr.read() if server.poll() else ''}"
+        assert answer["experiment"]["name"] == "joyful-tune-synthetic"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=30)
 
 
 @pytest.mark.timeout(600)

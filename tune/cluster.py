@@ -80,15 +80,20 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
                     "(default 6379) is open from here, or drop --address to start a local Ray")
 
 
-def start_ray(address: str | None, dashboard_host: str = "127.0.0.1") -> dict[str, Any]:
-    """Join `address` (or RAY_ADDRESS) when given, else start a private local instance.
+def start_ray(address: str | None, dashboard_host: str = "127.0.0.1", quiet: bool = False) -> dict[str, Any]:
+    """Join `address` (or RAY_ADDRESS) when given, else start a private local instance. `quiet`: Ray's own
+    warnings and the workers' output stay out of the terminal (they remain in Ray's session logs).
 
     Every start-up failure is a one-line :class:`UserError` (exit 2), never a traceback.
     """
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS") or None
-    common = dict(logging_level="WARNING", log_to_driver=True, configure_logging=True)
+    if quiet:
+        # Ray Tune's newer console output prints a configuration box and a TensorBoard hint even at verbose 0;
+        # the classic reporter prints nothing at verbose 0.
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    common = dict(logging_level="ERROR" if quiet else "WARNING", log_to_driver=not quiet, configure_logging=True)
     if address:
         check_reachable(address)
         try:

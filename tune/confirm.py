@@ -29,9 +29,11 @@ if __name__ == "__main__" and not __package__:
     # Run as a script: import the project from the repo root, not from tune/ itself.
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from joyful.cli_parser import Parser
 from joyful.config import JoyfulConfig
 from joyful.data.dialogues import DialogueData
 from joyful.errors import UserError
+from joyful.io import REPO, portable_path
 from tune.candidates import (
     DEFAULT_CONFIRM_SEEDS,
     DEFAULT_CONFIRM_TOP,
@@ -39,19 +41,18 @@ from tune.candidates import (
     confirmation_seeds,
     tuned_baseline,
 )
-from tune.records import BestConfig
+from tune.records import BestConfig, StudyRecord
 from tune.space import SearchSpace, load_space
 
 __all__ = ["main"]
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 # --- CLI --------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tune/confirm.py", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="tune/confirm.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True, help="data set of a finished search")
     p.add_argument("--results-dir", default=str(REPO / "results"), help="results folder of the search")
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus-per-trial", type=float, help="CPUs per run (default: the search's)")
     p.add_argument("--gpus-per-trial", type=float, help="GPUs per run (default: the search's)")
     p.add_argument("--address", help="join this Ray cluster ('auto' = the local `ray start` one; also RAY_ADDRESS)")
-    p.add_argument("--storage-path", default="ray_results", help="Ray experiment storage (shared by all nodes)")
+    p.add_argument("--storage-path", default=str(REPO / "ray_results"), help="Ray experiment storage (shared by all nodes)")
     p.add_argument("--name", help="experiment name (default: confirm-<dataset>-<UTC time>)")
     p.add_argument("--quiet", action="store_true", help="no Ray progress tables")
     return p
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 @dataclass
 class ConfirmationPlan:
     best: BestConfig
+    study: StudyRecord
     space: SearchSpace
     candidates: list[tuple[str, JoyfulConfig]]
     baseline: JoyfulConfig
@@ -131,7 +133,7 @@ def plan_confirmation(args: argparse.Namespace) -> ConfirmationPlan:
     storage = check_storage_path(args.storage_path)
     if "://" not in storage and (Path(storage) / name).exists():
         raise UserError(f"experiment {Path(storage) / name} exists; pass another --name")
-    return ConfirmationPlan(best, space, candidates_from_study(study.trials, space, base, args.confirm_top),
+    return ConfirmationPlan(best, study, space, candidates_from_study(study.trials, space, base, args.confirm_top),
                             tuned_baseline(study.trials, space, base),
                             confirmation_seeds(base.seed, args.confirm_seeds), data, budget.cpus_per_trial,
                             budget.gpus_per_trial, storage, name)
@@ -146,9 +148,10 @@ def run_confirmation(plan: ConfirmationPlan, args: argparse.Namespace) -> int:
     from tune.ray_confirm import confirm
     from tune.references import judge, published_test, reference_scores
     from tune.results import ResultStore
+    from tune.study_story import record_story
 
     try:
-        start_ray(args.address)
+        start_ray(args.address, quiet=args.quiet)
         check_trial_fits(plan.cpus_per_trial, plan.gpus_per_trial)
         check_shared_storage(plan.storage)
         print(f"confirming {len(plan.candidates)} configuration(s) and the baseline with seeds "
@@ -166,6 +169,8 @@ def run_confirmation(plan: ConfirmationPlan, args: argparse.Namespace) -> int:
             print(f"{args.dataset}: {verdict}")
         outcome = store.update_confirmation(args.dataset, best)
         print(f"{args.dataset}: {'updated' if outcome.written else 'kept'} {outcome.path} ({outcome.reason})")
+        record_story(store.journal_of(plan.study), plan.study, best,
+                     {"written": outcome.written, "reason": outcome.reason, "path": portable_path(outcome.path)})
         write_report(args.dataset, store)
         return 0 if outcome.written else 1
     except UserError as exc:

@@ -1,4 +1,15 @@
-"""`python -m tune.migrate`: bring study files written before the Optuna storage (schema 1) up to date.
+"""`python -m tune.migrate`: bring stored studies up to date.
+
+1. Study files written before the Optuna storage (schema 1) become `StudyRecord`s with their trials in an
+   Optuna journal (below).
+2. Best configs written before they recorded their data's shape (feature widths, labels present) get it,
+   when the data file they name is at hand and unchanged (same sha256); so do their ensemble members' config
+   files. `train.py --config` then refuses data of another shape.
+3. Optuna studies written before the study told its own story (tune/study_story.py) get it: every trial's
+   `epochs_run` and `stop_reason`, the budget and ranking rule, the search's winner, its confirmation and what
+   was published, from the result records. Optuna does not change finished trials, so the study is rewritten
+   into a new journal (the same trials, numbers, states, values, curves and times; other studies in the file
+   untouched) that replaces the old file.
 
 A schema-1 `studies/<dataset>.json` held the Optuna trials exported to JSON and no base config. For
 each one this writes the Optuna trials into the data set's journal (`ResultStore.optuna_storage_path`,
@@ -13,21 +24,21 @@ Files already at the current schema are left alone, so running it twice changes 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
 from typing import Any
 
+from joyful.cli_parser import Parser
 from joyful.config import JoyfulConfig, field_default, upgrade_config_values
 from joyful.errors import UserError
 from joyful.io import atomic_write, portable_path
 from tune.records import STUDY_SCHEMA_VERSION, StudyRecord, TrialRecord
 from tune.results import ResultStore
 from tune.space import load_space
-from tune.study_storage import create_study, open_storage, space_fingerprint
+from tune.study_storage import create_study, load_study, open_storage, space_fingerprint
 
-__all__ = ["main", "migrate_study"]
+__all__ = ["main", "migrate_study", "tell_story"]
 
 
 def migrate_study(store: ResultStore, dataset: str) -> str:
@@ -77,6 +88,82 @@ def migrate_study(store: ResultStore, dataset: str) -> str:
     return f"{path}: migrated to schema {STUDY_SCHEMA_VERSION}; Optuna study {name!r} in {storage_path}"
 
 
+def record_data_facts(store: ResultStore, dataset: str) -> str:
+    """Add the data facts (`DialogueData.facts`) to a best config and its members' config files that lack them."""
+    import json
+
+    from joyful.io import atomic_write_json
+    from joyful.run import load_data
+
+    best = store.read_best(dataset)
+    path = store.best_config_path(dataset)
+    if best is None:
+        return f"{path}: no best config"
+    if "modality_dims" in best.data:
+        return f"{path}: already records its data's shape"
+    config = best.joyful_config()
+    try:
+        data = load_data(config.replace(data=best.data["path"]), None)
+    except (UserError, OSError) as exc:
+        return f"{path}: its data file is not at hand ({exc}); left as it is"
+    if data.sha256 != best.data["sha256"]:
+        return f"{path}: {best.data['path']} is not the data it was tuned on any more (sha256 differs); left as it is"
+    facts = {**data.facts(config.modalities), "path": best.data["path"], "sha256": best.data["sha256"]}
+    for member in (best.ensemble or {}).get("members", []):
+        if member.get("config_file"):
+            member_path = path.parent / member["config_file"]
+            document = json.loads(member_path.read_text())
+            atomic_write_json(member_path, {**document, "data": facts})
+    if not store.rewrite_best(dataset, best.replace(data=facts), best.written_at):
+        return f"{path}: changed while it was being upgraded; run the migration again"
+    return f"{path}: now records its data's shape (feature widths {facts['modality_dims']}, labels present)"
+
+
+def tell_story(store: ResultStore, dataset: str) -> str:
+    """Give the data set's latest study its story (see the module docstring); returns what was done, in one line."""
+    import optuna
+
+    from tune.study_story import creation_attrs, finished, record_story
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not one INFO line per re-created study
+    record = store.read_study(dataset)
+    journal = store.journal_of(record)
+    study = load_study(journal, record.optuna_study)
+    if finished(study):
+        return f"{journal}: study {record.optuna_study!r} already tells its story"
+    by_id = {t.trial_id: t for t in record.trials}
+    storage = open_storage(journal)
+    rebuilt_path = journal.with_name(f".{journal.name}.rebuilt")
+    rebuilt_path.unlink(missing_ok=True)
+    rebuilt = open_storage(rebuilt_path)
+    for summary in storage.get_all_studies():  # every study of the file, in order; only ours changes
+        old = optuna.load_study(study_name=summary.study_name, storage=storage)
+        new = optuna.create_study(storage=rebuilt, study_name=summary.study_name, directions=old.directions)
+        attrs = dict(old.user_attrs)
+        if summary.study_name == record.optuna_study:
+            attrs = {**creation_attrs({}, attrs.get("sampler_seed"), record.budget), **attrs}
+        for key, value in attrs.items():
+            new.set_user_attr(key, value)
+        for trial in old.get_trials(deepcopy=True):
+            if not trial.state.is_finished():
+                continue  # a WAITING or RUNNING trial of a finished search would never run
+            own = by_id.get(trial.user_attrs.get("ray_trial_id")) if summary.study_name == record.optuna_study else None
+            if own is not None:
+                trial.user_attrs.update(epochs_run=own.epochs_run, stop_reason=own.stop_reason)
+            new.add_trial(trial)
+    rebuilt_path.replace(journal)
+    best = store.read_best(dataset)
+    published = None
+    if best is not None and best.study.get("name") == record.name:
+        # The reason the search gave when it published, from the history (the latest entry of this search).
+        entries = [h for h in store.history(dataset) if (h.get("study") or {}).get("name") == record.name]
+        reason = entries[-1].get("reason", "") if entries else ""
+        published = {"written": True, "reason": reason or "recorded afterwards by python -m tune.migrate",
+                     "path": portable_path(store.best_config_path(dataset))}
+    record_story(journal, record, best, published)
+    return f"{journal}: study {record.optuna_study!r} now tells its story (winner, confirmation, published config)"
+
+
 def _majority(base: JoyfulConfig, best: Any) -> dict[str, Any] | None:
     """Always the dev majority class, from the data when it is at hand and unchanged; else None (not guessed)."""
     from joyful.run import load_data
@@ -103,7 +190,7 @@ def _optuna_trial(item: dict[str, Any]) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tune.migrate", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m tune.migrate", description=__doc__.split("\n\n")[0])
     p.add_argument("--results-dir", default="results", help="results folder to migrate")
     args = p.parse_args(argv)
     store = ResultStore(args.results_dir)
@@ -113,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"no study files in {store.studies_dir()}")
         for dataset in datasets:
             print(migrate_study(store, dataset))
+            print(record_data_facts(store, dataset))
+            print(tell_story(store, dataset))
     except UserError as exc:
         print(f"migrate: error: {exc}", file=sys.stderr)
         return UserError.exit_code

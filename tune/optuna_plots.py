@@ -91,6 +91,18 @@ def plot_parallel_coordinate(study: optuna.Study, path: Path, params: list[str] 
     with _optuna_figure():
         ax = optuna_plot(study, params=names, target_name=TARGET)
         fig = ax.figure
+        # Optuna colours by "Blues", whose low end is white: the worst trial's line vanished (issue 20). The same
+        # scale without its lightest third keeps every line visible; the colour bar follows the lines.
+        import numpy as np
+        from matplotlib.collections import LineCollection
+        from matplotlib.colors import ListedColormap
+
+        for collection in ax.collections:
+            if isinstance(collection, LineCollection):
+                base = collection.get_cmap()
+                span = (0.0, 0.65) if base.name.endswith("_r") else (0.35, 1.0)  # "Blues_r": white at the top
+                collection.set_cmap(ListedColormap(base(np.linspace(*span, 256)), name=f"{base.name}_visible"))
+                collection.set_linewidth(1.6)
         fig.set_size_inches(max(7.0, 1.25 * (len(names) + 1) + 2), 5)
         for axis in fig.axes:
             axis.tick_params(labelsize=7)
@@ -179,7 +191,7 @@ def plot_contour(study: optuna.Study, path: Path, params: list[str]) -> bool:
 
 def write_interactive_html(study: optuna.Study, path: Path, params: list[str] | None = None) -> Path:
     """One self-contained HTML page (plotly.js inlined once, works offline) with Optuna's interactive
-    optimisation history, parallel coordinate, slice and (when fANOVA can compute them) parameter importances,
+    optimisation history, parallel coordinate, slice and (when PED-ANOVA can compute them) parameter importances,
     of the COMPLETE trials. Needs plotly; written atomically. Returns `path`."""
     try:
         import plotly  # noqa: F401
@@ -194,6 +206,8 @@ def write_interactive_html(study: optuna.Study, path: Path, params: list[str] | 
     sections: list[tuple[str, str, Any]] = []  # (id, heading, figure or a note)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # PED-ANOVA warns whenever a target is passed; the target here is negated for a maximised metric on purpose.
+        warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes the importances")
         if complete:
             sections.append(("history", "Optimisation history", vis.plot_optimization_history(study, target_name=TARGET)))
         if len(complete) >= 2 and names:
@@ -205,11 +219,15 @@ def write_interactive_html(study: optuna.Study, path: Path, params: list[str] | 
                                                                        "the same score."))
             else:
                 try:
-                    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # seeded: same page on rebuild
-                    figure = vis.plot_param_importances(study, evaluator=evaluator, target_name=TARGET)
+                    # The evaluator and target of optuna-dashboard and the Markdown report: one ranking everywhere.
+                    maximise = study.direction == optuna.study.StudyDirection.MAXIMIZE
+                    figure = vis.plot_param_importances(
+                        study, evaluator=optuna.importance.PedAnovaImportanceEvaluator(),
+                        target=(lambda trial: -trial.value) if maximise else (lambda trial: trial.value),
+                        target_name="importance for the best dev weighted F1")
                 except (ValueError, RuntimeError) as exc:
                     figure = f"Not computed: Optuna could not ({exc})."
-                sections.append(("importance", "Parameter importance (fANOVA)", figure))
+                sections.append(("importance", "Parameter importance (PED-ANOVA)", figure))
     body = [f"<h1>Study {html.escape(study.study_name)}</h1>", f"<p>Shown: {html.escape(shown)}.</p>"]
     if len(complete) < 2:
         body.append("<p>Nothing to plot: no trial ran all epochs.</p>" if not complete else

@@ -25,7 +25,7 @@ from typing import Any
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from tune.records import COMPLETE, EARLY_STOPPED, classify
+from tune.records import COMPLETE, EARLY_STOPPED, classify, stop_reason
 
 log = logging.getLogger("joyful.tune")
 
@@ -34,6 +34,12 @@ class TruthfulOptunaSearch(OptunaSearch):
     def __init__(self, *args: Any, max_epochs: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_epochs = max_epochs
+
+    def suggest(self, trial_id: str) -> dict | None:
+        config = super().suggest(trial_id)
+        if trial_id in self._ot_trials:  # known from the start: the tracker and the records map Ray ids to numbers
+            self._ot_trials[trial_id].set_user_attr("ray_trial_id", trial_id)
+        return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         value = result.get(self.metric)
@@ -48,10 +54,10 @@ class TruthfulOptunaSearch(OptunaSearch):
         outcome = classify(result, error, self.max_epochs)
         ot_trial.set_user_attr("ray_trial_id", trial_id)
         ot_trial.set_user_attr("outcome", outcome)
-        if result and "epoch" in result:
-            ot_trial.set_user_attr("epochs_run", int(result["epoch"]))
-        if result and result.get("stop_reason"):
-            ot_trial.set_user_attr("stop_reason", str(result["stop_reason"]))
+        last_epoch = int(result["epoch"]) if result and "epoch" in result else 0
+        ot_trial.set_user_attr("epochs_run", last_epoch)
+        ot_trial.set_user_attr("stop_reason", stop_reason(outcome, last_epoch, self.max_epochs,
+                                                          str((result or {}).get("stop_reason") or "")))
         if outcome in (COMPLETE, EARLY_STOPPED):
             self._report_last(ot_trial, result)
         if outcome == COMPLETE:

@@ -48,9 +48,10 @@ def save_figure(fig: Any, path: Path) -> None:
     plt.close(fig)
 
 
-def draw_trivial_level(ax: Any, trivial: tuple[str, float] | None) -> None:
-    """A dashed line at `trivial` = (name, dev weighted F1) with a legend label; the y-limits widen to hold it
-    with a margin. Call it after the data is drawn, so that the limits fit both."""
+def draw_trivial_level(ax: Any, trivial: tuple[str, float] | None, *, widen: bool = True) -> None:
+    """A dashed line at `trivial` = (name, dev weighted F1) with a legend label; with `widen` the y-limits widen
+    to hold it with a margin. Without, a level outside the data's range is named in a note at the axis edge
+    instead, so the differences between the runs keep the whole height. Call it after the data is drawn."""
     if trivial is None:
         return
     name, level = trivial
@@ -58,10 +59,15 @@ def draw_trivial_level(ax: Any, trivial: tuple[str, float] | None) -> None:
         raise ValueError(f"The trivial level is {trivial!r}, but must be (name, finite dev weighted F1), "
                          "e.g. ('always neutral', 0.2523)")
     low, high = ax.get_ylim()  # autoscaled to the data drawn so far
+    label = f"{name} (dev wF1 {level:.3f})"
+    if not widen and not low <= level <= high:
+        below = level < low
+        ax.text(0.01, 0.02 if below else 0.98, f"{label}: {'below' if below else 'above'} this axis",
+                transform=ax.transAxes, fontsize=7, color="tab:red", va="bottom" if below else "top")
+        return
     low, high = min(low, level), max(high, level)
     margin = 0.06 * (high - low) or 0.01
-    ax.axhline(level, color="tab:red", linestyle="--", linewidth=1.2, zorder=2,
-               label=f"{name} (dev wF1 {level:.3f})")
+    ax.axhline(level, color="tab:red", linestyle="--", linewidth=1.2, zorder=2, label=label)
     ax.set_ylim(low - margin, high + margin)
 
 
@@ -205,11 +211,12 @@ def plot_confirmation(confirmation: dict[str, Any], path: Path, *, trivial: tupl
     labels = [c["label"] + (" *" if c["label"] == confirmation["winner"] else "") for c in configs]
     left.set_xticks(range(len(configs)), labels, rotation=15, fontsize=7)
     left.set_xlim(-0.5, len(configs) - 0.5)
-    draw_trivial_level(left, trivial)
-    draw_trivial_level(right, trivial)
+    # The runs differ by hundredths: the trivial level is noted, not drawn, when it would squash them.
+    draw_trivial_level(left, trivial, widen=False)
+    draw_trivial_level(right, trivial, widen=False)
     left.set_ylabel("best dev weighted F1")
     left.set_title("Runs (dots), mean and CI95 (diamond); * winner", fontsize=10)
-    if trivial is not None:
+    if left.get_legend_handles_labels()[0]:
         _legend(left)
     left.grid(alpha=0.3)
     right.set_xlabel("epoch")

@@ -16,7 +16,7 @@ from typing import Any
 
 from joyful.config import JoyfulConfig, config_document
 from joyful.errors import UserError
-from joyful.io import atomic_write_json, portable_path
+from joyful.io import REPO, atomic_write_json, display_path, portable_path
 from joyful.run import RunOptions, train
 from tune.confirm_stats import ConfirmationResult
 from tune.records import BEST_CONFIG_SCHEMA_VERSION, BestConfig, StudyRecord, TrialRecord, outcome_counts, ranked
@@ -45,15 +45,16 @@ def rerun_winner(config: JoyfulConfig, winner: TrialRecord, device: str,
 
 
 def best_from_search(study: StudyRecord, space: SearchSpace, winner: TrialRecord, *, seed: int, experiment: str,
-                     best_path: Path, rerun: dict[str, Any] | None = None,
-                     test: dict[str, float] | None = None) -> BestConfig:
-    """The best config of a finished search: its winner trial, re-run or not (`rerun`, `test`)."""
+                     best_path: Path, rerun: dict[str, Any] | None = None, test: dict[str, float] | None = None,
+                     data_facts: dict[str, Any] | None = None) -> BestConfig:
+    """The best config of a finished search: its winner trial, re-run or not (`rerun`, `test`). `data_facts`
+    (`DialogueData.facts`) let `train.py --config` check that a re-run reads the same data."""
     # An ASHA-stopped winner is re-run for exactly the epochs it trained, so the re-run reproduces it.
     config = winner_config(study, space, winner)
     budget = study.budget
     return BestConfig(
         schema_version=BEST_CONFIG_SCHEMA_VERSION, dataset=study.dataset, modalities=config.modalities,
-        data={"path": study.data_path, "sha256": study.data_sha256},
+        data={**(data_facts or {}), "path": study.data_path, "sha256": study.data_sha256},
         config=config.to_dict(), searched=dict(winner.params),
         metric={"name": study.metric, "mode": study.mode, "value": winner.best_dev_weighted_f1,
                 "best_epoch": winner.best_epoch},
@@ -78,8 +79,13 @@ def best_from_search(study: StudyRecord, space: SearchSpace, winner: TrialRecord
             "search_seconds": round(study.search_seconds, 1),
             "storage_path": portable_path(experiment.rsplit("/", 2)[0]),
         },
-        versions=versions(), rerun_command=f"python train.py --config {shlex.quote(_display(best_path))}",
+        versions=versions(), rerun_command=rerun_command(best_path),
         checkpoint=portable_path(winner.checkpoint), written_at=_now())
+
+
+def rerun_command(best_path: Path) -> str:
+    """The command that re-runs a best config, as typed in the folder the search ran in."""
+    return f"python {shlex.quote(display_path(REPO / 'train.py'))} --config {shlex.quote(display_path(best_path))}"
 
 
 def winner_config(study: StudyRecord, space: SearchSpace, winner: TrialRecord) -> JoyfulConfig:
@@ -131,7 +137,8 @@ def keep_ensemble(best: BestConfig, result: ConfirmationResult, store: ResultSto
         temporary = destination.with_name(f".{destination.name}.tmp")
         _copy_out(run.model_checkpoint, MODEL_FILE, temporary)
         temporary.replace(destination)
-        config_file = atomic_write_json(destination.with_suffix(".json"), config_document(config))
+        config_file = atomic_write_json(destination.with_suffix(".json"), {**config_document(config),
+                                                                             "data": best.data})
         members.append({"label": entry.label, "seed": run.seed, "path": os.path.relpath(destination, folder),
                         "config_file": os.path.relpath(config_file, folder),
                         "megabytes": round(destination.stat().st_size / 2**20, 1),
@@ -150,7 +157,7 @@ def keep_ensemble(best: BestConfig, result: ConfirmationResult, store: ResultSto
                 "rule": "mean of the members' class probabilities; a member is one confirmation run, its selected "
                         "(averaged) weights at its best dev epoch; the members are the winner's runs or every "
                         "confirmed run, whichever ensemble scores higher on dev",
-                "rebuild_command": f"python -m joyful.predict --config {_display(store.best_config_path(best.dataset))} "
+                "rebuild_command": f"python -m joyful.predict --config {display_path(store.best_config_path(best.dataset))} "
                                    "--rebuild"}
     return best.replace(ensemble=ensemble)
 
@@ -210,15 +217,8 @@ def write_report(dataset: str, store: ResultStore) -> bool:
         print(f"{dataset}: the report could not be written ({exc}); the results are saved - rebuild it with "
               f"`python tune/report.py --dataset {dataset} --results-dir {store.results_dir}`", file=sys.stderr)
         return False
-    print(f"{dataset}: report {_display(path)}")
+    print(f"{dataset}: report {display_path(path)}")
     return True
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def versions() -> dict[str, str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ray import tune
 
 from joyful.config import JoyfulConfig
 from joyful.data.dialogues import DialogueData
@@ -24,6 +25,7 @@ from joyful.errors import UserError
 from joyful.io import portable_path
 from tune.candidates import candidates_from_study, confirmation_seeds, same_setup, tuned_baseline
 from tune.confirm_stats import BASELINE_LABEL, ConfigRuns, ConfirmationResult, SeedRun, choose_confirmed_winner
+from tune.ray_search import clock
 from tune.records import StudyRecord
 from tune.space import SearchSpace
 
@@ -36,9 +38,8 @@ log = logging.getLogger("joyful.tune")
 
 
 def confirm_trial(params: dict[str, Any], *, configs: list[dict[str, Any]], data: DialogueData) -> None:
-    """Ray Tune entry point: train configuration `config_index` with `seed`; report the whole run once."""
-    from ray import tune
-
+    """Ray Tune entry point: train configuration `config_index` with `seed`; report each epoch (progress), then
+    the whole run with its model file and probabilities."""
     from joyful.coach import NonFiniteLossError
     from joyful.model_file import save_model_file
     from joyful.run import build_coach
@@ -46,7 +47,11 @@ def confirm_trial(params: dict[str, Any], *, configs: list[dict[str, Any]], data
 
     config = JoyfulConfig.from_dict({**configs[params["config_index"]], "seed": params["seed"]},
                                     source="confirmation config")
-    coach = build_coach(config, data, trial_device(), keep_best_state=True)
+
+    def progress(record: dict[str, Any], coach: Any) -> None:  # one report an epoch: the progress lines
+        tune.report({"epoch": record["epoch"], "dev_weighted_f1": record["dev_weighted_f1"]})
+
+    coach = build_coach(config, data, trial_device(), callbacks=[progress], keep_best_state=True)
     try:
         summary = coach.fit(evaluate_test=True)
     except NonFiniteLossError as exc:  # a failed run, reported as such; retrying would fail the same way
@@ -81,8 +86,6 @@ def confirm(candidates: list[tuple[str, JoyfulConfig]], baseline: JoyfulConfig, 
     A candidate identical to the baseline (seed aside) is dropped. The Ray experiment is
     `<storage_path>/<name>`; Ray is started locally if it is not running yet.
     """
-    from ray import tune
-
     if not seeds or len(set(seeds)) != len(seeds):
         raise UserError(f"confirmation seeds {seeds} must be a non-empty list without repeats")
     entries = [ConfigRuns(BASELINE_LABEL, baseline, [])]
@@ -97,13 +100,16 @@ def confirm(candidates: list[tuple[str, JoyfulConfig]], baseline: JoyfulConfig, 
     trainable = tune.with_resources(
         tune.with_parameters(confirm_trial, configs=[e.config.to_dict() for e in entries], data=data),
         {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
+    runs = len(entries) * len(seeds)
     tuner = tune.Tuner(
         trainable,
         param_space={"config_index": tune.grid_search(list(range(len(entries)))), "seed": tune.grid_search(seeds)},
         # Reusing a worker between runs saves its start-up (seconds each); every run seeds itself afresh.
         tune_config=tune.TuneConfig(num_samples=1, reuse_actors=True),
         run_config=tune.RunConfig(name=name, storage_path=storage_path, verbose=verbose,
-                                  failure_config=tune.FailureConfig(max_failures=max_failures)),
+                                  failure_config=tune.FailureConfig(max_failures=max_failures),
+                                  callbacks=[ConfirmationProgress(runs, runs * baseline.epochs,
+                                                                  [e.label for e in entries])]),
     )
     grid = tuner.fit()
     for result in grid:
@@ -115,6 +121,43 @@ def confirm(candidates: list[tuple[str, JoyfulConfig]], baseline: JoyfulConfig, 
                               wall_seconds=time.perf_counter() - started,
                               experiment=portable_path(f"{storage_path.rstrip('/')}/{name}"),
                               proposal=dict(proposal or {}))
+
+
+class ConfirmationProgress(tune.Callback):
+    """Progress lines of a confirmation, also under --quiet: when a run finishes, and at most once a minute
+    while epochs finish (runs done, epochs done, the best mean dev score so far, elapsed, estimated rest)."""
+
+    def __init__(self, runs: int, epochs: int, labels: list[str], every_s: float = 60.0) -> None:
+        self.runs, self.epochs, self.labels, self.every_s = runs, epochs, labels, every_s
+        self.started = self.last = time.monotonic()
+        self.epochs_done: dict[str, int] = {}
+        self.finished: dict[str, tuple[str, float | None]] = {}  # trial id -> (label, best dev)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if "epoch" in result:
+            self.epochs_done[trial.trial_id] = int(result["epoch"])
+        if time.monotonic() - self.last >= self.every_s:
+            self._line()
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        last = trial.last_result or {}
+        label = self.labels[int(trial.config["config_index"])]
+        self.finished[trial.trial_id] = (label, last.get("best_dev_weighted_f1"))
+        self._line()
+
+    def _line(self) -> None:
+        self.last = time.monotonic()
+        elapsed = self.last - self.started
+        done = sum(self.epochs_done.values())
+        scores: dict[str, list[float]] = {}
+        for label, value in self.finished.values():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                scores.setdefault(label, []).append(value)
+        best = max(((sum(v) / len(v), label) for label, v in scores.items()), default=None)
+        best_text = f"best mean dev wF1 {best[0]:.4f} ({best[1]})" if best else "no run finished yet"
+        rest = elapsed / done * (self.epochs - done) if done else 0.0
+        print(f"[confirmation] {len(self.finished)}/{self.runs} runs done, {done}/{self.epochs} epochs; {best_text}; "
+              f"{clock(elapsed)} elapsed, ~{clock(rest)} left", flush=True)
 
 
 def confirm_search(study: StudyRecord, space: SearchSpace, data: DialogueData, *, top: int, seeds: int,

@@ -18,14 +18,16 @@ from typing import Any
 from ray import tune
 
 from joyful.errors import UserError
+from joyful.io import portable_path
 from tune.cluster import GracefulStop
-from tune.records import COMPLETE, EARLY_STOPPED, ERRORED, NON_FINITE, TrialRecord, classify
+from tune.records import TrialRecord, classify, stop_reason
 from tune.search_plan import DatasetPlan
 from tune.study_storage import create_study, open_storage
+from tune.study_story import creation_attrs
 from tune.tracking import tracking_callbacks
 
-__all__ = ["ProgressLine", "SearchRun", "build_tuner", "experiment_path", "experiments_to_resume",
-           "record_from_result", "run_search"]
+__all__ = ["ProgressLine", "SearchRun", "build_tuner", "clock", "experiment_path", "experiments_to_resume",
+           "record_from_result", "run_search", "sampler_seed"]
 
 
 def experiment_path(storage: str, name: str, dataset: str) -> str:
@@ -70,6 +72,11 @@ class ProgressLine(tune.Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._line(trials, trial, errored=True)
 
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        epoch = (trial.last_result or {}).get("epoch", 0)
+        print(f"[{self.dataset}] trial {trial.trial_id} failed after epoch {epoch}; retrying it from its last "
+              "checkpoint", file=self.out or sys.stdout, flush=True)
+
     def _line(self, trials: list, trial: Any, errored: bool) -> None:
         last = trial.last_result or {}
         score = last.get("best_dev_weighted_f1")
@@ -89,11 +96,12 @@ class ProgressLine(tune.Callback):
         eta = elapsed / len(finished) * remaining if finished and remaining > 0 else 0.0
         best = f"best dev wF1 {self.best[0]:.4f} ({self.best[1]})" if self.best else "no score yet"
         print(f"[{self.dataset}] {len(finished)}/{self.num_samples} trials done ({stopped} stopped by ASHA, "
-              f"{failed} failed), {running} running; {best}; {_clock(elapsed)} elapsed, "
-              f"~{_clock(eta)} left", file=self.out or sys.stdout, flush=True)
+              f"{failed} failed), {running} running; {best}; {clock(elapsed)} elapsed, "
+              f"~{clock(eta)} left", file=self.out or sys.stdout, flush=True)
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """`seconds` as a progress line shows it: 4m05s, 1h12m."""
     minutes, secs = divmod(int(round(seconds)), 60)
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
 
@@ -122,12 +130,13 @@ def build_tuner(plan: DatasetPlan, args: argparse.Namespace, storage: str, name:
     concurrency = budget.max_concurrent or max(1, int(_cluster_cpus() // budget.cpus_per_trial))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study_storage = open_storage(plan.optuna_storage)
-    study = create_study(study_storage, name, plan.space.mode, plan.fingerprints)
+    seed = sampler_seed(args.seed, len(plan.warm_start.trials) if plan.warm_start else 0)
+    study = create_study(study_storage, name, plan.space.mode, creation_attrs(plan.fingerprints, seed, budget))
     if plan.warm_start:  # learned from, never re-run; TPE's start-up phase counts them too
         study.add_trials(plan.warm_start.trials)
     # TPE's random start-up phase is sized to the concurrency (ray#52535): with more trials in
     # flight than start-up trials, TPE would otherwise model from almost nothing.
-    sampler = optuna.samplers.TPESampler(seed=args.seed, n_startup_trials=max(10, concurrency))
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(10, concurrency))
     # With a define-by-run space Ray never forwards TuneConfig's metric/mode to the searcher
     # (OptunaSearch.set_search_properties returns early), so it gets them here as well.
     searcher = TruthfulOptunaSearch(space=plan.space.define_by_run(), metric=plan.space.metric, mode=plan.space.mode,
@@ -150,9 +159,18 @@ def build_tuner(plan: DatasetPlan, args: argparse.Namespace, storage: str, name:
             failure_config=tune.FailureConfig(max_failures=args.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             callbacks=[ProgressLine(plan.dataset, budget.num_samples, budget.max_epochs),
-                       *tracking_callbacks(args, plan.dataset, name)],
+                       *tracking_callbacks(args, plan, name)],
             verbose=0 if args.quiet else 1),
     )
+
+
+def sampler_seed(seed: int, warm_start_trials: int) -> int:
+    """The TPE sampler's seed: `--seed`, or for a search warm-started from `warm_start_trials` earlier trials a
+    seed derived from both. With the `--seed` alone, a warm-started search would replay the earlier search's
+    random start-up draws and re-run its configurations (issue 20). A search without a warm start keeps its
+    seed, so a seed gives the same search; a warm start from the same trials and seed does too.
+    """
+    return seed + 1_000_003 * warm_start_trials
 
 
 def _cluster_cpus() -> float:
@@ -223,14 +241,10 @@ def record_from_result(result: Any, max_epochs: int, optuna_numbers: dict[str, i
     for point in curve:  # strictly greater, as the Coach selects: the earliest epoch wins ties
         if best_f1 is None or point["dev_weighted_f1"] > best_f1:
             best_f1, best_epoch = point["dev_weighted_f1"], point["epoch"]
-    reason = str(last.get("stop_reason") or "")
-    if not reason:
-        reason = {COMPLETE: f"ran all {max_epochs} epochs",
-                  EARLY_STOPPED: f"stopped by ASHA after epoch {last.get('epoch')}",
-                  ERRORED: "error", NON_FINITE: "non-finite loss"}[outcome]
+    reason = stop_reason(outcome, last.get("epoch"), max_epochs, str(last.get("stop_reason") or ""))
     return TrialRecord(
         trial_id=trial_id, params=dict(result.config or {}), outcome=outcome,
         epochs_run=max((p["epoch"] for p in curve), default=int(last.get("epoch", 0) or 0)),
         best_dev_weighted_f1=best_f1, best_epoch=best_epoch, stop_reason=reason, error=error,
-        checkpoint=result.checkpoint.path if result.checkpoint else None, curve=curve,
+        checkpoint=portable_path(result.checkpoint.path) if result.checkpoint else None, curve=curve,
         optuna_number=(optuna_numbers or {}).get(trial_id))

@@ -26,8 +26,8 @@ from joyful.errors import UserError
 from tune.space import Budget
 
 __all__ = ["BEST_CONFIG_KIND", "BEST_CONFIG_SCHEMA_VERSION", "COMPLETE", "EARLY_STOPPED", "ERRORED", "NON_FINITE",
-           "STATUS_LABELS", "STUDY_KIND", "STUDY_SCHEMA_VERSION", "BestConfig", "StudyRecord", "TrialRecord",
-           "choose_winner", "classify", "outcome_counts", "ranked"]
+           "RANKING_RULE", "STATUS_LABELS", "STUDY_KIND", "STUDY_SCHEMA_VERSION", "BestConfig", "StudyRecord",
+           "TrialRecord", "choose_winner", "classify", "outcome_counts", "ranked", "stop_reason"]
 
 # --- how a trial ended -------------------------------------------------------------------------
 
@@ -47,6 +47,14 @@ def classify(result: dict[str, Any] | None, error: bool, max_epochs: int) -> str
     if int(result.get("epoch", 0)) < max_epochs:
         return EARLY_STOPPED
     return COMPLETE
+
+
+def stop_reason(outcome: str, last_epoch: Any, max_epochs: int, reported: str = "") -> str:
+    """Why a trial ended, in words: what the trial reported itself (a non-finite loss), else its outcome's rule."""
+    if reported:
+        return reported
+    return {COMPLETE: f"ran all {max_epochs} epochs", EARLY_STOPPED: f"stopped by ASHA after epoch {last_epoch}",
+            ERRORED: "error", NON_FINITE: "non-finite loss"}[outcome]
 
 
 def _finite(value: Any) -> bool:
@@ -122,6 +130,11 @@ class TrialRecord:
                        optuna_number=row.get("optuna_number"))
         except KeyError as exc:
             raise ValueError(f"trial record {row.get('trial_id', '?')}: missing or unknown {exc}") from None
+
+
+# The rule of `ranked`, in words (the Optuna study records it: its own best_trial counts COMPLETE trials only).
+RANKING_RULE = ("highest best-epoch dev score among the trials that ran all epochs (Optuna: COMPLETE) or were "
+                "stopped by ASHA (Optuna: PRUNED), then the earlier best epoch, then the Ray trial id")
 
 
 def ranked(trials: list[TrialRecord]) -> list[TrialRecord]:

@@ -15,7 +15,6 @@ split's majority class.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import warnings
@@ -27,8 +26,9 @@ if __name__ == "__main__" and not __package__:
     # Run as a script: import the project from the repo root, not from tune/ itself.
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from joyful.cli_parser import Parser
 from joyful.errors import UserError
-from joyful.io import atomic_write
+from joyful.io import REPO, atomic_write, portable_path, recorded_path
 from tune.optuna_plots import plot_contour, plot_parallel_coordinate, plot_slices
 from tune.plots import (
     asha_rungs,
@@ -49,8 +49,10 @@ if TYPE_CHECKING:
 
 __all__ = ["build_report", "main", "parameter_importance"]
 
-IMPORTANCE_SEED = 0  # fANOVA fits random forests
-REPO = Path(__file__).resolve().parents[1]
+# Importances and contours are fitted surfaces: from a handful of finished trials they draw noise as structure
+# (issue 20: a contour of 3 trials over a colour scale of 0.4956-0.504). Below this many COMPLETE trials the
+# report says so in a sentence instead.
+MIN_SURFACE_TRIALS = 6
 TOP_CURVES = 5
 CONTOUR_PARAMS = 3  # the most important ones; a contour grid of every pair is unreadable
 
@@ -118,17 +120,18 @@ def _optuna_study(study: StudyRecord, store: ResultStore) -> tuple[optuna.Study 
 def parameter_importance(study: optuna.Study | None) -> tuple[dict[str, float], str]:
     """(importances, "") from the study's completed trials, or ({}, the reason they cannot be computed).
 
-    Optuna's `get_param_importances` with a seeded fANOVA evaluator; ASHA-stopped (pruned) trials have no final
-    score and do not count.
+    Optuna's `get_param_importances` with the evaluator optuna-dashboard uses (PED-ANOVA, which looks for
+    what the best trials share; the target is negated for a maximised metric, as the dashboard does), so the
+    report and the dashboard show one ranking. ASHA-stopped (pruned) trials have no final score and do not count.
     """
     import optuna
 
     if study is None:
         return {}, "the search's Optuna study is not available"
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if len(complete) < 2:
-        return {}, (f"{len(complete)} trial(s) completed all epochs; importance needs at least 2 "
-                    "(ASHA-stopped trials have no final score)")
+    if len(complete) < MIN_SURFACE_TRIALS:
+        return {}, (f"{len(complete)} trial(s) completed all epochs; importance needs at least {MIN_SURFACE_TRIALS} "
+                    "(ASHA-stopped trials have no final score, and from fewer the fitted model shows noise)")
     if len({repr(sorted(t.params.items())) for t in complete}) < 2:
         return {}, "the completed trials all share the same parameter values"
     if len({t.value for t in complete}) < 2:
@@ -137,9 +140,10 @@ def parameter_importance(study: optuna.Study | None) -> tuple[dict[str, float], 
     try:
         with warnings.catch_warnings():  # few trials make Optuna warn on every call; the report states the count
             warnings.simplefilter("ignore")
-            # Seeded, so that rebuilding the report from the same results gives the same numbers.
-            evaluator = optuna.importance.FanovaImportanceEvaluator(seed=IMPORTANCE_SEED)
-            importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
+            maximise = study.direction == optuna.study.StudyDirection.MAXIMIZE
+            importances = optuna.importance.get_param_importances(
+                study, evaluator=optuna.importance.PedAnovaImportanceEvaluator(),
+                target=(lambda trial: -trial.value) if maximise else (lambda trial: trial.value))
     except (ValueError, RuntimeError) as exc:
         return {}, f"Optuna could not compute it ({exc})"
     if not importances:
@@ -193,7 +197,7 @@ def _summary(c: Context) -> str:
              f"- Budget: up to {budget.max_epochs} epochs a trial; ASHA grace period {budget.grace_period}, "
              f"reduction factor {budget.reduction_factor}",
              f"- Search space: `{_relative(study.space_file)}`",
-             f"- Selection metric: `{study.metric}` ({study.mode}), dev split only",
+             f"- Selection metric: `{study.metric}` ({study.mode}), dev split only" + _scored_model(study.base_config),
              f"- Optuna study `{study.optuna_study}` in `{study.optuna_storage}` (open it with "
              f"`optuna-dashboard {study.optuna_storage}`)"]
     if study.warm_start:
@@ -215,6 +219,17 @@ def _summary(c: Context) -> str:
     if not c.trials:
         lines.append("\nThe study holds no trials.")
     return f"# Search report: `{c.dataset}`\n\n" + "\n".join(lines) + "\n"
+
+
+def _scored_model(base: dict[str, Any]) -> str:
+    """Which weights the scores are of: the averaged copy, when the search trained with averaging."""
+    averaging = base.get("weight_averaging", "none")
+    if averaging == "none":
+        return ""
+    window = (f"over {base.get('ema_epochs')} epochs" if averaging == "ema"
+              else f"from epoch {base.get('swa_start')}")
+    return (f"; every score is the dev wF1 of the trial's averaged weights (`{averaging}` {window}), the one ASHA, "
+            "TPE, the ranking, the curves and the Optuna study all use")
 
 
 def _history(c: Context) -> str:
@@ -257,8 +272,8 @@ def _importance(c: Context, importances: dict[str, float], reason: str) -> str:
     plot_importance(importances, c.figures_dir / "importance.png")
     table = "\n".join(f"| {k} | {v:.3f} |" for k, v in importances.items())
     completed = sum(t.outcome == "completed" for t in c.trials)
-    return ("## Parameter importance\n\nOptuna's `get_param_importances` (fANOVA, seeded) over the "
-            f"{completed} trials that ran all epochs; few trials make it a rough guide only:\n\n"
+    return ("## Parameter importance\n\nOptuna's `get_param_importances` (PED-ANOVA, as optuna-dashboard "
+            f"computes it) over the {completed} trials that ran all epochs; few trials make it a rough guide only:\n\n"
             f"| parameter | importance |\n|---|---:|\n{table}\n\n"
             + c.figure("importance.png", "parameter importance") + "\n")
 
@@ -277,14 +292,33 @@ def _optuna_plots(c: Context, importances: dict[str, float]) -> str:
     if plot_slices(c.optuna_study, c.figures_dir / "slices.png"):
         section.append(c.figure("slices.png", "slice plots") + "\n")
         drawn = True
-    top = list(importances)[:CONTOUR_PARAMS]
-    if len(top) >= 2 and plot_contour(c.optuna_study, c.figures_dir / "contour.png", top):
-        section.append(f"Contours of the {len(top)} most important parameters ({', '.join(top)}):\n")
+    # Contours interpolate between trials: only numeric axes (a categorical or true/false one has no values in
+    # between); those are in the slices and the per-parameter plots.
+    numeric = [n for n in importances if _numeric(c.optuna_study, n)][:CONTOUR_PARAMS]
+    complete = sum(t.state.name == "COMPLETE" for t in c.optuna_study.get_trials(deepcopy=False))
+    if complete < MIN_SURFACE_TRIALS:
+        section.append(f"Contours not drawn: {complete} trial(s) ran all epochs; a contour needs at least "
+                       f"{MIN_SURFACE_TRIALS}, or it draws noise as structure.\n")
+    elif len(numeric) >= 2 and plot_contour(c.optuna_study, c.figures_dir / "contour.png", numeric):
+        section.append(f"Contours of the {len(numeric)} most important numeric parameters ({', '.join(numeric)}), "
+                       f"from {complete} trials that ran all epochs:\n")
         section.append(c.figure("contour.png", "contour plots") + "\n")
         drawn = True
+    else:
+        section.append("Contours not drawn: fewer than 2 numeric parameters vary among the trials that ran all "
+                       "epochs.\n")
     if not drawn:
         section.append("Not drawn: fewer than 2 trials ran all epochs.\n")
     return "\n".join(section)
+
+
+def _numeric(study: optuna.Study, name: str) -> bool:
+    """Whether `name` is a float or int parameter of the study (not a categorical, even of numbers)."""
+    import optuna
+
+    return any(isinstance(t.distributions.get(name), (optuna.distributions.FloatDistribution,
+                                                       optuna.distributions.IntDistribution))
+               for t in study.get_trials(deepcopy=False))
 
 
 def _interactive(c: Context, store: ResultStore, html: bool) -> str:
@@ -380,8 +414,15 @@ def _references(c: Context) -> str:
         "nothing on test.\n",
         "\n".join(rows) + "\n",
         f"**{line}.**\n" if line else "",
-        _limits(c, lr) if published is not None and published.below(references) else "",
+        _limits(c, lr) if published is not None and (published.below(references) or _single_below(published, lr))
+        else "",
     ])
+
+
+def _single_below(published: Any, lr: dict[str, Any]) -> bool:
+    """Whether the single runs behind an ensemble stay below the linear reference (then the limits are shown)."""
+    single = published.single or {}
+    return single.get("mean") is not None and single["mean"] <= lr["test_weighted_f1"]
 
 
 def _model_rows(best: BestConfig) -> list[str]:
@@ -485,14 +526,12 @@ def _slug(name: str) -> str:
 
 
 def _relative(path: str) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(REPO))
-    except ValueError:
-        return path
+    """A recorded path as the report shows it: relative to the repository root where it can be."""
+    return portable_path(recorded_path(path)) or path
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="tune/report.py", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="tune/report.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", action="append", help="data set to report (repeatable; default: every stored study)")
     p.add_argument("--results-dir", default=str(REPO / "results"), help="results folder of the searches")
     p.add_argument("--html", action="store_true",

@@ -14,7 +14,7 @@ Layout under the results folder (``--results-dir``, default ``results``; see ``r
                                           the published ensemble: each member's model file (not in git: large;
                                           `python -m joyful.predict --config ... --rebuild` recreates them) and
                                           its config (`train.py --config` re-runs the member)
-    mlflow.db, wandb/                     MLflow's tracking store and W&B's runs, when a search tracks to them
+    mlflow.db, mlflow-artifacts/, wandb/  MLflow's tracking store and artifacts, W&B's runs, when a search tracks
 
 `ResultStore` names every one of these paths; no other code builds them.
 
@@ -110,8 +110,11 @@ class ResultStore:
         return (self.studies_dir()
                 / f"{check_dataset_name(dataset)}--data-{data_sha256[:12]}--space-{space_fingerprint[:12]}.journal")
 
-    def journal_of(self, study: StudyRecord) -> Path:
-        """The Optuna journal of a study record read from this store: beside it, whatever folder it was moved to."""
+    def journal_of(self, study: StudyRecord) -> Path | str:
+        """The Optuna storage of a study record read from this store: its journal beside it, whatever folder it was
+        moved to, or the database URL it recorded."""
+        if "://" in study.optuna_storage:
+            return study.optuna_storage
         return self.studies_dir() / Path(study.optuna_storage).name
 
     def optuna_storages(self, dataset: str) -> list[Path]:
@@ -127,6 +130,10 @@ class ResultStore:
     def mlflow_uri(self) -> str:
         # MLflow 3 refuses new file stores; SQLite is its local default.
         return f"sqlite:///{(self.results_dir / 'mlflow.db').resolve()}"
+
+    def mlflow_artifacts_dir(self) -> Path:
+        """Where the local MLflow store keeps its runs' artifacts (best config, report)."""
+        return self.results_dir / "mlflow-artifacts"
 
     def wandb_dir(self) -> Path:
         """Where W&B writes its (offline) runs."""
@@ -255,6 +262,17 @@ class ResultStore:
             }
             _append_line(self.history_path(dataset), json.dumps(record))
         return PublishOutcome(written=written, reason=reason, path=path, previous=BestConfig.from_dict(current))
+
+    def rewrite_best(self, dataset: str, best: BestConfig, expected_written_at: str) -> bool:
+        """Replace the best config by `best`, the same result in an upgraded form (`python -m tune.migrate`),
+        under the lock and only while the file still holds the document written at `expected_written_at`."""
+        path = self.best_config_path(dataset)
+        with self._locked(dataset, "upgrade the best config"):
+            current, problem = _read_current(path)
+            if current is None or problem is not None or current.get("written_at") != expected_written_at:
+                return False
+            atomic_write_json(path, best.to_dict())
+        return True
 
     def history(self, dataset: str) -> list[dict]:
         """Every document offered for publishing, oldest first, with `outcome`, `reason` and `recorded_at`.

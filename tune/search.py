@@ -29,23 +29,23 @@ if __name__ == "__main__" and not __package__:
     # Run as a script: import the project from the repo root, not from tune/ itself.
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from joyful.cli_parser import Parser
 from joyful.datasets import check_dataset_name
 from joyful.errors import UserError
-from joyful.io import portable_path
+from joyful.io import REPO, display_path, portable_path
 from tune.candidates import DEFAULT_CONFIRM_SEEDS, DEFAULT_CONFIRM_TOP
 from tune.records import StudyRecord, choose_winner
 from tune.results import ResultStore
 from tune.search_plan import BUDGET_FLAGS, CreatedFolders, DatasetPlan, per_dataset, plan_dataset
 from tune.space import write_default_space
-from tune.tracking import add_tracking_arguments, check_tracking
+from tune.tracking import add_tracking_arguments, check_tracking, finish_tracking
 
 log = logging.getLogger("joyful.tune")
-REPO = Path(__file__).resolve().parents[1]
 INTERRUPTED_EXIT = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tune/search.py", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="tune/search.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", action="append", required=True,
                    help="data set to tune (repeatable; each gets its own study, space and result)")
@@ -66,12 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="checkpoint a trial every N epochs and at its last (a retry replays up to N-1 epochs)")
     run = p.add_argument_group("where and how")
     run.add_argument("--address", help="join this Ray cluster ('auto' = the local `ray start` one; also RAY_ADDRESS)")
-    run.add_argument("--storage-path", default="ray_results",
+    run.add_argument("--storage-path", default=str(REPO / "ray_results"),
                      help="experiment storage: local folder, shared file system or pyarrow URI (s3://, gs://); "
-                          "must be shared by all nodes of a cluster (default: ./ray_results)")
+                          "must be shared by all nodes of a cluster (default: ray_results in the repository)")
     run.add_argument("--name", help="experiment name (default: search-<UTC time>); reuse it with --resume")
     run.add_argument("--resume", action="store_true", help="continue the experiment --name in --storage-path")
     run.add_argument("--results-dir", default=str(REPO / "results"), help="where best configs, trial tables and reports go")
+    run.add_argument("--optuna-storage", metavar="URL",
+                     help="keep the Optuna study in this database (sqlite:///path.db, postgresql://host/db, ...) "
+                          "instead of the journal file beside the results; the URL is recorded in the result "
+                          "files, so keep passwords out of it")
     run.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler")
     run.add_argument("--warm-start", nargs="?", const="auto", metavar="JOURNAL",
                      help="start TPE from the completed and ASHA-stopped trials of earlier searches of the same data "
@@ -99,14 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resume_command(args: argparse.Namespace) -> str:
     """The exact command that continues this search."""
-    parts = [sys.executable, "tune/search.py"]
+    parts = [sys.executable, display_path(REPO / "tune" / "search.py")]
     for index, dataset in enumerate(args.dataset):
         parts += ["--dataset", dataset]
         if args.data:
             parts += ["--data", args.data[index]]
         if args.space:
             parts += ["--space", args.space[index]]
-    for flag in (*BUDGET_FLAGS, "address", "dataset_spec", "mlflow_uri", "wandb_project"):
+    for flag in (*BUDGET_FLAGS, "address", "dataset_spec", "mlflow_uri", "wandb_project", "optuna_storage"):
         if getattr(args, flag) is not None:
             parts += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     parts += ["--storage-path", args.storage_path, "--name", args.name, "--results-dir", args.results_dir,
@@ -191,12 +195,18 @@ def plan_search(args: argparse.Namespace) -> tuple[list[DatasetPlan], str, Resul
 
 def run_all(plans: list[DatasetPlan], args: argparse.Namespace, storage: str, store: ResultStore,
             resume: dict[str, bool], created: CreatedFolders | None = None) -> int:
+    for plan in [p for p in plans if p.finished_at]:  # --resume of a finished search: its records stay as they are
+        print(f"{plan.dataset}: search {args.name!r} finished at {plan.finished_at}; nothing to resume (results in "
+              f"{store.best_config_path(plan.dataset)}, study in {portable_path(plan.optuna_storage)})")
+    plans = [p for p in plans if not p.finished_at]
+    if not plans:
+        return 0
     import ray
 
     from tune.cluster import check_shared_storage, check_trial_fits, start_ray
 
     try:
-        info = start_ray(args.address, args.dashboard_host)
+        info = start_ray(args.address, args.dashboard_host, quiet=args.quiet)
         print(f"Ray: {info['address']} with {info['nodes']} node(s); storage {storage}; experiment {args.name}")
         for plan in plans:
             check_trial_fits(plan.budget.cpus_per_trial, plan.budget.gpus_per_trial)
@@ -264,6 +274,7 @@ def publish_search(plan: DatasetPlan, study: StudyRecord, experiment: str, args:
         write_report,
     )
     from tune.references import judge, published_test, reference_scores
+    from tune.study_story import record_story
 
     store.write_study(study)
     store.write_trials_csv(plan.dataset, [t.csv_row() for t in study.trials])
@@ -271,7 +282,9 @@ def publish_search(plan: DatasetPlan, study: StudyRecord, experiment: str, args:
     print_summary(study, winner)
     if winner is None:
         print(f"{plan.dataset}: no trial finished with a finite score; nothing published", file=sys.stderr)
+        record_story(plan.optuna_storage, study, None, None)
         write_report(plan.dataset, store)
+        finish_tracking(args, plan, args.name, None, [store.report_path(plan.dataset)])
         return 1
     rerun, test = None, None
     if not args.no_rerun:
@@ -279,7 +292,8 @@ def publish_search(plan: DatasetPlan, study: StudyRecord, experiment: str, args:
         device = "cuda" if plan.budget.gpus_per_trial > 0 and _cuda() else "cpu"
         rerun, test = rerun_winner(winner_config(study, plan.space, winner), winner, device, args.dataset_spec)
     best = best_from_search(study, plan.space, winner, seed=args.seed, experiment=experiment,
-                            best_path=store.best_config_path(plan.dataset), rerun=rerun, test=test)
+                            best_path=store.best_config_path(plan.dataset), rerun=rerun, test=test,
+                            data_facts=plan.data.facts(plan.base_config.modalities))
     if args.confirm_top > 0:
         from tune.confirm_stats import print_confirmation
         from tune.ray_confirm import confirm_search
@@ -299,8 +313,12 @@ def publish_search(plan: DatasetPlan, study: StudyRecord, experiment: str, args:
         print(f"{plan.dataset}: {verdict}")
     outcome = store.publish_best(plan.dataset, best, overwrite=args.overwrite)
     print(f"{plan.dataset}: {'wrote' if outcome.written else 'kept'} {outcome.path} ({outcome.reason})")
+    record_story(plan.optuna_storage, study, best, {"written": outcome.written, "reason": outcome.reason,
+                                                    "path": portable_path(outcome.path)})
     print(f"re-run the winner with:\n  {best.rerun_command}")
     write_report(plan.dataset, store)
+    finish_tracking(args, plan, args.name, winner, [store.best_config_path(plan.dataset),
+                                                    store.report_path(plan.dataset), store.figures_dir(plan.dataset)])
     return 0
 
 

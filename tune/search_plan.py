@@ -17,14 +17,22 @@ from joyful.data.dialogues import DialogueData
 from joyful.datasets import check_dataset_name, resolve_dataset
 from joyful.errors import UserError
 from joyful.io import portable_path
-from joyful.run import load_data
 from tune.references import majority_level
 from tune.results import ResultStore
 from tune.space import Budget, SearchSpace, resolve_space
-from tune.study_storage import check_same_search, open_storage, space_fingerprint, warm_start_trials
+from tune.study_storage import (
+    check_same_search,
+    is_url,
+    load_study,
+    open_storage,
+    space_fingerprint,
+    study_exists,
+    warm_start_trials,
+)
+from tune.study_story import finished, stored_budget
 
 __all__ = ["BUDGET_FLAGS", "CreatedFolders", "DatasetPlan", "WarmStart", "per_dataset", "plan_dataset",
-           "resolve_budget"]
+           "resolve_budget", "resumed_budget"]
 
 BUDGET_FLAGS = tuple(f.name for f in dataclasses.fields(Budget))  # each has a --flag of the same name
 
@@ -53,9 +61,10 @@ class DatasetPlan:
     base_config: JoyfulConfig
     data: DialogueData
     space_fingerprint: str
-    optuna_storage: Path
+    optuna_storage: Path | str  # the journal file, or a database URL (--optuna-storage)
     majority: dict[str, Any]
     warm_start: WarmStart | None = None
+    finished_at: str | None = None  # with --resume: when the search already finished (nothing left to do)
 
     @property
     def fingerprints(self) -> dict[str, str]:
@@ -92,14 +101,14 @@ def resolve_budget(space: SearchSpace, args: argparse.Namespace) -> Budget:
 
 def plan_dataset(dataset: str, data_path: str | None, space_path: str | None, args: argparse.Namespace,
                  store: ResultStore) -> DatasetPlan:
+    from joyful.run import load_data  # torch: only once the arguments are fine
+
     check_dataset_name(dataset)
     resolve_dataset(dataset, args.dataset_spec)
     space, note = resolve_space(dataset, space_path)
     if note:
         print(f"{dataset}: {note}")
-    budget = resolve_budget(space, args)
-    values = {**JoyfulConfig(dataset=dataset).to_dict(), **space.fixed, "dataset": dataset,
-              "epochs": budget.max_epochs, "num_threads": max(1, int(budget.cpus_per_trial))}
+    values = {**JoyfulConfig(dataset=dataset).to_dict(), **space.fixed, "dataset": dataset}
     if data_path:
         values["data"] = portable_path(data_path)  # as result files record it; errors name the path as given
     base = JoyfulConfig.from_dict(values, source=f"search space {space.path}")
@@ -110,28 +119,48 @@ def plan_dataset(dataset: str, data_path: str | None, space_path: str | None, ar
     if not base.data:
         base = base.replace(data=portable_path(data.source))
     fingerprint = space_fingerprint(space)
-    plan = DatasetPlan(dataset, space, budget, base, data, fingerprint,
-                       store.optuna_storage_path(dataset, data.sha256, fingerprint), majority_level(data))
+    storage = args.optuna_storage or store.optuna_storage_path(dataset, data.sha256, fingerprint)
+    budget, finished_at = resolve_budget(space, args), None
+    if args.resume and study_exists(storage, args.name):
+        budget, finished_at = resumed_budget(load_study(storage, args.name), args, budget)
+    base = base.replace(epochs=budget.max_epochs, num_threads=max(1, int(budget.cpus_per_trial)))
+    plan = DatasetPlan(dataset, space, budget, base, data, fingerprint, storage, majority_level(data),
+                       finished_at=finished_at)
     if args.warm_start:
         plan.warm_start = plan_warm_start(plan, args.warm_start, store, exclude=args.name)
     return plan
 
 
+def resumed_budget(study: Any, args: argparse.Namespace, default: Budget) -> tuple[Budget, str | None]:
+    """The budget a resumed search continues with: the one it started with (stored in its Optuna study), never the
+    space file's or new flags' - a flag that differs from it is refused. Also when the search finished."""
+    stored = stored_budget(study)
+    if stored is None:  # a study written before the budget was stored: the flags, as before
+        return default, finished(study)
+    conflicts = [f"--{flag.replace('_', '-')} {getattr(args, flag)} (it ran with {getattr(stored, flag)})"
+                 for flag in BUDGET_FLAGS if getattr(args, flag) is not None
+                 and getattr(args, flag) != getattr(stored, flag)]
+    if conflicts:
+        raise UserError(f"--resume continues search {args.name!r} with the budget it started with; drop "
+                        + ", ".join(conflicts))
+    return stored, finished(study)
+
+
 def plan_warm_start(plan: DatasetPlan, source: str, store: ResultStore, exclude: str | None) -> WarmStart:
     """The earlier trials and winners a warm start uses, or UserError saying why there are none to use.
 
-    `source` is "auto" (the stored searches of this data and space) or an Optuna journal file.
+    `source` is "auto" (the stored searches of this data and space: the journal beside the results, or the
+    --optuna-storage database) or an Optuna journal file or database URL.
     """
-    if source == "auto":
-        storage = plan.optuna_storage
+    storage: Path | str = plan.optuna_storage if source == "auto" else source
+    if not is_url(storage):
+        storage = Path(storage)
         if not storage.is_file():
-            raise UserError(_no_earlier_search(plan, store))
-    else:
-        storage = Path(source)
-        if not storage.is_file():
-            raise UserError(f"--warm-start {source}: no such Optuna journal file")
+            raise UserError(_no_earlier_search(plan, store) if source == "auto"
+                            else f"--warm-start {source}: no such Optuna journal file")
     check_same_search(storage, plan.fingerprints)
-    trials, studies = warm_start_trials(open_storage(storage), exclude=exclude or "")
+    trials, studies = warm_start_trials(open_storage(storage), exclude=exclude or "",
+                                        match=plan.fingerprints if is_url(storage) else None)
     if not trials:
         raise UserError(f"--warm-start: {storage} holds no completed or ASHA-stopped trial to start from")
     learned = [t.params for t in trials]

@@ -42,6 +42,7 @@ import yaml
 
 from joyful.config import JoyfulConfig, coerce_value, field_names, field_type
 from joyful.errors import UserError
+from joyful.io import display_path
 
 if TYPE_CHECKING:
     import optuna
@@ -270,9 +271,9 @@ def resolve_space(dataset: str, path: str | Path | None = None) -> tuple[SearchS
     own = default_space_path(dataset)
     if own.exists():
         return load_space(own, dataset), None
-    note = (f"no {_display(own)}: using the default space {_display(DEFAULT_SPACE_PATH)} (the user's parameters + "
+    note = (f"no {display_path(own)}: using the default space {display_path(DEFAULT_SPACE_PATH)} (the user's parameters + "
             f"learning rate, dropout, weight decay, class weighting, feature scaling); to edit it: "
-            f"tune/search.py --dataset {dataset} --write-space {_display(own)}")
+            f"tune/search.py --dataset {dataset} --write-space {display_path(own)}")
     return load_space(DEFAULT_SPACE_PATH, dataset, template=True), note
 
 
@@ -284,7 +285,7 @@ def write_default_space(dataset: str, out: str | Path) -> Path:
     text = DEFAULT_SPACE_PATH.read_text()
     marker = f"\ndataset: {DEFAULT_SPACE_NAME}\n"
     if marker not in text:
-        raise UserError(f"{_display(DEFAULT_SPACE_PATH)} has no 'dataset: {DEFAULT_SPACE_NAME}' line")
+        raise UserError(f"{display_path(DEFAULT_SPACE_PATH)} has no 'dataset: {DEFAULT_SPACE_NAME}' line")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(out, "x") as handle:  # exclusive: a file created meanwhile is not overwritten
@@ -301,7 +302,7 @@ def load_space(path: str | Path, dataset: str | None = None, *, template: bool =
     With `template`, the file is the default space and its `dataset` key becomes `dataset`.
     """
     path = Path(path)
-    where = _display(path)
+    where = display_path(path)
     doc, sha256 = _read_yaml(path, where)
     if not isinstance(doc, dict):
         raise UserError(f"{where}: the top level must be a mapping with keys {', '.join(TOP_LEVEL_KEYS)}")
@@ -349,13 +350,6 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
 )
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _read_yaml(path: Path, where: str) -> tuple[Any, str]:

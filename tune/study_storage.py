@@ -1,9 +1,11 @@
-"""The Optuna side of a search, in an Optuna journal storage beside the results.
+"""The Optuna side of a search: by default an Optuna journal file beside the results, or a database.
 
 One journal file per (data set, data fingerprint, space fingerprint) — `ResultStore.optuna_storage_path`
 names it — holds one Optuna study per search (named like the search). Searches of the same data and
 space share the file, so a later search can warm-start from the earlier ones; searches of other data
-or another space never meet in one file. Optuna's own tools read it:
+or another space never meet in one file. With `--optuna-storage URL` (``sqlite:///studies.db``,
+``postgresql://host/db``, any URL Optuna's RDB storage takes) a team's database holds the studies
+instead; there a warm start uses the studies whose fingerprints match. Optuna's own tools read either:
 
     optuna-dashboard results/studies/<file>.journal
     optuna trials --storage results/studies/<file>.journal --storage-class JournalFileBackend --study-name <search>
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 
     from tune.space import SearchSpace
 
-__all__ = ["FINGERPRINT_ATTRS", "STORAGE_CLASS", "check_same_search", "create_study", "load_study",
+__all__ = ["FINGERPRINT_ATTRS", "STORAGE_CLASS", "check_same_search", "create_study", "is_url", "load_study",
            "open_storage", "space_fingerprint", "study_exists", "warm_start_trials"]
 
 STORAGE_CLASS = "JournalFileBackend"  # what `optuna ... --storage-class` needs for a journal file
@@ -49,15 +51,25 @@ def space_fingerprint(space: SearchSpace) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def open_storage(path: str | Path) -> optuna.storages.JournalStorage:
-    """The journal storage at `path` (created on first write)."""
+def is_url(storage: str | Path) -> bool:
+    """Whether `storage` names a database (an Optuna RDB URL), not a journal file."""
+    return "://" in str(storage)
+
+
+def open_storage(storage: str | Path) -> optuna.storages.BaseStorage:
+    """The journal file at `storage` (created on first write), or the database at URL `storage`."""
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if is_url(storage):
+        try:
+            return optuna.storages.RDBStorage(str(storage))
+        except Exception as exc:  # SQLAlchemy raises many types for a bad URL or an unreachable server
+            raise UserError(f"--optuna-storage {storage}: cannot open it ({str(exc).splitlines()[0][:200]})") from None
+    Path(storage).parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # journal storage is stable since Optuna 4; older releases warn
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        return optuna.storages.JournalStorage(JournalFileBackend(str(storage)))
 
 
 def create_study(storage: optuna.storages.BaseStorage, name: str, mode: str, attrs: dict[str, str]) -> optuna.Study:
@@ -79,7 +91,7 @@ def load_study(storage_path: str | Path, name: str) -> optuna.Study:
     """A stored study, read back with `optuna.load_study`; UserError when the file or the study is missing."""
     import optuna
 
-    if not Path(storage_path).is_file():
+    if not is_url(storage_path) and not Path(storage_path).is_file():
         raise UserError(f"{storage_path}: Optuna storage not found")
     storage = open_storage(storage_path)
     if name not in _study_names(storage):
@@ -88,9 +100,14 @@ def load_study(storage_path: str | Path, name: str) -> optuna.Study:
 
 
 def check_same_search(storage_path: str | Path, attrs: dict[str, str]) -> None:
-    """Refuse, with the reason, a storage whose studies were searched on other data or another space."""
+    """Refuse, with the reason, a journal whose studies were searched on other data or another space (a
+    database holds many searches' studies: there `warm_start_trials` takes the matching ones only)."""
     storage = open_storage(storage_path)
     studies = storage.get_all_studies()
+    if is_url(storage_path):
+        if not any(all(s.user_attrs.get(k) == attrs[k] for k in FINGERPRINT_ATTRS) for s in studies):
+            raise UserError(f"--warm-start: {storage_path} holds no study of this data and search space to start from")
+        return
     if not studies:
         raise UserError(f"--warm-start: {storage_path} holds no study to start from")
     for study in studies:
@@ -103,16 +120,19 @@ def check_same_search(storage_path: str | Path, attrs: dict[str, str]) -> None:
                     "so a warm start needs the same data and search space")
 
 
-def warm_start_trials(storage: optuna.storages.BaseStorage, exclude: str) -> tuple[list[optuna.trial.FrozenTrial],
-                                                                                     list[str]]:
-    """The COMPLETE and PRUNED trials of every study in `storage` except `exclude`, each marked with where it
-    came from (user attribute `warm_start_from`), and the names of the studies they came from."""
+def warm_start_trials(storage: optuna.storages.BaseStorage, exclude: str, match: dict[str, str] | None = None
+                      ) -> tuple[list[optuna.trial.FrozenTrial], list[str]]:
+    """The COMPLETE and PRUNED trials of every study in `storage` except `exclude` (and, with `match`, only of
+    studies with those fingerprints), each marked with where it came from (user attribute
+    `warm_start_from`), and the names of the studies they came from."""
     import optuna
 
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     trials, sources = [], []
     for study in storage.get_all_studies():
         if study.study_name == exclude:
+            continue
+        if match is not None and any(study.user_attrs.get(k) != match[k] for k in FINGERPRINT_ATTRS):
             continue
         study_id = storage.get_study_id_from_name(study.study_name)
         taken = storage.get_all_trials(study_id, deepcopy=False, states=done)
@@ -130,7 +150,9 @@ def warm_start_trials(storage: optuna.storages.BaseStorage, exclude: str) -> tup
 
 
 def study_exists(storage_path: str | Path, name: str) -> bool:
-    return Path(storage_path).is_file() and name in _study_names(open_storage(storage_path))
+    if not is_url(storage_path) and not Path(storage_path).is_file():
+        return False
+    return name in _study_names(open_storage(storage_path))
 
 
 def _study_names(storage: optuna.storages.BaseStorage) -> list[str]:

@@ -1,9 +1,10 @@
-"""Experiment tracking of a search, as options: MLflow and W&B through Ray Tune's logger callbacks.
+"""Experiment tracking of a search, as options: MLflow (tune/mlflow_tracker.py) and W&B (Ray Tune's callback).
 
-* MLflow (``--mlflow``, or ``--mlflow-uri URI``): one MLflow run per trial, its sampled parameters and
-  every epoch's metrics (dev weighted F1, dev loss, loss components, ...; step = epoch). Without a URI the
-  store is a local SQLite file, ``<results-dir>/mlflow.db`` (no server needed); browse it with
-  ``mlflow ui --backend-store-uri sqlite:///<results-dir>/mlflow.db`` (the full ``mlflow`` package).
+* MLflow (``--mlflow``, or ``--mlflow-uri URI``): a parent run per search (fixed settings, budget, the winner,
+  the best config and the report as artifacts) and a child run per trial (every setting, the Optuna trial
+  number, its state and stop reason, every epoch's scores and losses; step = epoch). Without a URI the store
+  is a local SQLite file, ``<results-dir>/mlflow.db`` (no server needed); browse it with
+  ``mlflow ui --backend-store-uri sqlite:///<results-dir>/mlflow.db``.
 * W&B (``--wandb-project NAME``): one W&B run per trial in project NAME, grouped by data set;
   ``--wandb-mode offline`` writes the runs under ``<results-dir>/wandb`` without network
   (``wandb sync`` uploads them later).
@@ -24,7 +25,7 @@ from typing import Any
 
 from joyful.errors import UserError
 
-__all__ = ["add_tracking_arguments", "check_tracking", "tracking_callbacks"]
+__all__ = ["add_tracking_arguments", "check_tracking", "finish_tracking", "mlflow_tracker", "tracking_callbacks"]
 
 WANDB_MODES = ("online", "offline")
 
@@ -78,15 +79,12 @@ def mlflow_uri(args: argparse.Namespace) -> str | None:
     return None
 
 
-def tracking_callbacks(args: argparse.Namespace, dataset: str, study_name: str) -> list[Any]:
-    """Ray Tune logger callbacks for the trackers the user asked for (none by default)."""
+def tracking_callbacks(args: argparse.Namespace, plan: Any, study_name: str) -> list[Any]:
+    """Ray Tune callbacks for the trackers the user asked for (none by default); `plan` is the DatasetPlan."""
     callbacks: list[Any] = []
-    uri = mlflow_uri(args)
-    if uri:
-        from ray.air.integrations.mlflow import MLflowLoggerCallback
-
-        callbacks.append(MLflowLoggerCallback(tracking_uri=uri, experiment_name=f"joyful-tune-{dataset}",
-                                              tags={"study": study_name, "dataset": dataset}))
+    tracker = mlflow_tracker(args, plan, study_name)
+    if tracker is not None:
+        callbacks.append(tracker)
     if args.wandb_project:
         from ray.air.integrations.wandb import WandbLoggerCallback
 
@@ -96,6 +94,33 @@ def tracking_callbacks(args: argparse.Namespace, dataset: str, study_name: str) 
         folder.mkdir(parents=True, exist_ok=True)
         # Ray's callback asks for an API key unless WANDB_MODE says offline; its logging actors get the mode too.
         os.environ["WANDB_MODE"] = args.wandb_mode
-        callbacks.append(WandbLoggerCallback(project=args.wandb_project, group=dataset, mode=args.wandb_mode,
+        callbacks.append(WandbLoggerCallback(project=args.wandb_project, group=plan.dataset, mode=args.wandb_mode,
                                              dir=str(folder), tags=[study_name]))
     return callbacks
+
+
+def mlflow_tracker(args: argparse.Namespace, plan: Any, study_name: str) -> Any:
+    """The search's MLflow tracker (not yet connected), or None when MLflow is off."""
+    import dataclasses
+
+    from joyful.io import portable_path
+
+    uri = mlflow_uri(args)
+    if not uri:
+        return None
+    from tune.mlflow_tracker import MLflowTracker
+    from tune.results import ResultStore
+
+    store = ResultStore(args.results_dir)
+    artifacts = None if args.mlflow_uri else store.mlflow_artifacts_dir().resolve().as_uri()
+    return MLflowTracker(uri, plan.dataset, study_name, plan.base_config.to_dict(), dataclasses.asdict(plan.budget),
+                         portable_path(plan.space.path) or "", plan.budget.max_epochs, str(plan.optuna_storage),
+                         artifact_location=artifacts)
+
+
+def finish_tracking(args: argparse.Namespace, plan: Any, study_name: str, winner: Any, artifacts: list[Path]) -> None:
+    """After publishing: the tracker tags the winner, attaches `artifacts` and closes the search's parent run."""
+    tracker = mlflow_tracker(args, plan, study_name)
+    if tracker is not None:
+        tracker.setup()
+        tracker.finish(winner, artifacts)

@@ -58,6 +58,32 @@ class DialogueData:
             )
         return {m: self.modality_dims[m] for m in modalities}
 
+    def facts(self, modalities: str) -> dict[str, Any]:
+        """What a config trained on this file records about it, so that a re-run can tell whether another file
+        is the same data (`sha256`) or at least data of the same shape (widths, labels present)."""
+        labels = np.unique(np.concatenate([d.labels for split in self.splits.values() for d in split]))
+        return {"path": self.source, "sha256": self.sha256, "modality_dims": self.check_modalities(modalities),
+                "label_values": [int(v) for v in labels], "label_names": list(self.spec.label_names)}
+
+    def check_same_shape(self, modalities: str, recorded: dict[str, Any], where: str) -> str | None:
+        """Compare this file with the data facts `recorded` (by `facts`) in a config file `where`.
+
+        Other feature widths or another set of labels: UserError (a file of another data set). The same
+        shape but another sha256: a warning line (returned), since a re-exported copy of the same data
+        is common. None when the file is the recorded one.
+        """
+        if recorded.get("sha256") == self.sha256:
+            return None
+        ours = self.facts(modalities)
+        for key, what in (("modality_dims", "feature widths"), ("label_values", "labels")):
+            if key in recorded and recorded[key] != ours[key]:
+                raise UserError(f"{self.source} is not the data {where} was tuned on: its {what} are {ours[key]}, "
+                                f"the config's data had {recorded[key]}; pass the data file it records "
+                                f"({recorded.get('path', 'see the file')})")
+        shape = "same feature widths and labels" if "modality_dims" in recorded else "shape not recorded"
+        return (f"warning: {self.source} differs from the data {where} was tuned on (sha256 {self.sha256[:12]}… vs "
+                f"{str(recorded.get('sha256'))[:12]}…; {shape}); results will differ from the recorded ones")
+
     def label_counts(self, split: str = "train") -> np.ndarray:
         labels = np.concatenate([d.labels for d in self.splits[split]])
         return np.bincount(labels, minlength=self.spec.n_classes)

@@ -14,13 +14,13 @@ How labels arise (so that context, speakers and every modality matter):
 
 from __future__ import annotations
 
-import argparse
 import pickle
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 
+from joyful.cli_parser import Parser
 from joyful.errors import UserError
 from joyful.io import atomic_write
 from joyful.Sample import Sample
@@ -133,7 +133,7 @@ def parse_dims(text: str) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="joyful-synth", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="joyful-synth", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="data/synthetic/data_synthetic.pkl", help="output pickle path")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--scale", type=float, default=1.0, help="scales dialogue count (and length, as sqrt)")

@@ -1,0 +1,146 @@
+"""What a search records in its Optuna study beyond the trials, so that optuna-dashboard, `optuna best-trial`
+and the report tell one story.
+
+The trials themselves (states, curves, `epochs_run`, `stop_reason`, `ray_trial_id`) are written live by the
+searcher (tune/optuna_searcher.py). Optuna refuses to change a finished trial, so everything decided after
+the trials lives in the study's user attributes:
+
+* at creation: the fingerprints (data, space), `sampler_seed`, `budget` (what `--resume` continues with),
+  `ranking_rule`;
+* after the search: `search_winner` (its Optuna number, Ray id, score, best epoch, state) and, when Optuna's
+  own `best_trial` (COMPLETE trials only) is another trial, `optuna_best_trial_differs` saying why;
+* after confirmation: `confirmation` (seeds, every configuration's per-seed dev and test scores, winner);
+* after publishing: `published` (the best-config file, whether it was written and why, the published
+  settings and the ensemble's scores) and `finished_at`, which tells `--resume` that nothing is left to do.
+
+With optuna-dashboard installed the same story is the study's note (Markdown on the dashboard's study
+page). `record_story` writes it from the result records, so a study written before these attributes
+existed gets them from `python -m tune.migrate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tune.records import RANKING_RULE, BestConfig, StudyRecord, choose_winner
+from tune.space import Budget
+
+__all__ = ["creation_attrs", "finished", "record_story", "stored_budget"]
+
+
+def creation_attrs(fingerprints: dict[str, str], sampler_seed: int, budget: Budget) -> dict[str, Any]:
+    """The user attributes a search's study gets when it is created."""
+    return {**fingerprints, "sampler_seed": sampler_seed, "budget": dataclasses.asdict(budget),
+            "ranking_rule": RANKING_RULE}
+
+
+def stored_budget(study: Any) -> Budget | None:
+    """The budget a study was created with (None for a study written before it was recorded)."""
+    stored = study.user_attrs.get("budget")
+    return Budget(**stored) if isinstance(stored, dict) else None
+
+
+def finished(study: Any) -> str | None:
+    """When the search of `study` finished publishing (None while it has not)."""
+    return study.user_attrs.get("finished_at")
+
+
+def record_story(storage_path: str | Path, record: StudyRecord, best: BestConfig | None,
+                 published: dict[str, Any] | None) -> None:
+    """Write the search's winner, its confirmation and what was published into the Optuna study of `record`.
+
+    `best` is the best config this search produced (None when no trial finished); `published` says what
+    became of it: {"written": bool, "reason": str, "path": str}.
+    """
+    from tune.study_storage import load_study
+
+    study = load_study(storage_path, record.optuna_study)
+    attrs = _winner_attrs(study, record)
+    if best is not None and best.study.get("name") == record.name:
+        if best.confirmation:
+            attrs["confirmation"] = _confirmation_attrs(best.confirmation)
+        attrs["published"] = {**(published or {}), "config_searched": best.searched,
+                              "dev_weighted_f1": best.value, "test": best.test,
+                              "ensemble": _ensemble_attrs(best.ensemble)}
+    attrs["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for key, value in attrs.items():
+        study.set_user_attr(key, value)
+    _save_note(study, attrs)
+
+
+def _winner_attrs(study: Any, record: StudyRecord) -> dict[str, Any]:
+    winner = choose_winner(record.trials)
+    attrs: dict[str, Any] = {"ranking_rule": RANKING_RULE, "search_winner": None, "optuna_best_trial_differs": None}
+    if winner is None:
+        return attrs
+    attrs["search_winner"] = {"trial_number": winner.optuna_number, "ray_trial_id": winner.trial_id,
+                              "value": winner.best_dev_weighted_f1, "best_epoch": winner.best_epoch,
+                              "epochs_run": winner.epochs_run, "state": _optuna_state(winner.status)}
+    try:
+        optuna_best = study.best_trial
+    except ValueError:  # no COMPLETE trial
+        optuna_best = None
+    if optuna_best is None or optuna_best.number != winner.optuna_number:
+        theirs = (f"Optuna's best_trial is #{optuna_best.number} ({optuna_best.value:.4f}), the best of the COMPLETE "
+                  "trials" if optuna_best is not None else "Optuna has no COMPLETE trial to call best")
+        attrs["optuna_best_trial_differs"] = (
+            f"{theirs}; the search's winner is #{winner.optuna_number} (Ray {winner.trial_id}, "
+            f"{_optuna_state(winner.status)} after {winner.epochs_run} epochs, best dev {winner.best_dev_weighted_f1:.4f}"
+            f" at epoch {winner.best_epoch}) because the search ranks ASHA-stopped trials by their best epoch too: "
+            f"{RANKING_RULE}")
+    return attrs
+
+
+def _confirmation_attrs(confirmation: dict[str, Any]) -> dict[str, Any]:
+    return {"seeds": confirmation["seeds"], "winner": confirmation["winner"],
+            "winner_seed": confirmation.get("winner_seed"),
+            "configurations": [{"label": c["label"], "searched": c["searched"],
+                                "dev_weighted_f1": {str(r["seed"]): r["best_dev_weighted_f1"] for r in c["runs"]},
+                                "test_weighted_f1": {str(r["seed"]): r["test_weighted_f1"] for r in c["runs"]},
+                                "dev_mean": c["dev_weighted_f1"]["mean"], "test_mean": c["test_weighted_f1"]["mean"]}
+                               for c in confirmation["configurations"]]}
+
+
+def _ensemble_attrs(ensemble: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not ensemble:
+        return None
+    return {"members_from": ensemble.get("members_from"), "members": [[m["label"], m["seed"]] for m in
+                                                                        ensemble["members"]],
+            "dev_weighted_f1": ensemble["dev_weighted_f1"], "test_weighted_f1": ensemble["test_weighted_f1"]}
+
+
+def _optuna_state(status: str) -> str:
+    return {"TERMINATED": "COMPLETE", "EARLY_STOPPED": "PRUNED"}.get(status, "FAIL")
+
+
+def _save_note(study: Any, attrs: dict[str, Any]) -> None:
+    """The story as the study's optuna-dashboard note, when optuna-dashboard is installed."""
+    try:
+        from optuna_dashboard import save_note
+    except ImportError:
+        return
+    lines = [f"# {study.study_name}", "", f"**Ranking rule:** {attrs['ranking_rule']}.", ""]
+    winner = attrs.get("search_winner")
+    if winner:
+        lines.append(f"**Search winner:** trial #{winner['trial_number']} (Ray `{winner['ray_trial_id']}`, "
+                     f"{winner['state']}), best dev {winner['value']:.4f} at epoch {winner['best_epoch']}.")
+    if attrs.get("optuna_best_trial_differs"):
+        lines += ["", f"*Why Optuna's best trial differs:* {attrs['optuna_best_trial_differs']}."]
+    confirmation = attrs.get("confirmation")
+    if confirmation:
+        lines += ["", f"**Confirmation** over seeds {', '.join(map(str, confirmation['seeds']))}: winner "
+                  f"`{confirmation['winner']}`.", "", "| configuration | dev mean | test mean |", "|---|---:|---:|"]
+        lines += [f"| {c['label']} | {c['dev_mean']:.4f} | {c['test_mean']:.4f} |" for c in confirmation["configurations"]
+                  if c["dev_mean"] is not None and c["test_mean"] is not None]
+    published = attrs.get("published")
+    if published:
+        ensemble = published.get("ensemble")
+        lines += ["", f"**Published:** {published.get('path')} ({'written' if published.get('written') else 'kept'}: "
+                  f"{published.get('reason')}); settings {published['config_searched']}."]
+        if ensemble:
+            lines.append(f"Ensemble of {len(ensemble['members'])} runs ({ensemble['members_from']}): dev "
+                         f"{ensemble['dev_weighted_f1']:.4f}, test {ensemble['test_weighted_f1']:.4f}.")
+    save_note(study, "\n".join(lines) + "\n")
