@@ -67,7 +67,7 @@ typing-inspect urllib3 uvloop wadler-lindig werkzeug wheel wrapt xarray xxhash y
 PRUNE=(
     ray/jars                     # ray_dist.jar: Java workers and cross-language calls (34 MB)
     ray/dashboard/client/build   # the dashboard's web front end; only the dashboard head serves it, and
-                                 # tune/cluster.py starts Ray with include_dashboard=False
+                                 # tune/runner/cluster.py starts Ray with include_dashboard=False
     ray/rllib                    # reinforcement learning library
     ray/serve                    # model serving
     ray/llm                      # LLM serving/batch inference

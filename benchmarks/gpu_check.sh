@@ -246,11 +246,11 @@ class GpuSampler:
 
 
 import ray
-from tune.cluster import check_trial_fits
-from tune.ray_search import build_tuner
-from tune.results import ResultStore
+from tune.runner.cluster import check_trial_fits
+from tune.runner.tuner import build_tuner
+from tune.records.store import ResultStore
 from tune.search import build_parser
-from tune.search_plan import plan_dataset
+from tune.plan import plan_dataset
 
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 extra = {} if device == "cuda" else {"num_gpus": 1}  # cpu dry run: a logical GPU, trials train on CPU

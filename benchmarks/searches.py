@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO
-from tune.trial_names import trial_number
+from tune.runner.trial_names import trial_number
 
 DATASET = "synthetic"
 SHIPPED_SPACE = REPO / "search_spaces" / "synthetic.yaml"
@@ -59,7 +59,7 @@ def start_ray(num_cpus: int) -> None:
 def random_sampler() -> Iterator[None]:
     """While building the tuner, build_tuner's TPESampler(seed=..) becomes RandomSampler(seed=..).
 
-    tune/ray_search.py has no sampler option; this keeps everything else of its path.
+    tune/runner/tuner.py has no sampler option; this keeps everything else of its path.
     """
     import optuna
 
@@ -109,9 +109,9 @@ def plan_search(data_path: str, space_path: Path, storage: Path, name: str, *, n
                 grace_period: int, reduction_factor: int, concurrency: int, seed: int,
                 cpus_per_trial: int = 1, checkpoint_every: int = 1) -> tuple[Any, Any]:
     """The parsed search.py flags and its DatasetPlan (space, budget, base config, data)."""
-    from tune.results import ResultStore
+    from tune.plan import plan_dataset
+    from tune.records.store import ResultStore
     from tune.search import build_parser
-    from tune.search_plan import plan_dataset
 
     args = build_parser().parse_args([
         "--dataset", DATASET, "--data", data_path, "--space", str(space_path), "--num-samples", str(num_samples),
@@ -127,7 +127,7 @@ def run_search(data_path: str, space_path: Path, storage: Path, name: str, *, nu
                grace_period: int, reduction_factor: int, concurrency: int, seed: int,
                sampler: str = "tpe", cpus_per_trial: int = 1, checkpoint_every: int = 1) -> SearchRun:
     """One search of `num_samples` trials; Ray must be running (`start_ray`)."""
-    from tune.ray_search import build_tuner
+    from tune.runner.tuner import build_tuner
 
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     args, plan = plan_search(data_path, space_path, storage, name, num_samples=num_samples, max_epochs=max_epochs,

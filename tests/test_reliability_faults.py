@@ -63,7 +63,7 @@ def trial_id(folder: Path) -> str:
 
 
 def test_trial_number_reads_ray_folder_names() -> None:
-    from tune.trial_names import trial_number
+    from tune.runner.trial_names import trial_number
 
     name = "train_trial_131b97d9_18_drop_rate=0.2841,fusion=hierarchical_2026-11-29_12-08-02"
     assert trial_number(name, "131b97d9") == 18
@@ -77,8 +77,8 @@ def epochs(folder: Path) -> list[int]:
 
 def study(results: Path) -> dict:
     """The search's trials: Optuna's, read back from its journal with `optuna.load_study`, and Ray's."""
-    from tune.results import ResultStore
-    from tune.study_storage import load_study
+    from tune.records.store import ResultStore
+    from tune.study.storage import load_study
 
     store = ResultStore(results)
     record = store.read_study("synthetic")

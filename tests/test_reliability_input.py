@@ -469,7 +469,7 @@ def test_source_has_no_unsafe_loading_or_shell_calls() -> None:
         if "torch." + "load(" in code and "weights_only=True" not in code:
             problems.append(f"{path}:{number}: torch.load without weights_only=True: {line.strip()}")
         if "yaml." in code and any(p in code for p in ("yaml.load(", "unsafe_load", "FullLoader", "yaml.Loader")):
-            if "Loader=_Loader" not in code:  # tune/space.py's _Loader is a SafeLoader
+            if "Loader=_Loader" not in code:  # tune/space/__init__.py's _Loader is a SafeLoader
                 problems.append(f"{path}:{number}: YAML loaded without a safe loader: {line.strip()}")
     assert not problems, "\n".join(problems)
 
@@ -486,7 +486,7 @@ def test_checkpoint_that_runs_code_on_load_is_refused(tmp_path: Path) -> None:
 def test_dashboard_binds_to_localhost_unless_asked() -> None:
     import inspect
 
-    from tune.cluster import start_ray
+    from tune.runner.cluster import start_ray
     from tune.search import build_parser
 
     assert build_parser().parse_args(["--dataset", "synthetic"]).dashboard_host == "127.0.0.1"

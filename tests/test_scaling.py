@@ -166,7 +166,7 @@ def test_version_1_config_files_mean_unscaled_features(tmp_path: Path):
 
 def test_committed_best_configs_load_and_hold_no_machine_paths():
     """Every committed result file loads in the current records and names no absolute machine path."""
-    from tune.results import validate_best_document
+    from tune.records.store import validate_best_document
 
     repo = Path(__file__).resolve().parents[1]
     for path in sorted((repo / "results" / "best_configs").glob("*.json")):

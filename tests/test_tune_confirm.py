@@ -12,8 +12,13 @@ from scipy import stats
 
 from joyful.config import JoyfulConfig
 from joyful.errors import UserError
-from tune.candidates import candidates_from_study, confirmation_seeds, tuned_baseline
-from tune.confirm_stats import (
+from tune.publish import confirmed
+from tune.records import BestConfig, TrialRecord
+from tune.records.store import ResultStore
+from tune.runner.confirmation import confirm
+from tune.space import load_space
+from tune.stats.candidates import candidates_from_study, confirmation_seeds, tuned_baseline
+from tune.stats.confirmation import (
     BASELINE_LABEL,
     ConfigRuns,
     ConfirmationResult,
@@ -22,11 +27,6 @@ from tune.confirm_stats import (
     mean_ci95,
     paired_difference,
 )
-from tune.publish import confirmed
-from tune.ray_confirm import confirm
-from tune.records import BestConfig, TrialRecord
-from tune.results import ResultStore
-from tune.space import load_space
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = REPO / "search_spaces" / "synthetic.yaml"
@@ -97,7 +97,7 @@ def test_to_dict_and_the_median_seed_config() -> None:
 def test_a_failed_run_is_recorded_with_its_reason() -> None:
     from types import SimpleNamespace
 
-    from tune.ray_confirm import _seed_run
+    from tune.runner.confirmation import _seed_run
 
     nan_loss = SimpleNamespace(config={"seed": 7, "config_index": 0}, error=None,
                                metrics={"failed": "non-finite training loss at epoch 2 (total=nan)"})

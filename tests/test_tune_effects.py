@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from tune.effects import (
+from tune.stats.effects import (
     EXPECTATIONS,
     RunCurve,
     compare_effects,

@@ -1,4 +1,4 @@
-"""tune/plots.py (the trivial-level line) and tune/optuna_plots.py (Optuna's views), on a study built in memory (no Ray)."""
+"""tune/reporting/plots.py (the trivial-level line) and tune/reporting/optuna_plots.py (Optuna's views), on a study built in memory (no Ray)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState, create_trial
 
 from joyful.errors import UserError
-from tune import optuna_plots, plots
-from tune.optuna_plots import plot_contour, plot_parallel_coordinate, plot_slices, write_interactive_html
-from tune.plots import draw_trivial_level, plot_confirmation, plot_curves, plot_history, plot_parameter
+from tune.reporting import optuna_plots, plots
+from tune.reporting.optuna_plots import plot_contour, plot_parallel_coordinate, plot_slices, write_interactive_html
+from tune.reporting.plots import draw_trivial_level, plot_confirmation, plot_curves, plot_history, plot_parameter
 from tune.space import Parameter
 
 matplotlib.use("Agg")

@@ -17,13 +17,13 @@ import yaml
 from joyful.config import JoyfulConfig
 from joyful.data.synthetic import generate
 from joyful.io import atomic_write, atomic_write_json
-from tune.confirm_stats import BASELINE_LABEL, ConfigRuns, ConfirmationResult, SeedRun
-from tune.plots import asha_rungs
 from tune.records import OUTCOMES, StudyRecord, TrialRecord
-from tune.report import build_report, parameter_importance
-from tune.results import ResultStore
+from tune.records.store import ResultStore
+from tune.reporting.plots import asha_rungs
+from tune.reporting.report import build_report, parameter_importance
 from tune.space import Budget, load_space
-from tune.study_storage import create_study, open_storage, space_fingerprint
+from tune.stats.confirmation import BASELINE_LABEL, ConfigRuns, ConfirmationResult, SeedRun
+from tune.study.storage import create_study, open_storage, space_fingerprint
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = REPO / "search_spaces" / "synthetic.yaml"

@@ -15,7 +15,7 @@ import pytest
 
 from joyful.config import JoyfulConfig, load_config_file
 from joyful.errors import UserError
-from tune.results import (
+from tune.records.store import (
     BEST_CONFIG_KIND,
     BEST_CONFIG_SCHEMA_VERSION,
     TRIAL_COLUMNS,

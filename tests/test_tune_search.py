@@ -17,11 +17,11 @@ from tune_helpers import reported, trial_dirs
 
 from joyful.data.synthetic import generate
 from joyful.io import atomic_write
-from tune.optuna_searcher import TruthfulOptunaSearch
 from tune.records import COMPLETE, EARLY_STOPPED, ERRORED, NON_FINITE, RANKING_RULE, classify, ranked
-from tune.results import ResultStore, validate_best_document
+from tune.records.store import ResultStore, validate_best_document
+from tune.runner.optuna_searcher import TruthfulOptunaSearch
 from tune.space import load_space
-from tune.study_storage import STORAGE_CLASS
+from tune.study.storage import STORAGE_CLASS
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_DIMS = {"a": 8, "t": 16, "v": 12}

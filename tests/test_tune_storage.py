@@ -14,12 +14,12 @@ from tune_helpers import space_document, write_data
 
 from joyful.config import JoyfulConfig, upgrade_config_values
 from joyful.errors import UserError
+from tune.plan import plan_dataset
 from tune.records import STUDY_SCHEMA_VERSION, StudyRecord, TrialRecord, choose_winner, ranked
-from tune.results import ResultStore
+from tune.records.store import ResultStore
 from tune.search import build_parser
-from tune.search_plan import plan_dataset
 from tune.space import load_space
-from tune.study_storage import create_study, load_study, open_storage, space_fingerprint
+from tune.study.storage import create_study, load_study, open_storage, space_fingerprint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -259,7 +259,8 @@ def test_optuna_dashboard_serves_a_search_journal(tmp_path: Path) -> None:
 
 
 def test_the_summary_warns_when_the_winner_does_not_clear_always_majority(capsys) -> None:
-    from tune.publish import majority_warning, print_summary
+    from tune.publish import print_summary
+    from tune.stats.references import majority_warning
 
     record = ResultStore(REPO / "results").read_study("meld_text")
     winner = choose_winner(record.trials)

@@ -60,7 +60,7 @@ def tracked_search(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_mlflow_holds_a_parent_run_per_search_and_a_child_run_per_trial(tracked_search: dict) -> None:
     from mlflow.tracking import MlflowClient
 
-    from tune.results import ResultStore
+    from tune.records.store import ResultStore
 
     client = MlflowClient(tracking_uri=f"sqlite:///{(tracked_search['results'] / 'mlflow.db').resolve()}")
     experiment = client.get_experiment_by_name("joyful-tune-synthetic")
@@ -171,7 +171,7 @@ def test_a_local_ray_that_does_not_start_is_one_line(monkeypatch: pytest.MonkeyP
     """Ray's 30 s raylet wait cannot be triggered on purpose; its exception is raised in its place."""
     import ray
 
-    from tune.cluster import start_ray
+    from tune.runner.cluster import start_ray
 
     def overloaded(*args, **kwargs):
         raise Exception("The current node timed out during startup. This could happen because some of the "

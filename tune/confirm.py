@@ -10,7 +10,7 @@ baseline (same seeds). The confirmed winner is the highest mean dev F1, the base
     python tune/confirm.py --dataset meld_text --confirm-top 1 --confirm-seeds 3
 
 reads the study record and the best config of a finished search (`ResultStore`), runs the
-confirmation (tune/ray_confirm.py; statistics in tune/confirm_stats.py), updates the best config
+confirmation (tune/runner/confirmation.py; statistics in tune/stats/confirmation.py), updates the best config
 (`confirmation`, and `config` set to the confirmed winner at its median seed) through
 `ResultStore.update_confirmation`, and rebuilds the report.
 """
@@ -22,7 +22,6 @@ import logging
 import shlex
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 if __name__ == "__main__" and not __package__:
@@ -32,17 +31,24 @@ if __name__ == "__main__" and not __package__:
 from joyful.cli_parser import Parser
 from joyful.config import JoyfulConfig
 from joyful.data.dialogues import DialogueData
+from joyful.datasets import check_dataset_name
 from joyful.errors import UserError
 from joyful.io import REPO, portable_path
-from tune.candidates import (
+from tune.common import utc_stamp
+from tune.records import BestConfig, StudyRecord
+from tune.records.store import ResultStore
+from tune.runner.cluster import check_shared_storage, check_storage_path, check_trial_fits, start_ray
+from tune.space import SearchSpace, load_space
+from tune.stats.candidates import (
     DEFAULT_CONFIRM_SEEDS,
     DEFAULT_CONFIRM_TOP,
     candidates_from_study,
     confirmation_seeds,
     tuned_baseline,
 )
-from tune.records import BestConfig, StudyRecord
-from tune.space import SearchSpace, load_space
+from tune.stats.confirmation import print_confirmation
+from tune.stats.references import judge, published_test, reference_scores
+from tune.study.story import record_story
 
 __all__ = ["main"]
 
@@ -103,10 +109,7 @@ def plan_confirmation(args: argparse.Namespace) -> ConfirmationPlan:
     """Everything checked before Ray starts: the search's records, the data fingerprint, the resources."""
     import dataclasses
 
-    from joyful.datasets import check_dataset_name
     from joyful.run import load_data
-    from tune.cluster import check_storage_path
-    from tune.results import ResultStore
 
     check_dataset_name(args.dataset)
     store = ResultStore(args.results_dir)
@@ -128,7 +131,7 @@ def plan_confirmation(args: argparse.Namespace) -> ConfirmationPlan:
     resources = {k: v for k, v in (("cpus_per_trial", args.cpus_per_trial), ("gpus_per_trial", args.gpus_per_trial))
                  if v is not None}
     budget = dataclasses.replace(study.budget, **resources).check(flags=True)
-    name = args.name or f"confirm-{args.dataset}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    name = args.name or f"confirm-{args.dataset}-{utc_stamp()}"
     check_dataset_name(name)
     storage = check_storage_path(args.storage_path)
     if "://" not in storage and (Path(storage) / name).exists():
@@ -142,13 +145,8 @@ def plan_confirmation(args: argparse.Namespace) -> ConfirmationPlan:
 def run_confirmation(plan: ConfirmationPlan, args: argparse.Namespace) -> int:
     import ray
 
-    from tune.cluster import check_shared_storage, check_trial_fits, start_ray
-    from tune.confirm_stats import print_confirmation
     from tune.publish import confirmed, keep_ensemble, write_report
-    from tune.ray_confirm import confirm
-    from tune.references import judge, published_test, reference_scores
-    from tune.results import ResultStore
-    from tune.study_story import record_story
+    from tune.runner.confirmation import confirm
 
     try:
         start_ray(args.address, quiet=args.quiet)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from joyful.loss_utils import LossWeightConfig
-from tune.trial_names import trial_number
+from tune.runner.trial_names import trial_number
 
 ENV_VAR = "JOYFUL_TUNE_FAULT"
 KINDS = ("raise", "nan", "sleep")

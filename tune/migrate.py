@@ -5,7 +5,7 @@
 2. Best configs written before they recorded their data's shape (feature widths, labels present) get it,
    when the data file they name is at hand and unchanged (same sha256); so do their ensemble members' config
    files. `train.py --config` then refuses data of another shape.
-3. Optuna studies written before the study told its own story (tune/study_story.py) get it: every trial's
+3. Optuna studies written before the study told its own story (tune/study/story.py) get it: every trial's
    `epochs_run` and `stop_reason`, the budget and ranking rule, the search's winner, its confirmation and what
    was published, from the result records. Optuna does not change finished trials, so the study is rewritten
    into a new journal (the same trials, numbers, states, values, curves and times; other studies in the file
@@ -32,11 +32,13 @@ from typing import Any
 from joyful.cli_parser import Parser
 from joyful.config import JoyfulConfig, field_default, upgrade_config_values
 from joyful.errors import UserError
-from joyful.io import atomic_write, portable_path
+from joyful.io import atomic_write, atomic_write_json, portable_path
 from tune.records import STUDY_SCHEMA_VERSION, StudyRecord, TrialRecord
-from tune.results import ResultStore
+from tune.records.store import ResultStore
 from tune.space import load_space
-from tune.study_storage import create_study, load_study, open_storage, space_fingerprint
+from tune.stats.references import majority_level
+from tune.study.storage import create_study, load_study, open_storage, space_fingerprint
+from tune.study.story import creation_attrs, finished, record_story
 
 __all__ = ["main", "migrate_study", "tell_story"]
 
@@ -92,7 +94,6 @@ def record_data_facts(store: ResultStore, dataset: str) -> str:
     """Add the data facts (`DialogueData.facts`) to a best config and its members' config files that lack them."""
     import json
 
-    from joyful.io import atomic_write_json
     from joyful.run import load_data
 
     best = store.read_best(dataset)
@@ -123,7 +124,6 @@ def tell_story(store: ResultStore, dataset: str) -> str:
     """Give the data set's latest study its story (see the module docstring); returns what was done, in one line."""
     import optuna
 
-    from tune.study_story import creation_attrs, finished, record_story
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # not one INFO line per re-created study
     record = store.read_study(dataset)
@@ -167,7 +167,6 @@ def tell_story(store: ResultStore, dataset: str) -> str:
 def _majority(base: JoyfulConfig, best: Any) -> dict[str, Any] | None:
     """Always the dev majority class, from the data when it is at hand and unchanged; else None (not guessed)."""
     from joyful.run import load_data
-    from tune.references import majority_level
 
     try:
         data = load_data(base, None)

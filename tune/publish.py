@@ -10,7 +10,6 @@ import re
 import shlex
 import shutil
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +17,16 @@ from joyful.config import JoyfulConfig, config_document
 from joyful.errors import UserError
 from joyful.io import REPO, atomic_write_json, display_path, portable_path
 from joyful.run import RunOptions, train
-from tune.confirm_stats import ConfirmationResult
+from tune.common import utc_now
 from tune.records import BEST_CONFIG_SCHEMA_VERSION, BestConfig, StudyRecord, TrialRecord, outcome_counts, ranked
-from tune.results import ResultStore
+from tune.records.store import ResultStore
+from tune.reporting.report import build_report
 from tune.space import SearchSpace
+from tune.stats.confirmation import ConfirmationResult, ensemble_scores
+from tune.stats.references import majority_warning
 
-__all__ = ["best_from_search", "confirmed", "keep_ensemble", "majority_warning", "print_summary", "rerun_winner",
+__all__ = ["best_from_search", "confirmed", "keep_ensemble", "print_summary", "rerun_winner",
            "versions", "write_report"]
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def rerun_winner(config: JoyfulConfig, winner: TrialRecord, device: str,
@@ -80,7 +78,7 @@ def best_from_search(study: StudyRecord, space: SearchSpace, winner: TrialRecord
             "storage_path": portable_path(experiment.rsplit("/", 2)[0]),
         },
         versions=versions(), rerun_command=rerun_command(best_path),
-        checkpoint=portable_path(winner.checkpoint), written_at=_now())
+        checkpoint=portable_path(winner.checkpoint), written_at=utc_now())
 
 
 def rerun_command(best_path: Path) -> str:
@@ -106,7 +104,7 @@ def confirmed(best: BestConfig, result: ConfirmationResult, space: SearchSpace, 
     return best.replace(config=values, searched=active,
                         metric={**best.metric, "value": run.best_dev_weighted_f1, "best_epoch": run.best_epoch},
                         test={"weighted_f1": run.test_weighted_f1, "accuracy": run.test_accuracy},
-                        checkpoint=None, confirmation=confirmation, written_at=_now())
+                        checkpoint=None, confirmation=confirmation, written_at=utc_now())
 
 
 def keep_ensemble(best: BestConfig, result: ConfirmationResult, store: ResultStore) -> BestConfig:
@@ -114,8 +112,7 @@ def keep_ensemble(best: BestConfig, result: ConfirmationResult, store: ResultSto
     (all configurations) when that ensemble scores higher on dev. Each member's model file is copied from the
     Ray experiment to `store.model_path`, with its config beside it (`train.py --config` re-runs the member),
     before the best config that names them is written. Unchanged when fewer than two runs left a model file."""
-    from tune.confirm_stats import ensemble_scores
-    from tune.ray_confirm import MODEL_FILE
+    from tune.runner.confirmation import MODEL_FILE
 
     def usable(runs: list) -> list:
         return [r for r in runs if r.ok and r.model_checkpoint and r.probabilities is not None]
@@ -175,18 +172,6 @@ def _copy_out(checkpoint: str, name: str, destination: Path) -> None:
         shutil.copyfile(Path(folder) / name, destination)
 
 
-def majority_warning(study: StudyRecord, winner: TrialRecord | None) -> str | None:
-    """One line when the search's winner does not clear always-majority on dev (it learned nothing more)."""
-    if winner is None or not study.majority:
-        return None
-    level = study.majority["dev_weighted_f1"]
-    if winner.best_dev_weighted_f1 > level + 1e-9:
-        return None
-    return (f"WARNING: {study.dataset}: the best trial's dev wF1 {winner.best_dev_weighted_f1:.4f} does not clear "
-            f"always-{study.majority['class']} ({level:.4f}): the search found nothing better than predicting the "
-            "majority class")
-
-
 def print_summary(study: StudyRecord, winner: TrialRecord | None, top: int = 10) -> None:
     counts = outcome_counts(study.trials)
     print(f"\n{study.dataset}: {len(study.trials)} trials - "
@@ -209,8 +194,6 @@ def print_summary(study: StudyRecord, winner: TrialRecord | None, top: int = 10)
 
 def write_report(dataset: str, store: ResultStore) -> bool:
     """Rebuild the data set's report; a failure is one line (the results themselves are already saved)."""
-    from tune.report import build_report
-
     try:
         path = build_report(dataset, store.results_dir)
     except (UserError, OSError, ValueError, RuntimeError) as exc:

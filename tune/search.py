@@ -7,8 +7,8 @@ through the training code path and written to results/best_configs/<dataset>.jso
 The Optuna study lives in a journal beside the results (open it with optuna-dashboard),
 and the report (results/reports/<dataset>.md) is rebuilt at the end.
 
-Read `main`: parse -> plan (tune/search_plan.py, no Ray) -> run (tune/ray_search.py) ->
-publish (tune/publish.py; confirmation in tune/ray_confirm.py).
+Read `main`: parse -> plan (tune/plan.py, no Ray) -> run (tune/runner/tuner.py) ->
+publish (tune/publish.py; confirmation in tune/runner/confirmation.py).
 
     python tune/search.py --dataset synthetic --data data/synthetic/data_synthetic.pkl
     python tune/search.py --dataset iemocap_4 --dataset meld --address auto --storage-path /shared/ray_results
@@ -22,7 +22,6 @@ import logging
 import os
 import shlex
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 if __name__ == "__main__" and not __package__:
@@ -33,11 +32,17 @@ from joyful.cli_parser import Parser
 from joyful.datasets import check_dataset_name
 from joyful.errors import UserError
 from joyful.io import REPO, display_path, portable_path
-from tune.candidates import DEFAULT_CONFIRM_SEEDS, DEFAULT_CONFIRM_TOP
+from tune.common import utc_now, utc_stamp
+from tune.plan import BUDGET_FLAGS, CreatedFolders, DatasetPlan, per_dataset, plan_dataset
 from tune.records import StudyRecord, choose_winner
-from tune.results import ResultStore
-from tune.search_plan import BUDGET_FLAGS, CreatedFolders, DatasetPlan, per_dataset, plan_dataset
+from tune.records.store import ResultStore
+from tune.runner.cluster import check_shared_storage, check_storage_path, check_trial_fits, start_ray
 from tune.space import write_default_space
+from tune.stats.candidates import DEFAULT_CONFIRM_SEEDS, DEFAULT_CONFIRM_TOP
+from tune.stats.confirmation import print_confirmation
+from tune.stats.references import judge, published_test, reference_scores
+from tune.study.storage import study_exists
+from tune.study.story import record_story
 from tune.tracking import add_tracking_arguments, check_tracking, finish_tracking
 
 log = logging.getLogger("joyful.tune")
@@ -155,9 +160,7 @@ def write_space(args: argparse.Namespace) -> int:
 
 def plan_search(args: argparse.Namespace) -> tuple[list[DatasetPlan], str, ResultStore, dict[str, bool]]:
     """Every check that can fail before a trial runs: flags, data, spaces, storage, name, results folder."""
-    from tune.cluster import check_storage_path
-    from tune.ray_search import experiment_path, experiments_to_resume
-    from tune.study_storage import study_exists
+    from tune.runner.tuner import experiment_path, experiments_to_resume
 
     if len(set(args.dataset)) != len(args.dataset):
         raise UserError("--dataset lists a data set twice")
@@ -169,7 +172,7 @@ def plan_search(args: argparse.Namespace) -> tuple[list[DatasetPlan], str, Resul
     if args.warm_start and args.resume:
         raise UserError("--warm-start starts a new search; a resumed one continues with what it had")
     check_tracking(args)
-    args.name = args.name or f"search-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    args.name = args.name or f"search-{utc_stamp()}"
     check_dataset_name(args.name)
     store = ResultStore(args.results_dir)
     data_paths = per_dataset(args.data, args.dataset, "--data")
@@ -203,7 +206,6 @@ def run_all(plans: list[DatasetPlan], args: argparse.Namespace, storage: str, st
         return 0
     import ray
 
-    from tune.cluster import check_shared_storage, check_trial_fits, start_ray
 
     try:
         info = start_ray(args.address, args.dashboard_host, quiet=args.quiet)
@@ -233,9 +235,9 @@ def run_all(plans: list[DatasetPlan], args: argparse.Namespace, storage: str, st
 
 def run_dataset(plan: DatasetPlan, args: argparse.Namespace, storage: str, store: ResultStore, resume: bool) -> int:
     """One data set: run the trials, then publish (study record, winner re-run, confirmation, best config, report)."""
-    from tune.ray_search import run_search
+    from tune.runner.tuner import run_search
 
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started_at = utc_now()
     if args.resume and not resume:
         print(f"\n== {plan.dataset}: the interrupted search had not started it; starting it now")
     if plan.warm_start:
@@ -257,7 +259,7 @@ def run_dataset(plan: DatasetPlan, args: argparse.Namespace, storage: str, store
         data_sha256=plan.data.sha256, base_config=plan.base_config.to_dict(), budget=plan.budget,
         optuna_storage=portable_path(plan.optuna_storage) or "", optuna_study=args.name, trials=run.trials,
         majority=plan.majority, warm_start=plan.warm_start.summary() if plan.warm_start else None,
-        started_at=started_at, ended_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        started_at=started_at, ended_at=utc_now(),
         search_seconds=run.seconds)
     return publish_search(plan, study, run.experiment, args, storage, store)
 
@@ -273,8 +275,6 @@ def publish_search(plan: DatasetPlan, study: StudyRecord, experiment: str, args:
         winner_config,
         write_report,
     )
-    from tune.references import judge, published_test, reference_scores
-    from tune.study_story import record_story
 
     store.write_study(study)
     store.write_trials_csv(plan.dataset, [t.csv_row() for t in study.trials])
@@ -295,15 +295,14 @@ def publish_search(plan: DatasetPlan, study: StudyRecord, experiment: str, args:
                             best_path=store.best_config_path(plan.dataset), rerun=rerun, test=test,
                             data_facts=plan.data.facts(plan.base_config.modalities))
     if args.confirm_top > 0:
-        from tune.confirm_stats import print_confirmation
-        from tune.ray_confirm import confirm_search
+        from tune.runner.confirmation import confirm_search
 
         print(f"confirming the top {args.confirm_top} configuration(s) and the baseline over {args.confirm_seeds} "
               "seeds ...")
         result = confirm_search(study, plan.space, plan.data, top=args.confirm_top, seeds=args.confirm_seeds,
                                 cpus_per_trial=plan.budget.cpus_per_trial, gpus_per_trial=plan.budget.gpus_per_trial,
                                 storage_path=f"{storage.rstrip('/')}/{args.name}",
-                                name=f"{plan.dataset}-confirm-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}",
+                                name=f"{plan.dataset}-confirm-{utc_stamp()}",
                                 verbose=0 if args.quiet else 1)
         best = keep_ensemble(confirmed(best, result, plan.space), result, store)
         print_confirmation(best.confirmation)

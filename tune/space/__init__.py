@@ -251,7 +251,7 @@ class DefineByRun:
         return None
 
 
-SPACES_DIR = Path(__file__).resolve().parents[1] / "search_spaces"
+SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
 # Used when a data set has no space file of its own; its `dataset: default` becomes the data set's name.
 DEFAULT_SPACE_PATH = SPACES_DIR / "default.yaml"
 DEFAULT_SPACE_NAME = "default"

@@ -3,7 +3,7 @@
 Each run trains for its config's `epochs`, selects on dev and evaluates test once at its best dev
 epoch; it reports its scores and, as its Ray checkpoint, its model file (joyful/model_file.py) and
 the dev and test class probabilities of the selected model (`PROBABILITIES_FILE`), from which
-`tune/confirm_stats.py` scores ensembles. `tune/confirm_stats.py` turns the runs into statistics and
+`tune/stats/confirmation.py` scores ensembles. `tune/stats/confirmation.py` turns the runs into statistics and
 the confirmed winner; `tune/publish.py` keeps the winner's model files as the published ensemble.
 """
 
@@ -23,11 +23,11 @@ from joyful.config import JoyfulConfig
 from joyful.data.dialogues import DialogueData
 from joyful.errors import UserError
 from joyful.io import portable_path
-from tune.candidates import candidates_from_study, confirmation_seeds, same_setup, tuned_baseline
-from tune.confirm_stats import BASELINE_LABEL, ConfigRuns, ConfirmationResult, SeedRun, choose_confirmed_winner
-from tune.ray_search import clock
 from tune.records import StudyRecord
+from tune.runner.tuner import clock
 from tune.space import SearchSpace
+from tune.stats.candidates import candidates_from_study, confirmation_seeds, same_setup, tuned_baseline
+from tune.stats.confirmation import BASELINE_LABEL, ConfigRuns, ConfirmationResult, SeedRun, choose_confirmed_winner
 
 __all__ = ["MODEL_FILE", "PROBABILITIES_FILE", "confirm", "confirm_search", "confirm_trial"]
 
@@ -43,7 +43,7 @@ def confirm_trial(params: dict[str, Any], *, configs: list[dict[str, Any]], data
     from joyful.coach import NonFiniteLossError
     from joyful.model_file import save_model_file
     from joyful.run import build_coach
-    from tune.trainable import trial_device
+    from tune.runner.trainable import trial_device
 
     config = JoyfulConfig.from_dict({**configs[params["config_index"]], "seed": params["seed"]},
                                     source="confirmation config")
@@ -164,7 +164,7 @@ def confirm_search(study: StudyRecord, space: SearchSpace, data: DialogueData, *
                    cpus_per_trial: float, gpus_per_trial: float, storage_path: str, name: str,
                    verbose: int = 0) -> ConfirmationResult:
     """Confirm a finished search: its `top` best configurations and the space's baseline (both at tuned
-    settings, see `tune/candidates.py`), with `seeds` fresh seeds each."""
+    settings, see `tune/stats/candidates.py`), with `seeds` fresh seeds each."""
     base = study.base()
     return confirm(candidates_from_study(study.trials, space, base, top), tuned_baseline(study.trials, space, base),
                    confirmation_seeds(base.seed, seeds), data=data, cpus_per_trial=cpus_per_trial,

@@ -2,7 +2,7 @@
 and the report tell one story.
 
 The trials themselves (states, curves, `epochs_run`, `stop_reason`, `ray_trial_id`) are written live by the
-searcher (tune/optuna_searcher.py). Optuna refuses to change a finished trial, so everything decided after
+searcher (tune/runner/optuna_searcher.py). Optuna refuses to change a finished trial, so everything decided after
 the trials lives in the study's user attributes:
 
 * at creation: the fingerprints (data, space), `sampler_seed`, `budget` (what `--resume` continues with),
@@ -27,6 +27,7 @@ from typing import Any
 
 from tune.records import RANKING_RULE, BestConfig, StudyRecord, choose_winner
 from tune.space import Budget
+from tune.study.storage import load_study
 
 __all__ = ["creation_attrs", "finished", "record_story", "stored_budget"]
 
@@ -55,7 +56,6 @@ def record_story(storage_path: str | Path, record: StudyRecord, best: BestConfig
     `best` is the best config this search produced (None when no trial finished); `published` says what
     became of it: {"written": bool, "reason": str, "path": str}.
     """
-    from tune.study_storage import load_study
 
     study = load_study(storage_path, record.optuna_study)
     attrs = _winner_attrs(study, record)

@@ -1,4 +1,4 @@
-"""Experiment tracking of a search, as options: MLflow (tune/mlflow_tracker.py) and W&B (Ray Tune's callback).
+"""Experiment tracking of a search, as options: MLflow (tune/tracking/mlflow_tracker.py) and W&B (Ray Tune's callback).
 
 * MLflow (``--mlflow``, or ``--mlflow-uri URI``): a parent run per search (fixed settings, budget, the winner,
   the best config and the report as artifacts) and a child run per trial (every setting, the Optuna trial
@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from joyful.errors import UserError
+from joyful.io import portable_path
+from tune.records.store import ResultStore
 
 __all__ = ["add_tracking_arguments", "check_tracking", "finish_tracking", "mlflow_tracker", "tracking_callbacks"]
 
@@ -73,7 +75,6 @@ def mlflow_uri(args: argparse.Namespace) -> str | None:
     if args.mlflow_uri:
         return args.mlflow_uri
     if args.mlflow:
-        from tune.results import ResultStore
 
         return ResultStore(args.results_dir).mlflow_uri()
     return None
@@ -88,7 +89,6 @@ def tracking_callbacks(args: argparse.Namespace, plan: Any, study_name: str) -> 
     if args.wandb_project:
         from ray.air.integrations.wandb import WandbLoggerCallback
 
-        from tune.results import ResultStore
 
         folder = ResultStore(args.results_dir).wandb_dir().resolve()
         folder.mkdir(parents=True, exist_ok=True)
@@ -103,13 +103,11 @@ def mlflow_tracker(args: argparse.Namespace, plan: Any, study_name: str) -> Any:
     """The search's MLflow tracker (not yet connected), or None when MLflow is off."""
     import dataclasses
 
-    from joyful.io import portable_path
 
     uri = mlflow_uri(args)
     if not uri:
         return None
-    from tune.mlflow_tracker import MLflowTracker
-    from tune.results import ResultStore
+    from tune.tracking.mlflow_tracker import MLflowTracker
 
     store = ResultStore(args.results_dir)
     artifacts = None if args.mlflow_uri else store.mlflow_artifacts_dir().resolve().as_uri()

@@ -15,13 +15,15 @@ Browse it with `mlflow ui --backend-store-uri <uri>` (the `tracking` extra insta
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 from ray import tune
 
+from joyful.errors import UserError
+from tune.common import finite
 from tune.records import classify, stop_reason
+from tune.study.storage import load_study
 
 __all__ = ["MLflowTracker", "TRACKED_METRICS"]
 
@@ -93,7 +95,7 @@ class MLflowTracker(tune.Callback):
         run_id = self.children.get(trial.trial_id)
         if run_id is None or "epoch" not in result:
             return
-        metrics = {k: v for k, v in _flat(result).items() if k.split("/")[0] in TRACKED_METRICS and _number(v)}
+        metrics = {k: v for k, v in _flat(result).items() if k.split("/")[0] in TRACKED_METRICS and finite(v)}
         if metrics:
             from mlflow.entities import Metric
 
@@ -142,8 +144,6 @@ class MLflowTracker(tune.Callback):
 
     def _optuna_number(self, trial_id: str) -> int | None:
         """The Optuna trial the searcher asked for this Ray trial (it records `ray_trial_id` when it asks)."""
-        from joyful.errors import UserError
-        from tune.study_storage import load_study
 
         try:
             study = load_study(self.optuna_storage, self.search)
@@ -171,8 +171,6 @@ def _flat(result: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _millis() -> int:

@@ -41,6 +41,7 @@ import filelock
 from joyful.datasets import check_dataset_name
 from joyful.errors import UserError
 from joyful.io import atomic_write, atomic_write_json
+from tune.common import utc_now
 from tune.records import BEST_CONFIG_KIND, BEST_CONFIG_SCHEMA_VERSION, BestConfig, StudyRecord
 
 __all__ = [
@@ -222,7 +223,7 @@ class ResultStore:
             reason += f"; moved it to {aside}"
         if written:
             atomic_write_json(path, document)
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = utc_now()
         record = {
             **document,
             "outcome": "published" if written else "kept-earlier",
@@ -258,7 +259,7 @@ class ResultStore:
                 **document,
                 "outcome": "confirmed" if written else "kept-earlier",
                 "reason": reason,
-                "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "recorded_at": utc_now(),
             }
             _append_line(self.history_path(dataset), json.dumps(record))
         return PublishOutcome(written=written, reason=reason, path=path, previous=BestConfig.from_dict(current))

@@ -3,7 +3,7 @@ PNG, written atomically) and an optional self-contained interactive HTML page (p
 
 As Optuna does, they draw only the study's COMPLETE trials (those that ran all epochs, valued at their best
 dev score); their titles say how many trials that leaves out. ASHA-stopped trials are in the report's
-history and parameter plots (`tune/plots.py`).
+history and parameter plots (`tune/reporting/plots.py`).
 """
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from joyful.errors import UserError
 from joyful.io import atomic_write
-from tune.plots import finite, pyplot, save_figure
+from tune.common import finite
+from tune.reporting.plots import pyplot, save_figure
 
 if TYPE_CHECKING:
     import optuna
 
 __all__ = ["plot_contour", "plot_parallel_coordinate", "plot_slices", "write_interactive_html"]
 
-TARGET = "best dev weighted F1"  # a COMPLETE Optuna trial's value (tune/optuna_searcher.py)
+TARGET = "best dev weighted F1"  # a COMPLETE Optuna trial's value (tune/runner/optuna_searcher.py)
 
 
 def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

@@ -23,6 +23,7 @@ from typing import Any
 from joyful.config import CONFIG_SCHEMA_VERSION, JoyfulConfig, upgrade_config_values
 from joyful.datasets import check_dataset_name
 from joyful.errors import UserError
+from tune.common import finite, present
 from tune.space import Budget
 
 __all__ = ["BEST_CONFIG_KIND", "BEST_CONFIG_SCHEMA_VERSION", "COMPLETE", "EARLY_STOPPED", "ERRORED", "NON_FINITE",
@@ -57,15 +58,6 @@ def stop_reason(outcome: str, last_epoch: Any, max_epochs: int, reported: str = 
             ERRORED: "error", NON_FINITE: "non-finite loss"}[outcome]
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _present(value: Any) -> bool:
-    """A stored parameter cell that holds a value (not None, "" or NaN: a parameter inactive in that trial)."""
-    return value is not None and value != "" and not (isinstance(value, float) and math.isnan(value))
-
-
 # --- one trial ----------------------------------------------------------------------------------
 
 
@@ -96,7 +88,7 @@ class TrialRecord:
     @property
     def eligible(self) -> bool:
         """May this trial win? It ran all epochs or ASHA stopped it, with a finite score."""
-        return self.outcome in ELIGIBLE_OUTCOMES and _finite(self.best_dev_weighted_f1)
+        return self.outcome in ELIGIBLE_OUTCOMES and finite(self.best_dev_weighted_f1)
 
     def rank_key(self) -> tuple:
         """The one ranking of trials (eligible ones): best score, then earlier best epoch, then trial id."""
@@ -119,12 +111,12 @@ class TrialRecord:
                  "curve", "checkpoint", "optuna_number"}
         try:
             params = {k: v for k, v in row.items() if k not in fixed and (param_names is None or k in param_names)
-                      and _present(v)}
+                      and present(v)}
             best = row.get("best_dev_weighted_f1")
             return cls(trial_id=str(row["trial_id"]), params=params, outcome=OUTCOMES[row["status"]],
                        epochs_run=int(row.get("epochs_run") or 0),
-                       best_dev_weighted_f1=float(best) if _finite(best) else None,
-                       best_epoch=int(row["best_epoch"]) if _finite(row.get("best_epoch")) else None,
+                       best_dev_weighted_f1=float(best) if finite(best) else None,
+                       best_epoch=int(row["best_epoch"]) if finite(row.get("best_epoch")) else None,
                        stop_reason=str(row.get("stop_reason") or ""), error=str(row.get("error") or ""),
                        checkpoint=row.get("checkpoint"), curve=list(row.get("curve") or []),
                        optuna_number=row.get("optuna_number"))

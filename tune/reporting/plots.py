@@ -2,7 +2,7 @@
 
 The functions take plain stored records (the search's Ray trials with their per-epoch curves, a
 confirmation's dict), so a report can be rebuilt from results/ without retraining. Optuna's own views
-of a study (parallel coordinate, slice, contour, interactive HTML) are in `tune/optuna_plots.py`.
+of a study (parallel coordinate, slice, contour, interactive HTML) are in `tune/reporting/optuna_plots.py`.
 
 `trivial`, where a plot takes it, is ``(name, dev weighted F1)`` of a trivial model, e.g.
 ``("always neutral", 0.2523)``: a dashed line, so that a search that never beat it shows at a glance.
@@ -15,20 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from joyful.io import atomic_write
+from tune.common import finite, present
 from tune.space import Parameter
 
-__all__ = ["asha_rungs", "draw_trivial_level", "finite", "plot_confirmation", "plot_curves", "plot_history",
-           "plot_importance", "plot_parameter", "present", "pyplot", "save_figure"]
-
-
-def present(value: Any) -> bool:
-    """Whether a stored cell holds a value (not None, empty or NaN: an inactive parameter)."""
-    return value is not None and value != "" and not (isinstance(value, float) and math.isnan(value))
-
-
-def finite(value: Any) -> bool:
-    """Whether a stored value is a finite number (a score)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+__all__ = ["asha_rungs", "draw_trivial_level", "plot_confirmation", "plot_curves", "plot_history",
+           "plot_importance", "plot_parameter", "pyplot", "save_figure"]
 
 
 def pyplot() -> Any:

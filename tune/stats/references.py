@@ -9,17 +9,15 @@ chosen on dev weighted F1 and test is evaluated once, with that C: the same rule
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from joyful.data.dialogues import DialogueData
 from joyful.metrics import weighted_f1
+from tune.records import BestConfig, StudyRecord, TrialRecord
 
-if TYPE_CHECKING:
-    from tune.records import BestConfig
-
-__all__ = ["C_GRID", "Published", "judge", "majority_level", "published_test", "reference_scores", "winner_test"]
+__all__ = ["C_GRID", "Published", "judge", "majority_level", "majority_warning", "published_test", "reference_scores", "winner_test"]
 
 C_GRID = (0.01, 0.1, 1.0)
 
@@ -130,3 +128,15 @@ def majority_level(data: DialogueData) -> dict[str, Any]:
     majority = int(np.bincount(labels).argmax())
     return {"class": data.spec.label_names[majority],
             "dev_weighted_f1": weighted_f1(labels, np.full_like(labels, majority))}
+
+
+def majority_warning(study: StudyRecord, winner: TrialRecord | None) -> str | None:
+    """One line when the search's winner does not clear always-majority on dev (it learned nothing more)."""
+    if winner is None or not study.majority:
+        return None
+    level = study.majority["dev_weighted_f1"]
+    if winner.best_dev_weighted_f1 > level + 1e-9:
+        return None
+    return (f"WARNING: {study.dataset}: the best trial's dev wF1 {winner.best_dev_weighted_f1:.4f} does not clear "
+            f"always-{study.majority['class']} ({level:.4f}): the search found nothing better than predicting the "
+            "majority class")

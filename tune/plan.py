@@ -17,10 +17,10 @@ from joyful.data.dialogues import DialogueData
 from joyful.datasets import check_dataset_name, resolve_dataset
 from joyful.errors import UserError
 from joyful.io import portable_path
-from tune.references import majority_level
-from tune.results import ResultStore
+from tune.records.store import ResultStore
 from tune.space import Budget, SearchSpace, resolve_space
-from tune.study_storage import (
+from tune.stats.references import majority_level
+from tune.study.storage import (
     check_same_search,
     is_url,
     load_study,
@@ -29,7 +29,7 @@ from tune.study_storage import (
     study_exists,
     warm_start_trials,
 )
-from tune.study_story import finished, stored_budget
+from tune.study.story import finished, stored_budget
 
 __all__ = ["BUDGET_FLAGS", "CreatedFolders", "DatasetPlan", "WarmStart", "per_dataset", "plan_dataset",
            "resolve_budget", "resumed_budget"]

@@ -19,11 +19,12 @@ from ray import tune
 
 from joyful.errors import UserError
 from joyful.io import portable_path
-from tune.cluster import GracefulStop
+from tune.common import finite
+from tune.plan import DatasetPlan
 from tune.records import TrialRecord, classify, stop_reason
-from tune.search_plan import DatasetPlan
-from tune.study_storage import create_study, open_storage
-from tune.study_story import creation_attrs
+from tune.runner.cluster import GracefulStop
+from tune.study.storage import create_study, load_study, open_storage
+from tune.study.story import creation_attrs
 from tune.tracking import tracking_callbacks
 
 __all__ = ["ProgressLine", "SearchRun", "build_tuner", "clock", "experiment_path", "experiments_to_resume",
@@ -115,8 +116,8 @@ def build_tuner(plan: DatasetPlan, args: argparse.Namespace, storage: str, name:
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import ConcurrencyLimiter
 
-    from tune.optuna_searcher import TruthfulOptunaSearch
-    from tune.trainable import train_trial
+    from tune.runner.optuna_searcher import TruthfulOptunaSearch
+    from tune.runner.trainable import train_trial
 
     budget = plan.budget
     trainable = tune.with_resources(
@@ -203,7 +204,6 @@ def run_search(plan: DatasetPlan, args: argparse.Namespace, storage: str, name: 
 
 def _optuna_numbers(plan: DatasetPlan, name: str) -> dict[str, int]:
     """Ray trial id -> Optuna trial number (the order the searcher sampled them), from the stored study."""
-    from tune.study_storage import load_study
 
     try:
         study = load_study(plan.optuna_storage, name)
@@ -211,10 +211,6 @@ def _optuna_numbers(plan: DatasetPlan, name: str) -> dict[str, int]:
         return {}
     return {t.user_attrs["ray_trial_id"]: t.number for t in study.get_trials(deepcopy=False)
             if "ray_trial_id" in t.user_attrs}
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def record_from_result(result: Any, max_epochs: int, optuna_numbers: dict[str, int] | None = None) -> TrialRecord:
@@ -225,12 +221,12 @@ def record_from_result(result: Any, max_epochs: int, optuna_numbers: dict[str, i
     curve: list[dict[str, float]] = []
     if frame is not None and len(frame) and "epoch" in frame:
         for row in frame.to_dict("records"):
-            if row.get("non_finite") is True or not _finite(row.get("dev_weighted_f1")):
+            if row.get("non_finite") is True or not finite(row.get("dev_weighted_f1")):
                 continue
             point = {"epoch": int(row["epoch"]), "dev_weighted_f1": float(row["dev_weighted_f1"]),
                      "dev_loss": float(row.get("dev_loss", math.nan)),
                      "train_loss": float(row.get("train_loss/total", math.nan))}
-            if _finite(row.get("raw_dev_weighted_f1")):  # with weight averaging: the trained weights' own score
+            if finite(row.get("raw_dev_weighted_f1")):  # with weight averaging: the trained weights' own score
                 point["raw_dev_weighted_f1"] = float(row["raw_dev_weighted_f1"])
             curve.append(point)
     # A retried trial re-reports epochs after its checkpoint: keep the latest value per epoch.

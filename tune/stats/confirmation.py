@@ -1,6 +1,6 @@
 """The record of a confirmation: per-seed runs, their statistics, the confirmed winner, and its tables.
 
-Pure bookkeeping (no Ray, no training): `tune/ray_confirm.py` fills it, `tune/report.py` shows it.
+Pure bookkeeping (no Ray, no training): `tune/runner/confirmation.py` fills it, `tune/report.py` shows it.
 Every standard deviation is the sample one (n - 1); confidence intervals are 95% t-intervals.
 """
 
@@ -9,14 +9,14 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
 from joyful.config import JoyfulConfig
 from joyful.metrics import weighted_f1
-from tune.effects import RunCurve, compare_effects, effects_markdown, mean_ci95, summarise_runs
+from tune.common import utc_now
+from tune.stats.effects import RunCurve, compare_effects, effects_markdown, mean_ci95, summarise_runs
 
 __all__ = ["BASELINE_LABEL", "ConfigRuns", "ConfirmationResult", "SeedRun", "choose_confirmed_winner",
            "confirmation_markdown", "ensemble_scores", "mean_ci95", "paired_difference", "per_seed_markdown",
@@ -188,7 +188,7 @@ class ConfirmationResult:
                 # Every confirmed run, all configurations together: what a larger ensemble would add.
                 "ensemble_all": ensemble_scores([r for e in self.entries for r in e.runs]),
                 "wall_seconds": round(self.wall_seconds, 1), "experiment": self.experiment,
-                "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                "finished_at": utc_now()}
 
 
 def _searched(config: JoyfulConfig, baseline: JoyfulConfig) -> dict[str, Any]:

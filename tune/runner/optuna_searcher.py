@@ -12,7 +12,7 @@ final. Here:
   stays RUNNING.
 
 Each Optuna trial also gets user attributes `ray_trial_id`, `outcome`, `epochs_run` and
-`stop_reason`. With `storage=` (a search's journal, see `tune/study_storage.py`) all of this is
+`stop_reason`. With `storage=` (a search's journal, see `tune/study/storage.py`) all of this is
 what `optuna-dashboard` and `optuna trials` show.
 """
 
