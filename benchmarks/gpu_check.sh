@@ -196,7 +196,7 @@ limited "$C_SECONDS" "$PY" - "$DEVICE" "$WORK/search_data.pkl" "$WORK/ray" "$OUT
     <<'EOF' 2>&1 | tee "$OUT/throughput.log"
 """Trials per GPU-hour at k = 1, 2, 4, 8 trials per GPU: k*2 trials, k at a time, each with 1/k GPU.
 
-One private Ray instance for all four levels; every level is a fresh Tuner built by tune/search.py's
+One private Ray instance for all four levels; every level is a fresh Tuner built by the search's
 build_tuner (TruthfulOptunaSearch, ASHA with grace period = max epochs, so no trial stops early).
 Wall time is Tuner.fit; trials per GPU-hour = 3600 * trials / wall (one GPU). GPU utilisation and
 memory come from nvidia-smi every 0.5 s, averaged over each level's window.
@@ -249,7 +249,6 @@ import ray
 from tune.runner.cluster import check_trial_fits
 from tune.runner.tuner import build_tuner
 from tune.records.store import ResultStore
-from tune.search import build_parser
 from tune.plan import plan_dataset
 
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -270,15 +269,12 @@ try:
             result["levels"][str(k)] = {"skipped": f"{left:.0f} s left"}
             continue
         n, gpus = PER_SLOT * k, 1.0 / k
-        args = build_parser().parse_args([
-            "--dataset", "synthetic", "--data", data, "--space", space, "--num-samples", str(n),
-            "--max-epochs", str(epochs), "--grace-period", str(epochs), "--reduction-factor", "2",
-            "--cpus-per-trial", str(cpus), "--gpus-per-trial", repr(gpus), "--max-concurrent", str(k),
-            "--storage-path", storage, "--name", f"throughput-k{k}", "--results-dir", os.path.join(storage, "results"),
-            "--seed", "0", "--max-failures", "0", "--quiet"])
-        plan = plan_dataset("synthetic", data, space, args, ResultStore(args.results_dir))
+        budget = {"num_samples": n, "max_epochs": epochs, "grace_period": epochs, "reduction_factor": 2,
+                  "cpus_per_trial": float(cpus), "gpus_per_trial": gpus, "max_concurrent": k}
+        plan = plan_dataset("synthetic", data, space, ResultStore(os.path.join(storage, "results")),
+                            name=f"throughput-k{k}", budget_overrides=budget)
         check_trial_fits(cpus, gpus)
-        tuner = build_tuner(plan, args, storage, f"throughput-k{k}", resume=False)
+        tuner = build_tuner(plan, storage, f"throughput-k{k}", resume=False, seed=0, max_failures=0, quiet=True)
         t0 = time.time()
         grid = tuner.fit()
         t1 = time.time()

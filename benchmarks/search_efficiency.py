@@ -1,6 +1,6 @@
 """Search efficiency: TPE + ASHA against random search with full-length trials, same number of trials.
 
-Both arms go through tune/search.py's build_tuner with the space
+Both arms go through the search's build_tuner (tune/runner/tuner.py) with the space
 `benchmarks/spaces/efficiency.yaml` on small synthetic data; the random arm
 swaps TPE for Optuna's RandomSampler and makes ASHA inert. For each searcher
 seed we record the epochs all trials consumed and the best dev weighted F1

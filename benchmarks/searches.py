@@ -1,8 +1,8 @@
-"""Run a real search through `tune/search.py`'s machinery (plan_dataset + build_tuner) and read it back.
+"""Run a real search through the search's machinery (tune/plan.py plan_dataset + tune/runner/tuner.py build_tuner) and read it back.
 
-The benchmarks never re-implement the search: they parse the same flags, build
-the same Tuner (TruthfulOptunaSearch, ASHA, the `train_trial` trainable) and
-only choose budgets. Random search is the same path with Optuna's
+The benchmarks never re-implement the search: they plan the data set and build
+the same Tuner (TruthfulOptunaSearch, ASHA, the `train_trial` trainable) through
+the search's own functions and only choose budgets. Random search is the same path with Optuna's
 RandomSampler in place of TPE (`random_sampler`) and ASHA made inert
 (grace period = max epochs, so no trial stops before the end).
 """
@@ -106,21 +106,18 @@ class TrialMemory:
 
 
 def plan_search(data_path: str, space_path: Path, storage: Path, name: str, *, num_samples: int, max_epochs: int,
-                grace_period: int, reduction_factor: int, concurrency: int, seed: int,
-                cpus_per_trial: int = 1, checkpoint_every: int = 1) -> tuple[Any, Any]:
-    """The parsed search.py flags and its DatasetPlan (space, budget, base config, data)."""
+                grace_period: int, reduction_factor: int, concurrency: int,
+                cpus_per_trial: int = 1, checkpoint_every: int = 1) -> Any:
+    """The search's DatasetPlan (space, budget, base config, data), as tune/search.py plans it with these
+    budget flags."""
     from tune.plan import plan_dataset
     from tune.records.store import ResultStore
-    from tune.search import build_parser
 
-    args = build_parser().parse_args([
-        "--dataset", DATASET, "--data", data_path, "--space", str(space_path), "--num-samples", str(num_samples),
-        "--max-epochs", str(max_epochs), "--grace-period", str(grace_period),
-        "--reduction-factor", str(reduction_factor), "--cpus-per-trial", str(cpus_per_trial), "--gpus-per-trial", "0",
-        "--max-concurrent", str(concurrency), "--storage-path", str(storage), "--name", name,
-        "--results-dir", str(storage / "results"), "--seed", str(seed), "--max-failures", "0",
-        "--checkpoint-every", str(checkpoint_every), "--quiet"])
-    return args, plan_dataset(DATASET, data_path, str(space_path), args, ResultStore(args.results_dir))
+    budget = {"num_samples": num_samples, "max_epochs": max_epochs, "grace_period": grace_period,
+              "reduction_factor": reduction_factor, "cpus_per_trial": float(cpus_per_trial), "gpus_per_trial": 0.0,
+              "max_concurrent": concurrency, "checkpoint_every": checkpoint_every}
+    return plan_dataset(DATASET, data_path, str(space_path), ResultStore(storage / "results"), name=name,
+                        budget_overrides=budget)
 
 
 def run_search(data_path: str, space_path: Path, storage: Path, name: str, *, num_samples: int, max_epochs: int,
@@ -130,12 +127,11 @@ def run_search(data_path: str, space_path: Path, storage: Path, name: str, *, nu
     from tune.runner.tuner import build_tuner
 
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    args, plan = plan_search(data_path, space_path, storage, name, num_samples=num_samples, max_epochs=max_epochs,
-                             grace_period=grace_period, reduction_factor=reduction_factor,
-                             concurrency=concurrency, seed=seed, cpus_per_trial=cpus_per_trial,
-                             checkpoint_every=checkpoint_every)
+    plan = plan_search(data_path, space_path, storage, name, num_samples=num_samples, max_epochs=max_epochs,
+                       grace_period=grace_period, reduction_factor=reduction_factor,
+                       concurrency=concurrency, cpus_per_trial=cpus_per_trial, checkpoint_every=checkpoint_every)
     with random_sampler() if sampler == "random" else nullcontext():
-        tuner = build_tuner(plan, args, str(storage), name, resume=False)
+        tuner = build_tuner(plan, str(storage), name, resume=False, seed=seed, max_failures=0, quiet=True)
     with TrialMemory() as memory:
         started = time.perf_counter()
         grid = tuner.fit()
@@ -159,7 +155,6 @@ def run_search(data_path: str, space_path: Path, storage: Path, name: str, *, nu
 def baseline_trial_config(data_path: str, space_path: Path, storage: Path, max_epochs: int,
                           cpus_per_trial: int = 1) -> dict[str, Any]:
     """The resolved config of the search's first (baseline) trial, for the same run outside Ray."""
-    _, plan = plan_search(data_path, space_path, storage, "baseline", num_samples=1, max_epochs=max_epochs,
-                          grace_period=max_epochs, reduction_factor=2, concurrency=1, seed=0,
-                          cpus_per_trial=cpus_per_trial)
+    plan = plan_search(data_path, space_path, storage, "baseline", num_samples=1, max_epochs=max_epochs,
+                       grace_period=max_epochs, reduction_factor=2, concurrency=1, cpus_per_trial=cpus_per_trial)
     return plan.space.trial_config(plan.base_config, plan.space.baseline_point()).to_dict()

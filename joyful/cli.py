@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from joyful.cli_parser import Parser
-from joyful.config import JoyfulConfig, field_type, load_config_file
+from joyful.config import JoyfulConfig, field_names, field_type, load_config_file
 from joyful.errors import UserError
 
 # Original flags that never had an effect (or belonged to Comet); refused, not ignored.
@@ -91,14 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-RUN_KEYS = ("config", "metrics_out", "checkpoint_dir", "from_begin", "model_ckpt", "device", "dataset_spec", "quiet",
-            "save_model")
-
-
 def resolve_config(values: dict[str, Any]) -> tuple[JoyfulConfig, dict[str, Any] | None]:
     """Defaults, then the config file, then the flags given on the command line; and the data facts the
-    config file recorded (None without one, or when it records none)."""
-    flags = {k: v for k, v in values.items() if k not in RUN_KEYS}
+    config file recorded (None without one, or when it records none). `values` are the parsed flags: the
+    config's fields and the run's own (--config, --device, ...), which are not settings of the model."""
+    config_fields = set(field_names())
+    flags = {k: v for k, v in values.items() if k in config_fields}
     if flags.get("data"):  # typed here: relative to the working folder (a relative `data` in a file is the repo's)
         flags["data"] = str(Path(flags["data"]).expanduser().resolve())
     base: dict[str, Any] = {}

@@ -51,7 +51,7 @@ class JoyfulConfig:
     data_dir_path: str = _opt("./data", "folder that holds <dataset>/data_<dataset>.pkl when --data is not given", group="data")
     transformers: bool = _opt(False, "read <data_dir_path>/<dataset>/transformers/data_<dataset>.pkl (original layout)", group="data")
     emotion: str | None = _opt(None, "MOSEI label variant; only 2class (the default) is implemented", group="data")
-    # Default from the MELD measurements in README "Measured here"; 'none' reproduces the original code.
+    # Default from the MELD measurements in docs/MEASURED.md; 'none' reproduces the original code.
     feature_norm: str = _opt("standardize", "feature scaling fitted on train: none (original), standardize (per "
                              "dimension: train mean and s.d.), scale (per modality: divide by the mean train "
                              "vector norm)", choices=FEATURE_NORMS, group="data")

@@ -54,70 +54,75 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    flags = vars(build_parser().parse_args(argv))
     try:
-        return run(args)
+        return run(**flags)
     except UserError as exc:
         print(f"joyful.predict: error: {exc}", file=sys.stderr)
         return UserError.exit_code
 
 
-def run(args: argparse.Namespace) -> int:
+def run(*, config: str | None, model: str | None, data: str | None, split: str, member: int | None,
+        out: str | None, scores_out: str | None, device: str, dataset_spec: str | None, rebuild: bool) -> int:
+    """Predict `data` with the ensemble of the best-config file `config` (or its `member`), or with one `model`
+    file; the values are the flags of the same names (`build_parser` says what each means)."""
+    # torch and numpy: only once the arguments are fine (--help and argument errors answer at once).
     from joyful.data.dialogues import load_dialogue_data
-    from joyful.ensemble import check_compatible, ensemble_members, predict, rebuild, write_predictions
+    from joyful.ensemble import check_compatible, ensemble_members, predict, write_predictions
+    from joyful.ensemble import rebuild as rebuild_members
     from joyful.io import atomic_write_json
     from joyful.model_file import load_model_file
     from joyful.runtime import resolve_device
 
-    device = resolve_device(args.device)
-    if args.config:
-        _, document = load_config_file(args.config)
-        members = ensemble_members(args.config, document)
-        if args.rebuild:
-            rebuild(members, args.dataset_spec, args.device)
-            if not args.data:
+    target = resolve_device(device)
+    if config:
+        _, document = load_config_file(config)
+        members = ensemble_members(config, document)
+        if rebuild:
+            rebuild_members(members, dataset_spec, device)
+            if not data:
                 return 0
-        if args.member is not None:
-            if not 0 <= args.member < len(members):
-                raise UserError(f"--member {args.member}: the ensemble has members 0..{len(members) - 1}")
-            members = [members[args.member]]
+        if member is not None:
+            if not 0 <= member < len(members):
+                raise UserError(f"--member {member}: the ensemble has members 0..{len(members) - 1}")
+            members = [members[member]]
         absent = [str(m.path) for m in members if not m.path.exists()]
         if absent:
             raise UserError(f"{len(absent)} ensemble member file(s) missing ({absent[0]} ...); recreate them with: "
-                            f"python -m joyful.predict --config {args.config} --rebuild")
+                            f"python -m joyful.predict --config {config} --rebuild")
         models = [(f"seed {m.seed}", load_model_file(m.path)) for m in members]
     else:
-        if args.rebuild or args.member is not None:
+        if rebuild or member is not None:
             raise UserError("--rebuild and --member need --config (an ensemble); --model is one model")
-        models = [(Path(args.model).name, load_model_file(args.model))]
-    if not args.data:
+        models = [(Path(model).name, load_model_file(model))]
+    if not data:
         raise UserError("--data FILE is required to predict")
-    for out in (args.out, args.scores_out):
-        if out and Path(out).resolve() == Path(args.data).resolve():
-            raise UserError(f"--out/--scores-out {out} is the data file itself; choose another path")
+    for written in (out, scores_out):
+        if written and Path(written).resolve() == Path(data).resolve():
+            raise UserError(f"--out/--scores-out {written} is the data file itself; choose another path")
     first = models[0][1]
-    data = load_dialogue_data(args.data, first.spec)
-    for name, model in models:
-        if model.label_names != first.label_names or model.config.modalities != first.config.modalities:
+    dialogues = load_dialogue_data(data, first.spec)
+    for name, loaded in models:
+        if loaded.label_names != first.label_names or loaded.config.modalities != first.config.modalities:
             raise UserError(f"ensemble member {name} predicts other labels or modalities than the first")
-        check_compatible(model, data, f"the model ({name})")
-    splits = list(SPLITS) if args.split == "all" else [args.split]
-    splits = [s for s in splits if data.splits.get(s)]
+        check_compatible(loaded, dialogues, f"the model ({name})")
+    splits = list(SPLITS) if split == "all" else [split]
+    splits = [part for part in splits if dialogues.splits.get(part)]
     if not splits:
-        raise UserError(f"{data.source} has no dialogues in --split {args.split}")
-    probabilities, scores = predict(models, data, splits, device)
+        raise UserError(f"{dialogues.source} has no dialogues in --split {split}")
+    probabilities, scores = predict(models, dialogues, splits, target)
     what = f"ensemble of {len(models)}" if len(models) > 1 else models[0][0]
-    for split, score in scores.items():
-        members = ", ".join(f"{m['weighted_f1']:.4f}" for m in score["members"])
-        print(f"{split}: {score['utterances']} utterances; {what}: weighted F1 {score['weighted_f1']:.4f}, "
-              f"accuracy {score['accuracy']:.4f}" + (f" (members: {members})" if len(models) > 1 else ""))
-    if args.out:
-        print(f"wrote {write_predictions(args.out, data, probabilities, first.label_names)}")
-    if args.scores_out:
-        atomic_write_json(args.scores_out, {"data": str(data.source), "data_sha256": data.sha256, "models": what,
-                                            "same_data_as_training": data.sha256 == first.data_sha256,
-                                            "scores": scores})
-        print(f"wrote {args.scores_out}")
+    for part, score in scores.items():
+        each = ", ".join(f"{m['weighted_f1']:.4f}" for m in score["members"])
+        print(f"{part}: {score['utterances']} utterances; {what}: weighted F1 {score['weighted_f1']:.4f}, "
+              f"accuracy {score['accuracy']:.4f}" + (f" (members: {each})" if len(models) > 1 else ""))
+    if out:
+        print(f"wrote {write_predictions(out, dialogues, probabilities, first.label_names)}")
+    if scores_out:
+        atomic_write_json(scores_out, {"data": str(dialogues.source), "data_sha256": dialogues.sha256,
+                                       "models": what, "same_data_as_training": dialogues.sha256 == first.data_sha256,
+                                       "scores": scores})
+        print(f"wrote {scores_out}")
     return 0
 
 

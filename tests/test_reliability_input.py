@@ -469,7 +469,7 @@ def test_source_has_no_unsafe_loading_or_shell_calls() -> None:
         if "torch." + "load(" in code and "weights_only=True" not in code:
             problems.append(f"{path}:{number}: torch.load without weights_only=True: {line.strip()}")
         if "yaml." in code and any(p in code for p in ("yaml.load(", "unsafe_load", "FullLoader", "yaml.Loader")):
-            if "Loader=_Loader" not in code:  # tune/space/__init__.py's _Loader is a SafeLoader
+            if "Loader=_Loader" not in code:  # tune/space/_reader.py's _Loader is a SafeLoader
                 problems.append(f"{path}:{number}: YAML loaded without a safe loader: {line.strip()}")
     assert not problems, "\n".join(problems)
 

@@ -13,7 +13,7 @@ from scipy import stats
 from joyful.config import JoyfulConfig
 from joyful.errors import UserError
 from tune.publish import confirmed
-from tune.records import BestConfig, TrialRecord
+from tune.records import BestConfig, Confirmation, TrialRecord
 from tune.records.store import ResultStore
 from tune.runner.confirmation import confirm
 from tune.space import load_space
@@ -227,16 +227,18 @@ def test_update_confirmation_rewrites_only_the_same_search_on_the_same_data(tmp_
     assert outcome.written
     now = store.read_best("synthetic")
     assert now.config["fusion"] == "hierarchical" and now.config["seed"] == 1  # median (lower) run: seed 1
-    assert now.metric["value"] == 0.64 and now.test["weighted_f1"] == pytest.approx(0.63)
+    assert now.metric.value == 0.64 and now.test.weighted_f1 == pytest.approx(0.63)
     assert now.searched["fusion"] == "hierarchical" and "gate_reg_weight" in now.searched
-    assert now.confirmation["winner"] == "cand" and now.single_trial_best["trial_id"] == "t_00000"
+    assert now.confirmation.winner == "cand" and now.single_trial_best.trial_id == "t_00000"
     assert now.checkpoint is None  # no checkpoint was kept for the confirmed run
-    other_data = updated.replace(data={**updated.data, "sha256": "b" * 64}, confirmation={"winner": "x"})
-    other_search = updated.replace(study={**updated.study, "name": "s2"}, confirmation={"winner": "x"})
+    other_data = updated.replace(data=updated.data.replace(sha256="b" * 64),
+                                 confirmation=Confirmation.from_dict({"winner": "x"}))
+    other_search = updated.replace(study=updated.study.replace(name="s2"),
+                                   confirmation=Confirmation.from_dict({"winner": "x"}))
     for offered, words in ((other_data, "other data"), (other_search, "now holds search 's1'")):
         kept = store.update_confirmation("synthetic", offered)
         assert not kept.written and words in kept.reason
-    assert store.read_best("synthetic").confirmation["winner"] == "cand"
+    assert store.read_best("synthetic").confirmation.winner == "cand"
     assert [h["outcome"] for h in store.history("synthetic")] == ["published", "confirmed", "kept-earlier",
                                                                   "kept-earlier"]
     with pytest.raises(UserError, match="no valid best config"):

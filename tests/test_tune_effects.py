@@ -55,20 +55,20 @@ def test_summarise_and_compare_on_hand_built_runs() -> None:
     assert baseline.final_train_loss == pytest.approx(0.9) and winner.final_train_loss == pytest.approx(0.765)
     assert baseline.final_train_nll == pytest.approx(0.45)
     assert winner.dev_weighted_f1 == pytest.approx(0.63) and winner.test_weighted_f1 == pytest.approx(0.53)
-    rows = {row["measure"]: row for row in compare_effects(baseline, winner)}
-    assert [r["measure"] for r in compare_effects(baseline, winner)] == [e.measure for e in EXPECTATIONS]
-    assert rows["epochs_to_95"]["change"] == pytest.approx(0.5)  # 50% faster: beyond 15-25%
-    assert rows["epochs_to_95"]["verdict"] == "held (beyond the expected range)"
-    assert rows["epochs_to_95"]["seeds_better"] == "2/2"
-    assert rows["final_train_loss"]["change"] == pytest.approx(0.15)  # 0.9 -> 0.765: inside 10-20%
-    assert rows["final_train_loss"]["verdict"] == "held"
-    assert rows["dev_weighted_f1"]["change"] == pytest.approx(3.0)  # 0.60 -> 0.63: +3 points
-    assert rows["test_weighted_f1"]["change"] == pytest.approx(2.0)  # 0.51 -> 0.53: +2 points
-    assert rows["test_weighted_f1"]["verdict"] == "held"  # the top of the range is inside it
-    assert rows["test_weighted_f1"]["seeds_better"] == "2/2"  # 0.50 -> 0.53 and 0.52 -> 0.53
+    rows = {row.measure: row for row in compare_effects(baseline, winner)}
+    assert [r.measure for r in compare_effects(baseline, winner)] == [e.measure for e in EXPECTATIONS]
+    assert rows["epochs_to_95"].change == pytest.approx(0.5)  # 50% faster: beyond 15-25%
+    assert rows["epochs_to_95"].verdict == "held (beyond the expected range)"
+    assert rows["epochs_to_95"].seeds_better == "2/2"
+    assert rows["final_train_loss"].change == pytest.approx(0.15)  # 0.9 -> 0.765: inside 10-20%
+    assert rows["final_train_loss"].verdict == "held"
+    assert rows["dev_weighted_f1"].change == pytest.approx(3.0)  # 0.60 -> 0.63: +3 points
+    assert rows["test_weighted_f1"].change == pytest.approx(2.0)  # 0.51 -> 0.53: +2 points
+    assert rows["test_weighted_f1"].verdict == "held"  # the top of the range is inside it
+    assert rows["test_weighted_f1"].seeds_better == "2/2"  # 0.50 -> 0.53 and 0.52 -> 0.53
     # Across-seed std of the baseline is 0: a relative reduction is undefined, and said so.
-    assert rows["best_dev_std"]["change"] is None and rows["best_dev_std"]["verdict"] == "not measurable"
-    assert rows["best_dev_std"]["seeds_better"] is None
+    assert rows["best_dev_std"].change is None and rows["best_dev_std"].verdict == "not measurable"
+    assert rows["best_dev_std"].seeds_better is None
     table = effects_markdown(list(rows.values()))
     assert "| convergence | epochs to 95% of the run's best dev wF1 | 4.00 | 2.00 | 50.0% faster |" in table
     assert "not measurable" in table
@@ -86,11 +86,11 @@ def test_verdicts() -> None:
 def test_a_worse_winner_is_reported_as_such() -> None:
     baseline = summarise_runs(_runs([[0.5, 0.6], [0.5, 0.62]], [0.5, 0.5], [0.6, 0.6]))
     winner = summarise_runs(_runs([[0.3, 0.59], [0.3, 0.57]], [0.6, 0.6], [0.55, 0.56]))
-    rows = {row["measure"]: row for row in compare_effects(baseline, winner)}
-    assert rows["final_train_loss"]["change"] == pytest.approx(-0.2)
-    assert rows["final_train_loss"]["verdict"] == "did not hold"
-    assert rows["dev_weighted_f1"]["change"] == pytest.approx(-3.0)
-    assert rows["dev_weighted_f1"]["seeds_better"] == "0/2"
+    rows = {row.measure: row for row in compare_effects(baseline, winner)}
+    assert rows["final_train_loss"].change == pytest.approx(-0.2)
+    assert rows["final_train_loss"].verdict == "did not hold"
+    assert rows["dev_weighted_f1"].change == pytest.approx(-3.0)
+    assert rows["dev_weighted_f1"].seeds_better == "0/2"
     assert "20.0% higher" in effects_markdown([rows["final_train_loss"]])
 
 

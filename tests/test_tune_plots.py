@@ -17,6 +17,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState, create_trial
 
 from joyful.errors import UserError
+from tune.records import ConfigurationRecord, Confirmation, RunRecord, Summary
 from tune.reporting import optuna_plots, plots
 from tune.reporting.optuna_plots import plot_contour, plot_parallel_coordinate, plot_slices, write_interactive_html
 from tune.reporting.plots import draw_trivial_level, plot_confirmation, plot_curves, plot_history, plot_parameter
@@ -130,13 +131,14 @@ def _records() -> list[dict[str, Any]]:
             for n in range(6)]
 
 
-def _confirmation() -> dict[str, Any]:
-    def config(label: str, base: float) -> dict[str, Any]:
-        runs = [{"seed": s, "best_dev_weighted_f1": base + 0.01 * s, "dev_weighted_f1": [base - 0.05, base, base]}
+def _confirmation() -> Confirmation:
+    def config(label: str, base: float) -> ConfigurationRecord:
+        runs = [RunRecord(seed=s, best_dev_weighted_f1=base + 0.01 * s, dev_weighted_f1=[base - 0.05, base, base])
                 for s in range(3)]
-        return {"label": label, "runs": runs, "dev_weighted_f1": {"mean": base + 0.01, "ci95": [base, base + 0.02]}}
+        return ConfigurationRecord(label=label, config={}, runs=runs, test_weighted_f1=Summary(),
+                                   dev_weighted_f1=Summary(n=3, mean=base + 0.01, ci95=[base, base + 0.02]))
 
-    return {"configurations": [config("search best", 0.55), config("runner-up", 0.5)], "winner": "search best"}
+    return Confirmation(configurations=[config("search best", 0.55), config("runner-up", 0.5)], winner="search best")
 
 
 @pytest.mark.parametrize("draw", ["history", "parameter", "curves"])

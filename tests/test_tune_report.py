@@ -17,7 +17,7 @@ import yaml
 from joyful.config import JoyfulConfig
 from joyful.data.synthetic import generate
 from joyful.io import atomic_write, atomic_write_json
-from tune.records import OUTCOMES, StudyRecord, TrialRecord
+from tune.records import OUTCOMES, BestConfig, MajorityLevel, StudyRecord, TrialRecord
 from tune.records.store import ResultStore
 from tune.reporting.plots import asha_rungs
 from tune.reporting.report import build_report, parameter_importance
@@ -96,7 +96,7 @@ def stored(tmp_path: Path) -> Path:
         base_config=JoyfulConfig(dataset="synthetic", epochs=4).to_dict(),
         budget=Budget(num_samples=4, max_epochs=4, grace_period=1, reduction_factor=2),
         optuna_storage=str(journal), optuna_study="s1", trials=trials,
-        majority={"class": "neutral", "dev_weighted_f1": 0.25}))
+        majority=MajorityLevel(majority_class="neutral", dev_weighted_f1=0.25)))
     return results
 
 
@@ -248,6 +248,15 @@ def test_report_of_a_real_search_has_plots_and_tables(searched: dict) -> None:
     # train.py --config reproduces the run the best config now names (the winner's median seed).
     history = [json.loads(line) for line in (results / "best_configs" / "synthetic.history.jsonl").open()]
     assert [h["outcome"] for h in history] == ["published", "confirmed"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_best_config_of_a_real_search_round_trips_byte_for_byte(searched: dict, tmp_path: Path) -> None:
+    path = searched["results"] / "best_configs" / "synthetic.json"
+    best = BestConfig.from_dict(json.loads(path.read_text()))
+    assert best.confirmation.winner_run is not None
+    assert atomic_write_json(tmp_path / "again.json", best.to_dict()).read_bytes() == path.read_bytes()
 
 
 @pytest.mark.slow

@@ -99,8 +99,8 @@ def test_better_result_replaces_and_history_keeps_both(tmp_path):
     store.publish_best("synthetic", make_document(0.61))
     outcome = store.publish_best("synthetic", make_document(0.63, learning_rate=3e-4))
     assert outcome.written and "better than earlier" in outcome.reason and "0.63 > 0.61" in outcome.reason
-    assert outcome.previous.metric["value"] == 0.61
-    assert store.read_best("synthetic").metric["value"] == 0.63
+    assert outcome.previous.metric.value == 0.61
+    assert store.read_best("synthetic").metric.value == 0.63
     assert [(r["outcome"], r["metric"]["value"]) for r in store.history("synthetic")] == [
         ("published", 0.61),
         ("published", 0.63),
@@ -136,7 +136,7 @@ def test_overwrite_replaces_a_better_result(tmp_path):
     store.publish_best("synthetic", make_document(0.63))
     outcome = store.publish_best("synthetic", make_document(0.40), overwrite=True)
     assert outcome.written and "overwrite requested" in outcome.reason
-    assert store.read_best("synthetic").metric["value"] == 0.40
+    assert store.read_best("synthetic").metric.value == 0.40
 
 
 @pytest.mark.parametrize(
@@ -156,7 +156,7 @@ def test_result_for_other_data_or_metric_needs_overwrite(tmp_path, change, words
     assert store.best_config_path("synthetic").read_bytes() == before
     replaced = store.publish_best("synthetic", make_document(0.50, **change), overwrite=True)
     assert replaced.written and words in replaced.reason and "earlier kept in history" in replaced.reason
-    assert store.read_best("synthetic").metric["value"] == 0.50
+    assert store.read_best("synthetic").metric.value == 0.50
     assert [r["outcome"] for r in store.history("synthetic")] == ["published", "kept-earlier", "published"]
     assert store.history("synthetic")[0]["metric"]["value"] == 0.63
 
@@ -167,7 +167,7 @@ def test_mode_min_keeps_the_lower_value(tmp_path):
     assert not store.publish_best("synthetic", make_document(0.70, metric="dev_loss", mode="min")).written
     outcome = store.publish_best("synthetic", make_document(0.30, metric="dev_loss", mode="min"))
     assert outcome.written and "0.3 < 0.5" in outcome.reason
-    assert store.read_best("synthetic").metric["value"] == 0.30
+    assert store.read_best("synthetic").metric.value == 0.30
 
 
 @pytest.mark.parametrize("content", ['{"schema_version": 1, "config": {', '{"schema_version": 1, "config": {}}', "[]"])
@@ -182,7 +182,7 @@ def test_corrupt_earlier_file_is_moved_aside_not_destroyed(tmp_path, content):
     assert outcome.written and outcome.previous is None and "moved it to" in outcome.reason
     [aside] = path.parent.glob("synthetic.corrupt-*.json")
     assert aside.read_text() == content and str(aside) in outcome.reason
-    assert store.read_best("synthetic").metric["value"] == 0.20
+    assert store.read_best("synthetic").metric.value == 0.20
 
 
 def test_file_from_a_newer_version_is_not_replaced_silently(tmp_path):
@@ -332,7 +332,7 @@ def test_a_held_lock_times_out_with_a_clear_error(tmp_path):
     lock = filelock.FileLock(str(store.best_config_path("synthetic")) + ".lock")
     with lock, pytest.raises(UserError, match="another process is publishing"):
         store.publish_best("synthetic", make_document(0.9))
-    assert store.read_best("synthetic").metric["value"] == 0.5
+    assert store.read_best("synthetic").metric.value == 0.5
 
 
 # --- trials table -----------------------------------------------------------------------

@@ -470,6 +470,77 @@ def test_define_by_run_rejects_a_cycle():
         DefineByRun((a, b))
 
 
+def test_define_by_run_suggests_each_parameter_from_its_own_range():
+    """The Optuna distribution of every suggested value is the parameter's range, step and log."""
+    layers = Parameter("seqcontext_nlayer", "int", 1, 5, step=2)
+    rate = Parameter("drop_rate", "float", 0.1, 0.5, step=0.1)
+    weight = Parameter("gate_reg_weight", "float", 1e-4, 0.1, log=True)
+    fusion = Parameter("fusion", "categorical", choices=("autofusion", "hierarchical"))
+    study = optuna.create_study()
+    trial = study.ask()
+    DefineByRun((layers, rate, weight, fusion))(trial)
+    assert trial.distributions == {
+        "seqcontext_nlayer": optuna.distributions.IntDistribution(1, 5, step=2),
+        "drop_rate": optuna.distributions.FloatDistribution(0.1, 0.5, step=0.1),
+        "gate_reg_weight": optuna.distributions.FloatDistribution(1e-4, 0.1, log=True),
+        "fusion": optuna.distributions.CategoricalDistribution(("autofusion", "hierarchical")),
+    }
+
+
+def test_active_parameters_need_active_parents(tmp_path):
+    """A grandchild is inactive when its parent is: the parent's value in a config does not count then."""
+    layers = {"type": "int", "low": 1, "high": 3, "when": {"reconstruction_loss": "mse"}}
+    space = load(tmp_path, patched(_set(P, "seqcontext_nlayer", layers)))
+    values = {"fusion": "autofusion", "encoder_loss_weight": 0.03, "reconstruction_loss": "mse", "seqcontext_nlayer": 2}
+    assert [p.name for p in space.active_parameters(values)] == ["fusion", "encoder_loss_weight"]
+    assert space.active_point(values) == {"fusion": "autofusion", "encoder_loss_weight": 0.03}
+    hierarchical = {**values, "fusion": "hierarchical", "gate_reg_weight": 0.01}
+    assert space.active_point(hierarchical) == hierarchical
+    assert space.point_from(hierarchical) == hierarchical
+    assert space.point_from({**hierarchical, "seqcontext_nlayer": 7}) is None  # outside the space
+    del hierarchical["gate_reg_weight"]
+    assert space.point_from(hierarchical) is None  # an active parameter is missing
+    for params in _ask_many(space.define_by_run(), n=20):
+        assert set(params) == {p.name for p in space.active_parameters(params)}
+
+
+PARAMETER_MISTAKES = [
+    (dict(type="float", low=0.2, high=0.1), "parameters.x: low 0.2 > high 0.1"),
+    (dict(type="int", low=2, high=2), "parameters.x: low == high == 2; to keep it constant, move it to fixed"),
+    (dict(type="float", low=0, high=1, log=True), "parameters.x: log: true needs low > 0, got low 0.0"),
+    (dict(type="float", low=0.1, high=1, log="yes"), "parameters.x.log: 'yes' must be true or false"),
+    (dict(type="int", low=1, high=4, step=2), "parameters.x: high - low (3) must be a multiple of step 2"),
+    (dict(type="float", low=0.1, high=1, step=0.1, log=True), "parameters.x: step and log: true cannot be"),
+    (dict(type="int", low=1.5, high=4), "parameters.x.low: 1.5 must be an integer"),
+    (dict(type="float", low=0.1, high=float("nan")), "parameters.x.high: nan must be a number"),
+    (dict(type="float", high=1.0), "parameters.x: a float parameter needs both low and high"),
+    (dict(type="categorical", choices=()), "parameters.x.choices: a categorical parameter needs a non-empty list"),
+    (dict(type="categorical", choices=("a", "a")), "parameters.x.choices: duplicate choice 'a'"),
+    (dict(type="categorical", choices=("a",), low=1), "parameters.x: low does not apply to a categorical parameter"),
+    (dict(type="float", low=0.1, high=1, choices=(0.5,)), "parameters.x: choices applies only to type categorical"),
+    (dict(type="normal"), "parameters.x.type: 'normal' is not one of float, int, categorical"),
+    (dict(type="categorical", choices=("a",), role="fixed"), "parameters.x.role: 'fixed' is not one of scientific"),
+    (dict(type="categorical", choices=("a",), when={"x": "a"}), "parameters.x.when.x: a parameter cannot depend on"),
+    (dict(type="categorical", choices=("a",), when={"y": []}), "parameters.x.when.y: needs a value or a non-empty"),
+]
+
+
+@pytest.mark.parametrize(("fields", "message"), PARAMETER_MISTAKES, ids=[m for _, m in PARAMETER_MISTAKES])
+def test_parameter_checks_itself(fields, message):
+    with pytest.raises(UserError) as info:
+        Parameter("x", **fields)
+    assert str(info.value).startswith(message)
+
+
+def test_parameter_stores_float_bounds_and_knows_its_values():
+    p = Parameter("drop_rate", "float", 0, 1, step=0.25)
+    assert (p.low, p.high, p.step) == (0.0, 1.0, 0.25) and isinstance(p.low, float)
+    assert p.value_problem(0.5) is None
+    assert p.value_problem(0.3) == "not on the grid low + k * 0.25"
+    assert p.value_problem(2) == "range is [0.0, 1.0]"
+    assert p.value_problem("big") == "must be a number"
+
+
 def test_define_by_run_pickles(tmp_path):
     space = load(tmp_path, VALID)
     define = pickle.loads(pickle.dumps(space.define_by_run()))

@@ -15,9 +15,9 @@ from tune_helpers import space_document, write_data
 from joyful.config import JoyfulConfig, upgrade_config_values
 from joyful.errors import UserError
 from tune.plan import plan_dataset
-from tune.records import STUDY_SCHEMA_VERSION, StudyRecord, TrialRecord, choose_winner, ranked
+from tune.records import STUDY_SCHEMA_VERSION, MajorityLevel, StudyRecord, TrialRecord, choose_winner, ranked
 from tune.records.store import ResultStore
-from tune.search import build_parser
+from tune.search import parse_search_options
 from tune.space import load_space
 from tune.study.storage import create_study, load_study, open_storage, space_fingerprint
 
@@ -61,10 +61,11 @@ def _plan(tmp_path: Path, *extra: str, space: dict | None = None, data_seed: int
     data = write_data(tmp_path / f"tiny{data_seed}.pkl", tiny_data(seed=data_seed))
     space_file = tmp_path / "space.yaml"
     space_file.write_text(yaml.safe_dump(space or space_document()))
-    args = build_parser().parse_args(["--dataset", "synthetic", "--data", str(data), "--space", str(space_file),
-                                      "--results-dir", str(tmp_path / "results"), "--name", "next", *extra])
-    store = ResultStore(args.results_dir)
-    return plan_dataset("synthetic", str(data), str(space_file), args, store), store
+    options = parse_search_options(["--dataset", "synthetic", "--data", str(data), "--space", str(space_file),
+                                    "--results-dir", str(tmp_path / "results"), "--name", "next", *extra])
+    store = ResultStore(options.results_dir)
+    return plan_dataset("synthetic", str(data), str(space_file), store, name=options.name,
+                        warm_start=options.warm_start), store
 
 
 def _earlier_search(plan, name: str = "first") -> optuna.Study:
@@ -138,18 +139,18 @@ def test_committed_results_load_in_the_new_records() -> None:
     for dataset in store.datasets_with_studies():
         record = store.read_study(dataset)
         best = store.read_best(dataset)
-        assert record.name == best.study["name"] and record.data_sha256 == best.data["sha256"]
+        assert record.name == best.study.name and record.data_sha256 == best.data.sha256
         study = load_study(store.journal_of(record), record.optuna_study)
         states = {t.user_attrs["ray_trial_id"]: t.state.name for t in study.trials}
         expected = {"TERMINATED": "COMPLETE", "EARLY_STOPPED": "PRUNED", "ERROR": "FAIL", "NON_FINITE": "FAIL"}
         assert states == {t.trial_id: expected[t.status] for t in record.trials}
-        assert choose_winner(record.trials).trial_id == best.single_trial_best["trial_id"]
+        assert choose_winner(record.trials).trial_id == best.single_trial_best.trial_id
         # The base config the search started from: the winner is it plus the winner's sampled values.
         winner = choose_winner(record.trials)
         space = load_space(record.space_file, dataset)
         rebuilt = space.trial_config(record.base(), winner.params).replace(epochs=winner.epochs_run)
         # Compared as configs: a file of an older config schema lacks the settings added since.
-        assert rebuilt == JoyfulConfig.from_dict(upgrade_config_values(best.single_trial_best["config"],
+        assert rebuilt == JoyfulConfig.from_dict(upgrade_config_values(best.single_trial_best.config,
                                                                        best.schema_version))
 
 
@@ -215,10 +216,10 @@ def test_the_legacy_v1_study_migrates_to_the_same_trials(tmp_path: Path, monkeyp
             assert trial.user_attrs["stop_reason"] == own.stop_reason and trial.user_attrs["epochs_run"] == own.epochs_run
         attrs = told.user_attrs
         best = store.read_best(dataset)
-        assert attrs["search_winner"]["ray_trial_id"] == best.single_trial_best["trial_id"] == "b9bc3616"
+        assert attrs["search_winner"]["ray_trial_id"] == best.single_trial_best.trial_id == "b9bc3616"
         # The story says why Optuna's best_trial (a COMPLETE one) is not the search's ASHA-stopped winner.
         assert f"#{told.best_trial.number}" in attrs["optuna_best_trial_differs"]
-        assert attrs["confirmation"]["winner"] == best.confirmation["winner"]
+        assert attrs["confirmation"]["winner"] == best.confirmation.winner
         assert attrs["published"]["config_searched"] == best.searched and attrs["budget"]["num_samples"] == 12
 
 
@@ -265,7 +266,8 @@ def test_the_summary_warns_when_the_winner_does_not_clear_always_majority(capsys
     record = ResultStore(REPO / "results").read_study("meld_text")
     winner = choose_winner(record.trials)
     assert majority_warning(record, winner) is None  # the committed winner clears always-neutral (0.252)
-    stuck = dataclasses.replace(record, majority={"class": "neutral", "dev_weighted_f1": winner.best_dev_weighted_f1})
+    stuck = dataclasses.replace(record, majority=MajorityLevel(majority_class="neutral",
+                                                               dev_weighted_f1=winner.best_dev_weighted_f1))
     warning = majority_warning(stuck, winner)
     assert warning.startswith(f"WARNING: meld_text: the best trial's dev wF1 {winner.best_dev_weighted_f1:.4f} does "
                               "not clear always-neutral")

@@ -33,7 +33,7 @@ from joyful.cli_parser import Parser
 from joyful.config import JoyfulConfig, field_default, upgrade_config_values
 from joyful.errors import UserError
 from joyful.io import atomic_write, atomic_write_json, portable_path
-from tune.records import STUDY_SCHEMA_VERSION, StudyRecord, TrialRecord
+from tune.records import STUDY_SCHEMA_VERSION, BestConfig, DataRef, MajorityLevel, StudyRecord, TrialRecord
 from tune.records.store import ResultStore
 from tune.space import load_space
 from tune.stats.references import majority_level
@@ -50,40 +50,39 @@ def migrate_study(store: ResultStore, dataset: str) -> str:
     if old.get("schema_version") == STUDY_SCHEMA_VERSION:
         return f"{path}: already at schema {STUDY_SCHEMA_VERSION}"
     best = store.read_best(dataset)
-    if best is None or best.study.get("space_file") != old.get("space_file"):
+    if best is None or best.study.space_file != old.get("space_file"):
         raise UserError(f"{path}: its best config (which holds the search's base config) is missing or comes from "
                         "another search; it cannot be migrated")
     space = load_space(old["space_file"], dataset)
-    winner = JoyfulConfig.from_dict(upgrade_config_values(best.single_trial_best.get("config") or best.config,
+    winner = JoyfulConfig.from_dict(upgrade_config_values(best.single_trial_best.config or best.config,
                                                           best.schema_version), source=f"{path}: winner config")
     base = winner.replace(**{name: field_default(name) for name in space.param_names()}, epochs=old["max_epochs"])
     fingerprint = space_fingerprint(space)
-    storage_path = store.optuna_storage_path(dataset, best.data["sha256"], fingerprint)
-    name = best.study["name"]
+    storage_path = store.optuna_storage_path(dataset, best.data.sha256, fingerprint)
+    name = best.study.name
     storage = open_storage(storage_path)
-    attrs = {"dataset": dataset, "data_sha256": best.data["sha256"], "space_fingerprint": fingerprint,
+    attrs = {"dataset": dataset, "data_sha256": best.data.sha256, "space_fingerprint": fingerprint,
              "space_file": old["space_file"]}
     study = create_study(storage, name, old["mode"], attrs)
     study.add_trials([_optuna_trial(t) for t in old.get("optuna_trials", [])
                       if t["state"] not in ("RUNNING", "WAITING")])
     numbers = {t["user_attrs"].get("ray_trial_id"): t["number"] for t in old.get("optuna_trials", [])}
-    resources = best.study.get("resources") or {}
-    budget = dataclasses.replace(space.budget, num_samples=best.study["num_samples"], max_epochs=old["max_epochs"],
+    resources = best.study.resources.budget_values() if best.study.resources else {}
+    budget = dataclasses.replace(space.budget, num_samples=best.study.num_samples, max_epochs=old["max_epochs"],
                                  grace_period=old["grace_period"], reduction_factor=old["reduction_factor"],
-                                 **{k: v for k, v in resources.items() if k in ("cpus_per_trial", "gpus_per_trial",
-                                                                                "max_concurrent")})
+                                 **resources)
     trials = [dataclasses.replace(TrialRecord.from_dict(row, space.param_names()),
                                   optuna_number=numbers.get(str(row["trial_id"])))
               for row in old["ray_trials"]]
     majority = _majority(base, best)
     record = StudyRecord(
         dataset=dataset, name=name, metric=old["metric"], mode=old["mode"], space_file=old["space_file"],
-        space_sha256=best.study["space_sha256"], space_fingerprint=fingerprint, data_path=best.data["path"],
-        data_sha256=best.data["sha256"], base_config=base.to_dict(), budget=budget.check("migrated study"),
+        space_sha256=best.study.space_sha256, space_fingerprint=fingerprint, data_path=best.data.path,
+        data_sha256=best.data.sha256, base_config=base.to_dict(), budget=budget.check("migrated study"),
         optuna_storage=portable_path(storage_path) or "", optuna_study=name, trials=trials,
         majority=majority,
-        started_at=best.study.get("started_at", ""), ended_at=best.study.get("ended_at", ""),
-        search_seconds=float(best.study.get("search_seconds") or 0.0))
+        started_at=best.study.started_at or "", ended_at=best.study.ended_at or "",
+        search_seconds=float(best.study.search_seconds or 0.0))
     backup = path.with_name(path.name + ".v1")
     atomic_write(backup, lambda out: out.write(path.read_text()))
     store.write_study(record)
@@ -94,30 +93,30 @@ def record_data_facts(store: ResultStore, dataset: str) -> str:
     """Add the data facts (`DialogueData.facts`) to a best config and its members' config files that lack them."""
     import json
 
-    from joyful.run import load_data
+    from joyful.run import load_data  # torch: only when data facts are recorded
 
     best = store.read_best(dataset)
     path = store.best_config_path(dataset)
     if best is None:
         return f"{path}: no best config"
-    if "modality_dims" in best.data:
+    if best.data.modality_dims is not None:
         return f"{path}: already records its data's shape"
     config = best.joyful_config()
     try:
-        data = load_data(config.replace(data=best.data["path"]), None)
+        data = load_data(config.replace(data=best.data.path), None)
     except (UserError, OSError) as exc:
         return f"{path}: its data file is not at hand ({exc}); left as it is"
-    if data.sha256 != best.data["sha256"]:
-        return f"{path}: {best.data['path']} is not the data it was tuned on any more (sha256 differs); left as it is"
-    facts = {**data.facts(config.modalities), "path": best.data["path"], "sha256": best.data["sha256"]}
-    for member in (best.ensemble or {}).get("members", []):
-        if member.get("config_file"):
-            member_path = path.parent / member["config_file"]
+    if data.sha256 != best.data.sha256:
+        return f"{path}: {best.data.path} is not the data it was tuned on any more (sha256 differs); left as it is"
+    facts = DataRef.of(best.data.path, best.data.sha256, data.facts(config.modalities))
+    for member in best.ensemble.members if best.ensemble else []:
+        if member.config_file:
+            member_path = path.parent / member.config_file
             document = json.loads(member_path.read_text())
-            atomic_write_json(member_path, {**document, "data": facts})
+            atomic_write_json(member_path, {**document, "data": facts.to_dict()})
     if not store.rewrite_best(dataset, best.replace(data=facts), best.written_at):
         return f"{path}: changed while it was being upgraded; run the migration again"
-    return f"{path}: now records its data's shape (feature widths {facts['modality_dims']}, labels present)"
+    return f"{path}: now records its data's shape (feature widths {facts.modality_dims}, labels present)"
 
 
 def tell_story(store: ResultStore, dataset: str) -> str:
@@ -154,7 +153,7 @@ def tell_story(store: ResultStore, dataset: str) -> str:
     rebuilt_path.replace(journal)
     best = store.read_best(dataset)
     published = None
-    if best is not None and best.study.get("name") == record.name:
+    if best is not None and best.study.name == record.name:
         # The reason the search gave when it published, from the history (the latest entry of this search).
         entries = [h for h in store.history(dataset) if (h.get("study") or {}).get("name") == record.name]
         reason = entries[-1].get("reason", "") if entries else ""
@@ -164,15 +163,15 @@ def tell_story(store: ResultStore, dataset: str) -> str:
     return f"{journal}: study {record.optuna_study!r} now tells its story (winner, confirmation, published config)"
 
 
-def _majority(base: JoyfulConfig, best: Any) -> dict[str, Any] | None:
+def _majority(base: JoyfulConfig, best: BestConfig) -> MajorityLevel | None:
     """Always the dev majority class, from the data when it is at hand and unchanged; else None (not guessed)."""
-    from joyful.run import load_data
+    from joyful.run import load_data  # torch: only when a migration needs the data
 
     try:
         data = load_data(base, None)
     except (UserError, OSError):
         return None
-    return majority_level(data) if data.sha256 == best.data["sha256"] else None
+    return majority_level(data) if data.sha256 == best.data.sha256 else None
 
 
 def _optuna_trial(item: dict[str, Any]) -> Any:

@@ -5,7 +5,6 @@ No Ray here: a refused search costs seconds and leaves nothing behind (`CreatedF
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import shutil
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from joyful.data.dialogues import DialogueData
 from joyful.datasets import check_dataset_name, resolve_dataset
 from joyful.errors import UserError
 from joyful.io import portable_path
+from tune.records import MajorityLevel
 from tune.records.store import ResultStore
 from tune.space import Budget, SearchSpace, resolve_space
 from tune.stats.references import majority_level
@@ -31,10 +31,7 @@ from tune.study.storage import (
 )
 from tune.study.story import finished, stored_budget
 
-__all__ = ["BUDGET_FLAGS", "CreatedFolders", "DatasetPlan", "WarmStart", "per_dataset", "plan_dataset",
-           "resolve_budget", "resumed_budget"]
-
-BUDGET_FLAGS = tuple(f.name for f in dataclasses.fields(Budget))  # each has a --flag of the same name
+__all__ = ["CreatedFolders", "DatasetPlan", "WarmStart", "plan_dataset", "resolve_budget", "resumed_budget"]
 
 
 @dataclass
@@ -62,7 +59,7 @@ class DatasetPlan:
     data: DialogueData
     space_fingerprint: str
     optuna_storage: Path | str  # the journal file, or a database URL (--optuna-storage)
-    majority: dict[str, Any]
+    majority: MajorityLevel
     warm_start: WarmStart | None = None
     finished_at: str | None = None  # with --resume: when the search already finished (nothing left to do)
 
@@ -83,28 +80,25 @@ class DatasetPlan:
         return first + self.space.stratified_points(self.budget.num_samples - len(first), first)
 
 
-def per_dataset(values: list[str], datasets: list[str], flag: str) -> list[str | None]:
-    if not values:
-        return [None] * len(datasets)
-    if len(values) != len(datasets):
-        raise UserError(f"{flag} given {len(values)} time(s) for {len(datasets)} --dataset; give it once per data set")
-    return list(values)
-
-
-def resolve_budget(space: SearchSpace, args: argparse.Namespace) -> Budget:
-    """The space file's budget with the command line's overrides, checked (errors name the flag)."""
-    overrides = {name: getattr(args, name) for name in BUDGET_FLAGS if getattr(args, name) is not None}
+def resolve_budget(space: SearchSpace, overrides: dict[str, Any]) -> Budget:
+    """The space file's budget with the command line's overrides (by Budget field), checked (errors name the flag)."""
     if not overrides:
         return space.budget
     return dataclasses.replace(space.budget, **overrides).check(flags=True)
 
 
-def plan_dataset(dataset: str, data_path: str | None, space_path: str | None, args: argparse.Namespace,
-                 store: ResultStore) -> DatasetPlan:
+def plan_dataset(dataset: str, data_path: str | None, space_path: str | None, store: ResultStore, *, name: str,
+                 dataset_spec: str | None = None, optuna_storage: str | None = None,
+                 budget_overrides: dict[str, Any] | None = None, resume: bool = False,
+                 warm_start: str | None = None) -> DatasetPlan:
+    """One data set's search, checked. `name` is the search's (its Optuna study's) name; `optuna_storage` a
+    database URL (None: the journal beside the results); `budget_overrides` the budget flags given (by Budget
+    field); `resume` continues the study `name` with its stored budget; `warm_start` is "auto" or an Optuna
+    journal file or URL to learn from (None: no warm start)."""
     from joyful.run import load_data  # torch: only once the arguments are fine
 
     check_dataset_name(dataset)
-    resolve_dataset(dataset, args.dataset_spec)
+    resolve_dataset(dataset, dataset_spec)
     space, note = resolve_space(dataset, space_path)
     if note:
         print(f"{dataset}: {note}")
@@ -113,35 +107,36 @@ def plan_dataset(dataset: str, data_path: str | None, space_path: str | None, ar
         values["data"] = portable_path(data_path)  # as result files record it; errors name the path as given
     base = JoyfulConfig.from_dict(values, source=f"search space {space.path}")
     where = base.replace(data=str(Path(data_path).resolve())) if data_path else base
-    data = load_data(where, args.dataset_spec, check_modalities="modalities" in space.fixed)
+    data = load_data(where, dataset_spec, check_modalities="modalities" in space.fixed)
     if "modalities" not in space.fixed:  # the space leaves them open: every modality the file has
         base = base.replace(modalities="".join(m for m in "atv" if m in data.modality_dims))
     if not base.data:
         base = base.replace(data=portable_path(data.source))
     fingerprint = space_fingerprint(space)
-    storage = args.optuna_storage or store.optuna_storage_path(dataset, data.sha256, fingerprint)
-    budget, finished_at = resolve_budget(space, args), None
-    if args.resume and study_exists(storage, args.name):
-        budget, finished_at = resumed_budget(load_study(storage, args.name), args, budget)
+    storage = optuna_storage or store.optuna_storage_path(dataset, data.sha256, fingerprint)
+    overrides = budget_overrides or {}
+    budget, finished_at = resolve_budget(space, overrides), None
+    if resume and study_exists(storage, name):
+        budget, finished_at = resumed_budget(load_study(storage, name), name, overrides, budget)
     base = base.replace(epochs=budget.max_epochs, num_threads=max(1, int(budget.cpus_per_trial)))
     plan = DatasetPlan(dataset, space, budget, base, data, fingerprint, storage, majority_level(data),
                        finished_at=finished_at)
-    if args.warm_start:
-        plan.warm_start = plan_warm_start(plan, args.warm_start, store, exclude=args.name)
+    if warm_start:
+        plan.warm_start = plan_warm_start(plan, warm_start, store, exclude=name)
     return plan
 
 
-def resumed_budget(study: Any, args: argparse.Namespace, default: Budget) -> tuple[Budget, str | None]:
-    """The budget a resumed search continues with: the one it started with (stored in its Optuna study), never the
-    space file's or new flags' - a flag that differs from it is refused. Also when the search finished."""
+def resumed_budget(study: Any, name: str, overrides: dict[str, Any], default: Budget) -> tuple[Budget, str | None]:
+    """The budget the resumed search `name` continues with: the one it started with (stored in its Optuna study),
+    never the space file's or new flags' - a flag (`overrides`, by Budget field) that differs from it is refused.
+    Also when the search finished."""
     stored = stored_budget(study)
     if stored is None:  # a study written before the budget was stored: the flags, as before
         return default, finished(study)
-    conflicts = [f"--{flag.replace('_', '-')} {getattr(args, flag)} (it ran with {getattr(stored, flag)})"
-                 for flag in BUDGET_FLAGS if getattr(args, flag) is not None
-                 and getattr(args, flag) != getattr(stored, flag)]
+    conflicts = [f"--{flag.replace('_', '-')} {value} (it ran with {getattr(stored, flag)})"
+                 for flag, value in overrides.items() if value != getattr(stored, flag)]
     if conflicts:
-        raise UserError(f"--resume continues search {args.name!r} with the budget it started with; drop "
+        raise UserError(f"--resume continues search {name!r} with the budget it started with; drop "
                         + ", ".join(conflicts))
     return stored, finished(study)
 

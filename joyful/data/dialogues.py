@@ -1,6 +1,6 @@
 """Read a data file (either legacy layout) into validated, model-ready dialogues.
 
-Layouts (README "Data"):
+Layouts (docs/TRAINING.md, "Data"):
 * processed: ``{"train","dev","test"}`` → lists of per-dialogue ``Sample`` records;
 * raw: the DialogueGCN/MMGCN feature tuple of 9 items (10 for MELD and MOSEI).
 """

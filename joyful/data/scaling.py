@@ -4,7 +4,7 @@ Real feature files mix scales that differ by hundreds of times: MELD's timing ve
 (characters per second, mean 14.8) beside unit-norm MiniLM text entries (about 0.05),
 IEMOCAP's and MOSEI's acoustic and visual descriptors likewise. Unscaled, the large
 modality dominates the fused vector and the reconstruction loss, and training sits at
-"always the majority class" for many epochs (README, "Measured here").
+"always the majority class" for many epochs (docs/MEASURED.md).
 
 * ``none``: the features as stored (the original code; for reproducing published numbers).
 * ``standardize``: per dimension, subtract the train mean and divide by the train s.d.;

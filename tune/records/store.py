@@ -32,7 +32,6 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +42,10 @@ from joyful.errors import UserError
 from joyful.io import atomic_write, atomic_write_json
 from tune.common import utc_now
 from tune.records import BEST_CONFIG_KIND, BEST_CONFIG_SCHEMA_VERSION, BestConfig, StudyRecord
+from tune.records._files import append_line, cell, corrupt_path
 
-__all__ = [
-    "BEST_CONFIG_KIND",
-    "BEST_CONFIG_SCHEMA_VERSION",
-    "TRIAL_COLUMNS",
-    "PublishOutcome",
-    "ResultStore",
-    "validate_best_document",
-]
+__all__ = ["BEST_CONFIG_KIND", "BEST_CONFIG_SCHEMA_VERSION", "TRIAL_COLUMNS", "PublishOutcome", "ResultStore",
+           "validate_best_document"]
 
 TRIAL_COLUMNS = ("trial_id", "status", "epochs_run", "best_dev_weighted_f1", "best_epoch", "stop_reason", "error")
 
@@ -179,7 +173,7 @@ class ResultStore:
         current, problem = _read_current(path)
         if problem is not None:
             raise UserError(f"{path}: {problem}")
-        return None if current is None else BestConfig.from_dict(current)
+        return current
 
     @contextlib.contextmanager
     def _locked(self, dataset: str, action: str) -> Iterator[None]:
@@ -205,46 +199,30 @@ class ResultStore:
         searches finishing together cannot lose the better result. The document is
         appended to the history whether it is published or not. A dict is validated into a BestConfig.
         """
-        document = (best if isinstance(best, BestConfig) else BestConfig.from_dict(best)).to_dict()
-        if document["dataset"] != dataset:
-            raise ValueError(f"best-config document is for data set {document['dataset']!r}, not {dataset!r}")
+        best = best if isinstance(best, BestConfig) else BestConfig.from_dict(best)
+        if best.dataset != dataset:
+            raise ValueError(f"best-config document is for data set {best.dataset!r}, not {dataset!r}")
         with self._locked(dataset, "publish the best config to"):
-            outcome = self._publish_locked(dataset, document, overwrite)
-        return outcome
-
-    def _publish_locked(self, dataset: str, document: dict, overwrite: bool) -> PublishOutcome:
-        path = self.best_config_path(dataset)
-        current, problem = _read_current(path)
-        written, reason = _decide(current, problem, document, overwrite)
-        if written and problem is not None and path.exists():
-            # Keep an unreadable earlier file for the user to inspect: copy it aside before replacing it.
-            aside = _corrupt_path(path)
-            atomic_write(aside, lambda out: out.write(path.read_bytes()), binary=True)
-            reason += f"; moved it to {aside}"
-        if written:
-            atomic_write_json(path, document)
-        now = utc_now()
-        record = {
-            **document,
-            "outcome": "published" if written else "kept-earlier",
-            "reason": reason,
-            "recorded_at": now,
-        }
-        _append_line(self.history_path(dataset), json.dumps(record))
-        previous = BestConfig.from_dict(current) if current is not None and problem is None else None
-        return PublishOutcome(written=written, reason=reason, path=path, previous=previous)
+            path = self.best_config_path(dataset)
+            current, problem = _read_current(path)
+            written, reason = _decide(current, problem, best, overwrite)
+            if written and problem is not None and path.exists():
+                # Keep an unreadable earlier file for the user to inspect: copy it aside before replacing it.
+                aside = corrupt_path(path)
+                atomic_write(aside, lambda out: out.write(path.read_bytes()), binary=True)
+                reason += f"; moved it to {aside}"
+            self._record(dataset, best, written, "published" if written else "kept-earlier", reason)
+        return PublishOutcome(written=written, reason=reason, path=path, previous=current if problem is None else None)
 
     def update_confirmation(self, dataset: str, confirmed: BestConfig) -> PublishOutcome:
         """Replace the current best config by `confirmed`: the same search's result with its confirmation
         recorded (and `config` set to the confirmed winner).
 
-        Decided under the lock after re-reading the file: it is replaced only while it still holds the
-        result of the same search (`study.name`) on the same data (`data.sha256`); otherwise (a newer
-        search published in between, or other data) it is kept. Either way `confirmed` goes to the
+        Decided under the lock after re-reading the file, by `BestConfig.confirms`: it is replaced only while
+        it still holds the result of the same search on the same data. Either way `confirmed` goes to the
         history (outcome ``"confirmed"`` or ``"kept-earlier"``).
         """
         path = self.best_config_path(dataset)
-        document = confirmed.to_dict()
         with self._locked(dataset, "update the best config"):
             current, problem = _read_current(path)
             if current is None or problem is not None:
@@ -252,17 +230,17 @@ class ResultStore:
                     f"{path}: no valid best config to add the confirmation to "
                     f"({problem or 'file not found'}); run the search first"
                 )
-            written, reason = _decide_confirmation(current, confirmed.data["sha256"], confirmed.study["name"])
-            if written:
-                atomic_write_json(path, document)
-            record = {
-                **document,
-                "outcome": "confirmed" if written else "kept-earlier",
-                "reason": reason,
-                "recorded_at": utc_now(),
-            }
-            _append_line(self.history_path(dataset), json.dumps(record))
-        return PublishOutcome(written=written, reason=reason, path=path, previous=BestConfig.from_dict(current))
+            written, reason = confirmed.confirms(current)
+            self._record(dataset, confirmed, written, "confirmed" if written else "kept-earlier", reason)
+        return PublishOutcome(written=written, reason=reason, path=path, previous=current)
+
+    def _record(self, dataset: str, best: BestConfig, written: bool, outcome: str, reason: str) -> None:
+        """Write `best` as the best-config file when `written`, and append it to the history (callers hold the lock)."""
+        document = best.to_dict()
+        if written:
+            atomic_write_json(self.best_config_path(dataset), document)
+        record = {**document, "outcome": outcome, "reason": reason, "recorded_at": utc_now()}
+        append_line(self.history_path(dataset), json.dumps(record))
 
     def rewrite_best(self, dataset: str, best: BestConfig, expected_written_at: str) -> bool:
         """Replace the best config by `best`, the same result in an upgraded form (`python -m tune.migrate`),
@@ -270,7 +248,7 @@ class ResultStore:
         path = self.best_config_path(dataset)
         with self._locked(dataset, "upgrade the best config"):
             current, problem = _read_current(path)
-            if current is None or problem is not None or current.get("written_at") != expected_written_at:
+            if current is None or problem is not None or current.written_at != expected_written_at:
                 return False
             atomic_write_json(path, best.to_dict())
         return True
@@ -316,14 +294,19 @@ class ResultStore:
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(columns)
             for row in rows:
-                writer.writerow([_cell(row.get(column)) for column in columns])
+                writer.writerow([cell(row.get(column)) for column in columns])
 
         return atomic_write(self.trials_csv_path(dataset), write)
 
 
 # --- helpers -------------------------------------------------------------------
-def _read_current(path: Path) -> tuple[dict | None, str | None]:
-    """(document, None) when valid, (None, None) when absent, (raw or None, problem) otherwise."""
+class _Newer(str):
+    """The problem of a best-config file written by a newer joyful-tune: never replaced without --overwrite."""
+
+
+def _read_current(path: Path) -> tuple[BestConfig | None, str | None]:
+    """(best config, None) when valid, (None, None) when absent, (None, problem) otherwise; the problem of a file
+    of a newer joyful-tune is a `_Newer`."""
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -336,106 +319,22 @@ def _read_current(path: Path) -> tuple[dict | None, str | None]:
         return None, f"not valid JSON ({exc.msg} at line {exc.lineno})"
     version = document.get("schema_version") if isinstance(document, dict) else None
     if isinstance(version, int) and version > BEST_CONFIG_SCHEMA_VERSION:
-        return document, f"written by a newer joyful-tune (schema_version {version}); upgrade joyful-tune"
+        return None, _Newer(f"written by a newer joyful-tune (schema_version {version}); upgrade joyful-tune")
     try:
-        validate_best_document(document)
+        return BestConfig.from_dict(document), None
     except ValueError as exc:
         return None, f"not a valid best-config file ({exc})"
-    return document, None
 
 
-def _decide(current: dict | None, problem: str | None, new: dict, overwrite: bool) -> tuple[bool, str]:
-    """Whether `new` replaces the current best-config file, and the reason shown to the user."""
-    if current is None and problem is None:
-        return True, "no earlier result"
-    if problem is not None and current is None:
+def _decide(current: BestConfig | None, problem: str | None, new: BestConfig, overwrite: bool) -> tuple[bool, str]:
+    """Whether `new` replaces the current best-config file: the file's own problems here, the rule between two
+    valid results in `BestConfig.replaces`."""
+    if problem is None:
+        return new.replaces(current, overwrite) if current is not None else (True, "no earlier result")
+    if not isinstance(problem, _Newer):
         return True, f"earlier file was {problem}"
-    if problem is not None:  # a document from a newer joyful-tune: never replace it silently
-        if overwrite:
-            return True, f"overwrite requested; earlier file was {problem}"
-        return (
-            False,
-            f"kept earlier result: it was {problem}; pass --overwrite to replace it (this result is kept in history)",
-        )
-    old_metric, new_metric = current["metric"], new["metric"]
-    old_sha, new_sha = current["data"]["sha256"], new["data"]["sha256"]
-    if old_sha != new_sha:
-        difference = f"earlier result is for other data (sha256 {old_sha[:12]}… vs {new_sha[:12]}…)"
-    elif (old_metric["name"], old_metric["mode"]) != (new_metric["name"], new_metric["mode"]):
-        difference = (
-            f"earlier result uses another metric ({old_metric['name']}/{old_metric['mode']} "
-            f"vs {new_metric['name']}/{new_metric['mode']})"
-        )
-    else:
-        difference = None
-    if difference is not None:
-        if overwrite:
-            return True, f"overwrite requested; {difference} — replaced, earlier kept in history"
-        return (
-            False,
-            f"kept earlier result: {difference}; pass --overwrite to replace it (this result is kept in history)",
-        )
-    old, value, mode = old_metric["value"], new_metric["value"], new_metric["mode"]
-    better = value > old if mode == "max" else value < old
-    if better:
-        sign = ">" if mode == "max" else "<"
-        reason = f"better than earlier result: {value:.6g} {sign} {old:.6g} ({new_metric['name']}, {mode})"
-        if current.get("confirmation") and not new.get("confirmation"):
-            # Said, not refused: the search's own choice (--confirm-top 0); the earlier one stays in the history.
-            reason += ("; note: the earlier result was confirmed over seeds and this one is a single unconfirmed "
-                       "trial - confirm it with tune/confirm.py")
-        return True, reason
+    # A document from a newer joyful-tune: never replaced silently.
     if overwrite:
-        return True, f"overwrite requested (earlier {old:.6g}, this {value:.6g} {new_metric['name']})"
-    sign = ">=" if mode == "max" else "<="
-    return (
-        False,
-        f"kept earlier result: {old:.6g} {sign} {value:.6g} on the same data and metric ({new_metric['name']}, {mode})",
-    )
-
-
-def _decide_confirmation(current: dict, data_sha256: str, study_name: str) -> tuple[bool, str]:
-    """Whether a confirmation of search `study_name` on data `data_sha256` may update the current file."""
-    if current["data"]["sha256"] != data_sha256:
-        return False, (
-            f"kept earlier result: it is for other data (sha256 {current['data']['sha256'][:12]}… vs "
-            f"{data_sha256[:12]}…); the confirmation is kept in history"
-        )
-    if current["study"]["name"] != study_name:
-        return False, (
-            f"kept earlier result: it now holds search {current['study']['name']!r}, not the confirmed "
-            f"{study_name!r}; the confirmation is kept in history"
-        )
-    return True, f"confirmation of search {study_name!r} recorded"
-
-
-def _corrupt_path(path: Path) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    stem = path.name.removesuffix(".json")
-    candidate, n = path.with_name(f"{stem}.corrupt-{stamp}.json"), 1
-    while candidate.exists():
-        candidate, n = path.with_name(f"{stem}.corrupt-{stamp}-{n}.json"), n + 1
-    return candidate
-
-
-def _append_line(path: Path, line: str) -> None:
-    """Append one line with a single write, then fsync (callers hold the lock)."""
-    handle = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
-    try:
-        data = line.encode() + b"\n"
-        size = os.fstat(handle).st_size
-        if size and os.pread(handle, 1, size - 1) != b"\n":
-            data = b"\n" + data  # the previous append was cut short; don't glue onto it
-        if os.write(handle, data) != len(data):
-            raise OSError(f"short write to {path}")
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value)
-    return value
+        return True, f"overwrite requested; earlier file was {problem}"
+    return False, (f"kept earlier result: it was {problem}; pass --overwrite to replace it (this result is kept in "
+                   "history)")

@@ -16,10 +16,14 @@ from typing import Any
 
 from joyful.io import atomic_write
 from tune.common import finite, present
+from tune.records import Confirmation, Outcome
 from tune.space import Parameter
 
 __all__ = ["asha_rungs", "draw_trivial_level", "plot_confirmation", "plot_curves", "plot_history",
            "plot_importance", "plot_parameter", "pyplot", "save_figure"]
+
+# The trials the dev-F1 plots draw, by status label: marker and legend words.
+_DRAWN = ((Outcome.COMPLETE.label, "o", "ran all epochs"), (Outcome.EARLY_STOPPED.label, "v", "stopped by ASHA"))
 
 
 def pyplot() -> Any:
@@ -76,7 +80,7 @@ def plot_history(trials: list[dict[str, Any]], path: Path, *, trivial: tuple[str
         if finite(trial.get("best_dev_weighted_f1")):
             running = max(running, trial["best_dev_weighted_f1"])
         best.append(running if math.isfinite(running) else math.nan)
-    for status, marker, label in (("TERMINATED", "o", "ran all epochs"), ("EARLY_STOPPED", "v", "stopped by ASHA")):
+    for status, marker, label in _DRAWN:
         points = [(n, t["best_dev_weighted_f1"]) for n, t in enumerate(trials)
                   if t.get("status") == status and finite(t.get("best_dev_weighted_f1"))]
         if points:
@@ -108,7 +112,7 @@ def plot_parameter(name: str, parameter: Parameter | None, trials: list[dict[str
         ax.set_xlim(-0.5, len(choices) - 0.5)
     else:
         xs = [float(v) for v, _, _ in points]
-    for status, marker, label in (("TERMINATED", "o", "ran all epochs"), ("EARLY_STOPPED", "v", "stopped by ASHA")):
+    for status, marker, label in _DRAWN:
         chosen = [(x, y) for x, (_, y, t) in zip(xs, points, strict=True) if t.get("status") == status]
         if chosen:
             ax.scatter(*zip(*chosen, strict=True), marker=marker, label=label, alpha=0.8, zorder=3)
@@ -163,7 +167,7 @@ def plot_curves(top: list[dict[str, Any]], rungs: list[int], path: Path, *,
         epochs = [p["epoch"] for p in trial["curve"]]
         values = [p["dev_weighted_f1"] for p in trial["curve"]]
         (line,) = ax.plot(epochs, values, marker=".", label=f"{trial['trial_id']} ({trial['best_dev_weighted_f1']:.4f})")
-        if trial.get("status") == "EARLY_STOPPED" and epochs:
+        if trial.get("status") == Outcome.EARLY_STOPPED.label and epochs:
             ax.scatter([epochs[-1]], [values[-1]], marker="X", s=90, color=line.get_color(), edgecolor="black",
                        zorder=4, label=stopped_label)
             stopped_label = None
@@ -177,29 +181,29 @@ def plot_curves(top: list[dict[str, Any]], rungs: list[int], path: Path, *,
     save_figure(fig, path)
 
 
-def plot_confirmation(confirmation: dict[str, Any], path: Path, *, trivial: tuple[str, float] | None = None) -> None:
+def plot_confirmation(confirmation: Confirmation, path: Path, *, trivial: tuple[str, float] | None = None) -> None:
     """Left: per-seed best dev F1 with mean and CI95 per configuration. Right: mean dev F1 curves."""
     import numpy as np
 
     plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
-    configs = confirmation["configurations"]
+    configs = confirmation.configurations
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for index, c in enumerate(configs):
-        values = [r["best_dev_weighted_f1"] for r in c["runs"] if finite(r["best_dev_weighted_f1"])]
+        values = [r.best_dev_weighted_f1 for r in c.runs if finite(r.best_dev_weighted_f1)]
         left.scatter([index] * len(values), values, alpha=0.7, zorder=3)
-        stats = c["dev_weighted_f1"]
-        if stats["mean"] is not None:
-            low, high = stats["ci95"] or (stats["mean"], stats["mean"])
-            left.errorbar([index + 0.15], [stats["mean"]], yerr=[[stats["mean"] - low], [high - stats["mean"]]],
+        stats = c.dev_weighted_f1
+        if stats.mean is not None:
+            low, high = stats.ci95 or (stats.mean, stats.mean)
+            left.errorbar([index + 0.15], [stats.mean], yerr=[[stats.mean - low], [high - stats.mean]],
                           fmt="D", color="black", capsize=4)
-        runs = [r["dev_weighted_f1"] for r in c["runs"] if r["dev_weighted_f1"]]
+        runs = [r.dev_weighted_f1 for r in c.runs if r.dev_weighted_f1]
         if runs:
             length = min(len(r) for r in runs)
             mean = np.mean([r[:length] for r in runs], axis=0)
-            right.plot(range(1, length + 1), mean, marker=".", label=c["label"])
-    labels = [c["label"] + (" *" if c["label"] == confirmation["winner"] else "") for c in configs]
+            right.plot(range(1, length + 1), mean, marker=".", label=c.label)
+    labels = [c.label + (" *" if c.label == confirmation.winner else "") for c in configs]
     left.set_xticks(range(len(configs)), labels, rotation=15, fontsize=7)
     left.set_xlim(-0.5, len(configs) - 0.5)
     # The runs differ by hundredths: the trivial level is noted, not drawn, when it would squash them.

@@ -40,6 +40,7 @@ log = logging.getLogger("joyful.tune")
 def confirm_trial(params: dict[str, Any], *, configs: list[dict[str, Any]], data: DialogueData) -> None:
     """Ray Tune entry point: train configuration `config_index` with `seed`; report each epoch (progress), then
     the whole run with its model file and probabilities."""
+    # torch: loaded in the Ray worker that trains, not by the driver that imports this module
     from joyful.coach import NonFiniteLossError
     from joyful.model_file import save_model_file
     from joyful.run import build_coach

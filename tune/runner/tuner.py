@@ -7,7 +7,6 @@ The best epoch of a trial comes from its per-epoch history (Ray's `Result.metric
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -25,7 +24,7 @@ from tune.records import TrialRecord, classify, stop_reason
 from tune.runner.cluster import GracefulStop
 from tune.study.storage import create_study, load_study, open_storage
 from tune.study.story import creation_attrs
-from tune.tracking import tracking_callbacks
+from tune.tracking import Tracking, tracking_callbacks
 
 __all__ = ["ProgressLine", "SearchRun", "build_tuner", "clock", "experiment_path", "experiments_to_resume",
            "record_from_result", "run_search", "sampler_seed"]
@@ -110,12 +109,16 @@ def clock(seconds: float) -> str:
 # --- the Tuner -----------------------------------------------------------------------------------
 
 
-def build_tuner(plan: DatasetPlan, args: argparse.Namespace, storage: str, name: str, resume: bool) -> Any:
-    """The Tuner of one data set's search (restored with `resume`): TPE in the plan's Optuna storage, ASHA."""
+def build_tuner(plan: DatasetPlan, storage: str, name: str, resume: bool, *, seed: int, max_failures: int,
+                quiet: bool, tracking: Tracking | None = None) -> Any:
+    """The Tuner of one data set's search `name` (restored with `resume`): TPE seeded with `seed` in the plan's
+    Optuna storage, ASHA; a failing trial is retried `max_failures` times (-1: forever); `quiet` leaves out Ray's
+    progress tables; `tracking` names the trackers to log to (None: none)."""
     import optuna
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import ConcurrencyLimiter
 
+    # Optuna and torch (through the trainable): only when a Tuner is built
     from tune.runner.optuna_searcher import TruthfulOptunaSearch
     from tune.runner.trainable import train_trial
 
@@ -131,13 +134,13 @@ def build_tuner(plan: DatasetPlan, args: argparse.Namespace, storage: str, name:
     concurrency = budget.max_concurrent or max(1, int(_cluster_cpus() // budget.cpus_per_trial))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study_storage = open_storage(plan.optuna_storage)
-    seed = sampler_seed(args.seed, len(plan.warm_start.trials) if plan.warm_start else 0)
-    study = create_study(study_storage, name, plan.space.mode, creation_attrs(plan.fingerprints, seed, budget))
+    tpe_seed = sampler_seed(seed, len(plan.warm_start.trials) if plan.warm_start else 0)
+    study = create_study(study_storage, name, plan.space.mode, creation_attrs(plan.fingerprints, tpe_seed, budget))
     if plan.warm_start:  # learned from, never re-run; TPE's start-up phase counts them too
         study.add_trials(plan.warm_start.trials)
     # TPE's random start-up phase is sized to the concurrency (ray#52535): with more trials in
     # flight than start-up trials, TPE would otherwise model from almost nothing.
-    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(10, concurrency))
+    sampler = optuna.samplers.TPESampler(seed=tpe_seed, n_startup_trials=max(10, concurrency))
     # With a define-by-run space Ray never forwards TuneConfig's metric/mode to the searcher
     # (OptunaSearch.set_search_properties returns early), so it gets them here as well.
     searcher = TruthfulOptunaSearch(space=plan.space.define_by_run(), metric=plan.space.metric, mode=plan.space.mode,
@@ -157,11 +160,11 @@ def build_tuner(plan: DatasetPlan, args: argparse.Namespace, storage: str, name:
                                     reuse_actors=True),
         run_config=tune.RunConfig(
             name=plan.dataset, storage_path=f"{storage.rstrip('/')}/{name}",
-            failure_config=tune.FailureConfig(max_failures=args.max_failures),
+            failure_config=tune.FailureConfig(max_failures=max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             callbacks=[ProgressLine(plan.dataset, budget.num_samples, budget.max_epochs),
-                       *tracking_callbacks(args, plan, name)],
-            verbose=0 if args.quiet else 1),
+                       *(tracking_callbacks(tracking, plan, name) if tracking else [])],
+            verbose=0 if quiet else 1),
     )
 
 
@@ -190,9 +193,13 @@ class SearchRun:
     seconds: float
 
 
-def run_search(plan: DatasetPlan, args: argparse.Namespace, storage: str, name: str, resume: bool) -> SearchRun:
+def run_search(plan: DatasetPlan, storage: str, name: str, resume: bool, *, seed: int, max_failures: int,
+               quiet: bool, tracking: Tracking | None = None) -> SearchRun:
+    """Run (or resume) one data set's search to its end or until the user stops it; `build_tuner` says what the
+    arguments mean."""
     started = time.perf_counter()
-    tuner = build_tuner(plan, args, storage, name, resume)
+    tuner = build_tuner(plan, storage, name, resume, seed=seed, max_failures=max_failures, quiet=quiet,
+                        tracking=tracking)
     experiment = experiment_path(storage, name, plan.dataset)
     with GracefulStop() as stop:  # Ctrl-C: Tune saves the state and fit() returns; stop says it was stopped
         grid = tuner.fit()
@@ -204,7 +211,6 @@ def run_search(plan: DatasetPlan, args: argparse.Namespace, storage: str, name: 
 
 def _optuna_numbers(plan: DatasetPlan, name: str) -> dict[str, int]:
     """Ray trial id -> Optuna trial number (the order the searcher sampled them), from the stored study."""
-
     try:
         study = load_study(plan.optuna_storage, name)
     except UserError:

@@ -49,8 +49,7 @@ def tuned_point(trials: list[TrialRecord], space: SearchSpace, base: JoyfulConfi
         if all(trial.params.get(k) == v for k, v in scientific.items()):
             tuned = {k: trial.params[k] for k in space.tuned_names(point) if k in trial.params}
             values = {**tuned, **point}
-            active = {p.name for p in space.define_by_run().parameters if p.is_active(values)}
-            return space.trial_config(base, {k: v for k, v in values.items() if k in active}), trial.trial_id
+            return space.trial_config(base, space.active_point(values)), trial.trial_id
     return space.trial_config(base, point), None
 
 

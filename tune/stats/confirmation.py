@@ -1,12 +1,13 @@
-"""The record of a confirmation: per-seed runs, their statistics, the confirmed winner, and its tables.
+"""A confirmation as it runs: per-seed runs, their statistics, the confirmed winner, and its tables.
 
-Pure bookkeeping (no Ray, no training): `tune/runner/confirmation.py` fills it, `tune/report.py` shows it.
+Pure bookkeeping (no Ray, no training): `tune/runner/confirmation.py` fills a `ConfirmationResult`; its
+`to_record` is the `tune.records.Confirmation` a best config stores (and reads back), which the tables and
+the report read.
 Every standard deviation is the sample one (n - 1); confidence intervals are 95% t-intervals.
 """
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,17 @@ import numpy as np
 
 from joyful.config import JoyfulConfig
 from joyful.metrics import weighted_f1
-from tune.common import utc_now
+from tune.common import fmt_value, utc_now
+from tune.records import (
+    CONFIRMATION_KIND,
+    ConfigurationRecord,
+    Confirmation,
+    Effects,
+    EnsembleScores,
+    PairedDifference,
+    RunRecord,
+    Summary,
+)
 from tune.stats.effects import RunCurve, compare_effects, effects_markdown, mean_ci95, summarise_runs
 
 __all__ = ["BASELINE_LABEL", "ConfigRuns", "ConfirmationResult", "SeedRun", "choose_confirmed_winner",
@@ -41,55 +52,41 @@ def paired_difference(candidate: dict[int, float], baseline: dict[int, float]) -
             "ci_excludes_zero": low is not None and (low > 0 or high < 0)}
 
 
-def ensemble_scores(runs: list[SeedRun]) -> dict[str, Any] | None:
+def ensemble_scores(runs: list[SeedRun]) -> EnsembleScores | None:
     """Dev and test weighted F1 of the mean class probabilities of `runs` (each run's selected model), or None
     when fewer than two runs kept their probabilities. Test was evaluated once per run; averaging those
     evaluations chooses nothing on test."""
     kept = [r for r in runs if r.ok and r.probabilities is not None]
     if len(kept) < 2:
         return None
-    scores: dict[str, Any] = {"members": len(kept), "seeds": [r.seed for r in kept]}
+    scores = {}
     for split in ("dev", "test"):
         labels = kept[0].probabilities[f"{split}_labels"]
         mean = np.mean([r.probabilities[split] for r in kept], axis=0)
-        scores[f"{split}_weighted_f1"] = weighted_f1(labels, mean.argmax(axis=1))
-    return scores
+        scores[split] = weighted_f1(labels, mean.argmax(axis=1))
+    return EnsembleScores(members=len(kept), seeds=[r.seed for r in kept], dev_weighted_f1=scores["dev"],
+                          test_weighted_f1=scores["test"])
 
 
 # --- results ----------------------------------------------------------------------------
 
 
-@dataclass
-class SeedRun:
-    """One confirmation run: a configuration trained with one seed, test evaluated once at the best dev epoch."""
+@dataclass(frozen=True, kw_only=True)
+class SeedRun(RunRecord):
+    """One confirmation run as it finished (see `RunRecord`), with what is kept in memory only: where Ray stored
+    its model file, and its dev/test class probabilities (the ensembles are built from them)."""
 
-    seed: int
-    best_dev_weighted_f1: float | None  # None when the run failed
-    best_epoch: int | None = None
-    epochs_run: int = 0
-    test_weighted_f1: float | None = None
-    test_accuracy: float | None = None
-    error: str = ""
-    # Per epoch, epoch 1 first.
-    dev_weighted_f1: list[float] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    train_nll: list[float] = field(default_factory=list)
-    # With --weight_averaging: the raw (not averaged) weights at their own best dev epoch, tested once.
-    raw_test_weighted_f1: float | None = None
-    raw_best_dev_weighted_f1: float | None = None
-    # Where Ray stored the run's model file, and its dev/test class probabilities (not written to JSON).
+    UNSTORED = ("model_checkpoint", "probabilities")
+
     model_checkpoint: str | None = None
-    probabilities: dict[str, Any] | None = field(default=None, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.best_dev_weighted_f1 is not None and math.isfinite(self.best_dev_weighted_f1)
+    probabilities: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def curve(self) -> RunCurve:
         return RunCurve(self.dev_weighted_f1, self.train_loss, self.train_nll, self.test_weighted_f1)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("probabilities", "model_checkpoint")}
+    def to_record(self) -> RunRecord:
+        """The run as a best config stores it."""
+        return RunRecord(**{name: getattr(self, name) for name in RunRecord.field_names()})
 
 
 @dataclass
@@ -155,40 +152,39 @@ class ConfirmationResult:
             return self.baseline, self.winner
         return self.baseline, max(others, key=lambda e: statistics.fmean(e.values().values()))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_record(self) -> Confirmation:
+        """The confirmation as the best config records it (statistics computed here, `finished_at` now)."""
         baseline = self.baseline
-        configurations = []
-        for e in self.entries:
-            configurations.append({
-                "label": e.label, "config": e.config.to_dict(), "searched": _searched(e.config, baseline.config),
-                "dev_weighted_f1": mean_ci95(list(e.values().values())),
-                "test_weighted_f1": mean_ci95(list(e.values("test_weighted_f1").values())),
-                "raw_test_weighted_f1": mean_ci95(list(e.values("raw_test_weighted_f1").values())),
-                "ensemble": ensemble_scores(e.runs),
-                "paired_diff_to_baseline": None if e.label == BASELINE_LABEL
-                else paired_difference(e.values(), baseline.values()),
-                "runs": [r.to_dict() for r in e.runs],
-            })
+        configurations = [ConfigurationRecord(
+            label=e.label, config=e.config.to_dict(), searched=_searched(e.config, baseline.config),
+            dev_weighted_f1=Summary(**mean_ci95(list(e.values().values()))),
+            test_weighted_f1=Summary(**mean_ci95(list(e.values("test_weighted_f1").values()))),
+            raw_test_weighted_f1=Summary(**mean_ci95(list(e.values("raw_test_weighted_f1").values()))),
+            ensemble=ensemble_scores(e.runs),
+            paired_diff_to_baseline=None if e.label == BASELINE_LABEL
+            else PairedDifference(**paired_difference(e.values(), baseline.values())),
+            runs=[r.to_record() for r in e.runs]) for e in self.entries]
         pair = self.effects_pair()
         effects = None
         seeds = sorted(set(pair[0].values()) & set(pair[1].values())) if pair is not None else []
         if seeds:  # effects are measured on the seeds where both configurations have a run
             by_seed = [{r.seed: r for r in e.runs} for e in pair]
-            effects = {"baseline": pair[0].label, "compared": pair[1].label,
-                       "compared_is_winner": pair[1].label == self.winner_label,
-                       "proposal": dict(self.proposal), "seeds": seeds,
-                       "rows": compare_effects(summarise_runs([by_seed[0][s].curve() for s in seeds]),
-                                               summarise_runs([by_seed[1][s].curve() for s in seeds]))}
-        winner_run = self.winner_run
-        return {"kind": "joyful-tune confirmation", "metric": "dev_weighted_f1", "seeds": self.seeds,
-                "winner": self.winner_label, "winner_seed": winner_run.seed,
-                "selection": "highest mean best dev weighted F1 over the seeds (baseline included); "
-                             "the config is the winner at its median-seed run",
-                "configurations": configurations, "effects": effects,
-                # Every confirmed run, all configurations together: what a larger ensemble would add.
-                "ensemble_all": ensemble_scores([r for e in self.entries for r in e.runs]),
-                "wall_seconds": round(self.wall_seconds, 1), "experiment": self.experiment,
-                "finished_at": utc_now()}
+            effects = Effects(baseline=pair[0].label, compared=pair[1].label,
+                              compared_is_winner=pair[1].label == self.winner_label, proposal=dict(self.proposal),
+                              seeds=seeds,
+                              rows=compare_effects(summarise_runs([by_seed[0][s].curve() for s in seeds]),
+                                                   summarise_runs([by_seed[1][s].curve() for s in seeds])))
+        return Confirmation(
+            kind=CONFIRMATION_KIND, metric="dev_weighted_f1", seeds=list(self.seeds), winner=self.winner_label,
+            winner_seed=self.winner_run.seed,
+            selection="highest mean best dev weighted F1 over the seeds (baseline included); "
+                      "the config is the winner at its median-seed run",
+            configurations=configurations, effects=effects,
+            ensemble_all=ensemble_scores([r for e in self.entries for r in e.runs]),
+            wall_seconds=round(self.wall_seconds, 1), experiment=self.experiment, finished_at=utc_now())
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.to_record().to_dict()
 
 
 def _searched(config: JoyfulConfig, baseline: JoyfulConfig) -> dict[str, Any]:
@@ -217,52 +213,47 @@ def _ci(ci: list[float] | None) -> str:
     return "n/a" if not ci else f"[{ci[0]:.4f}, {ci[1]:.4f}]"
 
 
-def confirmation_markdown(confirmation: dict[str, Any]) -> str:
+def confirmation_markdown(confirmation: Confirmation) -> str:
     """The confirmation as a Markdown table (dev wF1 over seeds, test wF1, paired difference to the baseline)."""
     lines = ["| configuration | settings that differ from the baseline | seeds | dev wF1 mean ± std | dev wF1 CI95 "
              "| test wF1 mean ± std | diff to baseline (dev) | diff CI95 | seeds won |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for c in confirmation["configurations"]:
-        dev, test, diff = c["dev_weighted_f1"], c["test_weighted_f1"], c["paired_diff_to_baseline"]
-        label = f"**{c['label']}** (winner)" if c["label"] == confirmation["winner"] else c["label"]
-        settings = ", ".join(f"{k}={_short(v)}" for k, v in sorted(c["searched"].items())) or "-"
+    for c in confirmation.configurations:
+        dev, test, diff = c.dev_weighted_f1, c.test_weighted_f1, c.paired_diff_to_baseline
+        label = f"**{c.label}** (winner)" if c.label == confirmation.winner else c.label
+        settings = ", ".join(f"{k}={fmt_value(v)}" for k, v in sorted(c.searched.items())) or "-"
         if diff is None:
             diff_cells = "-", "-", "-"
         else:
-            won = f"{diff['wins']}/{diff['n']}"
-            diff_cells = (f"{_f(diff['mean'])}" if diff["mean"] is not None else "n/a", _ci(diff["ci95"]), won)
-        lines.append(f"| {label} | {settings} | {dev['n']} | {_f(dev['mean'])} ± {_f(dev['std'])} | {_ci(dev['ci95'])} "
-                     f"| {_f(test['mean'])} ± {_f(test['std'])} | {' | '.join(diff_cells)} |")
+            won = f"{diff.wins}/{diff.n}"
+            diff_cells = (f"{_f(diff.mean)}" if diff.mean is not None else "n/a", _ci(diff.ci95), won)
+        lines.append(f"| {label} | {settings} | {dev.n} | {_f(dev.mean)} ± {_f(dev.std)} | {_ci(dev.ci95)} "
+                     f"| {_f(test.mean)} ± {_f(test.std)} | {' | '.join(diff_cells)} |")
     return "\n".join(lines)
 
 
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def per_seed_markdown(confirmation: dict[str, Any]) -> str:
+def per_seed_markdown(confirmation: Confirmation) -> str:
     """Per-seed best dev wF1 (and test wF1) of every configuration."""
-    seeds = confirmation["seeds"]
+    seeds = confirmation.seeds
     lines = ["| configuration | " + " | ".join(f"seed {s}" for s in seeds) + " |",
              "|---|" + "---:|" * len(seeds)]
-    for c in confirmation["configurations"]:
-        by_seed = {r["seed"]: r for r in c["runs"]}
+    for c in confirmation.configurations:
         cells = []
         for s in seeds:
-            r = by_seed.get(s)
-            cells.append("failed" if r is None or r["best_dev_weighted_f1"] is None
-                         else f"{r['best_dev_weighted_f1']:.4f} (test {r['test_weighted_f1']:.4f})")
-        lines.append(f"| {c['label']} | " + " | ".join(cells) + " |")
+            r = c.run_at(s)
+            cells.append("failed" if r is None or r.best_dev_weighted_f1 is None
+                         else f"{r.best_dev_weighted_f1:.4f} (test {r.test_weighted_f1:.4f})")
+        lines.append(f"| {c.label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def print_confirmation(confirmation: dict[str, Any]) -> None:
-    print("\nconfirmation (best dev weighted F1 over seeds " + ", ".join(map(str, confirmation["seeds"])) + "):")
+def print_confirmation(confirmation: Confirmation) -> None:
+    print("\nconfirmation (best dev weighted F1 over seeds " + ", ".join(map(str, confirmation.seeds)) + "):")
     print(confirmation_markdown(confirmation))
     print()
     print(per_seed_markdown(confirmation))
-    effects = confirmation.get("effects")
+    effects = confirmation.effects
     if effects:
-        print(f"\nexpected effects, {effects['compared']} against the baseline:")
-        print(effects_markdown(effects["rows"], "winner" if effects["compared_is_winner"] else "compared"))
-    print(f"\nconfirmed winner: {confirmation['winner']} (config at seed {confirmation['winner_seed']})")
+        print(f"\nexpected effects, {effects.compared} against the baseline:")
+        print(effects_markdown(effects.rows, "winner" if effects.compared_is_winner else "compared"))
+    print(f"\nconfirmed winner: {confirmation.winner} (config at seed {confirmation.winner_seed})")

@@ -21,6 +21,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tune.records import EffectRow, Verdict
+
 __all__ = [
     "EXPECTATIONS",
     "Expectation",
@@ -168,22 +170,22 @@ def change_of(expectation: Expectation, baseline: float, winner: float) -> float
     return (baseline - winner) / baseline if baseline > 0 else math.nan
 
 
-def verdict(change: float, low: float, high: float) -> str:
-    """'held', 'held (beyond the expected range)', 'weaker than expected', 'did not hold' or 'not measurable'."""
+def verdict(change: float, low: float, high: float) -> Verdict:
+    """Whether a change in the hoped-for direction reached the expected range [low, high] (see `Verdict`)."""
     if not math.isfinite(change):
-        return "not measurable"
+        return Verdict.NOT_MEASURABLE
     # A change on the edge of the range (e.g. exactly 2 points, computed as 2.0000000000000018) is inside it.
     if change > high + _EDGE:
-        return "held (beyond the expected range)"
+        return Verdict.HELD_BEYOND
     if change >= low - _EDGE:
-        return "held"
+        return Verdict.HELD
     if change > 0:
-        return "weaker than expected"
-    return "did not hold"
+        return Verdict.WEAKER
+    return Verdict.NOT_HELD
 
 
-def compare_effects(baseline: GroupEffects, winner: GroupEffects) -> list[dict]:
-    """One JSON-able row per expectation: both values, the change, the hoped-for range and the verdict.
+def compare_effects(baseline: GroupEffects, winner: GroupEffects) -> list[EffectRow]:
+    """One row per expectation: both values, the change, the hoped-for range and the verdict.
 
     `seeds_better` counts the seeds where the winner's run beats the baseline's run of the same
     seed (runs are paired by position); None for a measure taken across seeds.
@@ -199,11 +201,11 @@ def compare_effects(baseline: GroupEffects, winner: GroupEffects) -> list[dict]:
             if pairs:
                 wins = sum((y < x) if e.measure in _LOWER_IS_BETTER else (y > x) for x, y in pairs)
                 better = f"{wins}/{len(pairs)}"
-        rows.append({"effect": e.effect, "measure": e.measure, "description": e.description,
-                     "baseline": _finite_or_none(b), "winner": _finite_or_none(w),
-                     "change": _finite_or_none(change), "change_unit": "points" if e.change == "gain_points" else "%",
-                     "expected": e.expected, "seeds_better": better, "verdict": verdict(change, e.low, e.high),
-                     "diff_ci95": _paired_interval(e.measure, baseline, winner)})
+        rows.append(EffectRow(effect=e.effect, measure=e.measure, description=e.description,
+                              baseline=_finite_or_none(b), winner=_finite_or_none(w), change=_finite_or_none(change),
+                              change_unit="points" if e.change == "gain_points" else "%", expected=e.expected,
+                              seeds_better=better, verdict=verdict(change, e.low, e.high),
+                              diff_ci95=_paired_interval(e.measure, baseline, winner)))
     return rows
 
 
@@ -239,26 +241,26 @@ def _number(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _change(row: dict) -> str:
-    value = row["change"]
+def _change(row: EffectRow) -> str:
+    value = row.change
     if value is None:
         return "n/a"
-    if row["change_unit"] == "points":
+    if row.change_unit == "points":
         return f"{value:+.2f} points"
-    word = "lower" if row["measure"] != "epochs_to_95" else "faster"
+    word = "lower" if row.measure != "epochs_to_95" else "faster"
     return f"{abs(value) * 100:.1f}% {word if value >= 0 else ('higher' if word == 'lower' else 'slower')}"
 
 
-def effects_markdown(rows: list[dict], compared: str = "winner") -> str:
+def effects_markdown(rows: list[EffectRow], compared: str = "winner") -> str:
     """The effects rows as a Markdown table; `compared` heads the column of the configuration set against the baseline."""
     lines = [f"| effect | measure | baseline | {compared} | change | expected | seeds better | verdict "
              f"| {compared} - baseline, CI95 |",
              "|---|---|---:|---:|---:|---|---:|---|---:|"]
     for row in rows:
-        digits = 2 if row["measure"] == "epochs_to_95" else 4
-        interval = row.get("diff_ci95")
+        digits = 2 if row.measure == "epochs_to_95" else 4
+        interval = row.diff_ci95
         ci = f"[{interval[0]:+.{digits}f}, {interval[1]:+.{digits}f}]" if interval else "-"
-        lines.append(f"| {row['effect']} | {row['description']} | {_number(row['baseline'], digits)} | "
-                     f"{_number(row['winner'], digits)} | {_change(row)} | {row['expected']} | "
-                     f"{row['seeds_better'] or '-'} | {row['verdict']} | {ci} |")
+        lines.append(f"| {row.effect} | {row.description} | {_number(row.baseline, digits)} | "
+                     f"{_number(row.winner, digits)} | {_change(row)} | {row.expected} | "
+                     f"{row.seeds_better or '-'} | {row.verdict} | {ci} |")
     return "\n".join(lines)

@@ -9,15 +9,26 @@ chosen on dev weighted F1 and test is evaluated once, with that C: the same rule
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import numpy as np
 
 from joyful.data.dialogues import DialogueData
 from joyful.metrics import weighted_f1
-from tune.records import BestConfig, StudyRecord, TrialRecord
+from tune.records import (
+    BestConfig,
+    LinearReference,
+    MajorityLevel,
+    MajorityReference,
+    References,
+    StudyRecord,
+    Summary,
+    TrialRecord,
+)
 
-__all__ = ["C_GRID", "Published", "judge", "majority_level", "majority_warning", "published_test", "reference_scores", "winner_test"]
+__all__ = ["C_GRID", "Published", "Standing", "judge", "majority_level", "majority_warning", "published_test",
+           "reference_scores", "winner_test"]
 
 C_GRID = (0.01, 0.1, 1.0)
 
@@ -28,7 +39,7 @@ def _split(data: DialogueData, split: str, modalities: str) -> tuple[np.ndarray,
     return features.astype(np.float64), np.concatenate([d.labels for d in dialogues])
 
 
-def reference_scores(data: DialogueData, modalities: str, seed: int = 0) -> dict[str, Any]:
+def reference_scores(data: DialogueData, modalities: str, seed: int = 0) -> References:
     """Dev and test weighted F1 of always-majority (train's majority class) and of the logistic regression."""
     from sklearn.linear_model import LogisticRegression
 
@@ -47,16 +58,28 @@ def reference_scores(data: DialogueData, modalities: str, seed: int = 0) -> dict
         if best is None or dev > best[0]:
             best = (dev, c, model)
     dev_f1, c, model = best
-    return {
-        "modalities": modalities,
-        "majority": {"class": data.spec.label_names[majority],
-                     "dev_weighted_f1": weighted_f1(y_dev, np.full_like(y_dev, majority)),
-                     "test_weighted_f1": weighted_f1(y_test, np.full_like(y_test, majority))},
-        "logistic_regression": {"C": c, "dev_weighted_f1": dev_f1,
-                                "test_weighted_f1": weighted_f1(y_test, model.predict(scaled(x_test))),
-                                "features": "each utterance's vectors, concatenated, standardised on train; "
-                                            f"C in {list(C_GRID)} chosen on dev"},
-    }
+    return References(
+        modalities=modalities,
+        majority=MajorityReference(majority_class=data.spec.label_names[majority],
+                                   dev_weighted_f1=weighted_f1(y_dev, np.full_like(y_dev, majority)),
+                                   test_weighted_f1=weighted_f1(y_test, np.full_like(y_test, majority))),
+        logistic_regression=LinearReference(C=c, dev_weighted_f1=dev_f1,
+                                            test_weighted_f1=weighted_f1(y_test, model.predict(scaled(x_test))),
+                                            features="each utterance's vectors, concatenated, standardised on "
+                                                     f"train; C in {list(C_GRID)} chosen on dev"))
+
+
+class Standing(Enum):
+    """Where a published model's test wF1 stands against the logistic regression (LR) and a margin above it."""
+
+    CLEARS = "clears"  # at least LR + margin
+    SHORT = "short"  # above LR, short of the margin
+    BELOW = "below"  # at or below LR
+
+    def words(self, margin: float, goal: float, lr: float) -> str:
+        return {Standing.CLEARS: f"clears logistic regression + {margin:.2f} ({goal:.4f})",
+                Standing.SHORT: f"above logistic regression but short of + {margin:.2f} ({goal:.4f})",
+                Standing.BELOW: f"BELOW logistic regression ({lr:.4f})"}[self]
 
 
 @dataclass(frozen=True)
@@ -67,76 +90,79 @@ class Published:
     what: str
     test_weighted_f1: float
     ci95: list[float] | None = None
-    single: dict[str, Any] | None = None  # mean_ci95 of the confirmed winner's single runs (with an ensemble)
+    single: Summary | None = None  # the confirmed winner's single runs (with an ensemble)
 
-    def below(self, references: dict[str, Any]) -> bool:
-        return self.test_weighted_f1 <= references["logistic_regression"]["test_weighted_f1"]
+    def standing(self, references: References, margin: float = 0.01) -> Standing:
+        lr = references.logistic_regression.test_weighted_f1
+        if self.test_weighted_f1 >= lr + margin:
+            return Standing.CLEARS
+        return Standing.SHORT if self.test_weighted_f1 > lr else Standing.BELOW
+
+    def below(self, references: References) -> bool:
+        return self.standing(references) is Standing.BELOW
+
+    def single_below(self, references: References) -> bool:
+        """Whether the single runs behind an ensemble stay at or below the logistic regression."""
+        return (self.single is not None and self.single.mean is not None
+                and self.single.mean <= references.logistic_regression.test_weighted_f1)
 
 
 def published_test(best: BestConfig) -> Published | None:
     """What `best` publishes and its test wF1 (see `Published`); None when nothing was tested."""
     single = winner_test(best)
     if best.ensemble:
-        return Published(f"published ensemble of {len(best.ensemble['members'])} runs",
-                         best.ensemble["test_weighted_f1"], single=single if single and single.get("n", 0) > 1 else None)
-    if single and single.get("mean") is not None:
-        n = single.get("n", "?")
-        what = f"confirmed winner over {n} seeds" if best.confirmation else "re-run winner"
-        return Published(what, single["mean"], single.get("ci95"))
+        return Published(f"published ensemble of {len(best.ensemble.members)} runs", best.ensemble.test_weighted_f1,
+                         single=single if single and single.n > 1 else None)
+    if single and single.mean is not None:
+        what = f"confirmed winner over {single.n} seeds" if best.confirmation else "re-run winner"
+        return Published(what, single.mean, single.ci95)
     return None
 
 
-def judge(published: Published | None, references: dict[str, Any] | None, margin: float = 0.01) -> str | None:
+def judge(published: Published | None, references: References | None, margin: float = 0.01) -> str | None:
     """One line: the published model's test wF1 against the references, and whether it clears the logistic
     regression by `margin`; None when either is missing."""
     if published is None or not references:
         return None
-    lr = references["logistic_regression"]["test_weighted_f1"]
-    majority = references["majority"]["test_weighted_f1"]
+    lr = references.logistic_regression.test_weighted_f1
+    majority = references.majority
     interval = f" (CI95 [{published.ci95[0]:.4f}, {published.ci95[1]:.4f}])" if published.ci95 else ""
-    goal = lr + margin
-    value = published.test_weighted_f1
-    if value >= goal:
-        verdict = f"clears logistic regression + {margin:.2f} ({goal:.4f})"
-    elif not published.below(references):
-        verdict = f"above logistic regression but short of + {margin:.2f} ({goal:.4f})"
-    else:
-        verdict = f"BELOW logistic regression ({lr:.4f})"
+    verdict = published.standing(references, margin).words(margin, lr + margin, lr)
     single = ""
-    if published.single and published.single.get("mean") is not None:
-        ci = published.single.get("ci95")
-        single = (f"; its single runs {published.single['mean']:.4f}"
+    if published.single and published.single.mean is not None:
+        ci = published.single.ci95
+        single = (f"; its single runs {published.single.mean:.4f}"
                   + (f" (CI95 [{ci[0]:.4f}, {ci[1]:.4f}])" if ci else ""))
-    return (f"{published.what}: test wF1 {value:.4f}{interval}: {verdict}{single}; "
-            f"always-{references['majority']['class']} {majority:.4f}, logistic regression {lr:.4f}")
+    return (f"{published.what}: test wF1 {published.test_weighted_f1:.4f}{interval}: {verdict}{single}; "
+            f"always-{majority.majority_class} {majority.test_weighted_f1:.4f}, logistic regression {lr:.4f}")
 
 
-def winner_test(best: BestConfig) -> dict[str, Any] | None:
+def winner_test(best: BestConfig) -> Summary | None:
     """Test wF1 of a best config's single-run winner: over the confirmation's seeds, else the re-run's value."""
-    if best.confirmation:
-        entry = next(c for c in best.confirmation["configurations"] if c["label"] == best.confirmation["winner"])
-        return entry["test_weighted_f1"]
-    return {"n": 1, "mean": best.test["weighted_f1"], "std": None, "ci95": None} if best.test else None
+    winner = best.confirmation.winner_entry if best.confirmation else None
+    if winner is not None:
+        return winner.test_weighted_f1
+    return Summary(n=1, mean=best.test.weighted_f1) if best.test else None
 
 
-def majority_level(data: DialogueData) -> dict[str, Any]:
+def majority_level(data: DialogueData) -> MajorityLevel:
     """The level a trivial model reaches on dev: always the dev split's most frequent class, scored by weighted F1.
 
     Cheap (labels only), so every search records it and its plots draw it; a winner at this level
     has learned nothing (e.g. a weak modality that trains to "always neutral")."""
     labels = np.concatenate([d.labels for d in data.splits["dev"]])
     majority = int(np.bincount(labels).argmax())
-    return {"class": data.spec.label_names[majority],
-            "dev_weighted_f1": weighted_f1(labels, np.full_like(labels, majority))}
+    return MajorityLevel(majority_class=data.spec.label_names[majority],
+                         dev_weighted_f1=weighted_f1(labels, np.full_like(labels, majority)))
 
 
 def majority_warning(study: StudyRecord, winner: TrialRecord | None) -> str | None:
     """One line when the search's winner does not clear always-majority on dev (it learned nothing more)."""
     if winner is None or not study.majority:
         return None
-    level = study.majority["dev_weighted_f1"]
+    level = study.majority.dev_weighted_f1
     if winner.best_dev_weighted_f1 > level + 1e-9:
         return None
     return (f"WARNING: {study.dataset}: the best trial's dev wF1 {winner.best_dev_weighted_f1:.4f} does not clear "
-            f"always-{study.majority['class']} ({level:.4f}): the search found nothing better than predicting the "
+            f"always-{study.majority.majority_class} ({level:.4f}): the search found nothing better than predicting the "
             "majority class")

@@ -21,11 +21,11 @@ existed gets them from `python -m tune.migrate`.
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tune.records import RANKING_RULE, BestConfig, StudyRecord, choose_winner
+from tune.common import utc_now
+from tune.records import RANKING_RULE, BestConfig, Confirmation, Ensemble, Outcome, StudyRecord, choose_winner
 from tune.space import Budget
 from tune.study.storage import load_study
 
@@ -59,13 +59,13 @@ def record_story(storage_path: str | Path, record: StudyRecord, best: BestConfig
 
     study = load_study(storage_path, record.optuna_study)
     attrs = _winner_attrs(study, record)
-    if best is not None and best.study.get("name") == record.name:
-        if best.confirmation:
+    if best is not None and best.study.name == record.name:
+        if best.confirmation and best.confirmation.configurations:
             attrs["confirmation"] = _confirmation_attrs(best.confirmation)
         attrs["published"] = {**(published or {}), "config_searched": best.searched,
-                              "dev_weighted_f1": best.value, "test": best.test,
+                              "dev_weighted_f1": best.value, "test": best.test.to_dict() if best.test else None,
                               "ensemble": _ensemble_attrs(best.ensemble)}
-    attrs["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    attrs["finished_at"] = utc_now()
     for key, value in attrs.items():
         study.set_user_attr(key, value)
     _save_note(study, attrs)
@@ -78,7 +78,7 @@ def _winner_attrs(study: Any, record: StudyRecord) -> dict[str, Any]:
         return attrs
     attrs["search_winner"] = {"trial_number": winner.optuna_number, "ray_trial_id": winner.trial_id,
                               "value": winner.best_dev_weighted_f1, "best_epoch": winner.best_epoch,
-                              "epochs_run": winner.epochs_run, "state": _optuna_state(winner.status)}
+                              "epochs_run": winner.epochs_run, "state": Outcome(winner.outcome).optuna_state}
     try:
         optuna_best = study.best_trial
     except ValueError:  # no COMPLETE trial
@@ -88,32 +88,26 @@ def _winner_attrs(study: Any, record: StudyRecord) -> dict[str, Any]:
                   "trials" if optuna_best is not None else "Optuna has no COMPLETE trial to call best")
         attrs["optuna_best_trial_differs"] = (
             f"{theirs}; the search's winner is #{winner.optuna_number} (Ray {winner.trial_id}, "
-            f"{_optuna_state(winner.status)} after {winner.epochs_run} epochs, best dev {winner.best_dev_weighted_f1:.4f}"
+            f"{Outcome(winner.outcome).optuna_state} after {winner.epochs_run} epochs, best dev {winner.best_dev_weighted_f1:.4f}"
             f" at epoch {winner.best_epoch}) because the search ranks ASHA-stopped trials by their best epoch too: "
             f"{RANKING_RULE}")
     return attrs
 
 
-def _confirmation_attrs(confirmation: dict[str, Any]) -> dict[str, Any]:
-    return {"seeds": confirmation["seeds"], "winner": confirmation["winner"],
-            "winner_seed": confirmation.get("winner_seed"),
-            "configurations": [{"label": c["label"], "searched": c["searched"],
-                                "dev_weighted_f1": {str(r["seed"]): r["best_dev_weighted_f1"] for r in c["runs"]},
-                                "test_weighted_f1": {str(r["seed"]): r["test_weighted_f1"] for r in c["runs"]},
-                                "dev_mean": c["dev_weighted_f1"]["mean"], "test_mean": c["test_weighted_f1"]["mean"]}
-                               for c in confirmation["configurations"]]}
+def _confirmation_attrs(confirmation: Confirmation) -> dict[str, Any]:
+    return {"seeds": confirmation.seeds, "winner": confirmation.winner, "winner_seed": confirmation.winner_seed,
+            "configurations": [{"label": c.label, "searched": c.searched,
+                                "dev_weighted_f1": {str(r.seed): r.best_dev_weighted_f1 for r in c.runs},
+                                "test_weighted_f1": {str(r.seed): r.test_weighted_f1 for r in c.runs},
+                                "dev_mean": c.dev_weighted_f1.mean, "test_mean": c.test_weighted_f1.mean}
+                               for c in confirmation.configurations]}
 
 
-def _ensemble_attrs(ensemble: dict[str, Any] | None) -> dict[str, Any] | None:
+def _ensemble_attrs(ensemble: Ensemble | None) -> dict[str, Any] | None:
     if not ensemble:
         return None
-    return {"members_from": ensemble.get("members_from"), "members": [[m["label"], m["seed"]] for m in
-                                                                        ensemble["members"]],
-            "dev_weighted_f1": ensemble["dev_weighted_f1"], "test_weighted_f1": ensemble["test_weighted_f1"]}
-
-
-def _optuna_state(status: str) -> str:
-    return {"TERMINATED": "COMPLETE", "EARLY_STOPPED": "PRUNED"}.get(status, "FAIL")
+    return {"members_from": ensemble.members_from, "members": [[m.label, m.seed] for m in ensemble.members],
+            "dev_weighted_f1": ensemble.dev_weighted_f1, "test_weighted_f1": ensemble.test_weighted_f1}
 
 
 def _save_note(study: Any, attrs: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Experiment tracking of a search, as options: MLflow (tune/tracking/mlflow_tracker.py) and W&B (Ray Tune's callback).
+"""Experiment tracking of a search: MLflow (tune/tracking/mlflow_tracker.py) and W&B (Ray Tune's callback).
 
 * MLflow (``--mlflow``, or ``--mlflow-uri URI``): a parent run per search (fixed settings, budget, the winner,
   the best config and the report as artifacts) and a child run per trial (every setting, the Optuna trial
@@ -17,9 +17,9 @@ installed is refused before Ray starts.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,34 +27,36 @@ from joyful.errors import UserError
 from joyful.io import portable_path
 from tune.records.store import ResultStore
 
-__all__ = ["add_tracking_arguments", "check_tracking", "finish_tracking", "mlflow_tracker", "tracking_callbacks"]
+__all__ = ["WANDB_MODES", "Tracking", "check_tracking", "finish_tracking", "make_mlflow_tracker", "mlflow_uri",
+           "tracking_callbacks"]
 
 WANDB_MODES = ("online", "offline")
 
 
-def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("experiment tracking (optional extra: pip install 'joyful-tune[tracking]')")
-    group.add_argument("--mlflow", action="store_true",
-                       help="log every trial to MLflow (default store: <results-dir>/mlflow.db, SQLite, no server needed)")
-    group.add_argument("--mlflow-uri", help="MLflow tracking URI (a server or a store); implies --mlflow")
-    group.add_argument("--wandb-project", help="log every trial to this W&B project")
-    group.add_argument("--wandb-mode", choices=WANDB_MODES, default="online",
-                       help="offline: write W&B runs under <results-dir>/wandb without network (wandb sync uploads them)")
+@dataclass(frozen=True)
+class Tracking:
+    """The trackers a search logs to, as its flags (tune/options.py) name them, and the results folder that
+    holds the local stores (MLflow's SQLite file and artifacts, W&B's offline runs)."""
+
+    results_dir: str
+    mlflow: bool
+    mlflow_uri: str | None
+    wandb_project: str | None
+    wandb_mode: str  # one of WANDB_MODES
 
 
 def _missing(module: str) -> bool:
     return importlib.util.find_spec(module) is None
 
 
-def check_tracking(args: argparse.Namespace) -> None:
-    """Refuse a tracker whose package is not installed, before anything starts."""
-    if (args.mlflow or args.mlflow_uri) and _missing("mlflow"):
+def check_tracking(tracking: Tracking) -> None:
+    """Refuse a tracker whose package is not installed, or W&B online without a key, before anything starts.
+    (That --wandb-mode goes with --wandb-project, `SearchOptions` checks.)"""
+    if (tracking.mlflow or tracking.mlflow_uri) and _missing("mlflow"):
         raise UserError("--mlflow needs MLflow: pip install 'joyful-tune[tracking]' (or mlflow-skinny)")
-    if args.wandb_project and _missing("wandb"):
+    if tracking.wandb_project and _missing("wandb"):
         raise UserError("--wandb-project needs W&B: pip install 'joyful-tune[tracking]' (or wandb)")
-    if args.wandb_project is None and args.wandb_mode != "online":
-        raise UserError("--wandb-mode goes with --wandb-project; name the project to log to")
-    if args.wandb_project and args.wandb_mode == "online" and not _wandb_key_known():
+    if tracking.wandb_project and tracking.wandb_mode == "online" and not _wandb_key_known():
         raise UserError("--wandb-project logs online, which needs WANDB_API_KEY (or `wandb login`); "
                         "or pass --wandb-mode offline and upload later with `wandb sync`")
 
@@ -70,55 +72,55 @@ def _wandb_key_known() -> bool:
         return False
 
 
-def mlflow_uri(args: argparse.Namespace) -> str | None:
+def mlflow_uri(tracking: Tracking) -> str | None:
     """The MLflow tracking URI of this search, or None when MLflow is off."""
-    if args.mlflow_uri:
-        return args.mlflow_uri
-    if args.mlflow:
-
-        return ResultStore(args.results_dir).mlflow_uri()
+    if tracking.mlflow_uri:
+        return tracking.mlflow_uri
+    if tracking.mlflow:
+        return ResultStore(tracking.results_dir).mlflow_uri()
     return None
 
 
-def tracking_callbacks(args: argparse.Namespace, plan: Any, study_name: str) -> list[Any]:
+def tracking_callbacks(tracking: Tracking, plan: Any, study_name: str) -> list[Any]:
     """Ray Tune callbacks for the trackers the user asked for (none by default); `plan` is the DatasetPlan."""
     callbacks: list[Any] = []
-    tracker = mlflow_tracker(args, plan, study_name)
+    tracker = make_mlflow_tracker(tracking, plan, study_name)
     if tracker is not None:
         callbacks.append(tracker)
-    if args.wandb_project:
+    if tracking.wandb_project:
+        # Ray's W&B integration: imported only when asked for (Ray and, through it, wandb load late).
         from ray.air.integrations.wandb import WandbLoggerCallback
 
-
-        folder = ResultStore(args.results_dir).wandb_dir().resolve()
+        folder = ResultStore(tracking.results_dir).wandb_dir().resolve()
         folder.mkdir(parents=True, exist_ok=True)
         # Ray's callback asks for an API key unless WANDB_MODE says offline; its logging actors get the mode too.
-        os.environ["WANDB_MODE"] = args.wandb_mode
-        callbacks.append(WandbLoggerCallback(project=args.wandb_project, group=plan.dataset, mode=args.wandb_mode,
-                                             dir=str(folder), tags=[study_name]))
+        os.environ["WANDB_MODE"] = tracking.wandb_mode
+        callbacks.append(WandbLoggerCallback(project=tracking.wandb_project, group=plan.dataset,
+                                             mode=tracking.wandb_mode, dir=str(folder), tags=[study_name]))
     return callbacks
 
 
-def mlflow_tracker(args: argparse.Namespace, plan: Any, study_name: str) -> Any:
-    """The search's MLflow tracker (not yet connected), or None when MLflow is off."""
-    import dataclasses
+def make_mlflow_tracker(tracking: Tracking, plan: Any, study_name: str) -> Any:
+    """The search's MLflow tracker (not yet connected), or None when MLflow is off.
 
-
-    uri = mlflow_uri(args)
+    Not named `mlflow_tracker`: importing the submodule of that name sets the package's attribute
+    `mlflow_tracker` to the module, which would replace a function of that name here."""
+    uri = mlflow_uri(tracking)
     if not uri:
         return None
+    # The tracker is a Ray Tune callback: Ray loads only once a search runs.
     from tune.tracking.mlflow_tracker import MLflowTracker
 
-    store = ResultStore(args.results_dir)
-    artifacts = None if args.mlflow_uri else store.mlflow_artifacts_dir().resolve().as_uri()
-    return MLflowTracker(uri, plan.dataset, study_name, plan.base_config.to_dict(), dataclasses.asdict(plan.budget),
+    store = ResultStore(tracking.results_dir)
+    artifacts = None if tracking.mlflow_uri else store.mlflow_artifacts_dir().resolve().as_uri()
+    return MLflowTracker(uri, plan.dataset, study_name, plan.base_config.to_dict(), asdict(plan.budget),
                          portable_path(plan.space.path) or "", plan.budget.max_epochs, str(plan.optuna_storage),
                          artifact_location=artifacts)
 
 
-def finish_tracking(args: argparse.Namespace, plan: Any, study_name: str, winner: Any, artifacts: list[Path]) -> None:
+def finish_tracking(tracking: Tracking, plan: Any, study_name: str, winner: Any, artifacts: list[Path]) -> None:
     """After publishing: the tracker tags the winner, attaches `artifacts` and closes the search's parent run."""
-    tracker = mlflow_tracker(args, plan, study_name)
+    tracker = make_mlflow_tracker(tracking, plan, study_name)
     if tracker is not None:
         tracker.setup()
         tracker.finish(winner, artifacts)

@@ -22,7 +22,7 @@ from ray import tune
 
 from joyful.errors import UserError
 from tune.common import finite
-from tune.records import classify, stop_reason
+from tune.records import Outcome, classify, stop_reason
 from tune.study.storage import load_study
 
 __all__ = ["MLflowTracker", "TRACKED_METRICS"]
@@ -30,9 +30,6 @@ __all__ = ["MLflowTracker", "TRACKED_METRICS"]
 # What a trial reports that is worth a curve (nested dicts: every key under them).
 TRACKED_METRICS = ("dev_weighted_f1", "raw_dev_weighted_f1", "dev_accuracy", "dev_loss", "best_dev_weighted_f1",
                    "lr", "train_seconds", "train_loss", "gates")
-OPTUNA_STATES = {"completed": "COMPLETE", "early_stopped": "PRUNED", "non_finite": "FAIL", "errored": "FAIL"}
-
-
 class MLflowTracker(tune.Callback):
     """A Ray Tune callback (in the driver) writing the parent and child runs through `MlflowClient`."""
 
@@ -115,7 +112,7 @@ class MLflowTracker(tune.Callback):
         last = trial.last_result or {}
         outcome = classify(last, error, self.max_epochs)
         epochs = int(last.get("epoch", 0) or 0)
-        tags = {"state": OPTUNA_STATES[outcome], "epochs_run": str(epochs),
+        tags = {"state": Outcome(outcome).optuna_state, "epochs_run": str(epochs),
                 "stop_reason": stop_reason(outcome, epochs, self.max_epochs, str(last.get("stop_reason") or ""))}
         number = self._optuna_number(trial.trial_id)
         if number is not None:
@@ -144,7 +141,6 @@ class MLflowTracker(tune.Callback):
 
     def _optuna_number(self, trial_id: str) -> int | None:
         """The Optuna trial the searcher asked for this Ray trial (it records `ray_trial_id` when it asks)."""
-
         try:
             study = load_study(self.optuna_storage, self.search)
         except UserError:
@@ -169,8 +165,6 @@ def _flat(result: dict, prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
-
-
 
 
 def _millis() -> int:

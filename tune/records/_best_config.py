@@ -1,0 +1,158 @@
+"""The best config of a data set: what `train.py --config` reads, how it was found, and the rule that
+decides whether a new result replaces it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from joyful.config import CONFIG_SCHEMA_VERSION, JoyfulConfig, upgrade_config_values
+from joyful.datasets import check_dataset_name
+from joyful.errors import UserError
+from tune.records._confirmation import Confirmation
+from tune.records._document import DOCUMENT, Part
+from tune.records._ensemble import Ensemble
+from tune.records._parts import DataRef, Rerun, SingleTrialBest, StudyInfo, Versions
+from tune.records._references import References
+from tune.records._scores import Metric, TestScores
+
+__all__ = ["BEST_CONFIG_KIND", "BEST_CONFIG_SCHEMA_VERSION", "BestConfig"]
+
+# A best-config file is a superset of the plain config document, so both share one version.
+BEST_CONFIG_SCHEMA_VERSION = CONFIG_SCHEMA_VERSION
+BEST_CONFIG_KIND = "joyful-tune best config"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BestConfig(Part):
+    """The best config of a data set: what `train.py --config` reads, and how it was found.
+
+    `from_dict` validates a document (schema 1..current; the first bad key is named) and `to_dict` gives
+    it back, always in this field order (top-level keys it does not know are kept in `extra`, written last);
+    `references`, `rerun` and `ensemble` are written only when set (older files lack them).
+    """
+
+    KEY = ""
+    REQUIRED = ("schema_version", "kind", "dataset", "modalities", "data", "config", "searched", "metric", "test",
+                "single_trial_best", "confirmation", "study", "versions", "rerun_command", "checkpoint",
+                "written_at")
+    NULLABLE = ("test", "confirmation")
+    TYPES = {"schema_version": int, "kind": str, "dataset": str, "modalities": str, "config": dict, "searched": dict,
+             "rerun_command": str, "checkpoint": (str, type(None)), "written_at": str}
+    PARTS = {"data": DataRef, "metric": Metric, "test": TestScores, "single_trial_best": SingleTrialBest,
+             "confirmation": Confirmation, "study": StudyInfo, "versions": Versions, "references": References,
+             "rerun": Rerun, "ensemble": Ensemble}
+    OMIT_NONE = ("references", "rerun", "ensemble")
+    KEEP_ORDER = False
+
+    schema_version: int
+    kind: str = BEST_CONFIG_KIND
+    dataset: str
+    modalities: str
+    data: DataRef
+    config: dict[str, Any]  # JoyfulConfig.to_dict() of the winner
+    searched: dict[str, Any]  # the winner's searched parameters
+    metric: Metric
+    test: TestScores | None
+    single_trial_best: SingleTrialBest
+    confirmation: Confirmation | None
+    study: StudyInfo
+    versions: Versions
+    rerun_command: str
+    checkpoint: str | None
+    written_at: str
+    references: References | None = None
+    rerun: Rerun | None = None  # the winner re-trained at publishing
+    # The published ensemble: the confirmed winner's runs (model files under results/models), scored.
+    ensemble: Ensemble | None = None
+
+    @classmethod
+    def from_dict(cls, document: Any) -> BestConfig:
+        """Raise ValueError naming the first missing or invalid key."""
+        if not isinstance(document, dict):
+            raise ValueError(f"a best-config document must be a dict, got {type(document).__name__}")
+        return super().from_dict(document)
+
+    def check(self) -> None:
+        if not 1 <= self.schema_version <= BEST_CONFIG_SCHEMA_VERSION:
+            raise ValueError(f"{DOCUMENT}: 'schema_version' is {self.schema_version}, but must be "
+                             f"1..{BEST_CONFIG_SCHEMA_VERSION}")
+        if self.kind != BEST_CONFIG_KIND:
+            raise ValueError(f"{DOCUMENT}: 'kind' is {self.kind!r}, but must be {BEST_CONFIG_KIND!r}")
+        try:
+            check_dataset_name(self.dataset)
+        except UserError:
+            raise ValueError(f"{DOCUMENT}: 'dataset' {self.dataset!r} is not a plain name "
+                             "(letters, digits, _ . -)") from None
+        try:
+            self.joyful_config(source="best-config document 'config'")
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
+        for key, expected in (("dataset", self.dataset), ("modalities", self.modalities)):
+            if self.config.get(key) != expected:
+                raise ValueError(f"{DOCUMENT}: 'config.{key}' is {self.config.get(key)!r}, but {key!r} is "
+                                 f"{expected!r}")
+        if not self.rerun_command.strip():
+            raise ValueError(f"{DOCUMENT}: 'rerun_command' must not be empty")
+        try:
+            datetime.fromisoformat(self.written_at.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{DOCUMENT}: 'written_at' {self.written_at!r} is not an ISO 8601 time") from None
+        try:
+            json.dumps(self.to_dict())
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{DOCUMENT}: not JSON-serialisable ({exc})") from None
+
+    @property
+    def value(self) -> float:
+        return self.metric.value
+
+    def joyful_config(self, source: str | None = None) -> JoyfulConfig:
+        return JoyfulConfig.from_dict(upgrade_config_values(self.config, self.schema_version),
+                                      source=source or f"best config of {self.dataset}")
+
+    # --- which result the best-config file holds ------------------------------------------------------
+
+    def replaces(self, current: BestConfig, overwrite: bool = False) -> tuple[bool, str]:
+        """Whether this result replaces `current` (a valid best config of the same data set), and the reason
+        shown to the user: strictly better on the same data and metric, or `overwrite`."""
+        old_metric, new_metric = current.metric, self.metric
+        old_sha, new_sha = current.data.sha256, self.data.sha256
+        if old_sha != new_sha:
+            difference = f"earlier result is for other data (sha256 {old_sha[:12]}… vs {new_sha[:12]}…)"
+        elif (old_metric.name, old_metric.mode) != (new_metric.name, new_metric.mode):
+            difference = (f"earlier result uses another metric ({old_metric.name}/{old_metric.mode} "
+                          f"vs {new_metric.name}/{new_metric.mode})")
+        else:
+            difference = None
+        if difference is not None:
+            if overwrite:
+                return True, f"overwrite requested; {difference} — replaced, earlier kept in history"
+            return False, (f"kept earlier result: {difference}; pass --overwrite to replace it (this result is kept "
+                           "in history)")
+        old, value, mode, name = old_metric.value, new_metric.value, new_metric.mode, new_metric.name
+        if new_metric.better(old_metric):
+            sign = ">" if mode == "max" else "<"
+            reason = f"better than earlier result: {value:.6g} {sign} {old:.6g} ({name}, {mode})"
+            if current.confirmation and not self.confirmation:
+                # Said, not refused: the search's own choice (--confirm-top 0); the earlier one stays in the history.
+                reason += ("; note: the earlier result was confirmed over seeds and this one is a single unconfirmed "
+                           "trial - confirm it with tune/confirm.py")
+            return True, reason
+        if overwrite:
+            return True, f"overwrite requested (earlier {old:.6g}, this {value:.6g} {name})"
+        sign = ">=" if mode == "max" else "<="
+        return False, f"kept earlier result: {old:.6g} {sign} {value:.6g} on the same data and metric ({name}, {mode})"
+
+    def confirms(self, current: BestConfig) -> tuple[bool, str]:
+        """Whether this result, a confirmation of its search, may update `current`: only while `current` holds
+        the result of the same search on the same data (a newer search may have published in between)."""
+        if current.data.sha256 != self.data.sha256:
+            return False, (f"kept earlier result: it is for other data (sha256 {current.data.sha256[:12]}… vs "
+                           f"{self.data.sha256[:12]}…); the confirmation is kept in history")
+        if current.study.name != self.study.name:
+            return False, (f"kept earlier result: it now holds search {current.study.name!r}, not the confirmed "
+                           f"{self.study.name!r}; the confirmation is kept in history")
+        return True, f"confirmation of search {self.study.name!r} recorded"

@@ -1,0 +1,115 @@
+"""A validated search space and the define-by-run function that samples it with Optuna."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from joyful.config import JoyfulConfig
+from tune.space._budget import Budget
+from tune.space._conditions import active_parameters, when_order
+from tune.space._parameter import Parameter
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["DefineByRun", "SearchSpace"]
+
+
+@dataclass
+class SearchSpace:
+    """A validated search-space file; `path` and `sha256` identify it in result records."""
+
+    dataset: str
+    parameters: tuple[Parameter, ...]
+    fixed: dict[str, Any]
+    baseline: dict[str, Any]
+    budget: Budget
+    metric: str = "dev_weighted_f1"
+    mode: str = "max"
+    path: str = ""
+    sha256: str = ""
+    # The user's proposed setting (e.g. hierarchical fusion + SmoothL1) whose expected effects
+    # confirmation measures against the baseline; empty = compare the confirmed winner.
+    proposal: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def define_by_run(self) -> DefineByRun:
+        return DefineByRun(self.parameters)
+
+    def tuned_names(self, point: dict | None = None) -> list[str]:
+        """Nuisance parameters `point` (default: the baseline) leaves open: confirmation gives them tuned values."""
+        point = self.baseline if point is None else point
+        return [p.name for p in self.parameters if p.role == "nuisance" and p.name not in point]
+
+    def scientific_names(self) -> list[str]:
+        return [p.name for p in self.parameters if p.role == "scientific"]
+
+    def baseline_point(self) -> dict:
+        """The baseline restricted to the parameters active under it (for points_to_evaluate)."""
+        return self.active_point(self.baseline)
+
+    def strata(self) -> list[dict]:
+        """Every combination of the scientific categorical parameters that no `when` condition hides
+        (e.g. [{fusion: autofusion}, {fusion: hierarchical}]); [] when there are none."""
+        combos: list[dict] = [{}]
+        for p in self.parameters:
+            if p.role == "scientific" and p.type == "categorical" and not p.when:
+                combos = [{**c, p.name: choice} for c in combos for choice in p.choices]
+        return combos if len(combos) > 1 else []
+
+    def stratified_points(self, count: int, first: list[dict]) -> list[dict]:
+        """`count` partial points that spread the trials evenly over the scientific strata, counting the
+        points that run `first` (the baseline, earlier winners). Optuna samples every other parameter of
+        such a point, so TPE tunes the nuisance settings within each stratum and each scientific value
+        gets its share of the search (tuning playbook: compare scientific values at tuned nuisance
+        settings)."""
+        strata = self.strata()
+        if not strata or count <= 0:
+            return []
+        counts = [sum(all(point.get(k) == v for k, v in stratum.items()) for point in first) for stratum in strata]
+        points = []
+        for _ in range(count):
+            least = min(range(len(strata)), key=lambda i: (counts[i], i))  # the least-covered stratum, in file order
+            counts[least] += 1
+            points.append(dict(strata[least]))
+        return points
+
+    def trial_config(self, base: JoyfulConfig, sampled: dict) -> JoyfulConfig:
+        """`base`, overridden by `fixed`, overridden by the `sampled` values; validated."""
+        values = {**base.to_dict(), **self.fixed, **sampled}
+        return JoyfulConfig.from_dict(values, source=f"{self.path or 'search space'}: trial config")
+
+    def param_names(self) -> list[str]:
+        return [p.name for p in self.parameters]
+
+    def point_from(self, values: dict) -> dict | None:
+        """The values of the parameters active under `values` (e.g. an earlier winner's config), or None
+        when one is missing or lies outside this space: a point this space could have sampled."""
+        point: dict = {}
+        for p in self.active_parameters(values):
+            if p.name not in values or p.value_problem(values[p.name]) is not None:
+                return None
+            point[p.name] = float(values[p.name]) if p.type == "float" else values[p.name]
+        return point
+
+    def active_parameters(self, values: dict) -> list[Parameter]:
+        """The parameters active under `values`, parents first (the walk Optuna's sampling follows)."""
+        return list(active_parameters(self.parameters, values))
+
+    def active_point(self, values: dict) -> dict:
+        """The values of the parameters active under `values` (e.g. a full config's searched settings)."""
+        return {p.name: values[p.name] for p in active_parameters(self.parameters, values) if p.name in values}
+
+
+class DefineByRun:
+    """Picklable define-by-run function for ``OptunaSearch(space=...)`` (Ray pickles it; no lambdas)."""
+
+    def __init__(self, parameters: tuple[Parameter, ...]):
+        self.parameters = when_order(parameters)
+
+    def __call__(self, trial: optuna.trial.Trial) -> None:
+        values: dict[str, Any] = {}
+        for p in active_parameters(self.parameters, values):  # reads each value as it is suggested
+            values[p.name] = p.suggest(trial)
+        return None
