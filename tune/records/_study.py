@@ -39,7 +39,7 @@ class MajorityLevel:
         return cls(majority_class=str(document["class"]), dev_weighted_f1=document["dev_weighted_f1"])
 
 
-@dataclass
+@dataclass(frozen=True)
 class StudyRecord:
     """One search of one data set: what it searched, on which data, and every trial.
 
