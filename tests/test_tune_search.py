@@ -340,7 +340,7 @@ def test_a_warm_started_search_learns_from_the_earlier_one(small_search: dict) -
     assert record.name == "warm" and Path(record.optuna_storage).name == Path(earlier.optuna_storage).name  # one journal
     copies = [t for t in study.trials if "warm_start_from" in t.user_attrs]
     ran = [t for t in study.trials if "warm_start_from" not in t.user_attrs]
-    assert len(copies) == len(learned) == record.warm_start["trials"] and len(ran) == len(record.trials) == 2
+    assert len(copies) == len(learned) == record.warm_start.trials and len(ran) == len(record.trials) == 2
     assert {t.user_attrs["ray_trial_id"] for t in copies} == {t.trial_id for t in learned}  # not re-run
     # The baseline was run by the earlier search: it is not run again, nor is any configuration it ran.
     assert {"fusion": "autofusion", "encoder_loss_weight": 0.03} not in [t.params for t in ran]

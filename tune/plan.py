@@ -16,7 +16,7 @@ from joyful.data.dialogues import DialogueData
 from joyful.datasets import check_dataset_name, resolve_dataset
 from joyful.errors import UserError
 from joyful.io import portable_path
-from tune.records import MajorityLevel
+from tune.records import MajorityLevel, WarmStartSummary
 from tune.records.store import ResultStore
 from tune.space import Budget, SearchSpace, resolve_space
 from tune.stats.references import majority_level
@@ -43,9 +43,10 @@ class WarmStart:
     trials: list[Any]  # optuna FrozenTrials, COMPLETE or PRUNED, marked `warm_start_from`
     proposed: list[dict[str, Any]]  # earlier winners of the data set, as points of this space
 
-    def summary(self) -> dict[str, Any]:
-        return {"storage": portable_path(self.storage), "studies": self.studies, "trials": len(self.trials),
-                "proposed": self.proposed}
+    def summary(self) -> WarmStartSummary:
+        """What the study record keeps of it (the trials themselves live in the Optuna storage)."""
+        return WarmStartSummary(storage=portable_path(self.storage), studies=list(self.studies),
+                                trials=len(self.trials), proposed=list(self.proposed))
 
 
 @dataclass

@@ -41,6 +41,7 @@ from tune.records._parts import (
     StudyInfo,
     TrialCounts,
     Versions,
+    WarmStartSummary,
 )
 from tune.records._ranking import RANKING_RULE, choose_winner, outcome_counts, ranked
 from tune.records._references import LinearReference, MajorityReference, References
@@ -59,5 +60,5 @@ __all__ = [
     "Confirmation", "DataRef", "EffectRow", "Effects", "Ensemble", "EnsembleMember", "EnsembleOption",
     "EnsembleScores", "LinearReference", "MajorityReference", "Metric", "PairedDifference", "References", "Rerun",
     "Resources", "RunRecord", "Scheduler", "Searcher", "SingleRunScores", "SingleTrialBest", "StudyInfo", "Summary",
-    "TestScores", "TrialCounts", "Verdict", "Versions",
+    "TestScores", "TrialCounts", "Verdict", "Versions", "WarmStartSummary",
 ]

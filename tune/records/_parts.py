@@ -9,7 +9,7 @@ from typing import Any
 from tune.records._document import DOCUMENT, Part
 
 __all__ = ["DataRef", "Rerun", "Resources", "Scheduler", "Searcher", "SingleTrialBest", "StudyInfo", "TrialCounts",
-           "Versions"]
+           "Versions", "WarmStartSummary"]
 
 _NUMBER = (int, float, type(None))
 
@@ -58,16 +58,32 @@ class SingleTrialBest(Part):
 
 
 @dataclass(frozen=True, kw_only=True)
+class WarmStartSummary(Part):
+    """What a warm-started search learned from: the Optuna storage, the earlier studies, how many of their
+    trials were copied (learned from, not re-run) and the earlier winners proposed first."""
+
+    KEY = "warm_start"
+    REQUIRED = ("storage", "studies", "trials", "proposed")
+    TYPES = {"storage": str, "studies": list, "trials": int, "proposed": list}
+
+    storage: str
+    studies: list[str]
+    trials: int
+    proposed: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Searcher(Part):
     """The sampler of the search: Optuna's TPE with its seed, the baseline proposed first, the warm start."""
 
     KEY = "study.searcher"
-    TYPES = {"kind": str, "seed": int, "baseline_first": dict, "warm_start": dict}
+    TYPES = {"kind": str, "seed": int, "baseline_first": dict}
+    PARTS = {"warm_start": WarmStartSummary}
 
     kind: str | None = None
     seed: int | None = None
     baseline_first: dict[str, Any] | None = None
-    warm_start: dict[str, Any] | None = None  # {"storage", "studies", "trials", "proposed"} (StudyRecord.warm_start)
+    warm_start: WarmStartSummary | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

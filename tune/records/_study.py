@@ -10,6 +10,7 @@ from joyful.config import JoyfulConfig, upgrade_config_values
 from joyful.datasets import check_dataset_name
 from joyful.errors import UserError
 from tune.common import finite
+from tune.records._parts import WarmStartSummary
 from tune.records._trial import TrialRecord
 from tune.space import Budget
 
@@ -64,7 +65,7 @@ class StudyRecord:
     optuna_study: str
     trials: list[TrialRecord]
     majority: MajorityLevel | None = None
-    warm_start: dict[str, Any] | None = None  # {"storage", "studies", "trials", "proposed"} when warm-started
+    warm_start: WarmStartSummary | None = None  # when warm-started
     started_at: str = ""
     ended_at: str = ""
     search_seconds: float = 0.0
@@ -95,7 +96,7 @@ class StudyRecord:
                 value = dataclasses.asdict(value)
             elif f.name == "trials":
                 value = [t.to_dict() for t in value]
-            elif f.name == "majority" and value is not None:
+            elif f.name in ("majority", "warm_start") and value is not None:
                 value = value.to_dict()
             document[f.name] = value
         return document
@@ -122,6 +123,8 @@ class StudyRecord:
             values["trials"] = [TrialRecord.from_dict(t) for t in values["trials"]]
             if values.get("majority") is not None:
                 values["majority"] = MajorityLevel.from_dict(values["majority"])
+            if values.get("warm_start") is not None:
+                values["warm_start"] = WarmStartSummary.from_dict(values["warm_start"])
             return cls(**values)
         except (KeyError, TypeError, ValueError, UserError) as exc:
             raise UserError(f"{source}: not a valid study record ({exc})") from None

@@ -44,8 +44,8 @@ def summary(c: Context) -> str:
              f"`optuna-dashboard {study.optuna_storage}`)"]
     if study.warm_start:
         ws = study.warm_start
-        lines.append(f"- Warm start: {ws['trials']} earlier trial(s) of {', '.join(ws['studies'])} (learned from, not "
-                     f"re-run); {len(ws['proposed'])} earlier winner(s) proposed first")
+        lines.append(f"- Warm start: {ws.trials} earlier trial(s) of {', '.join(ws.studies)} (learned from, not "
+                     f"re-run); {len(ws.proposed)} earlier winner(s) proposed first")
     if study.majority:
         lines.append(f"- Trivial level: always `{study.majority.majority_class}` scores dev wF1 "
                      f"{study.majority.dev_weighted_f1:.4f} (the dashed line on the plots)")
