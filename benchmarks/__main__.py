@@ -5,6 +5,7 @@
     python -m benchmarks --sections training --device cuda --json gpu.json
     python -m benchmarks --sections precision          # seconds: the bf16/fp32 ratio here, and auto's choice
     python -m benchmarks --sections startup            # seconds: --help/--version/argument errors of every command
+    python -m benchmarks --sections memory             # resident memory per epoch and across a reused Ray actor
 
 Prints a table (each figure with how it was measured) and the targets of
 docs/PERFORMANCE.md; `--json` writes every figure.
@@ -29,7 +30,7 @@ from benchmarks.common import IEMOCAP_DIMS, REPO, SMALL_DIMS, DataSpec, run_work
 from benchmarks.report import render, targets
 from joyful.io import atomic_write_json
 
-SECTIONS = ("startup", "precision", "training", "search", "efficiency", "profile")
+SECTIONS = ("startup", "precision", "memory", "training", "search", "efficiency", "profile")
 FUSIONS = ("autofusion", "hierarchical")
 
 
@@ -47,10 +48,15 @@ class Settings:
     efficiency_trials: int | None  # None: the space file's budget
     efficiency_epochs: int | None
     profile_batches: int | None  # None: a whole epoch
+    memory_epochs: int  # epochs of every memory run ...
+    memory_meld: bool  # ... also on the real MELD data where ../shared has it
+    memory_reused_trials: int  # trials of the reused-actor run (4 epochs each)
 
 
-FULL = Settings(1.0, 1, 3, 2, 4, True, (0, 1, 2), None, None, None)
-QUICK = Settings(0.2, 1, 2, 1, 1, False, (0,), 6, 4, 1)
+FULL = Settings(1.0, 1, 3, 2, 4, True, (0, 1, 2), None, None, None, 12, True, 5)
+QUICK = Settings(0.2, 1, 2, 1, 1, False, (0,), 6, 4, 1, 6, False, 3)
+MEMORY_DATA = DataSpec(scale=0.35)  # the quick start's synthetic data (IEMOCAP widths)
+MELD = REPO.parent / "shared" / "data" / "meld_text" / "data_meld.pkl"
 SEARCH_DATA = DataSpec(scale=0.2, dims=tuple(SMALL_DIMS.items()))
 EFFICIENCY_DATA = DataSpec(scale=1.0, dims=tuple(SMALL_DIMS.items()))
 
@@ -179,6 +185,9 @@ def run(settings: Settings, sections: list[str], fusions: list[str], threads: in
     if "precision" in sections:
         log("bf16 against fp32")
         results["precision"] = run_worker("precision", {"threads": threads, "device": device})
+    if "memory" in sections:
+        log("memory")
+        results["memory"] = _memory(settings, threads, data_dir, workdir, log)
     training_data = DataSpec(settings.training_scale, tuple(IEMOCAP_DIMS.items()))
     if "training" in sections:
         log("training throughput")
@@ -206,6 +215,23 @@ def run(settings: Settings, sections: list[str], fusions: list[str], threads: in
         results["profile"] = run_worker("profile", {"data": str(training_data.ensure(data_dir)), "fusion": fusions[0],
                                                     "threads": threads, "device": device, "overrides": overrides,
                                                     "batches": settings.profile_batches})
+
+
+def _memory(settings: Settings, threads: int, data_dir: Path, workdir: Path, log: Any) -> dict[str, Any]:
+    """Memory runs: synthetic (quick-start size) at fp32, bf16 and bf16 with oneDNN's default kernel caches; MELD
+    (`at`, batch 16) at fp32 and bf16 where the data is at hand; then one reused Ray actor."""
+    from benchmarks.memory import ONEDNN_DEFAULT_CAPACITY, measure_memory
+
+    synthetic = str(MEMORY_DATA.ensure(data_dir))
+    common = {"epochs": settings.memory_epochs, "threads": threads}
+    runs = [{**common, "name": f"synthetic {p}", "dataset": "synthetic", "data": synthetic, "modalities": "atv",
+             "precision": p} for p in ("fp32", "bf16")]
+    runs.append({**runs[1], "name": "synthetic bf16, default kernel caches", "kernel_cache": ONEDNN_DEFAULT_CAPACITY})
+    if settings.memory_meld and MELD.exists():
+        runs += [{**common, "name": f"meld_text {p}", "dataset": "meld_text", "data": str(MELD), "modalities": "at",
+                  "precision": p, "overrides": {"batch_size": 16, "learning_rate": 1e-4}} for p in ("fp32", "bf16")]
+    reused = {"data": synthetic, "trials": settings.memory_reused_trials, "epochs": 4}
+    return measure_memory(runs, reused, workdir / "ray", log=log)
 
 
 def main(argv: list[str] | None = None) -> int:

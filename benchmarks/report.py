@@ -88,6 +88,23 @@ def precision_rows(precision: dict[str, Any]) -> list[tuple[str, str, str]]:
             ("--precision auto picks", precision["auto"], precision["auto_reason"])]
 
 
+def memory_rows(memory: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rows = []
+    for name, r in memory["runs"].items():
+        resident = r["resident_mb"]
+        rows.append((f"{name}: last epoch / epoch 2", _f(r["last_over_epoch2"], 2, "x"),
+                     f"resident {resident[1] / GIB:.2f} -> {resident[-1] / GIB:.2f} GiB over {len(resident)} epochs "
+                     f"(peak {r['peak_rss_mb'] / GIB:.2f} GiB, {r['precision']}, {r['epoch_seconds']:.1f} s/epoch, "
+                     f"kernel caches {r['kernel_cache']['ONEDNN_PRIMITIVE_CACHE_CAPACITY']})"))
+    reused = memory.get("reused_actor")
+    if reused:
+        ends = ", ".join(f"{trial[-1] / GIB:.2f}" for trial in reused["resident_mb"])
+        rows.append(("reused actor: last trial / first trial's epoch 2", _f(reused["last_over_first_epoch2"], 2, "x"),
+                     f"{reused['trials']} trials x {reused['epochs']} epochs on {reused['workers']} worker(s); "
+                     f"resident at each trial's end {ends} GiB; peak {(reused['peak_trial_rss_mb'] or 0) / GIB:.2f} GiB"))
+    return rows
+
+
 def search_rows(search: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows = []
     standalone = search["standalone_trial"]
@@ -166,6 +183,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if startup:
         found.append({"target": "every command answers --help/--version/argument errors < 1 s",
                       "value": startup["slowest_seconds"], "met": startup["slowest_seconds"] < 1.0})
+    memory = results.get("memory")
+    if memory:
+        for name, r in memory["runs"].items():
+            if r["last_over_epoch2"] is not None and "default kernel caches" not in name:
+                found.append({"target": f"{name}: resident at the last epoch <= 1.10x epoch 2",
+                              "value": r["last_over_epoch2"], "met": r["last_over_epoch2"] <= 1.10})
+        reused = memory.get("reused_actor")
+        if reused:
+            found.append({"target": "reused actor: last trial's end <= 1.10x the first trial's epoch 2",
+                          "value": reused["last_over_first_epoch2"], "met": reused["last_over_first_epoch2"] <= 1.10})
     return found
 
 
@@ -216,6 +243,7 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 def render(results: dict[str, Any]) -> str:
     sections = [("Start-up of the commands", "startup", startup_rows),
                 ("Precision", "precision", precision_rows),
+                ("Resident memory", "memory", memory_rows),
                 ("Training throughput", "training", training_rows),
                 ("Search throughput (small synthetic data)", "search_throughput", search_rows),
                 ("Search efficiency", "search_efficiency", efficiency_rows),

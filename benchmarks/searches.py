@@ -148,6 +148,8 @@ def run_search(data_path: str, space_path: Path, storage: Path, name: str, *, nu
             "trial_seconds": float(frame["time_total_s"].max()),  # inside the trainable, as Ray measured it
             "best_dev_weighted_f1": float(frame["dev_weighted_f1"].max()),
             "params": dict(result.config or {}),
+            "pid": int(frame["pid"].iloc[-1]),  # the Ray worker; a reused actor keeps it across trials
+            "resident_mb": [float(v) for v in frame["resident_mb"]],  # the worker's memory after each epoch
         })
     return run
 

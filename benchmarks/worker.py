@@ -12,13 +12,14 @@ from typing import Any
 
 
 def _kinds() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+    from benchmarks.memory import memory_worker
     from benchmarks.precision import precision_worker
     from benchmarks.profile_epoch import profile_worker
     from benchmarks.search_throughput import standalone_trial_worker
     from benchmarks.training import training_worker
 
     return {"training": training_worker, "standalone_trial": standalone_trial_worker, "profile": profile_worker,
-            "precision": precision_worker}
+            "precision": precision_worker, "memory": memory_worker}
 
 
 def main(argv: list[str]) -> int:

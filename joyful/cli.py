@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                              from_begin=values.get("from_begin", False), metrics_out=values.get("metrics_out"),
                              dataset_spec=values.get("dataset_spec"), init_checkpoint=values.get("model_ckpt"),
                              progress=not quiet and sys.stderr.isatty(), save_model=values.get("save_model"),
-                             expected_data=recorded_data, config_file=values.get("config"))
+                             expected_data=recorded_data, config_file=values.get("config"),
+                             exact_rerun=bool(values.get("config")) and "precision" not in values)
         document = train(config, options, log=(lambda message: None) if quiet else print)
     except UserError as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)

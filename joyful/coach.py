@@ -31,7 +31,7 @@ from joyful.data.scaling import FeatureScaler
 from joyful.errors import UserError
 from joyful.loss_utils import LossWeightConfig, compute_training_loss
 from joyful.metrics import accuracy, per_class_report, weighted_f1
-from joyful.runtime import resolve_precision
+from joyful.runtime import release_free_memory, resident_megabytes, resolve_precision
 
 
 class NonFiniteLossError(RuntimeError):
@@ -82,11 +82,8 @@ class Coach:
         self.optimizer = self._build_optimizer()
         self.scheduler = self._build_scheduler()
         self.precision, self.precision_reason = resolve_precision(config.precision, device)
-        # The EMA's per-step decay keeps its window at `ema_epochs` epochs whatever the batch size.
-        steps_per_epoch = max(1, len(self.loaders["train"]))
         self.average = (None if config.weight_averaging == "none" else
-                        WeightAverage(self.model, config.weight_averaging,
-                                      ema_decay=1.0 - 1.0 / max(1.0, config.ema_epochs * steps_per_epoch),
+                        WeightAverage(self.model, config.weight_averaging, ema_decay=self._ema_decay(),
                                       swa_start=config.swa_start))
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
@@ -113,6 +110,16 @@ class Coach:
         # Inverse frequency (1/p), as the original's tables; absent classes get no weight.
         weights = np.divide(1.0, share, out=np.zeros_like(share), where=share > 0)
         return torch.tensor(weights, dtype=torch.float32, device=self.device)
+
+    def _ema_decay(self) -> float:
+        """The EMA's per-step decay: its window stays `ema_epochs` epochs whatever the batch size."""
+        steps = len(self.loaders["train"])
+        window = self.config.ema_epochs * steps
+        if self.config.weight_averaging == "ema" and window <= 1:
+            raise UserError(f"--ema_epochs {self.config.ema_epochs:g} x {steps} optimizer step(s) per epoch is a window "
+                            f"of {window:g} step(s), but an average needs more than 1; raise --ema_epochs, lower "
+                            "--batch_size or use --weight_averaging none")
+        return 1.0 - 1.0 / window if window > 1 else 0.5  # 0.5: unused unless ema
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
         config = self.config
@@ -171,6 +178,8 @@ class Coach:
             print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
         if self.average is not None:
             self.average.after_epoch(self.model, self.epoch + 1)
+            if self.average.mode == "swa" and self.epoch + 1 >= self.config.swa_start:
+                self._recompute_norm_statistics(self.average.model)
         seconds = time.perf_counter() - start
         n_batches = len(loader)
         return {
@@ -179,6 +188,29 @@ class Coach:
             "train_seconds": seconds,
             "train_utterances_per_s": loader.num_utterances / seconds,
         }
+
+    @torch.no_grad()
+    def _recompute_norm_statistics(self, model: nn.Module) -> None:
+        """BatchNorm running statistics of `model` from one pass over the train split (as
+        `torch.optim.swa_utils.update_bn`): the mean of the epoch-end weights has its own activations, and
+        an average of the epochs' statistics does not describe them. Everything but BatchNorm runs as in
+        evaluation (no dropout), in stored order: the pass draws no random number and training goes on
+        exactly as without it."""
+        norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return
+        model.eval()
+        momenta = {}
+        for norm in norms:
+            norm.reset_running_stats()
+            momenta[norm], norm.momentum = norm.momentum, None  # None: a cumulative mean over the pass
+            norm.train()
+        for batch in self.loaders["train"].in_order():
+            with self.autocast():
+                model(batch, contrast=False, reconstruct=False)
+        for norm in norms:
+            norm.momentum = momenta[norm]
+        model.eval()
 
     @torch.no_grad()
     def evaluate(self, split: str, model: nn.Module | None = None) -> EvalResult:
@@ -210,15 +242,18 @@ class Coach:
                 self.scheduler.step(raw.loss)  # the trained weights' loss, with or without averaging
             elif self.scheduler is not None:
                 self.scheduler.step()
-            improved = dev.weighted_f1 > self.best_dev_f1  # strictly greater, as the original
+            # Strictly greater, as the original; with --select_epoch last every epoch replaces the one before.
+            improved = dev.weighted_f1 > self.best_dev_f1 or self.config.select_epoch == "last"
             if improved:
                 self.best_dev_f1, self.best_epoch = dev.weighted_f1, self.epoch
                 if self.keep_best_state:
                     self.best_state = _cpu_copy(self.selected_model)
+            release_free_memory()  # the epoch's freed tensors, so the resident size below is what the run holds
             record = {"epoch": self.epoch, **record, "dev_loss": dev.loss, "dev_weighted_f1": dev.weighted_f1,
-                      "dev_accuracy": dev.accuracy, "lr": self.optimizer.param_groups[0]["lr"], "improved": improved}
+                      "dev_accuracy": dev.accuracy, "lr": self.optimizer.param_groups[0]["lr"], "improved": improved,
+                      "resident_mb": round(resident_megabytes(), 1)}
             if self.average is not None:
-                if raw.weighted_f1 > self.raw_best_dev_f1:
+                if raw.weighted_f1 > self.raw_best_dev_f1 or self.config.select_epoch == "last":
                     self.raw_best_dev_f1, self.raw_best_epoch = raw.weighted_f1, self.epoch
                     if self.keep_best_state:
                         self.raw_best_state = _cpu_copy(self.model)

@@ -17,18 +17,18 @@ from typing import Any
 
 from joyful.errors import UserError
 
-# Version of the JSON layout written by `config_document` and read by
-# `load_config_file`. Bump it when a field is renamed or changes meaning.
-# 2: `feature_norm` added; a version-1 config has none and meant unscaled features.
-# 3: `weight_averaging` (+ `ema_epochs`, `swa_start`) added; an earlier config has none and meant no averaging.
-#    `precision` gained `auto` (the new default); earlier files name fp32 or bf16 explicitly.
-CONFIG_SCHEMA_VERSION = 3
+# Version of the JSON layout written by `config_document` and read by `load_config_file`. Bump it when a
+# field is renamed or changes meaning; a file of another version is refused with one line (no migrations:
+# nothing was released before version 4).
+# 4: `precision` records what a run used (fp32 or bf16) in result files; `select_epoch` added.
+CONFIG_SCHEMA_VERSION = 4
 
 FUSIONS = ("autofusion", "hierarchical")
 RECONSTRUCTION_LOSSES = ("mse", "smooth_l1")
 SEQUENCE_MODELS = ("transformer", "lstm", "gru")
 PRECISIONS = ("auto", "fp32", "bf16")
 WEIGHT_AVERAGING = ("none", "ema", "swa")  # joyful/averaging.py says what each does
+SELECT_EPOCHS = ("best", "last")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("reduceLR", "expLR", "none")
 MODALITY_LETTERS = ("a", "t", "v")
@@ -111,6 +111,10 @@ class JoyfulConfig:
     ema_epochs: float = _opt(1.5, "window of --weight_averaging ema in epochs: the per-step decay is "
                              "1 - 1/(ema_epochs x optimizer steps per epoch); bias-corrected", group="train")
     swa_start: int = _opt(1, "first epoch whose end-of-epoch weights --weight_averaging swa averages", group="train")
+    # `last` is what a cross-validated search publishes: it chose the epoch count on its folds, so the
+    # model of that count is kept whatever a dev split would pick (docs/TUNING.md, "Resampling").
+    select_epoch: str = _opt("best", "which epoch's model is kept and tested: best (highest dev weighted F1, the "
+                             "original rule) or last (after --epochs epochs)", choices=SELECT_EPOCHS, group="train")
 
     # ------------------------------------------------------------------
     def validate(self) -> JoyfulConfig:
@@ -263,29 +267,17 @@ def load_config_file(path: str | Path) -> tuple[JoyfulConfig, dict[str, Any]]:
     version = document.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise UserError(f"--config {path}: 'schema_version' must be an integer")
-    if version > CONFIG_SCHEMA_VERSION:
-        raise UserError(
-            f"--config {path}: schema_version {version} is newer than this joyful-tune supports "
-            f"({CONFIG_SCHEMA_VERSION}); upgrade joyful-tune"
-        )
+    if version != CONFIG_SCHEMA_VERSION:
+        fix = "upgrade joyful-tune" if version > CONFIG_SCHEMA_VERSION else "write it again with this joyful-tune"
+        raise UserError(f"--config {path}: schema_version {version}, but this joyful-tune reads version "
+                        f"{CONFIG_SCHEMA_VERSION}; {fix}")
     source = f"--config {path}"
     try:
-        config = JoyfulConfig.from_dict(upgrade_config_values(document["config"], version), source=source)
+        config = JoyfulConfig.from_dict(document["config"], source=source)
     except UserError as exc:  # a value rule names the setting; say which file holds it
         message = str(exc)
         raise UserError(message if message.startswith(source) else f"{source}: {message}") from None
     return config, document
-
-
-def upgrade_config_values(values: Any, version: int) -> Any:
-    """A whole config object written under schema `version`, in the current layout."""
-    if not isinstance(values, dict):
-        return values
-    if version < 2 and "feature_norm" not in values:
-        values = {**values, "feature_norm": "none"}  # before schema 2 features were never scaled
-    if version < 3 and "weight_averaging" not in values:
-        values = {**values, "weight_averaging": "none"}  # before schema 3 the last weights were evaluated
-    return values
 
 
 def config_document(config: JoyfulConfig) -> dict[str, Any]:

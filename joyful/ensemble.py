@@ -118,17 +118,25 @@ def write_predictions(path: str | Path, data: DialogueData, probabilities: dict[
     return atomic_write(path, write)
 
 
-def rebuild(members: list[Member], dataset_spec: str | None, device: str) -> int:
-    """Re-train every member whose file is missing; returns how many were rebuilt."""
+def rebuild(members: list[Member], dataset_spec: str | None, device: str, data: dict[str, Any] | None = None,
+            precision: str | None = None) -> int:
+    """Re-train every member whose file is missing, each on the data the best config records (`data`: its
+    `DataRef` facts; another file is refused) at its recorded precision (refused where it is not native, unless
+    `precision` overrides it: a non-exact rebuild); returns how many were rebuilt."""
     from joyful.run import RunOptions, train
 
     missing = [m for m in members if not m.path.exists()]
     for index, member in enumerate(missing, start=1):
         config = JoyfulConfig.from_dict(member.config, source=f"ensemble member seed {member.seed}")
+        if precision:
+            config = config.replace(precision=precision)
         print(f"[{index}/{len(missing)}] re-training member seed {member.seed} -> {member.path} "
               f"({config.epochs} epochs)", flush=True)
         started = time.perf_counter()
-        metrics = train(config, RunOptions(device=device, dataset_spec=dataset_spec, save_model=str(member.path)),
+        options = RunOptions(device=device, dataset_spec=dataset_spec, save_model=str(member.path),
+                             expected_data=data, same_data=True, exact_rerun=precision is None,
+                             config_file=f"ensemble member {member.path.name}")
+        metrics = train(config, options,
                         log=lambda message: print(f"  {message}", flush=True) if message.startswith("epoch") else None)
         same = member.dev_weighted_f1 is None or metrics["best_dev_weighted_f1"] == member.dev_weighted_f1
         print(f"  dev wF1 {metrics['best_dev_weighted_f1']:.4f} (recorded {member.dev_weighted_f1}: "

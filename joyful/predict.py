@@ -16,8 +16,10 @@ split is scored (weighted F1, accuracy), for the ensemble and for each member.
 A file of another data set is refused with one line and exit status 2: other feature widths, a
 label or speaker index the model does not know, or a missing modality. `--rebuild` re-trains the
 members whose files are missing, each an exact re-run of its recorded config and seed (what
-`train.py --config FILE --seed S --save-model PATH` does), and checks each against its recorded
-dev score.
+`train.py --config FILE --seed S --save-model PATH` does) on the data file the best config records
+(another file is refused: its sha256 must match) at the recorded precision, and checks each against its
+recorded dev score. A member recorded in bf16 is refused on a machine without native bf16 unless
+`--precision fp32` asks for a non-exact rebuild.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset-spec", help="JSON spec of a user-defined data set (for --rebuild)")
     p.add_argument("--rebuild", action="store_true", help="re-train the members whose files are missing, then exit "
                                                            "(or go on to predict when --data is given)")
+    p.add_argument("--precision", choices=("fp32", "bf16"),
+                   help="with --rebuild: train at this precision instead of the recorded one (fp32 on a machine "
+                        "without native bf16: a non-exact rebuild)")
     return p
 
 
@@ -63,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(*, config: str | None, model: str | None, data: str | None, split: str, member: int | None,
-        out: str | None, scores_out: str | None, device: str, dataset_spec: str | None, rebuild: bool) -> int:
+        out: str | None, scores_out: str | None, device: str, dataset_spec: str | None, rebuild: bool,
+        precision: str | None = None) -> int:
     """Predict `data` with the ensemble of the best-config file `config` (or its `member`), or with one `model`
     file; the values are the flags of the same names (`build_parser` says what each means)."""
     # torch and numpy: only once the arguments are fine (--help and argument errors answer at once).
@@ -79,7 +85,7 @@ def run(*, config: str | None, model: str | None, data: str | None, split: str, 
         _, document = load_config_file(config)
         members = ensemble_members(config, document)
         if rebuild:
-            rebuild_members(members, dataset_spec, device)
+            rebuild_members(members, dataset_spec, device, data=document.get("data"), precision=precision)
             if not data:
                 return 0
         if member is not None:
@@ -92,8 +98,8 @@ def run(*, config: str | None, model: str | None, data: str | None, split: str, 
                             f"python -m joyful.predict --config {config} --rebuild")
         models = [(f"seed {m.seed}", load_model_file(m.path)) for m in members]
     else:
-        if rebuild or member is not None:
-            raise UserError("--rebuild and --member need --config (an ensemble); --model is one model")
+        if rebuild or member is not None or precision:
+            raise UserError("--rebuild, --member and --precision need --config (an ensemble); --model is one model")
         models = [(Path(model).name, load_model_file(model))]
     if not data:
         raise UserError("--data FILE is required to predict")

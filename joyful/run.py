@@ -24,7 +24,7 @@ from joyful.errors import UserError
 from joyful.io import atomic_write_json, recorded_path
 from joyful.model import build_model
 from joyful.model_file import save_model_file
-from joyful.runtime import resolve_device, seed_everything, set_threads
+from joyful.runtime import bound_kernel_caches, check_recorded_precision, resolve_device, seed_everything, set_threads
 
 LAST_CHECKPOINT = "last.pt"
 
@@ -45,6 +45,10 @@ class RunOptions:
     # that its data is that data, or at least data of the same shape.
     expected_data: dict[str, Any] | None = None
     config_file: str | None = None
+    # A re-run of a recorded result (a --config file without --precision, an ensemble member): its recorded
+    # precision must be one this device computes natively, and with `same_data` its data file the recorded one.
+    exact_rerun: bool = False
+    same_data: bool = False
 
 
 def data_path(config: JoyfulConfig) -> Path:
@@ -71,6 +75,7 @@ def build_coach(config: JoyfulConfig, data: DialogueData, device: torch.device, 
                 callbacks: list[EpochCallback] | tuple = (), keep_best_state: bool = True, progress: bool = False,
                 log: Callable[[str], None] | None = None) -> Coach:
     """Seed, build the model and its Coach; the same seed and data give the same run."""
+    bound_kernel_caches()  # before the first kernel is built (joyful/runtime.py says why)
     set_threads(config.num_threads)
     seed_everything(config.seed)
     model = build_model(config, data.check_modalities(config.modalities), data.spec)
@@ -83,11 +88,17 @@ def train(config: JoyfulConfig, options: RunOptions, log: Callable[[str], None] 
     config.validate()
     started = time.perf_counter()
     data = load_data(config, options.dataset_spec)
+    where = f"--config {options.config_file}"
     if options.expected_data:
-        warning = data.check_same_shape(config.modalities, options.expected_data, f"--config {options.config_file}")
+        if options.same_data and options.expected_data.get("sha256") != data.sha256:
+            raise UserError(f"{data.source} is not the data {where} was trained on (sha256 {data.sha256[:12]}… vs "
+                            f"{str(options.expected_data.get('sha256'))[:12]}…); an exact re-run needs that file")
+        warning = data.check_same_shape(config.modalities, options.expected_data, where)
         if warning:  # on stderr, also under --quiet: the user should know before the results
             print(warning, file=sys.stderr, flush=True)
     device = resolve_device(options.device)
+    if options.exact_rerun:
+        check_recorded_precision(config.precision, device, where)
     callbacks: list[EpochCallback] = []
     checkpoint_path = Path(options.checkpoint_dir) / LAST_CHECKPOINT if options.checkpoint_dir else None
     if checkpoint_path is not None:
@@ -116,7 +127,8 @@ def train(config: JoyfulConfig, options: RunOptions, log: Callable[[str], None] 
     if options.save_model:
         scores = {"best_epoch": summary["best_epoch"], "dev_weighted_f1": summary["best_dev_weighted_f1"],
                   "test_weighted_f1": summary["test"]["weighted_f1"]}
-        save_model_file(options.save_model, config, coach.selected_model.state_dict(), coach.scaler, data, scores)
+        save_model_file(options.save_model, config.replace(precision=coach.precision),
+                        coach.selected_model.state_dict(), coach.scaler, data, scores)
     document = {
         "config": config.to_dict(),
         "data": {**data.facts(config.modalities), "all_modality_dims": data.modality_dims,

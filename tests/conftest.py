@@ -28,8 +28,8 @@ TINY_DIMS = {"a": 8, "t": 16, "v": 12}
 # default `auto`: the tests' numbers must not depend on whether the machine computes bf16 natively.
 TINY_MODEL = dict(fusion_pool_dim=16, fusion_hidden=32, fusion_latent=16, hidden_size=16, seqcontext_nlayer=1,
                   gnn_nheads=2, batch_size=4, learning_rate=1e-3, epochs=2, precision="fp32")
-# Timing fields differ between identical runs; everything else in a history record must not.
-TIMING_KEYS = ("train_seconds", "train_utterances_per_s")
+# Timing and memory fields differ between identical runs; everything else in a history record must not.
+TIMING_KEYS = ("train_seconds", "train_utterances_per_s", "resident_mb")
 
 
 def write_pickle(path: Path, obj: Any, protocol: int = 4) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from conftest import tiny_config, without_timing
@@ -118,6 +120,54 @@ def test_the_ema_window_is_counted_in_epochs(synthetic_path, synthetic_data) -> 
         decays[batch_size] = coach.average.ema_decay
         assert coach.average.ema_decay == pytest.approx(1 - 1 / (2.0 * steps))
     assert decays[2] > decays[4]  # more, smaller steps per epoch: each step counts less
+
+
+def test_an_ema_window_of_one_step_or_less_is_refused_with_the_flags_to_change(synthetic_path, synthetic_data) -> None:
+    config = tiny_config(synthetic_path, batch_size=1000, ema_epochs=1.0)  # one step per epoch
+    with pytest.raises(UserError, match=r"--ema_epochs 1 x 1 optimizer step\(s\) per epoch is a window of 1 step"):
+        build_coach(config, synthetic_data, CPU)
+    # The same window is fine without EMA.
+    build_coach(config.replace(weight_averaging="swa"), synthetic_data, CPU)
+
+
+def test_the_train_cli_refuses_a_too_short_ema_window_in_one_line(synthetic_path, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    done = subprocess.run([sys.executable, "train.py", "--dataset", "synthetic", "--data", str(synthetic_path),
+                           "--batch_size", "1000", "--ema_epochs", "0.5", "--epochs", "1", "--device", "cpu"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "--ema_epochs 0.5" in done.stderr, done.stderr
+
+
+def test_swa_recomputes_the_batch_norm_statistics_of_the_averaged_weights(synthetic_path, synthetic_data) -> None:
+    """As torch.optim.swa_utils.update_bn: after each SWA epoch, the averaged model's BatchNorm statistics are
+    the mean of the per-batch statistics of one pass over train (in stored order, no dropout) - not an
+    average of the trained model's statistics."""
+    config = tiny_config(synthetic_path, epochs=2, weight_averaging="swa", swa_start=1, batch_size=3)
+    coach = build_coach(config, synthetic_data, CPU)
+    coach.fit(evaluate_test=False)
+    averaged = coach.selected_model
+    norm = next(m for m in averaged.modules() if isinstance(m, nn.BatchNorm1d))
+    probe = copy.deepcopy(averaged).eval()
+    inputs = []  # what reaches BatchNorm in each batch of the pass
+    probe_norm = next(m for m in probe.modules() if isinstance(m, nn.BatchNorm1d))
+    probe_norm.register_forward_hook(lambda module, args, output: inputs.append(args[0].detach()))
+    with torch.no_grad():
+        for batch in coach.loaders["train"].in_order():
+            probe(batch, contrast=False, reconstruct=False)
+    means = torch.stack([x.mean(0) for x in inputs]).mean(0)
+    variances = torch.stack([x.var(0, unbiased=True) for x in inputs]).mean(0)
+    torch.testing.assert_close(norm.running_mean, means, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(norm.running_var, variances, rtol=1e-4, atol=1e-5)
+    trained = next(m for m in coach.model.modules() if isinstance(m, nn.BatchNorm1d))
+    assert not torch.allclose(trained.running_mean, norm.running_mean)  # not the trained weights' statistics
+    # The pass draws no random number: training runs as it would without averaging.
+    plain = build_coach(config.replace(weight_averaging="none"), synthetic_data, CPU).fit(evaluate_test=False)
+    assert [r["dev_weighted_f1"] for r in plain["history"]] == [r["raw_dev_weighted_f1"] for r in coach.history]
 
 
 def test_resume_refuses_a_checkpoint_of_another_averaging(synthetic_path, synthetic_data) -> None:

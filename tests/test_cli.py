@@ -123,10 +123,10 @@ def test_config_file_roundtrip_and_flags_override(tmp_path, synthetic_path, caps
 
 
 @pytest.mark.parametrize("document,fragments", [
-    ({"schema_version": 1, "config": {"learnin_rate": 0.1}}, ["unknown setting(s) learnin_rate"]),
-    ({"schema_version": 1, "config": {"epochs": "3"}}, ["'epochs' must be of type int"]),
-    ({"schema_version": CONFIG_SCHEMA_VERSION + 1, "config": {}}, ["newer than this joyful-tune supports"]),
-    ({"schema_version": 1, "config": {"dataset": "meld"}}, ["is for data set 'meld'", "--dataset is 'iemocap_4'"]),
+    ({"schema_version": 4, "config": {"learnin_rate": 0.1}}, ["unknown setting(s) learnin_rate"]),
+    ({"schema_version": 4, "config": {"epochs": "3"}}, ["'epochs' must be of type int"]),
+    ({"schema_version": CONFIG_SCHEMA_VERSION + 1, "config": {}}, ["upgrade joyful-tune"]),
+    ({"schema_version": 4, "config": {"dataset": "meld"}}, ["is for data set 'meld'", "--dataset is 'iemocap_4'"]),
     ({"config": {}}, ["'schema_version' must be an integer"]),
 ])
 def test_bad_config_file_exits_2_with_one_line(tmp_path, capsys, document: dict, fragments: list[str]) -> None:
@@ -370,7 +370,7 @@ def test_train_py_runs_the_readme_command(tmp_path, shaped_files) -> None:
 @pytest.mark.slow
 def test_train_py_error_is_one_line_and_exit_2(tmp_path) -> None:
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"schema_version": 1, "config": {"bogus": 1}}))
+    path.write_text(json.dumps({"schema_version": 4, "config": {"bogus": 1}}))
     result = _script(["--config", path], tmp_path)
     assert result.returncode == 2 and result.stdout == ""
     one_line_error(result.stderr, "unknown setting(s) bogus")

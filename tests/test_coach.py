@@ -63,8 +63,9 @@ def test_history_records_and_summary(synthetic_path, synthetic_data) -> None:
     assert all(math.isfinite(v) for v in record["train_loss"].values())
     assert record["train_loss"]["contrastive"] > 0 and record["train_loss"]["reconstruction"] > 0
     for key in ("dev_loss", "dev_weighted_f1", "dev_accuracy", "lr", "improved", "train_seconds",
-                "train_utterances_per_s", "raw_dev_weighted_f1", "raw_dev_loss"):
+                "train_utterances_per_s", "raw_dev_weighted_f1", "raw_dev_loss", "resident_mb"):
         assert key in record
+    assert 10 < record["resident_mb"] < 1e6  # the process's resident size, MiB
     # Selection on dev wF1 only: the first epoch with the strictly greatest value.
     scores = [r["dev_weighted_f1"] for r in summary["history"]]
     assert summary["best_epoch"] == int(np.argmax(scores)) + 1

@@ -129,9 +129,9 @@ def test_document_roundtrip(tmp_path) -> None:
     ("[1, 2]", "expected an object"),
     ('{"schema_version": 1}', "expected an object"),
     ('{"schema_version": "1", "config": {}}', "must be an integer"),
-    ('{"schema_version": 99, "config": {}}', "newer than this joyful-tune supports"),
-    ('{"schema_version": 1, "config": {"bogus": 1}}', "unknown setting"),
-    ('{"schema_version": 1, "config": {"epochs": "3"}}', "must be of type int"),
+    ('{"schema_version": 99, "config": {}}', "upgrade joyful-tune"),
+    ('{"schema_version": 4, "config": {"bogus": 1}}', "unknown setting"),
+    ('{"schema_version": 4, "config": {"epochs": "3"}}', "must be of type int"),
 ])
 def test_load_config_file_errors(tmp_path, content: str, message: str) -> None:
     path = tmp_path / "bad.json"

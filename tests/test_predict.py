@@ -33,7 +33,7 @@ def ensemble(tmp_path_factory, synthetic_path) -> dict:
     folder = tmp_path_factory.mktemp("ensemble")
     members = [train(folder, synthetic_path, seed) for seed in (1, 2)]
     config = members[0][1]["config"]
-    document = {"schema_version": 3, "config": config,
+    document = {"schema_version": 4, "config": config,
                 "ensemble": {"members": [{"seed": m["config"]["seed"], "path": str(Path("..") / p.relative_to(folder)),
                                           "config": m["config"], "dev_weighted_f1": m["best_dev_weighted_f1"]}
                                          for p, m in members]}}
@@ -106,7 +106,7 @@ def test_bad_requests_are_one_line(ensemble, synthetic_path, tmp_path, capsys) -
         (["--model", str(synthetic_path), "--data", str(synthetic_path)], "cannot be loaded safely"),
     ]
     plain = tmp_path / "plain.json"
-    plain.write_text(json.dumps({"schema_version": 3, "config": ensemble["members"][0][1]["config"]}))
+    plain.write_text(json.dumps({"schema_version": 4, "config": ensemble["members"][0][1]["config"]}))
     cases.append((["--config", str(plain), "--data", str(synthetic_path)], "no ensemble recorded"))
     for argv, message in cases:
         assert predict_main(argv) == 2

@@ -1,4 +1,4 @@
-"""Faults a search survives, each injected through JOYFUL_TUNE_FAULT (tune/faults.py) into a real search.
+"""Faults a search survives, each injected through JOYFUL_TUNE_FAULT (tune/runner/faults.py) into a real search.
 
 Every search here runs `tune/search.py` as a subprocess with a private Ray (RAY_TMPDIR
 under /tmp), tiny data and a tiny model; Ray workers inherit the fault from the
@@ -164,8 +164,8 @@ def test_trial_failing_more_than_max_failures_is_errored_with_its_error(faulty_s
     assert len(list((faulty_search["root"] / f"raised-{number}").iterdir())) == 3  # 1 try + --max-failures 2
     row = rows(results)[faulty_search["ids"][number]]
     assert row["status"] == "ERROR"
-    assert row["error"] == "tune.faults.InjectedFault: injected failure after epoch 2"
-    assert "error: tune.faults.InjectedFault: injected failure after epoch 2" in faulty_search["done"].stdout
+    assert row["error"] == "tune.runner.faults.InjectedFault: injected failure after epoch 2"
+    assert "error: tune.runner.faults.InjectedFault: injected failure after epoch 2" in faulty_search["done"].stdout
     [optuna_trial] = [t for t in study(results)["optuna_trials"]
                       if t["user_attrs"]["ray_trial_id"] == faulty_search["ids"][number]]
     assert optuna_trial["state"] == "FAIL" and optuna_trial["user_attrs"]["outcome"] == "errored"

@@ -373,13 +373,13 @@ def test_existing_or_missing_experiment_is_refused(cli: CliRunner, tmp_path: Pat
 CONFIG_CASES: dict[str, tuple[Any, tuple[str, ...]]] = {
     "malformed": ('{"schema_version": 1, "config": {', ("not valid JSON",)),
     "not-an-object": ("[1, 2]", ("expected an object with 'schema_version' and 'config' keys",)),
-    "unknown-key": ({"schema_version": 1, "config": {"dataset": "synthetic", "colour": "red"}},
+    "unknown-key": ({"schema_version": 4, "config": {"dataset": "synthetic", "colour": "red"}},
                     ("unknown setting(s) colour", "valid names are the train.py flags")),
-    "wrong-type": ({"schema_version": 1, "config": {"dataset": "synthetic", "epochs": "ten"}},
+    "wrong-type": ({"schema_version": 4, "config": {"dataset": "synthetic", "epochs": "ten"}},
                    ("setting 'epochs' must be of type int", "'ten'")),
     "newer-schema": ({"schema_version": 99, "config": {"dataset": "synthetic"}},
-                     ("schema_version 99 is newer than this joyful-tune supports", "upgrade joyful-tune")),
-    "negative-loss-weight": ({"schema_version": 1, "config": {"dataset": "synthetic", "encoder_loss_weight": -1}},
+                     ("schema_version 99, but this joyful-tune reads version 4", "upgrade joyful-tune")),
+    "negative-loss-weight": ({"schema_version": 4, "config": {"dataset": "synthetic", "encoder_loss_weight": -1}},
                              ("--encoder_loss_weight is -1.0, but must be a finite number >= 0",)),
 }
 
@@ -399,7 +399,7 @@ def test_bad_config_file_is_refused(cli: CliRunner, tmp_path: Path, ray_tmp: Pat
 @pytest.mark.timeout(120)
 def test_config_for_another_dataset_is_refused(cli: CliRunner, tmp_path: Path) -> None:
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"schema_version": 1, "config": {"dataset": "synthetic"}}))
+    config.write_text(json.dumps({"schema_version": 4, "config": {"dataset": "synthetic"}}))
     out = tmp_path / "out"
     args = _train_args(write_data(tmp_path / "data.pkl"), out)
     args[1] = "iemocap_4"

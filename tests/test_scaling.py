@@ -12,7 +12,7 @@ import torch
 
 from joyful.checkpoint import load_checkpoint, save_checkpoint
 from joyful.cli import main as train_main
-from joyful.config import FEATURE_NORMS, load_config_file
+from joyful.config import CONFIG_SCHEMA_VERSION, FEATURE_NORMS, load_config_file
 from joyful.data.dialogues import Dialogue, DialogueData
 from joyful.data.scaling import FeatureScaler
 from joyful.errors import UserError
@@ -147,30 +147,32 @@ def test_best_config_file_reruns_exactly_with_scaling(tmp_path, synthetic_path, 
     assert train_main([*flags, "--metrics-out", str(tmp_path / "a.json"), "-q"]) == 0
     first = json.loads((tmp_path / "a.json").read_text())
     assert first["feature_scaling"]["method"] == method
-    document = {"schema_version": 2, "config": first["config"], "metric": {"value": first["best_dev_weighted_f1"]}}
+    document = {"schema_version": CONFIG_SCHEMA_VERSION, "config": first["config"],
+                "metric": {"value": first["best_dev_weighted_f1"]}}
     (tmp_path / "best.json").write_text(json.dumps(document))
     assert train_main(["--config", str(tmp_path / "best.json"), "--metrics-out", str(tmp_path / "b.json"), "-q"]) == 0
     second = json.loads((tmp_path / "b.json").read_text())
     assert without_timing(second["history"]) == without_timing(first["history"]) and second["test"] == first["test"]
 
 
-def test_version_1_config_files_mean_unscaled_features(tmp_path: Path):
-    """Files written before feature scaling existed re-run as they ran then: --feature_norm none."""
+def test_config_files_of_another_schema_are_refused_in_one_line(tmp_path: Path):
+    """No migrations: a file of another layout version is refused with what to do."""
     old = tiny_config("x.pkl").to_dict()
-    del old["feature_norm"]
-    (tmp_path / "old.json").write_text(json.dumps({"schema_version": 1, "config": old}))
-    assert load_config_file(tmp_path / "old.json")[0].feature_norm == "none"
-    (tmp_path / "new.json").write_text(json.dumps({"schema_version": 2, "config": old}))
-    assert load_config_file(tmp_path / "new.json")[0].feature_norm == "standardize"  # the current default
+    (tmp_path / "old.json").write_text(json.dumps({"schema_version": CONFIG_SCHEMA_VERSION - 1, "config": old}))
+    with pytest.raises(UserError, match=r"schema_version \d+, but this joyful-tune reads version \d+; write it again"):
+        load_config_file(tmp_path / "old.json")
+    (tmp_path / "new.json").write_text(json.dumps({"schema_version": CONFIG_SCHEMA_VERSION + 1, "config": old}))
+    with pytest.raises(UserError, match="upgrade joyful-tune"):
+        load_config_file(tmp_path / "new.json")
 
 
 def test_committed_best_configs_load_and_hold_no_machine_paths():
     """Every committed result file loads in the current records and names no absolute machine path."""
-    from tune.records.store import validate_best_document
+    from tune.records import BestConfig
 
     repo = Path(__file__).resolve().parents[1]
     for path in sorted((repo / "results" / "best_configs").glob("*.json")):
-        validate_best_document(json.loads(path.read_text()))
+        BestConfig.from_dict(json.loads(path.read_text()))
     for path in sorted((repo / "results").rglob("*")):
         if path.is_file() and path.suffix in (".json", ".jsonl", ".csv", ".md"):
             text = path.read_text()

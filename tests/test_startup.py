@@ -16,7 +16,6 @@ COMMANDS = [
     ("tune/search.py", "tune.search", ["--dataset", "x", "--num-samples", "y"]),
     ("tune/confirm.py", "tune.confirm", ["--dataset", "x", "--confirm-seeds", "y"]),
     ("tune/report.py", "tune.report", ["--bogus"]),
-    ("python -m tune.migrate", "tune.migrate", ["--bogus"]),
     ("python -m joyful.predict", "joyful.predict", ["--config", "a", "--model", "b"]),
     ("joyful-synth", "joyful.data.synthetic", ["--scale", "x"]),
 ]

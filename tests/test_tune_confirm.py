@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 from scipy import stats
+from tune_helpers import best_document, confirmation_entry
 
 from joyful.config import JoyfulConfig
 from joyful.errors import UserError
 from tune.publish import confirmed
-from tune.records import BestConfig, Confirmation, TrialRecord
+from tune.records import BestConfig, Outcome, TrialRecord
 from tune.records.store import ResultStore
 from tune.runner.confirmation import confirm
 from tune.space import load_space
@@ -64,10 +65,7 @@ def test_paired_difference_pairs_by_seed() -> None:
 
 
 def _entry(label: str, values: dict[int, float]) -> ConfigRuns:
-    runs = [SeedRun(seed=s, best_dev_weighted_f1=v, best_epoch=2, epochs_run=3, test_weighted_f1=v - 0.01,
-                    test_accuracy=v, dev_weighted_f1=[v - 0.1, v, v - 0.01], train_loss=[1.0, 0.8, 0.7],
-                    train_nll=[0.9, 0.7, 0.6]) for s, v in values.items()]
-    return ConfigRuns(label, JoyfulConfig(learning_rate=0.001 * (1 + len(label))), runs)
+    return confirmation_entry(label, values)
 
 
 def test_the_winner_is_the_highest_mean_and_ties_keep_the_baseline() -> None:
@@ -118,9 +116,9 @@ def test_confirmation_seeds_avoid_the_search_seed() -> None:
 
 def _trial(trial_id: str, value: float | None, status: str = "TERMINATED", **params: object) -> TrialRecord:
     """A trial as a study record stores it (read back through `TrialRecord.from_dict`, as confirmation reads it)."""
-    return TrialRecord.from_dict({"trial_id": trial_id, "status": status, "epochs_run": 4,
-                                  "best_dev_weighted_f1": value, "best_epoch": 3, "stop_reason": "", "error": "",
-                                  **params, "curve": []})
+    outcome = next(o for o in Outcome if o.label == status)
+    return TrialRecord.from_dict({"trial_id": trial_id, "params": params, "outcome": outcome.value, "epochs_run": 4,
+                                  "best_dev_weighted_f1": value, "best_epoch": 3})
 
 
 def test_candidates_are_the_best_distinct_non_baseline_configs() -> None:
@@ -133,8 +131,7 @@ def test_candidates_are_the_best_distinct_non_baseline_configs() -> None:
         _trial("t_00001", 0.80, **hier),
         _trial("t_00002", 0.80, **hier),  # same settings as t_00001: dropped
         _trial("t_00003", 0.95, status="ERROR", fusion="autofusion", encoder_loss_weight=0.02),
-        _trial("t_00004", 0.70, status="EARLY_STOPPED", fusion="autofusion", encoder_loss_weight=0.05,
-               gate_reg_weight=math.nan),  # NaN cell of an inactive parameter, as read from a table
+        _trial("t_00004", 0.70, status="EARLY_STOPPED", fusion="autofusion", encoder_loss_weight=0.05),
         _trial("t_00005", None, fusion="autofusion", encoder_loss_weight=0.07),
     ]
     chosen = candidates_from_study(trials, space, base, top=5)
@@ -199,24 +196,9 @@ def test_effects_compare_the_proposal_with_the_baseline() -> None:
 # --- the store update ------------------------------------------------------------------------
 
 
-def _document(tmp_path: Path) -> dict:
-    config = JoyfulConfig(dataset="synthetic", seqcontext_nlayer=1, learning_rate=1e-4).to_dict()
-    return {"schema_version": 1, "kind": "joyful-tune best config", "dataset": "synthetic", "modalities": "atv",
-            "data": {"path": "d.pkl", "sha256": "a" * 64}, "config": config,
-            "searched": {"fusion": "autofusion", "encoder_loss_weight": 0.03},
-            "metric": {"name": "dev_weighted_f1", "mode": "max", "value": 0.7, "best_epoch": 3},
-            "test": None, "single_trial_best": {"trial_id": "t_00000", "config": config}, "confirmation": None,
-            "study": {"name": "s1", "space_file": str(SPACE), "space_sha256": "c" * 64, "num_samples": 4,
-                      "searcher": {}, "scheduler": {}, "trials": {}, "started_at": "2025-01-01T00:00:00+00:00",
-                      "ended_at": "2025-01-01T00:00:00+00:00", "storage_path": "/tmp/x"},
-            "versions": {"python": "3", "torch": "2", "ray": "2", "optuna": "5", "joyful_tune": "0"},
-            "rerun_command": "python train.py --config x", "checkpoint": None,
-            "written_at": "2025-01-01T00:00:00+00:00"}
-
-
 def test_update_confirmation_rewrites_only_the_same_search_on_the_same_data(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
-    assert store.publish_best("synthetic", _document(tmp_path)).written
+    assert store.publish_best("synthetic", best_document(0.7)).written
     entries = [_entry(BASELINE_LABEL, {1: 0.60, 2: 0.61}), _entry("cand", {1: 0.64, 2: 0.66})]
     entries[1].config = JoyfulConfig(dataset="synthetic", fusion="hierarchical", seqcontext_nlayer=1)
     entries[0].config = JoyfulConfig(dataset="synthetic", seqcontext_nlayer=1)
@@ -229,12 +211,10 @@ def test_update_confirmation_rewrites_only_the_same_search_on_the_same_data(tmp_
     assert now.config["fusion"] == "hierarchical" and now.config["seed"] == 1  # median (lower) run: seed 1
     assert now.metric.value == 0.64 and now.test.weighted_f1 == pytest.approx(0.63)
     assert now.searched["fusion"] == "hierarchical" and "gate_reg_weight" in now.searched
-    assert now.confirmation.winner == "cand" and now.single_trial_best.trial_id == "t_00000"
+    assert now.confirmation.winner == "cand" and now.single_trial_best.trial_id == "t0001"
     assert now.checkpoint is None  # no checkpoint was kept for the confirmed run
-    other_data = updated.replace(data=updated.data.replace(sha256="b" * 64),
-                                 confirmation=Confirmation.from_dict({"winner": "x"}))
-    other_search = updated.replace(study=updated.study.replace(name="s2"),
-                                   confirmation=Confirmation.from_dict({"winner": "x"}))
+    other_data = updated.replace(data=updated.data.replace(sha256="b" * 64))
+    other_search = updated.replace(study=updated.study.replace(name="s2"))
     for offered, words in ((other_data, "other data"), (other_search, "now holds search 's1'")):
         kept = store.update_confirmation("synthetic", offered)
         assert not kept.written and words in kept.reason

@@ -138,7 +138,9 @@ def _confirmation() -> Confirmation:
         return ConfigurationRecord(label=label, config={}, runs=runs, test_weighted_f1=Summary(),
                                    dev_weighted_f1=Summary(n=3, mean=base + 0.01, ci95=[base, base + 0.02]))
 
-    return Confirmation(configurations=[config("search best", 0.55), config("runner-up", 0.5)], winner="search best")
+    return Confirmation(configurations=[config("search best", 0.55), config("runner-up", 0.5)], winner="search best",
+                        metric="dev_weighted_f1", seeds=[0, 1, 2], winner_seed=1, selection="highest mean",
+                        wall_seconds=1.0, experiment="x", finished_at="2026-01-01T00:00:00+00:00")
 
 
 @pytest.mark.parametrize("draw", ["history", "parameter", "curves"])

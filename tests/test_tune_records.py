@@ -1,5 +1,5 @@
-"""The typed records: a best config and its parts read and write their own JSON, byte for byte; outcomes are an
-enum; the parts check themselves; the rule between two results is the record's."""
+"""The typed records (tune/records): each reads and writes its own JSON, checks itself naming the key and the
+rule, outcomes are an enum, and the rule between two results is the record's."""
 
 from __future__ import annotations
 
@@ -7,19 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from tune_helpers import SHA_B, best_document, confirmation_entry
 
 from joyful.config import JoyfulConfig
-from joyful.io import atomic_write_json
-from tests.test_tune_confirm import SPACE, _document, _entry
 from tune.publish import confirmed
 from tune.records import (
-    COMPLETE,
-    EARLY_STOPPED,
-    ELIGIBLE_OUTCOMES,
-    ERRORED,
-    NON_FINITE,
-    OUTCOMES,
-    STATUS_LABELS,
     BestConfig,
     Confirmation,
     DataRef,
@@ -29,67 +21,52 @@ from tune.records import (
     Metric,
     Outcome,
     StudyRecord,
+    TrialRecord,
     Verdict,
+    classify,
 )
 from tune.records.store import ResultStore
 from tune.space import load_space
 from tune.stats.confirmation import BASELINE_LABEL, ConfirmationResult
 
 REPO = Path(__file__).parents[1]
-MELD = REPO / "results" / "best_configs" / "meld_text.json"
-LEGACY = REPO / "tests" / "data" / "legacy_meld" / "results" / "best_configs" / "meld_text.json"
+SPACE = REPO / "search_spaces" / "synthetic.yaml"
 
 
-def _rewritten(path: Path, tmp_path: Path) -> bytes:
-    """The file read as a BestConfig and written back the way the store writes it."""
-    best = BestConfig.from_dict(json.loads(path.read_text()))
-    return atomic_write_json(tmp_path / "again.json", best.to_dict()).read_bytes()
-
-
-def test_the_committed_meld_best_config_round_trips_byte_for_byte(tmp_path: Path) -> None:
-    document = json.loads(MELD.read_text())
+def test_a_best_config_reads_back_as_the_document_it_was_written_as() -> None:
+    document = best_document()
     best = BestConfig.from_dict(document)
-    assert best.to_dict() == document
-    assert _rewritten(MELD, tmp_path) == MELD.read_bytes()
-    # Typed all the way down: the readers' attributes.
-    assert best.confirmation.winner_run.seed == best.confirmation.winner_seed == best.config["seed"]
-    assert best.ensemble.test_weighted_f1 == pytest.approx(0.5737781002291279)
-    assert best.references.majority.majority_class == "neutral"
-    assert {row.verdict for row in best.confirmation.effects.rows} <= set(Verdict)
+    assert BestConfig.from_dict(json.loads(json.dumps(best.to_dict()))) == best
+    assert best.to_dict()["single_trial_best"] == document["single_trial_best"]
+    assert best.study.scheduler.max_t == 8 and best.rerun.reason == "--no-rerun was given"
 
 
-def test_the_committed_meld_study_record_round_trips_byte_for_byte(tmp_path: Path) -> None:
-    path = REPO / "results" / "studies" / "meld_text.json"
-    study = StudyRecord.from_dict(json.loads(path.read_text()))
-    assert isinstance(study.majority, MajorityLevel) and study.majority.majority_class == "neutral"
-    assert atomic_write_json(tmp_path / "study.json", study.to_dict()).read_bytes() == path.read_bytes()
-
-
-def test_an_older_best_config_keeps_every_nested_key_and_its_order() -> None:
-    """The legacy file lacks keys newer versions write (raw scores, ensembles, data facts); none is added."""
-    document = json.loads(LEGACY.read_text())
+def test_unknown_keys_are_kept_through_a_rewrite() -> None:
+    document = best_document()
+    document["from_a_newer_version"] = {"x": 1}
+    document["study"]["also_newer"] = [1, 2]
     again = BestConfig.from_dict(document).to_dict()
-    assert again == document
-    for key, value in document.items():  # nested parts keep their order; the top level is written in field order
-        assert json.dumps(again[key]) == json.dumps(value), key
+    assert again["from_a_newer_version"] == {"x": 1} and again["study"]["also_newer"] == [1, 2]
 
 
-def test_a_confirmed_best_config_written_by_the_store_round_trips_byte_for_byte(tmp_path: Path) -> None:
+def test_a_confirmed_best_config_written_by_the_store_reads_back_equal(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
-    store.publish_best("synthetic", _document(tmp_path))
-    entries = [_entry(BASELINE_LABEL, {1: 0.60, 2: 0.61}), _entry("cand", {1: 0.64, 2: 0.66})]
-    entries[0].config = JoyfulConfig(dataset="synthetic", seqcontext_nlayer=1)
-    entries[1].config = JoyfulConfig(dataset="synthetic", fusion="hierarchical", seqcontext_nlayer=1)
+    store.publish_best("synthetic", best_document())
+    entries = [confirmation_entry(BASELINE_LABEL, {1: 0.60, 2: 0.61},
+                                  JoyfulConfig(dataset="synthetic", seqcontext_nlayer=1)),
+               confirmation_entry("cand", {1: 0.64, 2: 0.66},
+                                  JoyfulConfig(dataset="synthetic", fusion="hierarchical", seqcontext_nlayer=1))]
     result = ConfirmationResult(seeds=[1, 2], entries=entries, winner_label="cand")
     best = confirmed(store.read_best("synthetic"), result, load_space(SPACE, "synthetic"), command="python x")
     assert store.update_confirmation("synthetic", best).written
-    path = store.best_config_path("synthetic")
-    assert _rewritten(path, tmp_path) == path.read_bytes()
-    assert json.loads(path.read_text())["confirmation"]["command"] == "python x"
+    again = store.read_best("synthetic")
+    assert again == best.replace()  # every field as written
+    assert again.confirmation.command == "python x" and again.config["precision"] == "fp32"  # as the runs used
 
 
 def test_a_confirmation_reads_back_as_the_record_it_was_written_from() -> None:
-    entries = [_entry(BASELINE_LABEL, {1: 0.60, 2: 0.61, 3: 0.59}), _entry("cand", {1: 0.64, 2: 0.66, 3: 0.62})]
+    entries = [confirmation_entry(BASELINE_LABEL, {1: 0.60, 2: 0.61, 3: 0.59}),
+               confirmation_entry("cand", {1: 0.64, 2: 0.66, 3: 0.62})]
     record = ConfirmationResult(seeds=[1, 2, 3], entries=entries, winner_label="cand").to_record()
     again = Confirmation.from_dict(json.loads(json.dumps(record.to_dict())))
     assert again == record
@@ -99,45 +76,73 @@ def test_a_confirmation_reads_back_as_the_record_it_was_written_from() -> None:
 
 
 def test_outcomes_are_an_enum_whose_members_are_the_stored_strings() -> None:
-    assert (COMPLETE, EARLY_STOPPED, NON_FINITE, ERRORED) == ("completed", "early_stopped", "non_finite", "errored")
-    assert all(isinstance(o, Outcome) for o in (COMPLETE, EARLY_STOPPED, NON_FINITE, ERRORED))
-    assert STATUS_LABELS == {"completed": "TERMINATED", "early_stopped": "EARLY_STOPPED", "non_finite": "NON_FINITE",
-                             "errored": "ERROR"}
-    assert OUTCOMES["ERROR"] is ERRORED and Outcome.from_label("TERMINATED") is COMPLETE
-    assert ELIGIBLE_OUTCOMES == (COMPLETE, EARLY_STOPPED) and not NON_FINITE.can_win
-    assert json.dumps({"outcome": EARLY_STOPPED}) == '{"outcome": "early_stopped"}' and f"{COMPLETE}" == "completed"
+    assert [o.value for o in Outcome] == ["completed", "early_stopped", "non_finite", "errored"]
+    assert [o.label for o in Outcome] == ["TERMINATED", "EARLY_STOPPED", "NON_FINITE", "ERROR"]
+    assert [o.can_win for o in Outcome] == [True, True, False, False]
+    assert json.dumps({"outcome": Outcome.EARLY_STOPPED}) == '{"outcome": "early_stopped"}'
+    assert classify({"epoch": 4}, False, 4) is Outcome.COMPLETE
+    assert classify({"epoch": 2}, False, 4) is Outcome.EARLY_STOPPED
+    assert classify({"epoch": 2, "non_finite": True}, False, 4) is Outcome.NON_FINITE
+    assert classify({"epoch": 4}, True, 4) is Outcome.ERRORED and classify(None, False, 4) is Outcome.ERRORED
+    assert classify({"fold": 2}, False, 5, time_attr="fold") is Outcome.EARLY_STOPPED
+
+
+def test_a_trial_record_takes_its_outcome_from_the_stored_string() -> None:
+    trial = TrialRecord.from_dict({"trial_id": "t1", "params": {"x": 1}, "outcome": "early_stopped",
+                                   "epochs_run": 2, "best_dev_weighted_f1": 0.5, "best_epoch": 2})
+    assert trial.outcome is Outcome.EARLY_STOPPED and trial.eligible and trial.status == "EARLY_STOPPED"
+    assert TrialRecord.from_dict(trial.to_dict()) == trial
 
 
 @pytest.mark.parametrize("build, words", [
-    (lambda: Metric(name="f1", mode="maximum", value=0.5, best_epoch=1), "'metric.mode' is 'maximum'"),
-    (lambda: Metric(name="f1", mode="max", value=float("inf"), best_epoch=1), "'metric.value' is inf"),
-    (lambda: Metric(name="f1", mode="max", value=0.5, best_epoch=True), "'metric.best_epoch' must be int"),
-    (lambda: DataRef(path="d.pkl", sha256=""), "'data.sha256' must not be empty"),
-    (lambda: EnsembleMember(seed=1, path="/abs/m.pt", config={}), "must be relative to the file's folder"),
+    (lambda: Metric.from_dict({"name": "f1", "mode": "maximum", "value": 0.5, "best_epoch": 1}),
+     "'mode': input should be 'max' or 'min', got 'maximum'"),
+    (lambda: Metric.from_dict({"name": "f1", "mode": "max", "value": float("inf"), "best_epoch": 1}),
+     "'value': input should be a finite number, got inf"),
+    (lambda: Metric.from_dict({"name": "f1", "mode": "max", "value": 0.5, "best_epoch": True}),
+     "'best_epoch': input should be a valid integer, got True"),
+    (lambda: Metric.from_dict({"name": "f1", "mode": "max", "value": 0.5}), "missing key 'best_epoch'"),
+    (lambda: DataRef.from_dict({"path": "d.pkl", "sha256": ""}), "'data.sha256' must not be empty"),
+    (lambda: EnsembleMember.from_dict({"label": "b", "seed": 1, "path": "/abs/m.pt", "config_file": "m.json",
+                                       "megabytes": 1, "best_epoch": 1, "dev_weighted_f1": 0.5,
+                                       "test_weighted_f1": 0.5, "config": {}}),
+     "must be relative to the file's folder"),
     (lambda: EffectRow.from_dict({"effect": "F1", "measure": "m", "description": "d", "verdict": "maybe"}),
-     "'confirmation.effects.rows[].verdict' is 'maybe'"),
-    (lambda: Confirmation.from_dict({"kind": "joyful-tune confirmation", "seeds": [1], "configurations": []}),
-     "missing key 'confirmation.winner'"),
+     "'verdict': input should be 'held'"),
+    (lambda: MajorityLevel.from_dict({"class": "neutral", "dev_weighted_f1": "0.3"}),
+     "'dev_weighted_f1': input should be a valid number, got '0.3'"),
+    (lambda: BestConfig.from_dict({**best_document(), "schema_version": 1}),
+     "'schema_version' is 1, but this joyful-tune reads"),
+    (lambda: BestConfig.from_dict({**best_document(), "dataset": "../x"}), "'dataset' '../x' is not a plain name"),
 ])
-def test_parts_check_themselves_naming_the_key_and_the_rule(build, words) -> None:
-    with pytest.raises(ValueError, match=words.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+def test_records_check_themselves_naming_the_key_and_the_rule(build, words) -> None:
+    with pytest.raises(ValueError, match=words.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")
+                       .replace("(", r"\(").replace(")", r"\)")):
         build()
 
 
-def test_a_best_config_refuses_a_dict_where_a_part_belongs() -> None:
-    best = BestConfig.from_dict(json.loads(MELD.read_text()))
-    with pytest.raises(ValueError, match="'metric' must be a Metric"):
-        best.replace(metric={"name": "f1", "mode": "max", "value": 0.9, "best_epoch": 1})
+def test_a_confirmation_names_a_winner_among_its_configurations() -> None:
+    document = ConfirmationResult(seeds=[1, 2], entries=[confirmation_entry(BASELINE_LABEL, {1: 0.5, 2: 0.6})],
+                                  winner_label=BASELINE_LABEL).to_dict()
+    with pytest.raises(ValueError, match="'confirmation.winner' 'x' is none of the configurations"):
+        Confirmation.from_dict({**document, "winner": "x"})
+
+
+def test_a_study_record_of_another_schema_is_refused_in_one_line() -> None:
+    from joyful.errors import UserError
+
+    with pytest.raises(UserError, match=r"^studies/x\.json: study record: schema_version 2 is not a study record"):
+        StudyRecord.read({"schema_version": 2}, "studies/x.json")
 
 
 def test_the_better_than_rule_is_the_records() -> None:
-    current = BestConfig.from_dict(json.loads(MELD.read_text()))
-    better = current.replace(metric=current.metric.replace(value=0.6), confirmation=None)
+    current = BestConfig.from_dict(best_document(0.53068))
+    better = current.replace(metric=current.metric.replace(value=0.6))
     replaces, reason = better.replaces(current)
-    assert replaces and "0.6 > 0.53068" in reason and "single unconfirmed trial" in reason
-    assert current.replaces(current) == (False, "kept earlier result: 0.53068 >= 0.53068 on the same data and metric "
-                                                "(dev_weighted_f1, max)")
-    other_data = better.replace(data=current.data.replace(sha256="b" * 64))
+    assert replaces and "0.6 > 0.53068" in reason
+    assert current.replaces(current) == (False, "kept earlier result of search 's1': 0.53068 >= 0.53068 on the same "
+                                                "data and metric (dev_weighted_f1, max)")
+    other_data = better.replace(data=current.data.replace(sha256=SHA_B))
     assert not other_data.replaces(current)[0] and other_data.replaces(current, overwrite=True)[0]
-    assert current.confirms(current) == (True, "confirmation of search 'meld-ensemble' recorded")
+    assert current.confirms(current) == (True, "confirmation of search 's1' recorded")
     assert not current.replace(study=current.study.replace(name="other")).confirms(current)[0]

@@ -17,7 +17,7 @@ import yaml
 from joyful.config import JoyfulConfig
 from joyful.data.synthetic import generate
 from joyful.io import atomic_write, atomic_write_json
-from tune.records import OUTCOMES, BestConfig, MajorityLevel, StudyRecord, TrialRecord
+from tune.records import BestConfig, MajorityLevel, Outcome, StudyRecord, TrialRecord
 from tune.records.store import ResultStore
 from tune.reporting.plots import asha_rungs
 from tune.reporting.report import build_report, parameter_importance
@@ -59,7 +59,7 @@ def _ray_trial(index: int, status: str, value: float | None, fusion: str, weight
     curve = [{"epoch": e, "dev_weighted_f1": value * e / epochs, "dev_loss": 1.0, "train_loss": 2.0 / e}
              for e in range(1, epochs + 1)] if value is not None else []
     return TrialRecord(trial_id=f"abc_{index:05d}", params={"fusion": fusion, "encoder_loss_weight": weight},
-                       outcome=OUTCOMES[status], epochs_run=epochs, best_dev_weighted_f1=value,
+                       outcome=next(o for o in Outcome if o.label == status), epochs_run=epochs, best_dev_weighted_f1=value,
                        best_epoch=epochs if value is not None else None, curve=curve, optuna_number=index)
 
 
@@ -118,9 +118,9 @@ def test_report_from_a_stored_study(stored: Path) -> None:
 
 
 def test_report_shows_confirmation_and_effects_tables(stored: Path) -> None:
-    from tests.test_tune_confirm import _document
+    from tune_helpers import best_document
 
-    document = _document(stored)
+    document = best_document()
     document["confirmation"] = _confirmation()
     document["test"] = {"weighted_f1": 0.61, "accuracy": 0.62}
     atomic_write_json(stored / "best_configs" / "synthetic.json", document)

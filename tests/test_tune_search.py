@@ -17,8 +17,8 @@ from tune_helpers import reported, trial_dirs
 
 from joyful.data.synthetic import generate
 from joyful.io import atomic_write
-from tune.records import COMPLETE, EARLY_STOPPED, ERRORED, NON_FINITE, RANKING_RULE, classify, ranked
-from tune.records.store import ResultStore, validate_best_document
+from tune.records import RANKING_RULE, BestConfig, Outcome, classify, ranked
+from tune.records.store import ResultStore
 from tune.runner.optuna_searcher import TruthfulOptunaSearch
 from tune.space import load_space
 from tune.study.storage import STORAGE_CLASS
@@ -50,11 +50,11 @@ def _run(searcher: TruthfulOptunaSearch, trial_id: str, scores: list[float], **l
 
 
 def test_classify() -> None:
-    assert classify({"epoch": 4}, False, 4) == COMPLETE
-    assert classify({"epoch": 2}, False, 4) == EARLY_STOPPED
-    assert classify({"epoch": 2, "non_finite": True}, False, 4) == NON_FINITE
-    assert classify({"epoch": 4}, True, 4) == ERRORED
-    assert classify(None, False, 4) == ERRORED
+    assert classify({"epoch": 4}, False, 4) is Outcome.COMPLETE
+    assert classify({"epoch": 2}, False, 4) is Outcome.EARLY_STOPPED
+    assert classify({"epoch": 2, "non_finite": True}, False, 4) is Outcome.NON_FINITE
+    assert classify({"epoch": 4}, True, 4) is Outcome.ERRORED
+    assert classify(None, False, 4) is Outcome.ERRORED
 
 
 def test_outcomes_reach_optuna_truthfully(searcher: TruthfulOptunaSearch) -> None:
@@ -129,7 +129,7 @@ def small_search(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_search_writes_best_config_and_tables(small_search: dict) -> None:
     results = small_search["results"]
     document = json.loads((results / "best_configs" / "synthetic.json").read_text())
-    validate_best_document(document)
+    BestConfig.from_dict(document)
     assert document["config"]["seqcontext_nlayer"] == 1 and document["config"]["fusion_hidden"] == 32
     assert document["rerun"]["reproduced"] is True
     assert document["study"]["num_samples"] == 6
@@ -409,7 +409,7 @@ def test_a_spec_only_data_set_searches_the_default_space(tmp_path: Path) -> None
     notes = [line for line in done.stdout.splitlines() if "using the default space" in line]
     assert len(notes) == 1 and "--write-space" in notes[0]
     document = json.loads((results / "best_configs" / "calls.json").read_text())
-    validate_best_document(document)
+    BestConfig.from_dict(document)
     assert document["study"]["space_file"].endswith("search_spaces/default.yaml")
     assert document["config"]["modalities"] == "t"  # every modality the file has
     assert document["references"]["majority"]["test_weighted_f1"] >= 0

@@ -36,6 +36,58 @@ TINY_PARAMETERS = {"encoder_loss_weight": {"type": "float", "low": 0.01, "high":
 TINY_BASELINE = {"encoder_loss_weight": 0.03}
 
 
+# --- records ---------------------------------------------------------------------------
+
+SHA_A = "a" * 64
+SHA_B = "b" * 64
+
+
+def best_document(value: float = 0.7, *, sha256: str = SHA_A, metric: str = "dev_weighted_f1", mode: str = "max",
+                  dataset: str = "synthetic", learning_rate: float = 1e-4, search: str = "s1") -> dict:
+    """A valid best-config document (as a search writes it, unconfirmed) of an AutoFusion baseline."""
+    from joyful.config import JoyfulConfig
+    from tune.records import BEST_CONFIG_KIND, BEST_CONFIG_SCHEMA_VERSION
+
+    config = JoyfulConfig(dataset=dataset, seqcontext_nlayer=1, learning_rate=learning_rate).to_dict()
+    data_path = f"data/{dataset}/data_{dataset}.pkl"
+    searched = {"fusion": "autofusion", "encoder_loss_weight": 0.03}
+    return {
+        "schema_version": BEST_CONFIG_SCHEMA_VERSION, "kind": BEST_CONFIG_KIND, "dataset": dataset,
+        "modalities": config["modalities"], "data": {"path": data_path, "sha256": sha256}, "config": config,
+        "searched": searched, "metric": {"name": metric, "mode": mode, "value": value, "best_epoch": 7},
+        "test": {"weighted_f1": 0.5, "accuracy": 0.55},
+        "single_trial_best": {"trial_id": "t0001", "config": config, "searched": searched, "value": value,
+                              "best_epoch": 7, "checkpoint": None},
+        "confirmation": None,
+        "study": {"name": search, "experiment": f"ray_results/{search}/{dataset}",
+                  "space_file": "search_spaces/synthetic.yaml", "space_sha256": "c" * 64,
+                  "space_fingerprint": "d" * 64, "optuna_storage": "results/studies/x.journal",
+                  "optuna_study": search, "num_samples": 4,
+                  "searcher": {"kind": "optuna-tpe", "seed": 0, "baseline_first": searched},
+                  "scheduler": {"kind": "asha", "time_attr": "epoch", "max_t": 8, "grace_period": 2,
+                                "reduction_factor": 2},
+                  "resources": {"cpus_per_trial": 1.0, "gpus_per_trial": 0.0, "max_concurrent": 2},
+                  "trials": {"completed": 4, "early_stopped": 0, "errored": 0, "non_finite": 0},
+                  "started_at": "2025-01-01T00:00:00+00:00", "ended_at": "2025-01-01T01:00:00+00:00",
+                  "search_seconds": 3600.0, "storage_path": "ray_results"},
+        "versions": {"python": "3.11", "torch": "2.4", "ray": "2.60.0", "optuna": "5.0.0", "joyful_tune": "0.1.0"},
+        "rerun_command": f"python train.py --config results/best_configs/{dataset}.json",
+        "checkpoint": None, "written_at": "2025-01-01T01:00:00+00:00",
+        "rerun": {"ran": False, "reason": "--no-rerun was given"},
+    }
+
+
+def confirmation_entry(label: str, values: dict[int, float], config: Any = None) -> Any:
+    """A confirmed configuration (`ConfigRuns`) with one run per seed scoring `values` (test = dev - 0.01)."""
+    from joyful.config import JoyfulConfig
+    from tune.stats.confirmation import ConfigRuns, SeedRun
+
+    runs = [SeedRun(seed=s, best_dev_weighted_f1=v, best_epoch=2, epochs_run=3, test_weighted_f1=v - 0.01,
+                    test_accuracy=v, dev_weighted_f1=[v - 0.1, v, v - 0.01], train_loss=[1.0, 0.8, 0.7],
+                    train_nll=[0.9, 0.7, 0.6], precision="fp32") for s, v in values.items()]
+    return ConfigRuns(label, config or JoyfulConfig(learning_rate=0.001 * (1 + len(label))), runs)
+
+
 # --- files -----------------------------------------------------------------------------
 
 

@@ -21,27 +21,19 @@ import argparse
 import logging
 import shlex
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 if __name__ == "__main__" and not __package__:
     # Run as a script: import the project from the repo root, not from tune/ itself.
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from joyful.config import JoyfulConfig
-from joyful.data.dialogues import DialogueData
 from joyful.errors import UserError
-from joyful.io import portable_path
 from tune.common import utc_stamp
 from tune.options import ConfirmOptions, options_parser
-from tune.records import BestConfig, StudyRecord
+from tune.publish import PublishJob, publish
 from tune.records.store import ResultStore
 from tune.runner.cluster import check_shared_storage, check_storage_path, check_trial_fits, start_ray
-from tune.space import SearchSpace, load_space
-from tune.stats.candidates import candidates_from_study, confirmation_seeds, tuned_baseline
-from tune.stats.confirmation import print_confirmation
-from tune.stats.references import judge, published_test, reference_scores
-from tune.study.story import record_story
+from tune.space import load_space
 
 __all__ = ["main"]
 
@@ -60,29 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         options = ConfirmOptions.from_namespace(namespace)
-        plan = plan_confirmation(options)
+        job = plan_confirmation(options, command=shlex.join(["python", "tune/confirm.py", *argv]))
     except UserError as exc:
         print(f"confirm.py: error: {exc}", file=sys.stderr)
         return UserError.exit_code
-    return run_confirmation(plan, options, command=shlex.join(["python", "tune/confirm.py", *argv]))
+    return run_confirmation(job, options)
 
 
-@dataclass
-class ConfirmationPlan:
-    best: BestConfig
-    study: StudyRecord
-    space: SearchSpace
-    candidates: list[tuple[str, JoyfulConfig]]
-    baseline: JoyfulConfig
-    seeds: list[int]
-    data: DialogueData
-    cpus_per_trial: float
-    gpus_per_trial: float
-    storage: str
-    name: str
-
-
-def plan_confirmation(options: ConfirmOptions) -> ConfirmationPlan:
+def plan_confirmation(options: ConfirmOptions, command: str) -> PublishJob:
     """Everything checked before Ray starts: the search's records, the data fingerprint, the resources."""
     import dataclasses
 
@@ -109,42 +86,22 @@ def plan_confirmation(options: ConfirmOptions) -> ConfirmationPlan:
     storage = check_storage_path(options.storage_path)
     if "://" not in storage and (Path(storage) / name).exists():
         raise UserError(f"experiment {Path(storage) / name} exists; pass another --name")
-    return ConfirmationPlan(best, study, space, candidates_from_study(study.trials, space, base, options.confirm_top),
-                            tuned_baseline(study.trials, space, base),
-                            confirmation_seeds(base.seed, options.confirm_seeds), data, budget.cpus_per_trial,
-                            budget.gpus_per_trial, storage, name)
+    return PublishJob(study=study, space=space, data=data, store=store, experiment_root=storage,
+                      cpus_per_trial=budget.cpus_per_trial, gpus_per_trial=budget.gpus_per_trial,
+                      rerun=False, confirm_top=options.confirm_top, confirm_seeds=options.confirm_seeds,
+                      confirmation_name=name, quiet=options.quiet, dataset_spec=options.dataset_spec,
+                      command=command, existing=best)
 
 
-def run_confirmation(plan: ConfirmationPlan, options: ConfirmOptions, command: str) -> int:
-    """Run the planned confirmation and publish it; `command` is the command line the best config records."""
+def run_confirmation(job: PublishJob, options: ConfirmOptions) -> int:
+    """Run the planned confirmation through the publish stage (tune/publish.py)."""
     import ray  # Ray and the publishing side (torch): only once the plan holds
-
-    from tune.publish import confirmed, keep_ensemble, write_report
-    from tune.runner.confirmation import confirm
 
     try:
         start_ray(options.address, quiet=options.quiet)
-        check_trial_fits(plan.cpus_per_trial, plan.gpus_per_trial)
-        check_shared_storage(plan.storage)
-        print(f"confirming {len(plan.candidates)} configuration(s) and the baseline with seeds "
-              f"{', '.join(map(str, plan.seeds))} -> {plan.storage}/{plan.name}")
-        result = confirm(plan.candidates, plan.baseline, plan.seeds, data=plan.data,
-                         cpus_per_trial=plan.cpus_per_trial, gpus_per_trial=plan.gpus_per_trial,
-                         storage_path=plan.storage, name=plan.name, verbose=0 if options.quiet else 1,
-                         proposal=plan.space.proposal)
-        store = ResultStore(options.results_dir)
-        best = keep_ensemble(confirmed(plan.best, result, plan.space, command=command), result, store)
-        print_confirmation(best.confirmation)
-        best = best.replace(references=reference_scores(plan.data, plan.baseline.modalities))
-        verdict = judge(published_test(best), best.references)
-        if verdict:
-            print(f"{options.dataset}: {verdict}")
-        outcome = store.update_confirmation(options.dataset, best)
-        print(f"{options.dataset}: {'updated' if outcome.written else 'kept'} {outcome.path} ({outcome.reason})")
-        record_story(store.journal_of(plan.study), plan.study, best,
-                     {"written": outcome.written, "reason": outcome.reason, "path": portable_path(outcome.path)})
-        write_report(options.dataset, store)
-        return 0 if outcome.written else 1
+        check_trial_fits(job.cpus_per_trial, job.gpus_per_trial)
+        check_shared_storage(job.experiment_root)
+        return publish(job)
     except UserError as exc:
         print(f"confirm.py: error: {exc}", file=sys.stderr)
         return UserError.exit_code

@@ -1,5 +1,13 @@
-"""After the trials: the study record, the winner's re-run, the best config, its confirmation, the summary lines
-and the report. Training here goes through the same code path as `train.py` (no Ray).
+"""The publish stage, once for both commands: after a search's trials (tune/search.py) or for a later
+confirmation of a finished search (tune/confirm.py).
+
+    study record -> winner -> re-run (search) -> best config -> confirmation -> ensemble -> references
+    -> best-config file (kept only if better) -> disk -> Optuna story -> report -> tracking -> summary
+
+`publish(job)` runs the whole stage; every step it takes is a function here or in the module it names.
+Training goes through the same code path as `train.py` (no Ray) for the re-run, and through Ray for the
+confirmation. What an interrupted stage has done is kept: the re-run's result is stored in the Optuna study,
+the confirmation's finished runs in its Ray experiment, so `--resume` does neither again.
 """
 
 from __future__ import annotations
@@ -10,13 +18,14 @@ import re
 import shlex
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from joyful.config import JoyfulConfig, config_document
+from joyful.data.dialogues import DialogueData
 from joyful.errors import UserError
 from joyful.io import REPO, atomic_write_json, display_path, portable_path
-from joyful.run import RunOptions, train
 from tune.common import utc_now
 from tune.records import (
     BEST_CONFIG_SCHEMA_VERSION,
@@ -38,22 +47,200 @@ from tune.records import (
     TrialCounts,
     TrialRecord,
     Versions,
+    choose_winner,
     outcome_counts,
     ranked,
 )
-from tune.records.store import ResultStore
-from tune.reporting.report import build_report
+from tune.records.store import PublishOutcome, ResultStore
 from tune.space import SearchSpace
-from tune.stats.confirmation import ConfirmationResult, ensemble_scores
-from tune.stats.references import majority_warning
+from tune.stats.confirmation import ConfirmationResult, ensemble_scores, print_confirmation
+from tune.stats.references import judge, majority_warning, published_test, reference_scores
+from tune.tracking import Tracking
 
-__all__ = ["best_from_search", "confirmed", "keep_ensemble", "print_summary", "rerun_winner",
-           "versions", "write_report"]
+__all__ = ["PublishJob", "best_from_search", "confirmed", "keep_ensemble", "print_summary", "publish",
+           "rerun_winner", "versions", "winner_config", "write_report"]
+
+
+@dataclass
+class PublishJob:
+    """Everything the publish stage needs.
+
+    `existing` is None after a search (the stage re-runs the winner and offers a new best config) and the
+    search's published best config for tune/confirm.py (the stage adds a confirmation to it). `experiment_root`
+    is the search's Ray storage folder (`<storage>/<search name>`); its confirmation runs in
+    `<experiment_root>/<confirmation_name>`.
+    """
+
+    study: StudyRecord
+    space: SearchSpace
+    data: DialogueData
+    store: ResultStore
+    experiment_root: str
+    cpus_per_trial: float
+    gpus_per_trial: float
+    searcher_seed: int = 0
+    rerun: bool = True
+    rerun_skipped: str = ""  # why the winner is not re-run (rerun False)
+    confirm_top: int = 0
+    confirm_seeds: int = 3
+    confirmation_name: str = ""
+    overwrite: bool = False
+    quiet: bool = False
+    dataset_spec: str | None = None
+    tracking: Tracking | None = None
+    command: str | None = None  # tune/confirm.py's command line, recorded with its confirmation
+    existing: BestConfig | None = None
+
+    @property
+    def dataset(self) -> str:
+        return self.study.dataset
+
+
+def publish(job: PublishJob) -> int:
+    """Run the publish stage (module docstring); returns the command's exit status."""
+    study, store = job.study, job.store
+    if job.existing is None:
+        store.write_study(study)
+        store.write_trials_csv(job.dataset, [t.csv_row() for t in study.trials])
+    winner = choose_winner(study.trials)
+    print_summary(study, winner)
+    if winner is None:
+        print(f"{job.dataset}: no trial finished with a finite score; nothing published", file=sys.stderr)
+        _tell(job, None, None, None)
+        return 1
+    best = job.existing if job.existing is not None else _offer_from_search(job, winner)
+    result = None
+    if job.confirm_top > 0:
+        result = _confirm(job)
+        best = keep_ensemble(confirmed(best, result, job.space, job.command), result, store)
+        print_confirmation(best.confirmation)
+    best = best.replace(references=reference_scores(job.data, best.modalities))
+    verdict = judge(published_test(best), best.references)
+    if verdict:
+        print(f"{job.dataset}: {verdict}")
+    if job.existing is None:
+        outcome = store.publish_best(job.dataset, best, overwrite=job.overwrite)
+    else:
+        outcome = store.update_confirmation(job.dataset, best)
+    print(f"{job.dataset}: {'wrote' if outcome.written else 'kept'} {outcome.path} ({outcome.reason})")
+    _tidy_disk(job, outcome, result)
+    _tell(job, winner, best, outcome)
+    _final_lines(job, outcome)
+    return 0 if outcome.written or job.existing is None else 1
+
+
+# --- the steps -------------------------------------------------------------------------------------------
+
+
+def _offer_from_search(job: PublishJob, winner: TrialRecord) -> BestConfig:
+    """The best config a finished search offers: its winner, re-run through the training code path unless the
+    search says why not (a re-run done before an interruption is taken from the Optuna study)."""
+    rerun, test = Rerun(ran=False, reason=job.rerun_skipped or "not asked for"), None
+    if job.rerun:
+        from tune.study.story import recall_rerun, remember_rerun  # Optuna: only once trials have run
+
+        journal = job.store.journal_of(job.study)
+        remembered = recall_rerun(journal, job.study.name, winner.trial_id)
+        if remembered is not None:
+            rerun, test = remembered
+            print(f"re-run of the winner ({winner.trial_id}) done before the interruption: best dev wF1 "
+                  f"{rerun.best_dev_weighted_f1:.4f} ({'reproduced exactly' if rerun.reproduced else 'DIFFERS'})")
+        else:
+            # The same device type as the trials: exact reproduction holds on the same kind of device.
+            device = "cuda" if job.gpus_per_trial > 0 and _cuda() else "cpu"
+            rerun, test = rerun_winner(winner_config(job.study, job.space, winner), winner, device, job.dataset_spec)
+            remember_rerun(journal, job.study.name, winner.trial_id, rerun, test)
+    return best_from_search(job.study, job.space, winner, seed=job.searcher_seed, experiment_root=job.experiment_root,
+                            best_path=job.store.best_config_path(job.dataset), rerun=rerun, test=test,
+                            data_facts=job.data.facts(job.study.base().modalities))
+
+
+def _confirm(job: PublishJob) -> ConfirmationResult:
+    from tune.runner.confirmation import confirm_search  # Ray: late, as the search's own runner
+
+    print(f"confirming the top {job.confirm_top} configuration(s) and the baseline over {job.confirm_seeds} seeds "
+          f"-> {job.experiment_root.rstrip('/')}/{job.confirmation_name}")
+    return confirm_search(job.study, job.space, job.data, top=job.confirm_top, seeds=job.confirm_seeds,
+                          cpus_per_trial=job.cpus_per_trial, gpus_per_trial=job.gpus_per_trial,
+                          storage_path=job.experiment_root, name=job.confirmation_name,
+                          verbose=0 if job.quiet else 1)
+
+
+def _tidy_disk(job: PublishJob, outcome: PublishOutcome, result: ConfirmationResult | None) -> None:
+    """Keep what resume and re-runs need and nothing else: the trial checkpoints of the search and of its
+    confirmation go (nothing reads them once it has published), and model files stay only for the ensemble
+    the best-config file publishes - this search's when it was written (the ensemble it replaced loses its
+    model files), else the earlier one (this search's copies go). Member configs stay: each re-runs its member."""
+    from tune.runner.disk import disk_use, prune_checkpoints
+
+    experiments = [f"{job.experiment_root.rstrip('/')}/{job.dataset}"]
+    if result is not None:
+        experiments.append(f"{job.experiment_root.rstrip('/')}/{job.confirmation_name}")
+    freed = sum(prune_checkpoints(path) for path in experiments)
+    if outcome.written:
+        replaced = outcome.previous
+        unpublished = replaced.study.name if replaced is not None and replaced.study.name != job.study.name else None
+    else:
+        unpublished = job.study.name
+    removed = job.store.remove_model_files(job.dataset, unpublished) if unpublished else 0
+    after = disk_use(job.experiment_root)
+    models = disk_use(str(job.store.models_dir(job.dataset)))
+    print(f"{job.dataset}: disk: removed {_size(freed)} of trial checkpoints and {_size(removed)} of unpublished model "
+          f"files; the search's experiment folder holds {_size(after.total)}, "
+          f"{display_path(job.store.models_dir(job.dataset))} {_size(models.total)}")
+
+
+def _size(size: int) -> str:
+    return f"{size / 2**30:.2f} GB" if size >= 2**30 else f"{size / 2**20:.1f} MB"
+
+
+def _tell(job: PublishJob, winner: TrialRecord | None, best: BestConfig | None,
+          outcome: PublishOutcome | None) -> None:
+    """The Optuna study's story, the report and the trackers: what every ending of the stage leaves."""
+    from tune.study.story import record_story
+    from tune.tracking import finish_tracking
+
+    published = None if outcome is None else {"written": outcome.written, "reason": outcome.reason,
+                                              "path": portable_path(outcome.path)}
+    record_story(job.store.journal_of(job.study), job.study, best, published)
+    write_report(job.dataset, job.store)
+    if job.tracking is not None:
+        artifacts = [job.store.report_path(job.dataset)]
+        if best is not None:
+            artifacts += [job.store.best_config_path(job.dataset), job.store.figures_dir(job.dataset)]
+        finish_tracking(job.tracking, job.study, winner, artifacts)
+
+
+def _final_lines(job: PublishJob, outcome: PublishOutcome) -> None:
+    """What the best-config file now publishes (which may be an earlier search's result) and how to re-run it."""
+    best = job.store.read_best(job.dataset)
+    if best is None:
+        return
+    origin = "this search" if best.study.name == job.study.name else f"search {best.study.name!r} (kept)"
+    what = ", ".join(f"{k}={v}" for k, v in sorted(best.searched.items())) or "the baseline settings"
+    print(f"{job.dataset}: published ({origin}): {what}; dev wF1 {best.value:.4f}")
+    if best.ensemble is not None:
+        print(f"{job.dataset}: its ensemble of {len(best.ensemble.members)} ({best.ensemble.members_from}): test wF1 "
+              f"{best.ensemble.test_weighted_f1:.4f}")
+    elif best.test is not None:
+        print(f"{job.dataset}: its test wF1 {best.test.weighted_f1:.4f}")
+    print(f"re-run it with:\n  {best.rerun_command}")
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# --- the records it builds ------------------------------------------------------------------------------
 
 
 def rerun_winner(config: JoyfulConfig, winner: TrialRecord, device: str,
                  dataset_spec: str | None) -> tuple[Rerun, TestScores]:
     """Re-train the winner through the training code path: (the `rerun` record, its test scores)."""
+    from joyful.run import RunOptions, train  # torch: only once trials have run
+
     print(f"re-training the winner ({winner.trial_id}) through the training code path ...")
     metrics = train(config, RunOptions(device=device, dataset_spec=dataset_spec), log=lambda message: None)
     reproduced = metrics["best_dev_weighted_f1"] == winner.best_dev_weighted_f1
@@ -61,16 +248,20 @@ def rerun_winner(config: JoyfulConfig, winner: TrialRecord, device: str,
     print(f"re-run: best dev wF1 {metrics['best_dev_weighted_f1']:.4f} (trial: {winner.best_dev_weighted_f1:.4f}, "
           f"{'reproduced exactly' if reproduced else 'DIFFERS'}); test wF1 {test.weighted_f1:.4f}")
     return (Rerun(ran=True, best_dev_weighted_f1=metrics["best_dev_weighted_f1"], best_epoch=metrics["best_epoch"],
-                  reproduced=reproduced, device=metrics["device"], wall_seconds=metrics["wall_seconds"]), test)
+                  reproduced=reproduced, device=metrics["device"], precision=metrics["precision"]["used"],
+                  wall_seconds=round(metrics["wall_seconds"], 1)), test)
 
 
-def best_from_search(study: StudyRecord, space: SearchSpace, winner: TrialRecord, *, seed: int, experiment: str,
-                     best_path: Path, rerun: Rerun | None = None, test: TestScores | None = None,
+def best_from_search(study: StudyRecord, space: SearchSpace, winner: TrialRecord, *, seed: int,
+                     experiment_root: str, best_path: Path, rerun: Rerun, test: TestScores | None = None,
                      data_facts: dict[str, Any] | None = None) -> BestConfig:
-    """The best config of a finished search: its winner trial, re-run or not (`rerun`, `test`). `data_facts`
-    (`DialogueData.facts`) let `train.py --config` check that a re-run reads the same data."""
-    # An ASHA-stopped winner is re-run for exactly the epochs it trained, so the re-run reproduces it.
+    """The best config of a finished search: its winner trial, at the precision it trained with, re-run or not
+    (`rerun` says which, and why not). `data_facts` (`DialogueData.facts`) let `train.py --config` check that a
+    re-run reads the same data."""
     config = winner_config(study, space, winner)
+    used = rerun.precision or winner.precision
+    if used:  # `auto` resolved as it was where the winner trained: a re-run elsewhere must match or say so
+        config = config.replace(precision=used)
     budget = study.budget
     return BestConfig(
         schema_version=BEST_CONFIG_SCHEMA_VERSION, dataset=study.dataset, modalities=config.modalities,
@@ -78,14 +269,14 @@ def best_from_search(study: StudyRecord, space: SearchSpace, winner: TrialRecord
         config=config.to_dict(), searched=dict(winner.params),
         metric=Metric(name=study.metric, mode=study.mode, value=winner.best_dev_weighted_f1,
                       best_epoch=winner.best_epoch),
-        test=test, rerun=rerun or Rerun(ran=False),
+        test=test, rerun=rerun,
         single_trial_best=SingleTrialBest(trial_id=winner.trial_id, config=config.to_dict(),
                                           searched=dict(winner.params), value=winner.best_dev_weighted_f1,
-                                          best_epoch=winner.best_epoch, checkpoint=portable_path(winner.checkpoint)),
+                                          best_epoch=winner.best_epoch),
         confirmation=None,
         study=StudyInfo(
-            name=study.name, experiment=portable_path(experiment), space_file=study.space_file,
-            space_sha256=study.space_sha256, space_fingerprint=study.space_fingerprint,
+            name=study.name, experiment=portable_path(f"{experiment_root.rstrip('/')}/{study.dataset}"),
+            space_file=study.space_file, space_sha256=study.space_sha256, space_fingerprint=study.space_fingerprint,
             optuna_storage=study.optuna_storage, optuna_study=study.optuna_study, num_samples=budget.num_samples,
             searcher=Searcher(kind="optuna-tpe", seed=seed, baseline_first=space.baseline_point(),
                               warm_start=study.warm_start),
@@ -94,9 +285,8 @@ def best_from_search(study: StudyRecord, space: SearchSpace, winner: TrialRecord
             resources=Resources(cpus_per_trial=budget.cpus_per_trial, gpus_per_trial=budget.gpus_per_trial,
                                 max_concurrent=budget.max_concurrent),
             trials=TrialCounts(**outcome_counts(study.trials)), started_at=study.started_at, ended_at=study.ended_at,
-            search_seconds=round(study.search_seconds, 1), storage_path=portable_path(experiment.rsplit("/", 2)[0])),
-        versions=versions(), rerun_command=rerun_command(best_path),
-        checkpoint=portable_path(winner.checkpoint), written_at=utc_now())
+            search_seconds=study.search_seconds, storage_path=portable_path(experiment_root.rstrip("/").rsplit("/", 1)[0])),
+        versions=versions(), rerun_command=rerun_command(best_path), checkpoint=None, written_at=utc_now())
 
 
 def rerun_command(best_path: Path) -> str:
@@ -111,11 +301,12 @@ def winner_config(study: StudyRecord, space: SearchSpace, winner: TrialRecord) -
 
 def confirmed(best: BestConfig, result: ConfirmationResult, space: SearchSpace, command: str | None = None) -> BestConfig:
     """`best` with its confirmation recorded: `config` becomes the confirmed winner at its median-seed run
-    (with that run's `metric` and `test`), and no checkpoint is kept (none was saved for it)."""
+    (with that run's `metric`, `test` and precision)."""
     run, config = result.winner_run, result.winner_config
+    if run.precision:
+        config = config.replace(precision=run.precision)
     values = config.to_dict()
-    active = space.active_point(values)
-    return best.replace(config=values, searched=active,
+    return best.replace(config=values, searched=space.active_point(values),
                         metric=best.metric.replace(value=run.best_dev_weighted_f1, best_epoch=run.best_epoch),
                         test=TestScores(weighted_f1=run.test_weighted_f1, accuracy=run.test_accuracy),
                         checkpoint=None, confirmation=result.to_record().replace(command=command),
@@ -143,7 +334,7 @@ def keep_ensemble(best: BestConfig, result: ConfirmationResult, store: ResultSto
     folder = store.best_config_path(best.dataset).parent
     members = []
     for entry, run in chosen:
-        config = entry.config.replace(seed=run.seed)
+        config = entry.config.replace(seed=run.seed, precision=run.precision or entry.config.precision)
         destination = store.model_path(best.dataset, best.study.name, _slug(entry.label), run.seed)
         destination.parent.mkdir(parents=True, exist_ok=True)
         temporary = destination.with_name(f".{destination.name}.tmp")
@@ -186,7 +377,11 @@ def _copy_out(checkpoint: str, name: str, destination: Path) -> None:
         shutil.copyfile(Path(folder) / name, destination)
 
 
+# --- what it prints -------------------------------------------------------------------------------------
+
+
 def print_summary(study: StudyRecord, winner: TrialRecord | None, top: int = 10) -> None:
+    """The trials table (the `top` best, then a line saying how many are not shown) and the majority level."""
     counts = outcome_counts(study.trials)
     print(f"\n{study.dataset}: {len(study.trials)} trials - "
           + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
@@ -199,6 +394,12 @@ def print_summary(study: StudyRecord, winner: TrialRecord | None, top: int = 10)
         print(f"{t.trial_id:<18}{t.status:<15}{t.epochs_run:>7}{score:>14}  {params}{mark}")
         if t.error:
             print(f"{'':<18}error: {t.error}")
+    if len(listed) > top:
+        print(f"... and {len(listed) - top} more trial(s), ranked lower: every trial is in the trials table "
+              "(results/trials/<dataset>.csv) and the report")
+    peaks = [t.peak_resident_mb for t in study.trials if t.peak_resident_mb]
+    if peaks:
+        print(f"memory: a trial worker held up to {max(peaks) / 1024:.2f} GB resident (size --max-concurrent with it)")
     if study.majority:
         print(f"always-{study.majority.majority_class} on dev: wF1 {study.majority.dev_weighted_f1:.4f}")
     warning = majority_warning(study, winner)
@@ -208,6 +409,8 @@ def print_summary(study: StudyRecord, winner: TrialRecord | None, top: int = 10)
 
 def write_report(dataset: str, store: ResultStore) -> bool:
     """Rebuild the data set's report; a failure is one line (the results themselves are already saved)."""
+    from tune.reporting.report import build_report  # matplotlib: only when a report is written
+
     try:
         path = build_report(dataset, store.results_dir)
     except (UserError, OSError, ValueError, RuntimeError) as exc:

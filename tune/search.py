@@ -32,21 +32,21 @@ if __name__ == "__main__" and not __package__:
 from joyful.datasets import check_dataset_name
 from joyful.errors import UserError
 from joyful.io import REPO, display_path, portable_path
-from tune.common import utc_now, utc_stamp
+from tune.common import utc_stamp
 from tune.options import SearchOptions, options_parser
 from tune.plan import CreatedFolders, DatasetPlan, plan_dataset
-from tune.records import StudyRecord, choose_winner
+from tune.records import StudyRecord
 from tune.records.store import ResultStore
 from tune.runner.cluster import check_shared_storage, check_storage_path, check_trial_fits, start_ray
 from tune.space import write_default_space
-from tune.stats.confirmation import print_confirmation
-from tune.stats.references import judge, published_test, reference_scores
 from tune.study.storage import study_exists
-from tune.study.story import record_story
-from tune.tracking import check_tracking, finish_tracking
+from tune.tracking import check_tracking
 
 log = logging.getLogger("joyful.tune")
 INTERRUPTED_EXIT = 130
+# A trial worker lost (Ray's memory monitor, a dead node) more often than --max-failures retries: the search
+# stops with the command that resumes it (docs/RELIABILITY.md).
+LOST_WORKER_EXIT = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,6 +169,15 @@ def run_all(search: SearchPlan, options: SearchOptions, created: CreatedFolders 
     except KeyboardInterrupt:
         print(f"\nsearch interrupted; resume with:\n  {resume_command(options, name)}", file=sys.stderr)
         return INTERRUPTED_EXIT
+    except Exception as exc:  # Ray's own failures: one line and the way on, when they say a worker was lost
+        from tune.runner.lost_workers import lost_worker_cause
+
+        cause = lost_worker_cause(exc)
+        if cause is None:
+            raise
+        print(f"search.py: error: a trial worker was lost and could not be replaced ({cause}); the finished trials "
+              f"are saved - resume with:\n  {resume_command(options, name)}", file=sys.stderr)
+        return LOST_WORKER_EXIT
     finally:
         if ray.is_initialized():
             ray.shutdown()
@@ -176,10 +185,12 @@ def run_all(search: SearchPlan, options: SearchOptions, created: CreatedFolders 
 
 def run_dataset(plan: DatasetPlan, options: SearchOptions, name: str, storage: str, store: ResultStore,
                 resume: bool) -> int:
-    """One data set: run the trials, then publish (study record, winner re-run, confirmation, best config, report)."""
+    """One data set: run (or resume) the trials, then the publish stage (tune/publish.py)."""
+    from tune.publish import PublishJob, publish
     from tune.runner.tuner import run_search  # Ray and Optuna: only once a search runs
+    from tune.study.storage import load_study
+    from tune.study.story import end_invocation, search_times, start_invocation
 
-    started_at = utc_now()
     if options.resume and not resume:
         print(f"\n== {plan.dataset}: the interrupted search had not started it; starting it now")
     if plan.warm_start:
@@ -190,87 +201,31 @@ def run_dataset(plan: DatasetPlan, options: SearchOptions, name: str, storage: s
           f"({plan.budget.cpus_per_trial:g} CPU, {plan.budget.gpus_per_trial:g} GPU per trial); "
           f"Optuna study {name!r} in {portable_path(plan.optuna_storage)}")
     run = run_search(plan, storage, name, resume, seed=options.seed, max_failures=options.max_failures,
-                     quiet=options.quiet, tracking=options.tracking)
+                     quiet=options.quiet, tracking=options.tracking,
+                     on_start=lambda: start_invocation(plan.optuna_storage, name, resumed=resume))
+    if run.invocation is not None:
+        end_invocation(plan.optuna_storage, name, run.invocation, run.seconds)
     if run.interrupted:
         print(f"\nsearch interrupted; state saved in {run.experiment}\n"
               f"resume with:\n  {resume_command(options, name)}", file=sys.stderr)
         return INTERRUPTED_EXIT
+    times = search_times(load_study(plan.optuna_storage, name))
     study = StudyRecord(
         dataset=plan.dataset, name=name, metric=plan.space.metric, mode=plan.space.mode,
         space_file=portable_path(plan.space.path) or "", space_sha256=plan.space.sha256,
         space_fingerprint=plan.space_fingerprint, data_path=portable_path(plan.data.source) or "",
         data_sha256=plan.data.sha256, base_config=plan.base_config.to_dict(), budget=plan.budget,
         optuna_storage=portable_path(plan.optuna_storage) or "", optuna_study=name, trials=run.trials,
-        majority=plan.majority, warm_start=plan.warm_start.summary() if plan.warm_start else None,
-        started_at=started_at, ended_at=utc_now(),
-        search_seconds=run.seconds)
-    return publish_search(plan, study, run.experiment, options, name, storage, store)
-
-
-def publish_search(plan: DatasetPlan, study: StudyRecord, experiment: str, options: SearchOptions, name: str,
-                   storage: str, store: ResultStore) -> int:
-    """Record the search's trials, re-run and confirm its winner, publish the best config and rebuild the report."""
-    # torch (the winner re-runs through the training code): only once trials have run.
-    from tune.publish import (
-        best_from_search,
-        confirmed,
-        keep_ensemble,
-        print_summary,
-        rerun_winner,
-        winner_config,
-        write_report,
-    )
-
-    store.write_study(study)
-    store.write_trials_csv(plan.dataset, [t.csv_row() for t in study.trials])
-    winner = choose_winner(study.trials)
-    print_summary(study, winner)
-    if winner is None:
-        print(f"{plan.dataset}: no trial finished with a finite score; nothing published", file=sys.stderr)
-        record_story(plan.optuna_storage, study, None, None)
-        write_report(plan.dataset, store)
-        finish_tracking(options.tracking, plan, name, None, [store.report_path(plan.dataset)])
-        return 1
-    rerun, test = None, None
-    if not options.no_rerun:
-        # The same device type as the trials: exact reproduction holds on the same kind of device.
-        device = "cuda" if plan.budget.gpus_per_trial > 0 and _cuda() else "cpu"
-        rerun, test = rerun_winner(winner_config(study, plan.space, winner), winner, device, options.dataset_spec)
-    best = best_from_search(study, plan.space, winner, seed=options.seed, experiment=experiment,
-                            best_path=store.best_config_path(plan.dataset), rerun=rerun, test=test,
-                            data_facts=plan.data.facts(plan.base_config.modalities))
-    if options.confirm_top > 0:
-        from tune.runner.confirmation import confirm_search  # Ray: late, as the search's own runner
-
-        print(f"confirming the top {options.confirm_top} configuration(s) and the baseline over "
-              f"{options.confirm_seeds} seeds ...")
-        result = confirm_search(study, plan.space, plan.data, top=options.confirm_top, seeds=options.confirm_seeds,
-                                cpus_per_trial=plan.budget.cpus_per_trial, gpus_per_trial=plan.budget.gpus_per_trial,
-                                storage_path=f"{storage.rstrip('/')}/{name}",
-                                name=f"{plan.dataset}-confirm-{utc_stamp()}",
-                                verbose=0 if options.quiet else 1)
-        best = keep_ensemble(confirmed(best, result, plan.space), result, store)
-        print_confirmation(best.confirmation)
-    best = best.replace(references=reference_scores(plan.data, plan.base_config.modalities))
-    verdict = judge(published_test(best), best.references)
-    if verdict:
-        print(f"{plan.dataset}: {verdict}")
-    outcome = store.publish_best(plan.dataset, best, overwrite=options.overwrite)
-    print(f"{plan.dataset}: {'wrote' if outcome.written else 'kept'} {outcome.path} ({outcome.reason})")
-    record_story(plan.optuna_storage, study, best, {"written": outcome.written, "reason": outcome.reason,
-                                                    "path": portable_path(outcome.path)})
-    print(f"re-run the winner with:\n  {best.rerun_command}")
-    write_report(plan.dataset, store)
-    finish_tracking(options.tracking, plan, name, winner, [store.best_config_path(plan.dataset),
-                                                           store.report_path(plan.dataset),
-                                                           store.figures_dir(plan.dataset)])
-    return 0
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
+        majority=plan.majority, warm_start=plan.warm_start.summary() if plan.warm_start else None, **times)
+    root = f"{storage.rstrip('/')}/{name}"
+    return publish(PublishJob(
+        study=study, space=plan.space, data=plan.data, store=store, experiment_root=root,
+        cpus_per_trial=plan.budget.cpus_per_trial, gpus_per_trial=plan.budget.gpus_per_trial,
+        searcher_seed=options.seed, rerun=not options.no_rerun,
+        rerun_skipped="--no-rerun was given" if options.no_rerun else "",
+        confirm_top=options.confirm_top, confirm_seeds=options.confirm_seeds,
+        confirmation_name=f"{plan.dataset}-confirm", overwrite=options.overwrite, quiet=options.quiet,
+        dataset_spec=options.dataset_spec, tracking=options.tracking))
 
 
 if __name__ == "__main__":

@@ -109,6 +109,11 @@ class DialogueLoader:
         order = torch.randperm(len(self.items), generator=self.generator).tolist()
         return (b.to(self.device) for b in self._batches(order))
 
+    def in_order(self) -> Iterator[Batch]:
+        """The batches in stored order, without touching the shuffle generator (for passes that must not change
+        what training draws next)."""
+        return (b.to(self.device) for b in self._batches(list(range(len(self.items)))))
+
     def _batches(self, order: list[int]) -> Iterator[Batch]:
         for start in range(0, len(order), self.batch_size):
             chunk = [self.items[i] for i in order[start:start + self.batch_size]]

@@ -3,18 +3,17 @@ decides whether a new result replaces it."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from joyful.config import CONFIG_SCHEMA_VERSION, JoyfulConfig, upgrade_config_values
+from pydantic import model_validator
+
+from joyful.config import CONFIG_SCHEMA_VERSION, JoyfulConfig
 from joyful.datasets import check_dataset_name
 from joyful.errors import UserError
 from tune.records._confirmation import Confirmation
-from tune.records._document import DOCUMENT, Part
 from tune.records._ensemble import Ensemble
-from tune.records._parts import DataRef, Rerun, SingleTrialBest, StudyInfo, Versions
+from tune.records._parts import DataRef, Part, Rerun, SingleTrialBest, StudyInfo, Versions
 from tune.records._references import References
 from tune.records._scores import Metric, TestScores
 
@@ -25,27 +24,8 @@ BEST_CONFIG_SCHEMA_VERSION = CONFIG_SCHEMA_VERSION
 BEST_CONFIG_KIND = "joyful-tune best config"
 
 
-@dataclass(frozen=True, kw_only=True)
 class BestConfig(Part):
-    """The best config of a data set: what `train.py --config` reads, and how it was found.
-
-    `from_dict` validates a document (schema 1..current; the first bad key is named) and `to_dict` gives
-    it back, always in this field order (top-level keys it does not know are kept in `extra`, written last);
-    `references`, `rerun` and `ensemble` are written only when set (older files lack them).
-    """
-
-    KEY = ""
-    REQUIRED = ("schema_version", "kind", "dataset", "modalities", "data", "config", "searched", "metric", "test",
-                "single_trial_best", "confirmation", "study", "versions", "rerun_command", "checkpoint",
-                "written_at")
-    NULLABLE = ("test", "confirmation")
-    TYPES = {"schema_version": int, "kind": str, "dataset": str, "modalities": str, "config": dict, "searched": dict,
-             "rerun_command": str, "checkpoint": (str, type(None)), "written_at": str}
-    PARTS = {"data": DataRef, "metric": Metric, "test": TestScores, "single_trial_best": SingleTrialBest,
-             "confirmation": Confirmation, "study": StudyInfo, "versions": Versions, "references": References,
-             "rerun": Rerun, "ensemble": Ensemble}
-    OMIT_NONE = ("references", "rerun", "ensemble")
-    KEEP_ORDER = False
+    """The best config of a data set: what `train.py --config` reads, and how it was found."""
 
     schema_version: int
     kind: str = BEST_CONFIG_KIND
@@ -64,54 +44,44 @@ class BestConfig(Part):
     checkpoint: str | None
     written_at: str
     references: References | None = None
-    rerun: Rerun | None = None  # the winner re-trained at publishing
+    rerun: Rerun  # the winner re-trained at publishing, or why not
     # The published ensemble: the confirmed winner's runs (model files under results/models), scored.
     ensemble: Ensemble | None = None
 
-    @classmethod
-    def from_dict(cls, document: Any) -> BestConfig:
-        """Raise ValueError naming the first missing or invalid key."""
-        if not isinstance(document, dict):
-            raise ValueError(f"a best-config document must be a dict, got {type(document).__name__}")
-        return super().from_dict(document)
-
-    def check(self) -> None:
-        if not 1 <= self.schema_version <= BEST_CONFIG_SCHEMA_VERSION:
-            raise ValueError(f"{DOCUMENT}: 'schema_version' is {self.schema_version}, but must be "
-                             f"1..{BEST_CONFIG_SCHEMA_VERSION}")
+    @model_validator(mode="after")
+    def _check(self) -> BestConfig:
+        if self.schema_version != BEST_CONFIG_SCHEMA_VERSION:
+            raise ValueError(f"'schema_version' is {self.schema_version}, but this joyful-tune reads "
+                             f"{BEST_CONFIG_SCHEMA_VERSION}" + ("; upgrade joyful-tune"
+                                                               if self.schema_version > BEST_CONFIG_SCHEMA_VERSION
+                                                               else "; re-run the search with this joyful-tune"))
         if self.kind != BEST_CONFIG_KIND:
-            raise ValueError(f"{DOCUMENT}: 'kind' is {self.kind!r}, but must be {BEST_CONFIG_KIND!r}")
+            raise ValueError(f"'kind' is {self.kind!r}, but must be {BEST_CONFIG_KIND!r}")
         try:
             check_dataset_name(self.dataset)
         except UserError:
-            raise ValueError(f"{DOCUMENT}: 'dataset' {self.dataset!r} is not a plain name "
-                             "(letters, digits, _ . -)") from None
+            raise ValueError(f"'dataset' {self.dataset!r} is not a plain name (letters, digits, _ . -)") from None
         try:
-            self.joyful_config(source="best-config document 'config'")
+            self.joyful_config(source="'config'")
         except UserError as exc:
             raise ValueError(str(exc)) from None
         for key, expected in (("dataset", self.dataset), ("modalities", self.modalities)):
             if self.config.get(key) != expected:
-                raise ValueError(f"{DOCUMENT}: 'config.{key}' is {self.config.get(key)!r}, but {key!r} is "
-                                 f"{expected!r}")
+                raise ValueError(f"'config.{key}' is {self.config.get(key)!r}, but {key!r} is {expected!r}")
         if not self.rerun_command.strip():
-            raise ValueError(f"{DOCUMENT}: 'rerun_command' must not be empty")
+            raise ValueError("'rerun_command' must not be empty")
         try:
             datetime.fromisoformat(self.written_at.replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(f"{DOCUMENT}: 'written_at' {self.written_at!r} is not an ISO 8601 time") from None
-        try:
-            json.dumps(self.to_dict())
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{DOCUMENT}: not JSON-serialisable ({exc})") from None
+            raise ValueError(f"'written_at' {self.written_at!r} is not an ISO 8601 time") from None
+        return self
 
     @property
     def value(self) -> float:
         return self.metric.value
 
     def joyful_config(self, source: str | None = None) -> JoyfulConfig:
-        return JoyfulConfig.from_dict(upgrade_config_values(self.config, self.schema_version),
-                                      source=source or f"best config of {self.dataset}")
+        return JoyfulConfig.from_dict(self.config, source=source or f"best config of {self.dataset}")
 
     # --- which result the best-config file holds ------------------------------------------------------
 
@@ -144,7 +114,8 @@ class BestConfig(Part):
         if overwrite:
             return True, f"overwrite requested (earlier {old:.6g}, this {value:.6g} {name})"
         sign = ">=" if mode == "max" else "<="
-        return False, f"kept earlier result: {old:.6g} {sign} {value:.6g} on the same data and metric ({name}, {mode})"
+        return False, (f"kept earlier result of search {current.study.name!r}: {old:.6g} {sign} {value:.6g} on the "
+                       f"same data and metric ({name}, {mode})")
 
     def confirms(self, current: BestConfig) -> tuple[bool, str]:
         """Whether this result, a confirmation of its search, may update `current`: only while `current` holds

@@ -8,8 +8,9 @@ from tune.records._trial import TrialRecord
 __all__ = ["RANKING_RULE", "choose_winner", "outcome_counts", "ranked"]
 
 # The rule of `ranked`, in words (the Optuna study records it: its own best_trial counts COMPLETE trials only).
-RANKING_RULE = ("highest best-epoch dev score among the trials that ran all epochs (Optuna: COMPLETE) or were "
-                "stopped by ASHA (Optuna: PRUNED), then the earlier best epoch, then the Ray trial id")
+RANKING_RULE = ("highest search score (the best epoch's dev score, or with cross-validation the best epoch of the "
+                "mean over folds) among the trials that ran their whole budget (Optuna: COMPLETE) or were stopped "
+                "early (Optuna: PRUNED), then the earlier best epoch, then the Ray trial id")
 
 
 def ranked(trials: list[TrialRecord]) -> list[TrialRecord]:
@@ -23,6 +24,5 @@ def choose_winner(trials: list[TrialRecord]) -> TrialRecord | None:
 
 
 def outcome_counts(trials: list[TrialRecord]) -> dict[str, int]:
-    """How many trials ended each way, keyed by the outcome's stored string (the order best configs record)."""
-    order = (Outcome.COMPLETE, Outcome.EARLY_STOPPED, Outcome.ERRORED, Outcome.NON_FINITE)
-    return {outcome.value: sum(t.outcome == outcome for t in trials) for outcome in order}
+    """How many trials ended each way, keyed by the outcome's stored string."""
+    return {outcome.value: sum(t.outcome == outcome for t in trials) for outcome in Outcome}

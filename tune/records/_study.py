@@ -1,55 +1,60 @@
-"""The record of one search (study): what it searched, on which data, and every trial."""
+"""The record of one search (study): what it searched, on which data, when, and every trial."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
-from joyful.config import JoyfulConfig, upgrade_config_values
+from pydantic import Field, field_validator, model_validator
+
+from joyful.config import JoyfulConfig
 from joyful.datasets import check_dataset_name
 from joyful.errors import UserError
-from tune.common import finite
+from tune.records._base import Finite, Record
 from tune.records._parts import WarmStartSummary
 from tune.records._trial import TrialRecord
 from tune.space import Budget
 
-__all__ = ["STUDY_KIND", "STUDY_SCHEMA_VERSION", "MajorityLevel", "StudyRecord"]
+__all__ = ["STUDY_KIND", "STUDY_SCHEMA_VERSION", "Invocation", "MajorityLevel", "StudyRecord"]
 
-STUDY_SCHEMA_VERSION = 2
+STUDY_SCHEMA_VERSION = 3
 STUDY_KIND = "joyful-tune study"
 
 
-@dataclass(frozen=True)
-class MajorityLevel:
+class MajorityLevel(Record):
     """The level a model that learned nothing reaches: always the dev split's most frequent class
-    (`majority_class`), scored by dev weighted F1. Every search records it and its plots draw it."""
+    (`class`), scored by dev weighted F1. Every search records it and its plots draw it."""
 
-    majority_class: str
-    dev_weighted_f1: float
+    DOCUMENT = "study record 'majority'"
 
-    def __post_init__(self) -> None:
-        if not finite(self.dev_weighted_f1):
-            raise ValueError(f"majority.dev_weighted_f1 is {self.dev_weighted_f1!r}, but must be a finite number")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"class": self.majority_class, "dev_weighted_f1": self.dev_weighted_f1}
-
-    @classmethod
-    def from_dict(cls, document: dict[str, Any]) -> MajorityLevel:
-        return cls(majority_class=str(document["class"]), dev_weighted_f1=document["dev_weighted_f1"])
+    majority_class: str = Field(alias="class")
+    dev_weighted_f1: Finite
 
 
-@dataclass(frozen=True)
-class StudyRecord:
-    """One search of one data set: what it searched, on which data, and every trial.
+class Invocation(Record):
+    """One run of `tune/search.py` on the search (the first, and one per --resume): when it ran and how long its
+    trials took. `ended_at` is None while it runs, or when it was killed before it could say."""
 
-    The Optuna side (states, values, intermediate values, distributions) lives in the Optuna storage
-    named by `optuna_storage` and `optuna_study`; this record holds what Optuna does not: the base
-    config every trial started from, the budget, the data and space fingerprints, the trivial level
-    and the Ray trials with their curves and checkpoints.
+    started_at: str
+    ended_at: str | None = None
+    seconds: Finite | None = None  # the trials' wall time in this invocation
+    resumed: bool = False
+
+
+class StudyRecord(Record):
+    """One search of one data set: what it searched, on which data, when, and every trial.
+
+    The Optuna side (states, values, intermediate values, distributions) lives in the Optuna storage named by
+    `optuna_storage` and `optuna_study`; this record holds what Optuna does not: the base config every trial
+    started from, the budget, the data and space fingerprints, the majority level and the Ray trials with their
+    curves. `started_at` is when the search was created (kept by every --resume); `search_seconds` adds up
+    the invocations' trial phases.
     """
 
+    DOCUMENT = "study record"
+
+    schema_version: int = STUDY_SCHEMA_VERSION
+    kind: str = STUDY_KIND
     dataset: str
     name: str  # the search (Ray experiment) name; also the Optuna study's name
     metric: str
@@ -61,70 +66,64 @@ class StudyRecord:
     data_sha256: str
     base_config: dict[str, Any]  # JoyfulConfig.to_dict() before sampling: epochs = budget.max_epochs
     budget: Budget
-    optuna_storage: str  # journal file, portable path
+    optuna_storage: str  # journal file (portable path) or database URL
     optuna_study: str
     trials: list[TrialRecord]
     majority: MajorityLevel | None = None
-    warm_start: WarmStartSummary | None = None  # when warm-started
+    warm_start: WarmStartSummary | None = None
     started_at: str = ""
     ended_at: str = ""
-    search_seconds: float = 0.0
+    search_seconds: Finite = 0.0
+    invocations: list[Invocation] = Field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        check_dataset_name(self.dataset)
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _budget_from_fields(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # Budget is a dataclass (tune/space): its JSON form is its fields
+            unknown = sorted(set(value) - {f.name for f in dataclasses.fields(Budget)})
+            if unknown:
+                raise ValueError(f"'budget' has unknown key(s) {', '.join(unknown)}")
+            return Budget(**value)
+        return value
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_schema(cls, version: int) -> int:
+        if version != STUDY_SCHEMA_VERSION:
+            newer = version > STUDY_SCHEMA_VERSION
+            raise ValueError(f"schema_version {version} is not a study record of this joyful-tune (schema "
+                             f"{STUDY_SCHEMA_VERSION}); " + ("upgrade joyful-tune" if newer else
+                                                             "re-run the search with this joyful-tune"))
+        return version
+
+    @model_validator(mode="after")
+    def _check(self) -> StudyRecord:
+        if self.kind != STUDY_KIND:
+            raise ValueError(f"'kind' is {self.kind!r}, but must be {STUDY_KIND!r}")
         if self.mode not in ("max", "min"):
-            raise ValueError(f"study record: mode is {self.mode!r}, but must be max or min")
-        self.budget.check("study record")
-        self.base()
+            raise ValueError(f"'mode' is {self.mode!r}, but must be max or min")
+        try:
+            check_dataset_name(self.dataset)
+            self.budget.check("study record")
+            self.base()
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @classmethod
+    def read(cls, document: Any, source: str) -> StudyRecord:
+        """`from_dict`, with errors as one-line UserErrors naming `source` (the file)."""
+        try:
+            return cls.from_dict(document)
+        except ValueError as exc:
+            raise UserError(f"{source}: {exc}") from None
 
     def base(self) -> JoyfulConfig:
-        """The config every trial started from. The record has no config schema of its own: a setting its
-        base config lacks predates that setting, and takes the value that meant what the search ran."""
-        return JoyfulConfig.from_dict(upgrade_config_values(self.base_config, 1), source=f"study {self.name} base_config")
+        """The config every trial started from."""
+        return JoyfulConfig.from_dict(self.base_config, source=f"study {self.name} base_config")
 
     def in_start_order(self) -> list[TrialRecord]:
         """The trials in the order the searcher sampled them (Optuna trial number; Ray's order otherwise)."""
         order = {id(t): index for index, t in enumerate(self.trials)}
         return sorted(self.trials, key=lambda t: (t.optuna_number if t.optuna_number is not None
                                                   else len(self.trials) + order[id(t)], order[id(t)]))
-
-    def to_dict(self) -> dict[str, Any]:
-        document = {"schema_version": STUDY_SCHEMA_VERSION, "kind": STUDY_KIND}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name == "budget":
-                value = dataclasses.asdict(value)
-            elif f.name == "trials":
-                value = [t.to_dict() for t in value]
-            elif f.name in ("majority", "warm_start") and value is not None:
-                value = value.to_dict()
-            document[f.name] = value
-        return document
-
-    @classmethod
-    def from_dict(cls, document: Any, source: str = "study record") -> StudyRecord:
-        """Validate and build; a study file of schema 1 (before the Optuna storage) is refused with the
-        command that migrates it."""
-        if not isinstance(document, dict):
-            raise UserError(f"{source}: not a study record (a JSON object)")
-        version = document.get("schema_version")
-        if version is None and "optuna_trials" in document:
-            raise UserError(f"{source}: written by joyful-tune before studies lived in an Optuna storage; migrate it "
-                            "with `python -m tune.migrate --results-dir <results folder>`")
-        if version != STUDY_SCHEMA_VERSION or document.get("kind") != STUDY_KIND:
-            newer = isinstance(version, int) and version > STUDY_SCHEMA_VERSION
-            raise UserError(f"{source}: schema_version {version!r}, kind {document.get('kind')!r} is not a study record "
-                            f"of this joyful-tune (schema {STUDY_SCHEMA_VERSION})"
-                            + ("; upgrade joyful-tune" if newer else ""))
-        names = {f.name for f in dataclasses.fields(cls)}
-        try:
-            values = {k: v for k, v in document.items() if k in names}
-            values["budget"] = Budget(**values["budget"])
-            values["trials"] = [TrialRecord.from_dict(t) for t in values["trials"]]
-            if values.get("majority") is not None:
-                values["majority"] = MajorityLevel.from_dict(values["majority"])
-            if values.get("warm_start") is not None:
-                values["warm_start"] = WarmStartSummary.from_dict(values["warm_start"])
-            return cls(**values)
-        except (KeyError, TypeError, ValueError, UserError) as exc:
-            raise UserError(f"{source}: not a valid study record ({exc})") from None

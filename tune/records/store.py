@@ -44,8 +44,7 @@ from tune.common import utc_now
 from tune.records import BEST_CONFIG_KIND, BEST_CONFIG_SCHEMA_VERSION, BestConfig, StudyRecord
 from tune.records._files import append_line, cell, corrupt_path
 
-__all__ = ["BEST_CONFIG_KIND", "BEST_CONFIG_SCHEMA_VERSION", "TRIAL_COLUMNS", "PublishOutcome", "ResultStore",
-           "validate_best_document"]
+__all__ = ["BEST_CONFIG_KIND", "BEST_CONFIG_SCHEMA_VERSION", "TRIAL_COLUMNS", "PublishOutcome", "ResultStore"]
 
 TRIAL_COLUMNS = ("trial_id", "status", "epochs_run", "best_dev_weighted_f1", "best_epoch", "stop_reason", "error")
 
@@ -58,11 +57,6 @@ class PublishOutcome:
     reason: str
     path: Path
     previous: BestConfig | None  # the best config found before, when it was readable
-
-
-def validate_best_document(document: Any) -> BestConfig:
-    """The document as a `BestConfig`, or ValueError naming its first missing or invalid key."""
-    return BestConfig.from_dict(document)
 
 
 class ResultStore:
@@ -122,6 +116,20 @@ class ResultStore:
         return (self.results_dir / "models" / check_dataset_name(dataset) / check_dataset_name(search)
                 / f"{check_dataset_name(member)}-seed-{seed}.pt")
 
+    def models_dir(self, dataset: str) -> Path:
+        """Every published ensemble's model files of `dataset`, one folder per search."""
+        return self.results_dir / "models" / check_dataset_name(dataset)
+
+    def remove_model_files(self, dataset: str, search: str) -> int:
+        """Remove the model files (.pt) of search `search`'s ensemble of `dataset` (its member configs stay: each
+        re-runs its member); returns the bytes freed."""
+        folder = self.models_dir(dataset) / check_dataset_name(search)
+        freed = 0
+        for path in sorted(folder.glob("*.pt")) if folder.is_dir() else []:
+            freed += path.stat().st_size
+            path.unlink()
+        return freed
+
     def mlflow_uri(self) -> str:
         # MLflow 3 refuses new file stores; SQLite is its local default.
         return f"sqlite:///{(self.results_dir / 'mlflow.db').resolve()}"
@@ -149,7 +157,7 @@ class ResultStore:
             raise UserError(f"{path}: not found; run tune/search.py for {dataset} first") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UserError(f"{path}: cannot read it ({exc})") from None
-        return StudyRecord.from_dict(document, source=str(path))
+        return StudyRecord.read(document, source=str(path))
 
     def check_writable(self) -> None:
         """Create the folders and prove each is writable, before any trial spends compute."""
@@ -241,17 +249,6 @@ class ResultStore:
             atomic_write_json(self.best_config_path(dataset), document)
         record = {**document, "outcome": outcome, "reason": reason, "recorded_at": utc_now()}
         append_line(self.history_path(dataset), json.dumps(record))
-
-    def rewrite_best(self, dataset: str, best: BestConfig, expected_written_at: str) -> bool:
-        """Replace the best config by `best`, the same result in an upgraded form (`python -m tune.migrate`),
-        under the lock and only while the file still holds the document written at `expected_written_at`."""
-        path = self.best_config_path(dataset)
-        with self._locked(dataset, "upgrade the best config"):
-            current, problem = _read_current(path)
-            if current is None or problem is not None or current.written_at != expected_written_at:
-                return False
-            atomic_write_json(path, best.to_dict())
-        return True
 
     def history(self, dataset: str) -> list[dict]:
         """Every document offered for publishing, oldest first, with `outcome`, `reason` and `recorded_at`.

@@ -9,6 +9,8 @@ the confirmed winner; `tune/publish.py` keeps the winner's model files as the pu
 
 from __future__ import annotations
 
+import gc
+import json
 import logging
 import math
 import tempfile
@@ -24,6 +26,7 @@ from joyful.data.dialogues import DialogueData
 from joyful.errors import UserError
 from joyful.io import portable_path
 from tune.records import StudyRecord
+from tune.runner.lost_workers import treat_lost_workers_as_trial_failures
 from tune.runner.tuner import clock
 from tune.space import SearchSpace
 from tune.stats.candidates import candidates_from_study, confirmation_seeds, same_setup, tuned_baseline
@@ -41,18 +44,33 @@ def confirm_trial(params: dict[str, Any], *, configs: list[dict[str, Any]], data
     """Ray Tune entry point: train configuration `config_index` with `seed`; report each epoch (progress), then
     the whole run with its model file and probabilities."""
     # torch: loaded in the Ray worker that trains, not by the driver that imports this module
-    from joyful.coach import NonFiniteLossError
-    from joyful.model_file import save_model_file
     from joyful.run import build_coach
+    from joyful.runtime import release_free_memory
+    from tune.runner import faults
     from tune.runner.trainable import trial_device
 
     config = JoyfulConfig.from_dict({**configs[params["config_index"]], "seed": params["seed"]},
                                     source="confirmation config")
 
     def progress(record: dict[str, Any], coach: Any) -> None:  # one report an epoch: the progress lines
-        tune.report({"epoch": record["epoch"], "dev_weighted_f1": record["dev_weighted_f1"]})
+        tune.report({"epoch": record["epoch"], "dev_weighted_f1": record["dev_weighted_f1"],
+                     "resident_mb": record["resident_mb"]})
+        faults.after_epoch(record["epoch"], {**params, "confirmation": True}, coach)
 
     coach = build_coach(config, data, trial_device(), callbacks=[progress], keep_best_state=True)
+    try:
+        _train_and_report(coach, config, data)
+    finally:  # Ray reuses this actor for the next run: give this run's memory back first
+        del coach
+        gc.collect()
+        release_free_memory()
+
+
+def _train_and_report(coach: Any, config: JoyfulConfig, data: DialogueData) -> None:
+    """Train one confirmation run and report it with its model file and probabilities (its checkpoint)."""
+    from joyful.coach import NonFiniteLossError
+    from joyful.model_file import save_model_file
+
     try:
         summary = coach.fit(evaluate_test=True)
     except NonFiniteLossError as exc:  # a failed run, reported as such; retrying would fail the same way
@@ -64,6 +82,7 @@ def confirm_trial(params: dict[str, Any], *, configs: list[dict[str, Any]], data
         "best_dev_weighted_f1": summary["best_dev_weighted_f1"], "best_epoch": summary["best_epoch"],
         "epochs_run": summary["epochs_run"], "test_weighted_f1": test["weighted_f1"],
         "test_accuracy": test["accuracy"], "precision": coach.precision,
+        "peak_resident_mb": max(r["resident_mb"] for r in history),
         "raw": test.get("raw") or {},
         "curve": {"dev_weighted_f1": [r["dev_weighted_f1"] for r in history],
                   "train_loss": [r["train_loss"]["total"] for r in history],
@@ -98,20 +117,29 @@ def confirm(candidates: list[tuple[str, JoyfulConfig]], baseline: JoyfulConfig, 
             continue
         entries.append(ConfigRuns(label, config, []))
     started = time.perf_counter()
-    trainable = tune.with_resources(
-        tune.with_parameters(confirm_trial, configs=[e.config.to_dict() for e in entries], data=data),
-        {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
+    configs = [e.config.to_dict() for e in entries]
+    trainable = tune.with_resources(tune.with_parameters(confirm_trial, configs=configs, data=data),
+                                    {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
     runs = len(entries) * len(seeds)
-    tuner = tune.Tuner(
-        trainable,
-        param_space={"config_index": tune.grid_search(list(range(len(entries)))), "seed": tune.grid_search(seeds)},
-        # Reusing a worker between runs saves its start-up (seconds each); every run seeds itself afresh.
-        tune_config=tune.TuneConfig(num_samples=1, reuse_actors=True),
-        run_config=tune.RunConfig(name=name, storage_path=storage_path, verbose=verbose,
-                                  failure_config=tune.FailureConfig(max_failures=max_failures),
-                                  callbacks=[ConfirmationProgress(runs, runs * baseline.epochs,
-                                                                  [e.label for e in entries])]),
-    )
+    progress = ConfirmationProgress(runs, runs * baseline.epochs, [e.label for e in entries])
+    experiment = f"{storage_path.rstrip('/')}/{name}"
+    treat_lost_workers_as_trial_failures()
+    if tune.Tuner.can_restore(experiment):
+        # An interrupted confirmation of the same runs: the finished ones are kept, the rest continue.
+        _check_same_runs(experiment, configs, seeds)
+        print(f"confirmation: resuming {experiment} (finished runs are kept)", flush=True)
+        tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"config_index": tune.grid_search(list(range(len(entries)))), "seed": tune.grid_search(seeds)},
+            # Reusing a worker between runs saves its start-up (seconds each); every run seeds itself afresh.
+            tune_config=tune.TuneConfig(num_samples=1, reuse_actors=True),
+            run_config=tune.RunConfig(name=name, storage_path=storage_path, verbose=verbose,
+                                      failure_config=tune.FailureConfig(max_failures=max_failures),
+                                      callbacks=[progress]),
+        )
+        _write_runs(experiment, configs, seeds)
     grid = tuner.fit()
     for result in grid:
         entry = entries[result.config["config_index"]]
@@ -122,6 +150,35 @@ def confirm(candidates: list[tuple[str, JoyfulConfig]], baseline: JoyfulConfig, 
                               wall_seconds=time.perf_counter() - started,
                               experiment=portable_path(f"{storage_path.rstrip('/')}/{name}"),
                               proposal=dict(proposal or {}))
+
+
+RUNS_FILE = "confirmation_runs.json"  # what a confirmation experiment trains: its configurations and seeds
+
+
+def _write_runs(experiment: str, configs: list[dict[str, Any]], seeds: list[int]) -> None:
+    import pyarrow.fs
+
+    filesystem, path = pyarrow.fs.FileSystem.from_uri(experiment) if "://" in experiment else (
+        pyarrow.fs.LocalFileSystem(), experiment)
+    filesystem.create_dir(path, recursive=True)
+    with filesystem.open_output_stream(f"{path}/{RUNS_FILE}") as out:
+        out.write(json.dumps({"configs": configs, "seeds": seeds}).encode())
+
+
+def _check_same_runs(experiment: str, configs: list[dict[str, Any]], seeds: list[int]) -> None:
+    """Refuse to resume a confirmation experiment that trains other configurations or seeds than these."""
+    import pyarrow.fs
+
+    filesystem, path = pyarrow.fs.FileSystem.from_uri(experiment) if "://" in experiment else (
+        pyarrow.fs.LocalFileSystem(), experiment)
+    try:
+        with filesystem.open_input_stream(f"{path}/{RUNS_FILE}") as handle:
+            stored = json.loads(handle.read())
+    except (OSError, ValueError):
+        stored = None
+    if stored != json.loads(json.dumps({"configs": configs, "seeds": seeds})):
+        raise UserError(f"{experiment} holds a confirmation of other configurations or seeds than this one; "
+                        "remove that folder to start this confirmation afresh")
 
 
 class ConfirmationProgress(tune.Callback):
@@ -190,6 +247,7 @@ def _seed_run(result: Any) -> SeedRun:
     return SeedRun(seed=seed, best_dev_weighted_f1=best if math.isfinite(best) else None,
                    best_epoch=int(metrics["best_epoch"]), epochs_run=int(metrics["epochs_run"]),
                    test_weighted_f1=float(metrics["test_weighted_f1"]), test_accuracy=float(metrics["test_accuracy"]),
+                   precision=metrics.get("precision"),
                    dev_weighted_f1=[float(v) for v in curve["dev_weighted_f1"]],
                    train_loss=[float(v) for v in curve["train_loss"]],
                    train_nll=[float(v) for v in curve["train_nll"]],

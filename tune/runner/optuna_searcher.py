@@ -25,7 +25,7 @@ from typing import Any
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from tune.records import COMPLETE, EARLY_STOPPED, classify, stop_reason
+from tune.records import Outcome, classify, stop_reason
 
 log = logging.getLogger("joyful.tune")
 
@@ -58,11 +58,11 @@ class TruthfulOptunaSearch(OptunaSearch):
         ot_trial.set_user_attr("epochs_run", last_epoch)
         ot_trial.set_user_attr("stop_reason", stop_reason(outcome, last_epoch, self.max_epochs,
                                                           str((result or {}).get("stop_reason") or "")))
-        if outcome in (COMPLETE, EARLY_STOPPED):
+        if outcome.can_win:
             self._report_last(ot_trial, result)
-        if outcome == COMPLETE:
+        if outcome is Outcome.COMPLETE:
             self._ot_study.tell(ot_trial, self._best_value(ot_trial.number, result), state=TrialState.COMPLETE)
-        elif outcome == EARLY_STOPPED:
+        elif outcome is Outcome.EARLY_STOPPED:
             self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
         else:
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)

@@ -9,6 +9,7 @@ trial continues exactly where it stopped.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -25,7 +26,8 @@ from joyful.coach import Coach, NonFiniteLossError
 from joyful.config import JoyfulConfig
 from joyful.data.dialogues import DialogueData
 from joyful.run import build_coach
-from tune import faults
+from joyful.runtime import release_free_memory
+from tune.runner import faults
 
 log = logging.getLogger("joyful.tune")
 CHECKPOINT_FILE = "coach.pt"
@@ -57,6 +59,8 @@ def epoch_metrics(record: dict[str, Any], coach: Coach) -> dict[str, Any]:
         "train_loss": dict(record["train_loss"]),
         "gates": dict(record["gates"]),
         "non_finite": False,
+        "resident_mb": record["resident_mb"],  # this worker's memory after the epoch (sizes --max-concurrent)
+        "precision": coach.precision,  # what `auto` resolved to on this worker
         # Ray records node_ip by itself, but nodes of one machine share it; the id tells them apart.
         "node_id": ray.get_runtime_context().get_node_id(),
     }
@@ -97,3 +101,8 @@ def train_trial(params: dict[str, Any], *, base_config: dict[str, Any], data: Di
         tune.report({"epoch": coach.epoch, "dev_weighted_f1": -math.inf, "best_dev_weighted_f1": coach.best_dev_f1,
                      "best_epoch": coach.best_epoch, "non_finite": True, "stop_reason": str(exc),
                      "pid": os.getpid()})
+    finally:
+        # Ray reuses this actor for the next trial: give this trial's memory back before it starts.
+        del coach
+        gc.collect()
+        release_free_memory()

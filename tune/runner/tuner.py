@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,13 @@ from typing import Any
 from ray import tune
 
 from joyful.errors import UserError
-from joyful.io import portable_path
 from tune.common import finite
 from tune.plan import DatasetPlan
 from tune.records import TrialRecord, classify, stop_reason
 from tune.runner.cluster import GracefulStop
+from tune.runner.lost_workers import treat_lost_workers_as_trial_failures
 from tune.study.storage import create_study, load_study, open_storage
-from tune.study.story import creation_attrs
+from tune.study.story import creation_attrs, trial_times
 from tune.tracking import Tracking, tracking_callbacks
 
 __all__ = ["ProgressLine", "SearchRun", "build_tuner", "clock", "experiment_path", "experiments_to_resume",
@@ -191,36 +192,43 @@ class SearchRun:
     interrupted: bool
     experiment: str
     seconds: float
+    invocation: int | None = None  # what `on_start` returned (the study's record of this invocation)
 
 
 def run_search(plan: DatasetPlan, storage: str, name: str, resume: bool, *, seed: int, max_failures: int,
-               quiet: bool, tracking: Tracking | None = None) -> SearchRun:
+               quiet: bool, tracking: Tracking | None = None, on_start: Callable[[], Any] | None = None) -> SearchRun:
     """Run (or resume) one data set's search to its end or until the user stops it; `build_tuner` says what the
-    arguments mean."""
-    started = time.perf_counter()
+    arguments mean. `on_start` is called once the Optuna study exists, before the first trial."""
+    treat_lost_workers_as_trial_failures()
     tuner = build_tuner(plan, storage, name, resume, seed=seed, max_failures=max_failures, quiet=quiet,
                         tracking=tracking)
+    invocation = on_start() if on_start is not None else None
+    started = time.perf_counter()
     experiment = experiment_path(storage, name, plan.dataset)
     with GracefulStop() as stop:  # Ctrl-C: Tune saves the state and fit() returns; stop says it was stopped
         grid = tuner.fit()
-    numbers = _optuna_numbers(plan, name)
-    trials = [record_from_result(result, plan.budget.max_epochs, numbers) for result in grid]
+    facts = _optuna_facts(plan, name)
+    trials = [record_from_result(result, plan.budget.max_epochs, facts) for result in grid]
     finished = grid.num_terminated + grid.num_errors
-    return SearchRun(trials, stop.requested or finished < len(grid), experiment, time.perf_counter() - started)
+    return SearchRun(trials, stop.requested or finished < len(grid), experiment, time.perf_counter() - started,
+                     invocation)
 
 
-def _optuna_numbers(plan: DatasetPlan, name: str) -> dict[str, int]:
-    """Ray trial id -> Optuna trial number (the order the searcher sampled them), from the stored study."""
+def _optuna_facts(plan: DatasetPlan, name: str) -> dict[str, dict[str, Any]]:
+    """Ray trial id -> its Optuna trial number (the order the searcher sampled them) and times, from the study."""
     try:
         study = load_study(plan.optuna_storage, name)
     except UserError:
         return {}
-    return {t.user_attrs["ray_trial_id"]: t.number for t in study.get_trials(deepcopy=False)
-            if "ray_trial_id" in t.user_attrs}
+    times = trial_times(study)
+    return {t.user_attrs["ray_trial_id"]: {"optuna_number": t.number, "started_at": times[t.user_attrs["ray_trial_id"]][0],
+                                           "ended_at": times[t.user_attrs["ray_trial_id"]][1]}
+            for t in study.get_trials(deepcopy=False) if "ray_trial_id" in t.user_attrs}
 
 
-def record_from_result(result: Any, max_epochs: int, optuna_numbers: dict[str, int] | None = None) -> TrialRecord:
-    """A TrialRecord from one `ray.tune.Result`."""
+def record_from_result(result: Any, max_epochs: int, optuna_facts: dict[str, dict[str, Any]] | None = None
+                       ) -> TrialRecord:
+    """A TrialRecord from one `ray.tune.Result` (with what the Optuna study knows of it: number and times)."""
     last = dict(result.metrics or {})
     trial_id = str(last.get("trial_id") or Path(result.path).name)
     frame = result.metrics_dataframe
@@ -244,9 +252,11 @@ def record_from_result(result: Any, max_epochs: int, optuna_numbers: dict[str, i
         if best_f1 is None or point["dev_weighted_f1"] > best_f1:
             best_f1, best_epoch = point["dev_weighted_f1"], point["epoch"]
     reason = stop_reason(outcome, last.get("epoch"), max_epochs, str(last.get("stop_reason") or ""))
+    resident = [float(v) for v in frame["resident_mb"] if finite(v)] if frame is not None and "resident_mb" in frame \
+        else []
     return TrialRecord(
         trial_id=trial_id, params=dict(result.config or {}), outcome=outcome,
         epochs_run=max((p["epoch"] for p in curve), default=int(last.get("epoch", 0) or 0)),
-        best_dev_weighted_f1=best_f1, best_epoch=best_epoch, stop_reason=reason, error=error,
-        checkpoint=portable_path(result.checkpoint.path) if result.checkpoint else None, curve=curve,
-        optuna_number=(optuna_numbers or {}).get(trial_id))
+        best_dev_weighted_f1=best_f1, best_epoch=best_epoch, stop_reason=reason, error=error, curve=curve,
+        precision=last.get("precision"), peak_resident_mb=max(resident) if resident else None,
+        **(optuna_facts or {}).get(trial_id, {}))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import Field as PydanticField
 
 from joyful.config import JoyfulConfig
 from joyful.metrics import weighted_f1
@@ -71,22 +72,19 @@ def ensemble_scores(runs: list[SeedRun]) -> EnsembleScores | None:
 # --- results ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
 class SeedRun(RunRecord):
     """One confirmation run as it finished (see `RunRecord`), with what is kept in memory only: where Ray stored
     its model file, and its dev/test class probabilities (the ensembles are built from them)."""
 
-    UNSTORED = ("model_checkpoint", "probabilities")
-
-    model_checkpoint: str | None = None
-    probabilities: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    model_checkpoint: str | None = PydanticField(default=None, exclude=True)
+    probabilities: dict[str, Any] | None = PydanticField(default=None, exclude=True, repr=False)
 
     def curve(self) -> RunCurve:
         return RunCurve(self.dev_weighted_f1, self.train_loss, self.train_nll, self.test_weighted_f1)
 
     def to_record(self) -> RunRecord:
         """The run as a best config stores it."""
-        return RunRecord(**{name: getattr(self, name) for name in RunRecord.field_names()})
+        return RunRecord.from_dict(self.to_dict())
 
 
 @dataclass

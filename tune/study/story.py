@@ -6,7 +6,9 @@ searcher (tune/runner/optuna_searcher.py). Optuna refuses to change a finished t
 the trials lives in the study's user attributes:
 
 * at creation: the fingerprints (data, space), `sampler_seed`, `budget` (what `--resume` continues with),
-  `ranking_rule`;
+  `ranking_rule`, `started_at` (the search's start, which no --resume changes);
+* at every invocation of `tune/search.py` on it: one entry of `invocations` (`start_invocation`), its end and
+  the seconds its trials took added when it ends (`end_invocation`);
 * after the search: `search_winner` (its Optuna number, Ray id, score, best epoch, state) and, when Optuna's
   own `best_trial` (COMPLETE trials only) is another trial, `optuna_best_trial_differs` saying why;
 * after confirmation: `confirmation` (seeds, every configuration's per-seed dev and test scores, winner);
@@ -14,34 +16,119 @@ the trials lives in the study's user attributes:
   settings and the ensemble's scores) and `finished_at`, which tells `--resume` that nothing is left to do.
 
 With optuna-dashboard installed the same story is the study's note (Markdown on the dashboard's study
-page). `record_story` writes it from the result records, so a study written before these attributes
-existed gets them from `python -m tune.migrate`.
+page). `record_story` writes it from the result records. `optuna studies` prints every user attribute in
+its table, so the long ones (confirmation, published) stay compact: a line of text each, with the detail in
+the result files.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from tune.common import utc_now
-from tune.records import RANKING_RULE, BestConfig, Confirmation, Ensemble, Outcome, StudyRecord, choose_winner
+from tune.records import (
+    RANKING_RULE,
+    BestConfig,
+    Confirmation,
+    Ensemble,
+    Invocation,
+    Outcome,
+    Rerun,
+    StudyRecord,
+    TestScores,
+    choose_winner,
+)
 from tune.space import Budget
 from tune.study.storage import load_study
 
-__all__ = ["creation_attrs", "finished", "record_story", "stored_budget"]
+__all__ = ["creation_attrs", "end_invocation", "finished", "recall_rerun", "record_story", "remember_rerun",
+           "search_times", "start_invocation", "stored_budget", "trial_times"]
 
 
 def creation_attrs(fingerprints: dict[str, str], sampler_seed: int, budget: Budget) -> dict[str, Any]:
     """The user attributes a search's study gets when it is created."""
     return {**fingerprints, "sampler_seed": sampler_seed, "budget": dataclasses.asdict(budget),
-            "ranking_rule": RANKING_RULE}
+            "ranking_rule": RANKING_RULE, "started_at": utc_now()}
+
+
+def start_invocation(storage_path: str | Path, name: str, resumed: bool) -> int:
+    """Record that `tune/search.py` starts (or resumes) search `name` now; returns the entry's index."""
+    study = load_study(storage_path, name)
+    invocations = list(study.user_attrs.get("invocations") or [])
+    invocations.append(Invocation(started_at=utc_now(), resumed=resumed).to_dict())
+    study.set_user_attr("invocations", invocations)
+    return len(invocations) - 1
+
+
+def end_invocation(storage_path: str | Path, name: str, index: int, seconds: float) -> None:
+    """Record that invocation `index` of search `name` ended now, its trials having taken `seconds`."""
+    study = load_study(storage_path, name)
+    invocations = list(study.user_attrs.get("invocations") or [])
+    invocations[index] = {**invocations[index], "ended_at": utc_now(), "seconds": round(seconds, 1)}
+    study.set_user_attr("invocations", invocations)
+
+
+def search_times(study: Any) -> dict[str, Any]:
+    """When search `study` started (its creation) and ended (its last trial), the seconds its invocations' trials
+    took, and the invocations: what a study record holds. An invocation killed before it could record its end
+    counts until the last trial that ended within it."""
+    trials = study.get_trials(deepcopy=False)
+    ends = sorted(t.datetime_complete for t in trials if t.datetime_complete is not None)
+    invocations = [Invocation.from_dict(i) for i in study.user_attrs.get("invocations") or []]
+    seconds = 0.0
+    for index, invocation in enumerate(invocations):
+        if invocation.seconds is not None:
+            seconds += invocation.seconds
+            continue
+        start = _time(invocation.started_at)
+        until = _time(invocations[index + 1].started_at) if index + 1 < len(invocations) else None
+        within = [end for end in ends if end >= start and (until is None or end < until)]
+        if within:
+            seconds += (within[-1] - start).total_seconds()
+    started = study.user_attrs.get("started_at") or (invocations[0].started_at if invocations else "")
+    return {"started_at": started, "ended_at": _iso(ends[-1]) if ends else "", "search_seconds": round(seconds, 1),
+            "invocations": invocations}
+
+
+def trial_times(study: Any) -> dict[str, tuple[str | None, str | None]]:
+    """Ray trial id -> (when the searcher sampled it, when it ended), from the Optuna trials (UTC)."""
+    return {t.user_attrs["ray_trial_id"]: (_iso(t.datetime_start), _iso(t.datetime_complete))
+            for t in study.get_trials(deepcopy=False) if "ray_trial_id" in t.user_attrs}
+
+
+def _time(text: str) -> datetime:
+    """An ISO time as Optuna's trial times are: naive local time (Optuna stores `datetime.now()`)."""
+    return datetime.fromisoformat(text).astimezone().replace(tzinfo=None)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """Optuna's naive local time as an ISO 8601 UTC string, like every other time in the records."""
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
 def stored_budget(study: Any) -> Budget | None:
     """The budget a study was created with (None for a study written before it was recorded)."""
     stored = study.user_attrs.get("budget")
     return Budget(**stored) if isinstance(stored, dict) else None
+
+
+def remember_rerun(storage_path: str | Path, name: str, trial_id: str, rerun: Rerun, test: TestScores | None) -> None:
+    """Keep the winner's re-run in search `name`'s study, so that a resumed publish stage does not train it again."""
+    load_study(storage_path, name).set_user_attr(
+        "winner_rerun", {"trial_id": trial_id, "rerun": rerun.to_dict(), "test": test.to_dict() if test else None})
+
+
+def recall_rerun(storage_path: str | Path, name: str, trial_id: str) -> tuple[Rerun, TestScores | None] | None:
+    """The re-run `remember_rerun` kept for winner `trial_id` of search `name`, or None."""
+    kept = load_study(storage_path, name).user_attrs.get("winner_rerun")
+    if not isinstance(kept, dict) or kept.get("trial_id") != trial_id:
+        return None
+    return Rerun.from_dict(kept["rerun"]), TestScores.from_dict(kept["test"]) if kept.get("test") else None
 
 
 def finished(study: Any) -> str | None:

@@ -84,7 +84,8 @@ def mlflow_uri(tracking: Tracking) -> str | None:
 def tracking_callbacks(tracking: Tracking, plan: Any, study_name: str) -> list[Any]:
     """Ray Tune callbacks for the trackers the user asked for (none by default); `plan` is the DatasetPlan."""
     callbacks: list[Any] = []
-    tracker = make_mlflow_tracker(tracking, plan, study_name)
+    tracker = make_mlflow_tracker(tracking, plan.dataset, study_name, plan.base_config.to_dict(), asdict(plan.budget),
+                                  portable_path(plan.space.path) or "", str(plan.optuna_storage))
     if tracker is not None:
         callbacks.append(tracker)
     if tracking.wandb_project:
@@ -100,7 +101,8 @@ def tracking_callbacks(tracking: Tracking, plan: Any, study_name: str) -> list[A
     return callbacks
 
 
-def make_mlflow_tracker(tracking: Tracking, plan: Any, study_name: str) -> Any:
+def make_mlflow_tracker(tracking: Tracking, dataset: str, study_name: str, base_config: dict[str, Any],
+                        budget: dict[str, Any], space_file: str, optuna_storage: str) -> Any:
     """The search's MLflow tracker (not yet connected), or None when MLflow is off.
 
     Not named `mlflow_tracker`: importing the submodule of that name sets the package's attribute
@@ -113,14 +115,15 @@ def make_mlflow_tracker(tracking: Tracking, plan: Any, study_name: str) -> Any:
 
     store = ResultStore(tracking.results_dir)
     artifacts = None if tracking.mlflow_uri else store.mlflow_artifacts_dir().resolve().as_uri()
-    return MLflowTracker(uri, plan.dataset, study_name, plan.base_config.to_dict(), asdict(plan.budget),
-                         portable_path(plan.space.path) or "", plan.budget.max_epochs, str(plan.optuna_storage),
-                         artifact_location=artifacts)
+    return MLflowTracker(uri, dataset, study_name, base_config, budget, space_file, budget["max_epochs"],
+                         optuna_storage, artifact_location=artifacts)
 
 
-def finish_tracking(tracking: Tracking, plan: Any, study_name: str, winner: Any, artifacts: list[Path]) -> None:
-    """After publishing: the tracker tags the winner, attaches `artifacts` and closes the search's parent run."""
-    tracker = make_mlflow_tracker(tracking, plan, study_name)
+def finish_tracking(tracking: Tracking, study: Any, winner: Any, artifacts: list[Path]) -> None:
+    """After publishing: the tracker tags the winner, attaches `artifacts` and closes the search's parent run;
+    `study` is the search's StudyRecord."""
+    tracker = make_mlflow_tracker(tracking, study.dataset, study.name, study.base_config, asdict(study.budget),
+                                  study.space_file, study.optuna_storage)
     if tracker is not None:
         tracker.setup()
         tracker.finish(winner, artifacts)

@@ -28,15 +28,18 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
-from joyful.loss_utils import LossWeightConfig
 from tune.runner.trial_names import trial_number
 
 ENV_VAR = "JOYFUL_TUNE_FAULT"
-KINDS = ("raise", "nan", "sleep")
+KINDS = ("raise", "nan", "sleep", "hog", "kill")
+
+
+_HELD: list[bytearray] = []  # memory a `hog` fault holds until its process dies
 
 
 class InjectedFault(RuntimeError):
@@ -88,6 +91,11 @@ def _inject(spec: dict[str, Any], epoch: int, coach: Any) -> None:
         coach.weights = _infinite_weights()
     elif kind == "sleep" and epoch == at and ("state_dir" not in spec or _take_turn(spec)):
         time.sleep(float(spec.get("seconds", 30)))
+    elif kind == "hog" and epoch == at and _take_turn(spec):
+        _HELD.append(bytearray(int(spec.get("megabytes", 1024)) * 2**20))  # bytearray touches every page
+        time.sleep(float(spec.get("seconds", 30)))
+    elif kind == "kill" and epoch == at and _take_turn(spec):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _take_turn(spec: dict[str, Any]) -> bool:
@@ -104,6 +112,8 @@ def _take_turn(spec: dict[str, Any]) -> bool:
 
 
 def _infinite_weights() -> Any:
+    from joyful.loss_utils import LossWeightConfig  # torch: only in a worker that injects this fault
+
     weights = LossWeightConfig()
     weights.encoder_loss_weight = math.inf  # bypasses validation on purpose: this is the injected fault
     return weights

@@ -1,4 +1,5 @@
-"""Study records, the Optuna journal of a search, warm starts and the migration of committed results (no Ray)."""
+"""The Optuna side of a search (tune/study): its journal, warm starts, the story and times a study keeps, and the
+study records beside it (no Ray)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import pytest
 import yaml
 from tune_helpers import space_document, write_data
 
-from joyful.config import JoyfulConfig, upgrade_config_values
+from joyful.config import JoyfulConfig
 from joyful.errors import UserError
 from tune.plan import plan_dataset
-from tune.records import STUDY_SCHEMA_VERSION, MajorityLevel, StudyRecord, TrialRecord, choose_winner, ranked
+from tune.records import STUDY_SCHEMA_VERSION, MajorityLevel, Outcome, StudyRecord, TrialRecord, choose_winner, ranked
 from tune.records.store import ResultStore
 from tune.search import parse_search_options
 from tune.space import load_space
@@ -25,8 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _trial(trial_id: str, status: str, value: float | None, best_epoch: int = 2, **params: object) -> TrialRecord:
-    return TrialRecord.from_dict({"trial_id": trial_id, "status": status, "epochs_run": 3,
-                                  "best_dev_weighted_f1": value, "best_epoch": best_epoch, **params})
+    outcome = next(o for o in Outcome if o.label == status)
+    return TrialRecord(trial_id=trial_id, params=params, outcome=outcome, epochs_run=3, best_dev_weighted_f1=value,
+                       best_epoch=best_epoch)
 
 
 def test_one_ranking_for_every_caller() -> None:
@@ -35,8 +37,9 @@ def test_one_ranking_for_every_caller() -> None:
     # Ties: the earlier best epoch (cheaper), then the trial id; errored, non-finite and unscored trials never rank.
     assert [t.trial_id for t in ranked(trials)] == ["c", "a", "b"]
     assert choose_winner(trials).trial_id == "c" and choose_winner(trials[3:]) is None
-    with pytest.raises(ValueError, match="outcome"):
-        TrialRecord("x", {}, "finished", 1, 0.5, 1)
+    with pytest.raises(ValueError, match="'outcome': input should be 'completed'"):
+        TrialRecord.from_dict({"trial_id": "x", "params": {}, "outcome": "finished", "epochs_run": 1,
+                               "best_dev_weighted_f1": 0.5, "best_epoch": 1})
 
 
 def test_the_space_fingerprint_ignores_comments_and_budget_but_not_ranges(tmp_path: Path) -> None:
@@ -85,9 +88,9 @@ def test_warm_start_learns_from_earlier_trials_and_proposes_earlier_winners(tmp_
     plan, store = _plan(tmp_path)
     _earlier_search(plan)
     # An earlier winner of the data set (from another search) lies inside this space: proposed first.
-    from test_tune_results import make_document
+    from tune_helpers import best_document
 
-    document = make_document(0.7)
+    document = best_document(0.7)
     document["config"]["encoder_loss_weight"] = 0.07
     store.publish_best("synthetic", document)
     plan, _ = _plan(tmp_path, "--warm-start")
@@ -149,78 +152,21 @@ def test_committed_results_load_in_the_new_records() -> None:
         winner = choose_winner(record.trials)
         space = load_space(record.space_file, dataset)
         rebuilt = space.trial_config(record.base(), winner.params).replace(epochs=winner.epochs_run)
-        # Compared as configs: a file of an older config schema lacks the settings added since.
-        assert rebuilt == JoyfulConfig.from_dict(upgrade_config_values(best.single_trial_best.config,
-                                                                       best.schema_version))
+        assert rebuilt == JoyfulConfig.from_dict(best.single_trial_best.config).replace(precision="auto")
 
 
-def test_a_study_record_round_trips_and_old_files_are_refused_with_the_fix(tmp_path: Path) -> None:
+def test_a_study_record_round_trips_and_other_schemas_are_refused_with_the_fix(tmp_path: Path) -> None:
     store = ResultStore(REPO / "results")
     record = store.read_study(store.datasets_with_studies()[0])
     assert StudyRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
-    v1 = {"dataset": "x", "metric": "dev_weighted_f1", "optuna_trials": [], "ray_trials": []}
-    with pytest.raises(UserError, match=r"before studies lived in an Optuna storage; .*python -m tune.migrate"):
-        StudyRecord.from_dict(v1)
+    with pytest.raises(UserError, match=r"x\.json: study record: schema_version 2 .*re-run the search"):
+        StudyRecord.read({**record.to_dict(), "schema_version": 2}, "x.json")
     with pytest.raises(UserError, match="upgrade joyful-tune"):
-        StudyRecord.from_dict({**record.to_dict(), "schema_version": STUDY_SCHEMA_VERSION + 1})
+        StudyRecord.read({**record.to_dict(), "schema_version": STUDY_SCHEMA_VERSION + 1}, "x.json")
     broken = record.to_dict()
     broken["budget"] = {**broken["budget"], "grace_period": 99}
-    with pytest.raises(UserError, match="not a valid study record .*budget.grace_period is 99"):
-        StudyRecord.from_dict(broken)
-
-
-LEGACY = REPO / "tests" / "data" / "legacy_meld"  # the MELD study of commit f0e02b3: schema 1 file, its migration
-
-
-def test_the_legacy_v1_study_migrates_to_the_same_trials(tmp_path: Path, monkeypatch) -> None:
-    """The schema-1 file of the first MELD study migrates again to the record that was committed from it, and
-    `tell_story` then gives its Optuna study the story without changing a trial."""
-    from tune.migrate import migrate_study, tell_story
-
-    root = tmp_path / "legacy"
-    shutil.copytree(LEGACY, root)
-    monkeypatch.chdir(root)  # the records name their space file relative to the repository they were made in
-    source = root / "results"
-    for v1 in (source / "studies").glob("*.json.v1"):
-        dataset = v1.name.removesuffix(".json.v1")
-        results = tmp_path / "results"
-        (results / "studies").mkdir(parents=True, exist_ok=True)
-        shutil.copy(v1, results / "studies" / f"{dataset}.json")
-        shutil.copytree(source / "best_configs", results / "best_configs", dirs_exist_ok=True)
-        store = ResultStore(results)
-        with pytest.raises(UserError, match="python -m tune.migrate"):
-            store.read_study(dataset)
-        assert "migrated to schema 2" in migrate_study(store, dataset)
-        assert "already at schema" in migrate_study(store, dataset)  # twice changes nothing
-        migrated, committed = store.read_study(dataset), ResultStore(source).read_study(dataset)
-        # majority needs the data file, which may be absent; base configs are compared as configs (the
-        # committed record predates the settings added since, which the current code writes out)
-        unlike = {"optuna_storage": "", "majority": None, "base_config": {}}
-        assert dataclasses.replace(migrated, **unlike) == dataclasses.replace(committed, **unlike)
-        assert migrated.base() == committed.base() and migrated.majority in (None, committed.majority)
-        old = json.loads(v1.read_text())
-        study = load_study(store.journal_of(migrated), migrated.optuna_study)
-        assert [(t.number, t.state.name, t.value, t.params) for t in study.trials] == [
-            (t["number"], t["state"], t["value"], t["params"]) for t in old["optuna_trials"]]
-
-        before = study.trials
-        assert "now tells its story" in tell_story(store, dataset)
-        assert "already tells its story" in tell_story(store, dataset)
-        told = load_study(store.journal_of(migrated), migrated.optuna_study)
-        assert [(t.number, t.state, t.value, t.params, t.intermediate_values, t.datetime_start, t.datetime_complete)
-                for t in told.trials] == [(t.number, t.state, t.value, t.params, t.intermediate_values,
-                                           t.datetime_start, t.datetime_complete) for t in before]
-        by_id = {t.trial_id: t for t in migrated.trials}
-        for trial in told.trials:
-            own = by_id[trial.user_attrs["ray_trial_id"]]
-            assert trial.user_attrs["stop_reason"] == own.stop_reason and trial.user_attrs["epochs_run"] == own.epochs_run
-        attrs = told.user_attrs
-        best = store.read_best(dataset)
-        assert attrs["search_winner"]["ray_trial_id"] == best.single_trial_best.trial_id == "b9bc3616"
-        # The story says why Optuna's best_trial (a COMPLETE one) is not the search's ASHA-stopped winner.
-        assert f"#{told.best_trial.number}" in attrs["optuna_best_trial_differs"]
-        assert attrs["confirmation"]["winner"] == best.confirmation.winner
-        assert attrs["published"]["config_searched"] == best.searched and attrs["budget"]["num_samples"] == 12
+    with pytest.raises(UserError, match="budget.grace_period is 99"):
+        StudyRecord.read(broken, "x.json")
 
 
 def test_optuna_dashboard_serves_a_search_journal(tmp_path: Path) -> None:
@@ -266,7 +212,7 @@ def test_the_summary_warns_when_the_winner_does_not_clear_always_majority(capsys
     record = ResultStore(REPO / "results").read_study("meld_text")
     winner = choose_winner(record.trials)
     assert majority_warning(record, winner) is None  # the committed winner clears always-neutral (0.252)
-    stuck = dataclasses.replace(record, majority=MajorityLevel(majority_class="neutral",
+    stuck = record.replace(majority=MajorityLevel(majority_class="neutral",
                                                                dev_weighted_f1=winner.best_dev_weighted_f1))
     warning = majority_warning(stuck, winner)
     assert warning.startswith(f"WARNING: meld_text: the best trial's dev wF1 {winner.best_dev_weighted_f1:.4f} does "
