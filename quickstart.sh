@@ -19,4 +19,6 @@ echo "== re-running the winner: python train.py --config results/best_configs/sy
 $PY train.py --config results/best_configs/synthetic.json
 echo
 echo "== the search's report: results/reports/synthetic.md (figures in results/reports/synthetic/)"
-sed -n '3,/^$/p;/^\*\*\(published ensemble\|confirmed winner\)/p' results/reports/synthetic.md | head -40
+# The report's summary (its lines up to the first blank one, ending with what is published), then its verdicts.
+sed -n '3,/^$/p' results/reports/synthetic.md
+grep -E '^\*\*(Confirmed winner|published ensemble|Published)' results/reports/synthetic.md || true

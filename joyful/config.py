@@ -52,6 +52,11 @@ class JoyfulConfig:
     transformers: bool = _opt(False, "read <data_dir_path>/<dataset>/transformers/data_<dataset>.pkl (original layout)", group="data")
     emotion: str | None = _opt(None, "MOSEI label variant; only 2class (the default) is implemented", group="data")
     # Default from the MELD measurements in docs/MEASURED.md; 'none' reproduces the original code.
+    # Cross-validation by dialogue over train + dev (joyful/data/folds.py): what a cross-validated search's runs
+    # train on, so that `train.py --config` re-runs any of them.
+    cv_folds: int = _opt(0, "0: train on train and select on dev (the data's split); K >= 2: split train + dev into "
+                         "K folds by dialogue and train on all but --cv_fold", group="data")
+    cv_fold: int = _opt(1, "with --cv_folds K: the fold (1..K) that serves as dev", group="data")
     feature_norm: str = _opt("standardize", "feature scaling fitted on train: none (original), standardize (per "
                              "dimension: train mean and s.d.), scale (per modality: divide by the mean train "
                              "vector norm)", choices=FEATURE_NORMS, group="data")
@@ -144,6 +149,10 @@ class JoyfulConfig:
         for name in ("wp", "wf"):
             if getattr(self, name) < -1:
                 raise UserError(f"--{name} is {getattr(self, name)}, but must be >= 0 or -1 (unbounded)")
+        if self.cv_folds < 0 or self.cv_folds == 1:
+            raise UserError(f"--cv_folds is {self.cv_folds}, but must be 0 (the data's dev split) or >= 2")
+        if self.cv_folds and not 1 <= self.cv_fold <= self.cv_folds:
+            raise UserError(f"--cv_fold is {self.cv_fold}, but must be 1..{self.cv_folds} with --cv_folds {self.cv_folds}")
         if self.ema_epochs <= 0:
             raise UserError(f"--ema_epochs is {self.ema_epochs}, but must be > 0")
         if self.swa_start < 1:

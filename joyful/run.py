@@ -19,6 +19,7 @@ from joyful.checkpoint import load_checkpoint, save_checkpoint
 from joyful.coach import Coach, EpochCallback
 from joyful.config import JoyfulConfig
 from joyful.data.dialogues import DialogueData, load_dialogue_data
+from joyful.data.folds import fold_data
 from joyful.datasets import default_data_path, resolve_dataset
 from joyful.errors import UserError
 from joyful.io import atomic_write_json, recorded_path
@@ -71,6 +72,11 @@ def load_data(config: JoyfulConfig, dataset_spec: str | None = None, *, check_mo
     return data
 
 
+def training_data(config: JoyfulConfig, data: DialogueData) -> DialogueData:
+    """The splits a run of `config` trains, selects and tests on: the file's, or a cross-validation fold's."""
+    return fold_data(data, config.cv_folds, config.cv_fold) if config.cv_folds else data
+
+
 def build_coach(config: JoyfulConfig, data: DialogueData, device: torch.device, *,
                 callbacks: list[EpochCallback] | tuple = (), keep_best_state: bool = True, progress: bool = False,
                 log: Callable[[str], None] | None = None) -> Coach:
@@ -78,6 +84,7 @@ def build_coach(config: JoyfulConfig, data: DialogueData, device: torch.device, 
     bound_kernel_caches()  # before the first kernel is built (joyful/runtime.py says why)
     set_threads(config.num_threads)
     seed_everything(config.seed)
+    data = training_data(config, data)
     model = build_model(config, data.check_modalities(config.modalities), data.spec)
     return Coach(model, config, data, device, callbacks=callbacks, keep_best_state=keep_best_state,
                  progress=progress, log=log)
@@ -111,7 +118,8 @@ def train(config: JoyfulConfig, options: RunOptions, log: Callable[[str], None] 
     coach = build_coach(config, data, device, callbacks=callbacks, progress=options.progress, log=log)
     n_params = sum(p.numel() for p in coach.model.parameters())
     log(f"{config.dataset} [{config.modalities}] from {data.source}: "
-        + ", ".join(f"{k} {len(v)} dialogues" for k, v in data.splits.items())
+        + ", ".join(f"{k} {len(v)} dialogues" for k, v in coach.data.splits.items())
+        + (f" (fold {config.cv_fold} of {config.cv_folds} of train + dev as dev)" if config.cv_folds else "")
         + f"; fusion {config.fusion}; {n_params / 1e6:.2f}M parameters; device {device}")
     if options.init_checkpoint:
         coach.model.load_state_dict(load_checkpoint(options.init_checkpoint)["coach"]["model"])
@@ -133,7 +141,7 @@ def train(config: JoyfulConfig, options: RunOptions, log: Callable[[str], None] 
         "config": config.to_dict(),
         "data": {**data.facts(config.modalities), "all_modality_dims": data.modality_dims,
                  "splits": {k: {"dialogues": len(v), "utterances": sum(len(d) for d in v)}
-                            for k, v in data.splits.items()}},
+                            for k, v in coach.data.splits.items()}},
         **summary,
         "wall_seconds": time.perf_counter() - started,
         "device": str(device),

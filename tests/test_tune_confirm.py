@@ -55,7 +55,7 @@ def test_paired_difference_pairs_by_seed() -> None:
     candidate = {1: 0.62, 2: 0.60, 3: 0.66, 9: 0.99}  # seed 9 has no baseline run: not paired
     baseline = {1: 0.60, 2: 0.61, 3: 0.62}
     diff = paired_difference(candidate, baseline)
-    assert diff["seeds"] == [1, 2, 3]
+    assert diff["runs"] == ["seed 1", "seed 2", "seed 3"]
     assert diff["diffs"] == pytest.approx([0.02, -0.01, 0.04])
     assert diff["mean"] == pytest.approx(0.05 / 3)
     assert (diff["wins"], diff["ties"], diff["losses"]) == (2, 0, 1)

@@ -32,7 +32,7 @@ def test_the_parsed_flags_are_typed_options() -> None:
 @pytest.mark.parametrize(("argv", "message"), [
     (["--dataset", "a", "--dataset", "a"], "--dataset lists a data set twice"),
     (["--dataset", "a", "--max-failures", "-2"], "--max-failures is -2, but must be >= -1"),
-    (["--dataset", "a", "--confirm-seeds", "1"], "--confirm-top is 2 and --confirm-seeds 1, but they must be"),
+    (["--dataset", "a", "--confirm-seeds", "0"], "--confirm-top is 2 and --confirm-seeds 0, but they must be"),
     (["--dataset", "a", "--warm-start", "--resume"], "--warm-start starts a new search"),
     (["--dataset", "a", "--wandb-mode", "offline"], "--wandb-mode goes with --wandb-project"),
     (["--dataset", "a", "--name", "a/b"], "data-set name 'a/b' must be a plain name"),
@@ -61,7 +61,7 @@ def test_the_resume_command_of_a_plain_search() -> None:
                                     "--max-epochs", "4", "--quiet"])
     assert options.resume_argv("exp") == [
         "--dataset", "synthetic", "--max-epochs", "4", "--storage-path", "/s", "--name", "exp", "--results-dir", "/r",
-        "--seed", "0", "--max-failures", "2", "--confirm-top", "2", "--confirm-seeds", "3", "--quiet", "--resume"]
+        "--seed", "0", "--max-failures", "2", "--confirm-top", "2", "--quiet", "--resume"]
 
 
 def test_confirm_options_check_their_names() -> None:

@@ -17,11 +17,10 @@ import yaml
 from joyful.config import JoyfulConfig
 from joyful.data.synthetic import generate
 from joyful.io import atomic_write, atomic_write_json
-from tune.records import BestConfig, MajorityLevel, Outcome, StudyRecord, TrialRecord
+from tune.records import BestConfig, MajorityLevel, Outcome, Resampling, StudyRecord, TrialRecord
 from tune.records.store import ResultStore
-from tune.reporting.plots import asha_rungs
 from tune.reporting.report import build_report, parameter_importance
-from tune.space import Budget, load_space
+from tune.space import Budget, load_space, rungs
 from tune.stats.confirmation import BASELINE_LABEL, ConfigRuns, ConfirmationResult, SeedRun
 from tune.study.storage import create_study, open_storage, space_fingerprint
 
@@ -96,7 +95,8 @@ def stored(tmp_path: Path) -> Path:
         base_config=JoyfulConfig(dataset="synthetic", epochs=4).to_dict(),
         budget=Budget(num_samples=4, max_epochs=4, grace_period=1, reduction_factor=2),
         optuna_storage=str(journal), optuna_study="s1", trials=trials,
-        majority=MajorityLevel(majority_class="neutral", dev_weighted_f1=0.25)))
+        majority=MajorityLevel(majority_class="neutral", dev_weighted_f1=0.25),
+        resampling=Resampling(kind="holdout", reason="the space file's choice")))
     return results
 
 
@@ -113,8 +113,8 @@ def test_report_from_a_stored_study(stored: Path) -> None:
     assert "**Warning:** the best trial's encoder_loss_weight = 0.099 lies at the edge" in markdown
     assert "**Warning:** the best trial's fusion" not in markdown
     assert "Importance" in markdown or "importance" in markdown
-    assert "No confirmation recorded" in markdown
-    assert "ASHA rungs (epochs 1, 2)" in markdown
+    assert "This search's result was not confirmed" in markdown
+    assert "the rungs (epochs 1, 2)" in markdown
 
 
 def test_report_shows_confirmation_and_effects_tables(stored: Path) -> None:
@@ -125,7 +125,7 @@ def test_report_shows_confirmation_and_effects_tables(stored: Path) -> None:
     document["test"] = {"weighted_f1": 0.61, "accuracy": 0.62}
     atomic_write_json(stored / "best_configs" / "synthetic.json", document)
     markdown = build_report("synthetic", stored).read_text()
-    assert "| **rank 1: trial abc_00001** (winner) | encoder_loss_weight=0.099 | 2 | 0.6350 ± 0.0071 |" in markdown
+    assert "| **rank 1: trial abc_00001** (published) | encoder_loss_weight=0.099 | 2 | 0.6350 ± 0.0071 |" in markdown
     assert "| baseline | - | 2 | 0.6100 ± 0.0141 |" in markdown
     assert "| F1 | best dev wF1 (mean over seeds) | 0.6100 | 0.6350 | +2.50 points | +1-2 points | 2/2 | " \
            "held (beyond the expected range) |" in markdown
@@ -180,10 +180,11 @@ def test_importance_is_deterministic_and_ties_are_ordered_by_name() -> None:
     assert list(parameter_importance(_study(constant))[0]) == ["encoder_loss_weight", "fusion"]
 
 
-def test_asha_rungs() -> None:
-    assert asha_rungs(12, 3, 2) == [3, 6]
-    assert asha_rungs(50, 5, 3) == [5, 15, 45]
-    assert asha_rungs(3, 3, 2) == []
+def test_rungs() -> None:
+    assert rungs(3, 2, 12) == [3, 6]
+    assert rungs(5, 3, 50) == [5, 15, 45]
+    assert rungs(3, 2, 3) == []
+    assert rungs(1, 2, 5) == [1, 2, 4]  # folds of a 5-fold search
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:

@@ -35,16 +35,18 @@ TINY_MODEL = {"modalities": "atv", "seqcontext_nlayer": 1, "fusion_pool_dim": 16
 @pytest.fixture
 def searcher() -> TruthfulOptunaSearch:
     space = load_space(REPO / "search_spaces" / "synthetic.yaml", "synthetic")
-    return TruthfulOptunaSearch(space=space.define_by_run(), metric="dev_weighted_f1", mode="max",
+    return TruthfulOptunaSearch(space=space.define_by_run(), metric="search_score", mode="max",
                                 points_to_evaluate=[space.baseline_point()],
-                                sampler=optuna.samplers.TPESampler(seed=0), max_epochs=4)
+                                sampler=optuna.samplers.TPESampler(seed=0), max_budget=4)
 
 
 def _run(searcher: TruthfulOptunaSearch, trial_id: str, scores: list[float], **last: object) -> dict:
+    """Report `scores` epoch by epoch as the trainable does: `search_score` is the best epoch's so far."""
     searcher.suggest(trial_id)
     result = {}
     for epoch, score in enumerate(scores, start=1):
-        result = {"epoch": epoch, "training_iteration": epoch, "dev_weighted_f1": score}
+        best = max(scores[:epoch])
+        result = {"epoch": epoch, "training_iteration": epoch, "dev_weighted_f1": score, "search_score": best}
         searcher.on_trial_result(trial_id, result)
     return {**result, **last}
 
@@ -60,16 +62,17 @@ def test_classify() -> None:
 def test_outcomes_reach_optuna_truthfully(searcher: TruthfulOptunaSearch) -> None:
     searcher.on_trial_complete("full", _run(searcher, "full", [0.3, 0.6, 0.5, 0.4]))
     searcher.on_trial_complete("stopped", _run(searcher, "stopped", [0.2, 0.25]))
-    searcher.on_trial_complete("nan", _run(searcher, "nan", [0.3], non_finite=True, dev_weighted_f1=-math.inf,
+    searcher.on_trial_complete("nan", _run(searcher, "nan", [0.3], non_finite=True, search_score=-math.inf,
                                            stop_reason="non-finite training loss at epoch 2"))
     searcher.suggest("crashed")
     searcher.on_trial_complete("crashed", None, error=True)
     trials = {t.user_attrs["ray_trial_id"]: t for t in searcher._ot_study.get_trials()}
     # A finished trial is told its best epoch's score (what selection uses), not its last one.
     assert trials["full"].state == optuna.trial.TrialState.COMPLETE and trials["full"].value == 0.6
-    # An ASHA-stopped trial is PRUNED, so TPE does not take 0.25 after 2 epochs as a final score.
+    # A trial stopped early is PRUNED, so TPE does not take 0.25 after 2 epochs as a final score.
     assert trials["stopped"].state == optuna.trial.TrialState.PRUNED
     assert trials["stopped"].intermediate_values == {1: 0.2, 2: 0.25}
+    assert trials["full"].intermediate_values == {1: 0.3, 2: 0.6, 3: 0.6, 4: 0.6}  # the running best it ranks by
     assert trials["nan"].state == optuna.trial.TrialState.FAIL
     assert "non-finite" in trials["nan"].user_attrs["stop_reason"]
     assert trials["crashed"].state == optuna.trial.TrialState.FAIL
@@ -80,9 +83,9 @@ def test_the_result_tune_gives_only_to_on_trial_complete_counts(searcher: Truthf
     """When ASHA stops a trial (at a rung, or at max_t after a full run), Tune passes that last result to
     on_trial_complete and never to on_trial_result: it must still be an intermediate value and count as best."""
     last = _run(searcher, "full", [0.3, 0.4, 0.5])
-    searcher.on_trial_complete("full", {**last, "epoch": 4, "training_iteration": 4, "dev_weighted_f1": 0.9})
+    searcher.on_trial_complete("full", {**last, "epoch": 4, "training_iteration": 4, "search_score": 0.9})
     last = _run(searcher, "stopped", [0.2])
-    searcher.on_trial_complete("stopped", {**last, "epoch": 2, "training_iteration": 2, "dev_weighted_f1": 0.25})
+    searcher.on_trial_complete("stopped", {**last, "epoch": 2, "training_iteration": 2, "search_score": 0.25})
     trials = {t.user_attrs["ray_trial_id"]: t for t in searcher._ot_study.get_trials()}
     assert trials["full"].value == 0.9 and trials["full"].intermediate_values == {1: 0.3, 2: 0.4, 3: 0.5, 4: 0.9}
     assert trials["stopped"].state == optuna.trial.TrialState.PRUNED
@@ -95,7 +98,7 @@ def test_baseline_is_suggested_first(searcher: TruthfulOptunaSearch) -> None:
 
 def test_non_finite_intermediate_is_not_reported(searcher: TruthfulOptunaSearch) -> None:
     searcher.suggest("x")
-    searcher.on_trial_result("x", {"epoch": 1, "training_iteration": 1, "dev_weighted_f1": math.nan})
+    searcher.on_trial_result("x", {"epoch": 1, "training_iteration": 1, "search_score": math.nan})
     assert searcher._ot_study.get_trials()[0].intermediate_values == {}
 
 

@@ -34,6 +34,7 @@ from tune.publish import PublishJob, publish
 from tune.records.store import ResultStore
 from tune.runner.cluster import check_shared_storage, check_storage_path, check_trial_fits, start_ray
 from tune.space import load_space
+from tune.stats.candidates import confirm_seed_count
 
 __all__ = ["main"]
 
@@ -82,13 +83,15 @@ def plan_confirmation(options: ConfirmOptions, command: str) -> PublishJob:
         raise UserError(f"{data.source} is not the data the search used (sha256 {data.sha256[:12]}… vs "
                         f"{study.data_sha256[:12]}…); pass --data with that file")
     budget = dataclasses.replace(study.budget, **options.resources()).check(flags=True)
+    folds = study.resampling.folds if study.resampling.kind == "cv" else 0
     name = options.name or f"confirm-{options.dataset}-{utc_stamp()}"
     storage = check_storage_path(options.storage_path)
     if "://" not in storage and (Path(storage) / name).exists():
         raise UserError(f"experiment {Path(storage) / name} exists; pass another --name")
     return PublishJob(study=study, space=space, data=data, store=store, experiment_root=storage,
                       cpus_per_trial=budget.cpus_per_trial, gpus_per_trial=budget.gpus_per_trial,
-                      rerun=False, confirm_top=options.confirm_top, confirm_seeds=options.confirm_seeds,
+                      rerun=False, confirm_top=options.confirm_top,
+                      confirm_seeds=confirm_seed_count(options.confirm_seeds, folds, options.confirm_top),
                       confirmation_name=name, quiet=options.quiet, dataset_spec=options.dataset_spec,
                       command=command, existing=best)
 

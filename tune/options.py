@@ -21,7 +21,7 @@ from joyful.datasets import check_dataset_name
 from joyful.errors import UserError
 from joyful.io import REPO
 from tune.space import Budget
-from tune.stats.candidates import DEFAULT_CONFIRM_SEEDS, DEFAULT_CONFIRM_TOP
+from tune.stats.candidates import DEFAULT_CONFIRM_SEEDS, DEFAULT_CONFIRM_SEEDS_CV, DEFAULT_CONFIRM_TOP
 from tune.tracking import WANDB_MODES, Tracking
 
 __all__ = ["BUDGET_FLAGS", "ConfirmOptions", "SearchOptions", "options_parser"]
@@ -148,9 +148,10 @@ class SearchOptions(_Options):
     confirm_top: int = _flag(
         DEFAULT_CONFIRM_TOP, f"best configurations to confirm besides the baseline (0 = no confirmation; default "
         f"{DEFAULT_CONFIRM_TOP})", group=CONFIRMATION, type=int, resume=ALWAYS)
-    confirm_seeds: int = _flag(
-        DEFAULT_CONFIRM_SEEDS, f"seeds per configuration: base seed + 1000 + i (at least 2; default "
-        f"{DEFAULT_CONFIRM_SEEDS})", group=CONFIRMATION, type=int, resume=ALWAYS)
+    confirm_seeds: int | None = _flag(
+        None, f"seeds per configuration: base seed + 1000 + i (default {DEFAULT_CONFIRM_SEEDS} on the dev split, at "
+        f"least 2; {DEFAULT_CONFIRM_SEEDS_CV} with cross-validation, where each seed runs every fold)",
+        group=CONFIRMATION, type=int)
     dashboard_host: str = _flag("127.0.0.1", "interface of a locally started Ray dashboard", group=WHERE)
     quiet: bool = _flag(False, "no Ray progress tables (one progress line per finished trial remains)", group=WHERE)
     # --- experiment tracking (tune/tracking)
@@ -176,9 +177,9 @@ class SearchOptions(_Options):
             raise UserError("--dataset lists a data set twice")
         if self.max_failures < -1:
             raise UserError(f"--max-failures is {self.max_failures}, but must be >= -1 (-1 = retry forever)")
-        if self.confirm_top < 0 or (self.confirm_top > 0 and self.confirm_seeds < 2):
+        if self.confirm_top < 0 or (self.confirm_top > 0 and self.confirm_seeds is not None and self.confirm_seeds < 1):
             raise UserError(f"--confirm-top is {self.confirm_top} and --confirm-seeds {self.confirm_seeds}, but "
-                            "they must be >= 0 and >= 2 (--confirm-top 0 turns confirmation off)")
+                            "they must be >= 0 and >= 1 (--confirm-top 0 turns confirmation off)")
         if self.warm_start and self.resume:
             raise UserError("--warm-start starts a new search; a resumed one continues with what it had")
         if self.wandb_project is None and self.wandb_mode != "online":
@@ -240,7 +241,7 @@ class ConfirmOptions(_Options):
     dataset_spec: str | None = _flag(None, "JSON spec of a user-defined data set")
     confirm_top: int = _flag(DEFAULT_CONFIRM_TOP, "best configurations of the search to confirm besides the baseline",
                              type=int)
-    confirm_seeds: int = _flag(DEFAULT_CONFIRM_SEEDS, "seeds per configuration (base seed + 1000 + i; at least 2)",
+    confirm_seeds: int | None = _flag(None, "seeds per configuration (base seed + 1000 + i; default: as the search)",
                                type=int)
     cpus_per_trial: float | None = _flag(None, "CPUs per run (default: the search's)", type=float)
     gpus_per_trial: float | None = _flag(None, "GPUs per run (default: the search's)", type=float)

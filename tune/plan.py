@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,11 @@ from joyful.datasets import check_dataset_name, resolve_dataset
 from joyful.errors import UserError
 from joyful.io import portable_path
 from tune.records import MajorityLevel, WarmStartSummary
+from tune.records import Resampling as ResamplingRecord
 from tune.records.store import ResultStore
-from tune.space import Budget, SearchSpace, resolve_space
-from tune.stats.references import majority_level
+from tune.space import Budget, Resampling, SearchSpace, resolve_space
+from tune.stats.noise import SplitNoise, split_noise
+from tune.stats.references import ReferenceModels, majority_level, reference_models
 from tune.study.storage import (
     check_same_search,
     is_url,
@@ -29,7 +31,7 @@ from tune.study.storage import (
     study_exists,
     warm_start_trials,
 )
-from tune.study.story import finished, stored_budget
+from tune.study.story import finished, stored_budget, stored_resampling
 
 __all__ = ["CreatedFolders", "DatasetPlan", "WarmStart", "plan_dataset", "resolve_budget", "resumed_budget"]
 
@@ -63,6 +65,15 @@ class DatasetPlan:
     majority: MajorityLevel
     warm_start: WarmStart | None = None
     finished_at: str | None = None  # with --resume: when the search already finished (nothing left to do)
+    references: ReferenceModels | None = None  # always-majority and the logistic regression, fitted once
+    noise: SplitNoise | None = None  # the standard error of the search's score (tune/stats/noise.py)
+    resampling: Resampling = field(default_factory=lambda: Resampling("holdout"))  # resolved: holdout or cv
+    resampling_reason: str = ""
+
+    def resampling_record(self) -> ResamplingRecord:
+        """How the search scores its trials, as its records keep it."""
+        return ResamplingRecord(kind=self.resampling.kind, folds=self.resampling.folds if self.resampling.cv else None,
+                                reason=self.resampling_reason, dev_noise=self.noise.dev_se if self.noise else None)
 
     @property
     def fingerprints(self) -> dict[str, str]:
@@ -120,8 +131,17 @@ def plan_dataset(dataset: str, data_path: str | None, space_path: str | None, st
     if resume and study_exists(storage, name):
         budget, finished_at = resumed_budget(load_study(storage, name), name, overrides, budget)
     base = base.replace(epochs=budget.max_epochs, num_threads=max(1, int(budget.cpus_per_trial)))
-    plan = DatasetPlan(dataset, space, budget, base, data, fingerprint, storage, majority_level(data),
-                       finished_at=finished_at)
+    references = reference_models(data, base.modalities)
+    dev_noise = split_noise(data, references.dev["logistic regression"])
+    resampling, reason = space.resampling.resolve(dev_noise.dev_se)
+    if resume and study_exists(storage, name):
+        resampling = stored_resampling(load_study(storage, name)) or resampling
+        reason = f"resampling: {resampling.kind} (as the search started)"
+    print(f"{dataset}: {reason}")
+    plan = DatasetPlan(dataset, space, budget, base, data, fingerprint, storage,
+                       majority_level(data, pooled=resampling.cv), finished_at=finished_at, references=references,
+                       noise=dataclasses.replace(dev_noise, folds=resampling.folds if resampling.cv else 0),
+                       resampling=resampling, resampling_reason=reason)
     if warm_start:
         plan.warm_start = plan_warm_start(plan, warm_start, store, exclude=name)
     return plan

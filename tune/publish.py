@@ -26,14 +26,17 @@ from joyful.config import JoyfulConfig, config_document
 from joyful.data.dialogues import DialogueData
 from joyful.errors import UserError
 from joyful.io import REPO, atomic_write_json, display_path, portable_path
+from joyful.metrics import weighted_f1
 from tune.common import utc_now
 from tune.records import (
     BEST_CONFIG_SCHEMA_VERSION,
     BestConfig,
+    Comparison,
     DataRef,
     Ensemble,
     EnsembleMember,
     EnsembleOption,
+    EnsembleScores,
     Metric,
     Rerun,
     Resources,
@@ -53,8 +56,9 @@ from tune.records import (
 )
 from tune.records.store import PublishOutcome, ResultStore
 from tune.space import SearchSpace
-from tune.stats.confirmation import ConfirmationResult, ensemble_scores, print_confirmation
-from tune.stats.references import judge, majority_warning, published_test, reference_scores
+from tune.stats.bootstrap import Predictions
+from tune.stats.confirmation import ConfigRuns, ConfirmationResult, comparison, ensemble_scores, print_confirmation
+from tune.stats.references import ReferenceModels, judge, majority_warning, published_test, reference_models
 from tune.tracking import Tracking
 
 __all__ = ["PublishJob", "best_from_search", "confirmed", "keep_ensemble", "print_summary", "publish",
@@ -90,6 +94,7 @@ class PublishJob:
     tracking: Tracking | None = None
     command: str | None = None  # tune/confirm.py's command line, recorded with its confirmation
     existing: BestConfig | None = None
+    references: ReferenceModels | None = None  # fitted by the plan; fitted here when None
 
     @property
     def dataset(self) -> str:
@@ -114,7 +119,11 @@ def publish(job: PublishJob) -> int:
         result = _confirm(job)
         best = keep_ensemble(confirmed(best, result, job.space, job.command), result, store)
         print_confirmation(best.confirmation)
-    best = best.replace(references=reference_scores(job.data, best.modalities))
+    references = job.references or reference_models(job.data, job.study.base().modalities)
+    best = best.replace(references=references.record,
+                        comparisons=_comparisons(job, best, result, references) if result is not None else [])
+    for line in [c.words() for c in best.comparisons]:
+        print(f"{job.dataset}: {line}")
     verdict = judge(published_test(best), best.references)
     if verdict:
         print(f"{job.dataset}: {verdict}")
@@ -153,6 +162,27 @@ def _offer_from_search(job: PublishJob, winner: TrialRecord) -> BestConfig:
     return best_from_search(job.study, job.space, winner, seed=job.searcher_seed, experiment_root=job.experiment_root,
                             best_path=job.store.best_config_path(job.dataset), rerun=rerun, test=test,
                             data_facts=job.data.facts(job.study.base().modalities))
+
+
+def _comparisons(job: PublishJob, best: BestConfig, result: ConfirmationResult,
+                 references: ReferenceModels) -> list[Comparison]:
+    """The headline comparisons with their paired intervals: the published model against the logistic regression
+    on test, then the confirmation's (winner against baseline and defaults, proposal against baseline)."""
+    found = []
+    published = _published_predictions(best, result)
+    if published is not None:
+        found.append(comparison("published model vs logistic regression", "published model", "logistic regression",
+                                "test", published, references.test["logistic regression"], job.data.spec.n_classes))
+    return found + result.comparisons()
+
+
+def _published_predictions(best: BestConfig, result: ConfirmationResult) -> Predictions | None:
+    """The published model's test predictions: its ensemble's members' mean probabilities, else its runs'."""
+    if best.ensemble is None:
+        return result.winner.predictions("test")
+    chosen = {(m.label, m.seed, m.fold) for m in best.ensemble.members}
+    runs = [r for e in result.entries for r in e.runs if (e.label, r.seed, r.fold) in chosen]
+    return ConfigRuns("published", result.winner.config, runs).predictions("test")
 
 
 def _confirm(job: PublishJob) -> ConfirmationResult:
@@ -243,9 +273,11 @@ def rerun_winner(config: JoyfulConfig, winner: TrialRecord, device: str,
 
     print(f"re-training the winner ({winner.trial_id}) through the training code path ...")
     metrics = train(config, RunOptions(device=device, dataset_spec=dataset_spec), log=lambda message: None)
-    reproduced = metrics["best_dev_weighted_f1"] == winner.best_dev_weighted_f1
+    # With cross-validation the re-run is the winner's first fold: its dev score at the chosen epoch.
+    expected = winner.fold_scores[0] if config.cv_folds and winner.fold_scores else winner.best_dev_weighted_f1
+    reproduced = metrics["best_dev_weighted_f1"] == expected
     test = TestScores(weighted_f1=metrics["test"]["weighted_f1"], accuracy=metrics["test"]["accuracy"])
-    print(f"re-run: best dev wF1 {metrics['best_dev_weighted_f1']:.4f} (trial: {winner.best_dev_weighted_f1:.4f}, "
+    print(f"re-run: dev wF1 {metrics['best_dev_weighted_f1']:.4f} (trial: {expected:.4f}, "
           f"{'reproduced exactly' if reproduced else 'DIFFERS'}); test wF1 {test.weighted_f1:.4f}")
     return (Rerun(ran=True, best_dev_weighted_f1=metrics["best_dev_weighted_f1"], best_epoch=metrics["best_epoch"],
                   reproduced=reproduced, device=metrics["device"], precision=metrics["precision"]["used"],
@@ -280,13 +312,23 @@ def best_from_search(study: StudyRecord, space: SearchSpace, winner: TrialRecord
             optuna_storage=study.optuna_storage, optuna_study=study.optuna_study, num_samples=budget.num_samples,
             searcher=Searcher(kind="optuna-tpe", seed=seed, baseline_first=space.baseline_point(),
                               warm_start=study.warm_start),
-            scheduler=Scheduler(kind="asha", time_attr="epoch", max_t=budget.max_epochs,
-                                grace_period=budget.grace_period, reduction_factor=budget.reduction_factor),
+            scheduler=_scheduler(study),
             resources=Resources(cpus_per_trial=budget.cpus_per_trial, gpus_per_trial=budget.gpus_per_trial,
                                 max_concurrent=budget.max_concurrent),
             trials=TrialCounts(**outcome_counts(study.trials)), started_at=study.started_at, ended_at=study.ended_at,
             search_seconds=study.search_seconds, storage_path=portable_path(experiment_root.rstrip("/").rsplit("/", 1)[0])),
-        versions=versions(), rerun_command=rerun_command(best_path), checkpoint=None, written_at=utc_now())
+        versions=versions(), rerun_command=rerun_command(best_path), checkpoint=None, written_at=utc_now(),
+        resampling=study.resampling)
+
+
+def _scheduler(study: StudyRecord) -> Scheduler:
+    """The scheduler record: successive halving over epochs, or over folds with cross-validation."""
+    budget = study.budget
+    if study.resampling.kind == "cv":
+        return Scheduler(kind="patient-asha", time_attr="fold", max_t=study.resampling.folds, grace_period=1,
+                         reduction_factor=budget.reduction_factor)
+    return Scheduler(kind="patient-asha", time_attr="epoch", max_t=budget.max_epochs, grace_period=budget.grace_period,
+                     reduction_factor=budget.reduction_factor)
 
 
 def rerun_command(best_path: Path) -> str:
@@ -295,14 +337,19 @@ def rerun_command(best_path: Path) -> str:
 
 
 def winner_config(study: StudyRecord, space: SearchSpace, winner: TrialRecord) -> JoyfulConfig:
-    """The winner trial's full config, for exactly the epochs it trained."""
-    return space.trial_config(study.base(), winner.params).replace(epochs=winner.epochs_run)
+    """The winner trial's full config, as a re-run reproduces it: for exactly the epochs it trained; with
+    cross-validation its first fold, for the epoch count it chose on its folds, keeping that epoch."""
+    config = space.trial_config(study.base(), winner.params)
+    if study.resampling.kind == "cv":
+        return config.replace(cv_folds=study.resampling.folds, cv_fold=1, epochs=winner.best_epoch,
+                              select_epoch="last")
+    return config.replace(epochs=winner.epochs_run)
 
 
 def confirmed(best: BestConfig, result: ConfirmationResult, space: SearchSpace, command: str | None = None) -> BestConfig:
     """`best` with its confirmation recorded: `config` becomes the confirmed winner at its median-seed run
     (with that run's `metric`, `test` and precision)."""
-    run, config = result.winner_run, result.winner_config
+    run, config = result.winner_run, result.winner_config  # its seed, and fold with cross-validation
     if run.precision:
         config = config.replace(precision=run.precision)
     values = config.to_dict()
@@ -323,10 +370,14 @@ def keep_ensemble(best: BestConfig, result: ConfirmationResult, store: ResultSto
     def usable(runs: list) -> list:
         return [r for r in runs if r.ok and r.model_checkpoint and r.probabilities is not None]
 
-    options = [("the confirmed winner's runs", [(result.winner, r) for r in usable(result.winner.runs)]),
-               ("every confirmed run", [(e, r) for e in result.entries for r in usable(e.runs)])]
-    scored = [(ensemble_scores([r for _, r in members]), what, members) for what, members in options]
-    scored = [option for option in scored if option[0] is not None]
+    if result.folds:
+        scored = _fold_ensemble(result, [(result.winner, r) for r in usable(result.winner.runs)])
+    else:
+        options = [(f"the {len(usable(result.winner.runs))} runs of {result.winner_label} (one per seed)",
+                    [(result.winner, r) for r in usable(result.winner.runs)]),
+                   ("every confirmed run (all configurations)", [(e, r) for e in result.entries for r in usable(e.runs)])]
+        scored = [(ensemble_scores([r for _, r in members]), what, members) for what, members in options]
+        scored = [option for option in scored if option[0] is not None]
     if not scored:
         return best
     # Chosen on dev only; a tie keeps the smaller ensemble (the winner's runs come first).
@@ -335,14 +386,17 @@ def keep_ensemble(best: BestConfig, result: ConfirmationResult, store: ResultSto
     members = []
     for entry, run in chosen:
         config = entry.config.replace(seed=run.seed, precision=run.precision or entry.config.precision)
-        destination = store.model_path(best.dataset, best.study.name, _slug(entry.label), run.seed)
+        if run.fold:
+            config = config.replace(cv_fold=run.fold)
+        destination = store.model_path(best.dataset, best.study.name, _slug(entry.label), run.seed, run.fold)
         destination.parent.mkdir(parents=True, exist_ok=True)
         temporary = destination.with_name(f".{destination.name}.tmp")
         _copy_out(run.model_checkpoint, MODEL_FILE, temporary)
         temporary.replace(destination)
         config_file = atomic_write_json(destination.with_suffix(".json"), {**config_document(config),
                                                                              "data": best.data.to_dict()})
-        members.append(EnsembleMember(label=entry.label, seed=run.seed, path=os.path.relpath(destination, folder),
+        members.append(EnsembleMember(label=entry.label, seed=run.seed, fold=run.fold,
+                                      path=os.path.relpath(destination, folder),
                                       config_file=os.path.relpath(config_file, folder),
                                       megabytes=round(destination.stat().st_size / 2**20, 1),
                                       best_epoch=run.best_epoch, dev_weighted_f1=run.best_dev_weighted_f1,
@@ -356,12 +410,32 @@ def keep_ensemble(best: BestConfig, result: ConfirmationResult, store: ResultSto
         single_run=SingleRunScores(dev_weighted_f1=winner and winner.dev_weighted_f1,
                                    test_weighted_f1=winner and winner.test_weighted_f1,
                                    raw_test_weighted_f1=winner and winner.raw_test_weighted_f1),
-        rule="mean of the members' class probabilities; a member is one confirmation run, its selected "
-             "(averaged) weights at its best dev epoch; the members are the winner's runs or every "
-             "confirmed run, whichever ensemble scores higher on dev",
+        rule=("mean of the members' class probabilities; a member is one confirmation run of the published "
+              "configuration on one fold (trained on the other folds of train + dev, its selected weights after the "
+              "epoch count chosen by cross-validation): bagging over folds; its dev score is the out-of-fold one"
+              if result.folds else
+              "mean of the members' class probabilities; a member is one confirmation run, its selected "
+              "(averaged) weights at its best dev epoch; the members are the winner's runs or every "
+              "confirmed run, whichever ensemble scores higher on dev"),
         rebuild_command=f"python -m joyful.predict --config {display_path(store.best_config_path(best.dataset))} "
                         "--rebuild")
     return best.replace(ensemble=ensemble)
+
+
+def _fold_ensemble(result: ConfirmationResult, members: list) -> list:
+    """The published configuration's fold models as one ensemble (bagging), scored out of fold on train + dev
+    (each utterance by the models that did not train on it) and on test (every member)."""
+    if len(members) < 2:
+        return []
+    runs = ConfigRuns(result.winner_label, result.winner.config, [r for _, r in members])
+    dev, test = runs.predictions("dev"), runs.predictions("test")
+    scores = EnsembleScores(members=len(members), seeds=sorted({r.seed for _, r in members}),
+                            dev_weighted_f1=weighted_f1(dev.labels, dev.predicted),
+                            test_weighted_f1=weighted_f1(test.labels, test.predicted))
+    folds = len({r.fold for _, r in members})
+    seeds = len(scores.seeds)
+    return [(scores, f"the {len(members)} fold models of {result.winner_label} ({folds} folds x {seeds} seed(s))",
+             members)]
 
 
 def _slug(label: str) -> str:

@@ -39,6 +39,7 @@ from tune.records import StudyRecord
 from tune.records.store import ResultStore
 from tune.runner.cluster import check_shared_storage, check_storage_path, check_trial_fits, start_ray
 from tune.space import write_default_space
+from tune.stats.candidates import confirm_seed_count
 from tune.study.storage import study_exists
 from tune.tracking import check_tracking
 
@@ -137,6 +138,9 @@ def plan_search(options: SearchOptions) -> SearchPlan:
             if study_exists(plan.optuna_storage, name):
                 raise UserError(f"{plan.optuna_storage} holds an Optuna study named {name!r} already (an earlier "
                                 "search of this data and space); pass another --name")
+    for plan in plans:
+        confirm_seed_count(options.confirm_seeds, plan.resampling.folds if plan.resampling.cv else 0,
+                              options.confirm_top)
     store.check_writable()
     return SearchPlan(name, plans, storage, store, resume)
 
@@ -176,7 +180,7 @@ def run_all(search: SearchPlan, options: SearchOptions, created: CreatedFolders 
         if cause is None:
             raise
         print(f"search.py: error: a trial worker was lost and could not be replaced ({cause}); the finished trials "
-              f"are saved - resume with:\n  {resume_command(options, name)}", file=sys.stderr)
+              f"are saved - resume with: {resume_command(options, name)}", file=sys.stderr)
         return LOST_WORKER_EXIT
     finally:
         if ray.is_initialized():
@@ -216,16 +220,19 @@ def run_dataset(plan: DatasetPlan, options: SearchOptions, name: str, storage: s
         space_fingerprint=plan.space_fingerprint, data_path=portable_path(plan.data.source) or "",
         data_sha256=plan.data.sha256, base_config=plan.base_config.to_dict(), budget=plan.budget,
         optuna_storage=portable_path(plan.optuna_storage) or "", optuna_study=name, trials=run.trials,
-        majority=plan.majority, warm_start=plan.warm_start.summary() if plan.warm_start else None, **times)
+        majority=plan.majority, resampling=plan.resampling_record(),
+        warm_start=plan.warm_start.summary() if plan.warm_start else None, **times)
     root = f"{storage.rstrip('/')}/{name}"
     return publish(PublishJob(
         study=study, space=plan.space, data=plan.data, store=store, experiment_root=root,
         cpus_per_trial=plan.budget.cpus_per_trial, gpus_per_trial=plan.budget.gpus_per_trial,
         searcher_seed=options.seed, rerun=not options.no_rerun,
         rerun_skipped="--no-rerun was given" if options.no_rerun else "",
-        confirm_top=options.confirm_top, confirm_seeds=options.confirm_seeds,
+        confirm_top=options.confirm_top,
+        confirm_seeds=confirm_seed_count(options.confirm_seeds, plan.resampling.folds if plan.resampling.cv else 0,
+                                            options.confirm_top),
         confirmation_name=f"{plan.dataset}-confirm", overwrite=options.overwrite, quiet=options.quiet,
-        dataset_spec=options.dataset_spec, tracking=options.tracking))
+        dataset_spec=options.dataset_spec, tracking=options.tracking, references=plan.references))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from tune.records._outcome import Outcome, classify, stop_reason
 from tune.records._parts import (
     DataRef,
     Rerun,
+    Resampling,
     Resources,
     Scheduler,
     Searcher,
@@ -33,7 +34,7 @@ from tune.records._parts import (
 )
 from tune.records._ranking import RANKING_RULE, choose_winner, outcome_counts, ranked
 from tune.records._references import LinearReference, MajorityReference, References
-from tune.records._scores import EnsembleScores, Metric, PairedDifference, Summary, TestScores
+from tune.records._scores import Comparison, EnsembleScores, Metric, PairedDifference, Summary, TestScores
 from tune.records._study import STUDY_KIND, STUDY_SCHEMA_VERSION, Invocation, MajorityLevel, StudyRecord
 from tune.records._trial import TrialRecord
 
@@ -43,9 +44,10 @@ __all__ = [
     # trials and studies
     "STUDY_KIND", "STUDY_SCHEMA_VERSION", "Invocation", "MajorityLevel", "StudyRecord", "TrialRecord",
     # the best config and its parts
-    "BEST_CONFIG_KIND", "BEST_CONFIG_SCHEMA_VERSION", "CONFIRMATION_KIND", "BestConfig", "ConfigurationRecord",
+    "BEST_CONFIG_KIND", "BEST_CONFIG_SCHEMA_VERSION", "CONFIRMATION_KIND", "BestConfig", "Comparison",
+    "ConfigurationRecord",
     "Confirmation", "DataRef", "EffectRow", "Effects", "Ensemble", "EnsembleMember", "EnsembleOption",
-    "EnsembleScores", "LinearReference", "MajorityReference", "Metric", "PairedDifference", "References", "Rerun",
+    "EnsembleScores", "LinearReference", "MajorityReference", "Metric", "PairedDifference", "References", "Rerun", "Resampling",
     "Resources", "RunRecord", "Scheduler", "Searcher", "SingleRunScores", "SingleTrialBest", "StudyInfo", "Summary",
     "TestScores", "TrialCounts", "Verdict", "Versions", "WarmStartSummary",
 ]

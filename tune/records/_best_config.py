@@ -6,16 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from joyful.config import CONFIG_SCHEMA_VERSION, JoyfulConfig
 from joyful.datasets import check_dataset_name
 from joyful.errors import UserError
 from tune.records._confirmation import Confirmation
 from tune.records._ensemble import Ensemble
-from tune.records._parts import DataRef, Part, Rerun, SingleTrialBest, StudyInfo, Versions
+from tune.records._parts import DataRef, Part, Rerun, Resampling, SingleTrialBest, StudyInfo, Versions
 from tune.records._references import References
-from tune.records._scores import Metric, TestScores
+from tune.records._scores import Comparison, Metric, TestScores
 
 __all__ = ["BEST_CONFIG_KIND", "BEST_CONFIG_SCHEMA_VERSION", "BestConfig"]
 
@@ -47,6 +47,10 @@ class BestConfig(Part):
     rerun: Rerun  # the winner re-trained at publishing, or why not
     # The published ensemble: the confirmed winner's runs (model files under results/models), scored.
     ensemble: Ensemble | None = None
+    resampling: Resampling  # how trials were scored: the data's dev split, or K-fold cross-validation
+    # The headline comparisons, each with a paired interval: published vs the logistic regression, the winner vs
+    # the baseline and vs the untuned defaults, the proposal vs the baseline.
+    comparisons: list[Comparison] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> BestConfig:

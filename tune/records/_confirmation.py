@@ -19,9 +19,11 @@ CONFIRMATION_KIND = "joyful-tune confirmation"
 
 
 class RunRecord(Part):
-    """One confirmation run: a configuration trained with one seed, test evaluated once at the best dev epoch."""
+    """One confirmation run: a configuration trained with one seed (on one fold with cross-validation), test
+    evaluated once with the model it keeps."""
 
     seed: int
+    fold: int | None = None  # with cross-validation: the fold held out as its dev split
     best_dev_weighted_f1: Finite | None  # None when the run failed
     best_epoch: int | None = None
     epochs_run: int = 0
@@ -40,6 +42,15 @@ class RunRecord(Part):
     @property
     def ok(self) -> bool:
         return self.best_dev_weighted_f1 is not None and math.isfinite(self.best_dev_weighted_f1)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """What pairs runs of two configurations: the seed, and the fold."""
+        return self.seed, self.fold or 0
+
+    @property
+    def label(self) -> str:
+        return f"seed {self.seed}" + (f", fold {self.fold}" if self.fold else "")
 
 
 class Verdict(StrEnum):
@@ -79,7 +90,7 @@ class Effects(Part):
     compared: str
     compared_is_winner: bool = False
     proposal: dict[str, Any] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=list)
+    runs: list[str] = Field(default_factory=list)  # the runs both configurations have (seed, and fold)
     rows: list[EffectRow]
 
 
@@ -96,8 +107,8 @@ class ConfigurationRecord(Part):
     paired_diff_to_baseline: PairedDifference | None = None  # None for the baseline
     runs: list[RunRecord]
 
-    def run_at(self, seed: int) -> RunRecord | None:
-        return next((r for r in self.runs if r.seed == seed), None)
+    def run_at(self, seed: int, fold: int | None = None) -> RunRecord | None:
+        return next((r for r in self.runs if r.key == (seed, fold or 0)), None)
 
 
 class Confirmation(Part):
@@ -106,9 +117,13 @@ class Confirmation(Part):
     kind: str = CONFIRMATION_KIND
     metric: str
     seeds: list[int]
-    winner: str  # the winning configuration's label
+    winner: str  # the published configuration's label
     winner_seed: int  # the seed of its median run: the one the best config's `config` reproduces
+    winner_fold: int | None = None  # ... and its fold, with cross-validation
     selection: str
+    resampling: str = "holdout"  # what each run's dev split was: the data's, or a fold (cv: K folds)
+    defaults: str | None = None  # the label of the untuned defaults' configuration
+    tie: str | None = None  # why the baseline is published although another configuration scored higher
     configurations: list[ConfigurationRecord]  # the baseline first
     effects: Effects | None = None
     # Every confirmed run, all configurations together: what a larger ensemble would add.
@@ -135,4 +150,4 @@ class Confirmation(Part):
     def winner_run(self) -> RunRecord | None:
         """The winner's run the best config holds (at `winner_seed`)."""
         entry = self.winner_entry
-        return entry.run_at(self.winner_seed) if entry is not None else None
+        return entry.run_at(self.winner_seed, self.winner_fold) if entry is not None else None

@@ -20,6 +20,7 @@ class EnsembleMember(Part):
 
     label: str
     seed: int
+    fold: int | None = None  # with cross-validation: the fold it held out (it trained on the others)
     path: str  # the model file
     config_file: str  # `train.py --config` re-runs the member
     megabytes: Finite

@@ -9,7 +9,7 @@ from pydantic import field_validator
 
 from tune.records._base import Finite, Record
 
-__all__ = ["DataRef", "Rerun", "Resources", "Scheduler", "Searcher", "SingleTrialBest", "StudyInfo", "TrialCounts",
+__all__ = ["DataRef", "Rerun", "Resampling", "Resources", "Scheduler", "Searcher", "SingleTrialBest", "StudyInfo", "TrialCounts",
            "Versions", "WarmStartSummary"]
 
 DOCUMENT = "best-config document"
@@ -141,3 +141,13 @@ class Rerun(Part):
     device: str | None = None
     precision: str | None = None
     wall_seconds: Finite | None = None
+
+
+class Resampling(Part):
+    """How a search scored its trials (`tune.space.Resampling`, resolved): `holdout` on the data's dev split, or
+    `cv` over `folds` folds of train + dev by dialogue; why; and the noise of a dev score that decided it."""
+
+    kind: str
+    folds: int | None = None
+    reason: str = ""
+    dev_noise: Finite | None = None  # standard error of one dev weighted F1 (tune/stats/noise.py)

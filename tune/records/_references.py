@@ -17,6 +17,7 @@ class MajorityReference(Part):
     majority_class: str = Field(alias="class")
     dev_weighted_f1: Finite
     test_weighted_f1: Finite
+    test_ci95: list[Finite] | None = None  # a dialogue-level bootstrap of its test wF1 (tune/stats/bootstrap.py)
 
 
 class LinearReference(Part):
@@ -25,6 +26,7 @@ class LinearReference(Part):
     C: Finite  # noqa: N815 - the key sklearn and the file use
     dev_weighted_f1: Finite
     test_weighted_f1: Finite
+    test_ci95: list[Finite] | None = None  # a dialogue-level bootstrap of its test wF1 (tune/stats/bootstrap.py)
     features: str = ""  # what it sees, in words
 
 

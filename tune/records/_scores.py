@@ -10,7 +10,7 @@ from pydantic import field_validator
 from tune.records._base import Finite
 from tune.records._parts import Part
 
-__all__ = ["EnsembleScores", "Metric", "PairedDifference", "Summary", "TestScores"]
+__all__ = ["Comparison", "EnsembleScores", "Metric", "PairedDifference", "Summary", "TestScores"]
 
 
 class Metric(Part):
@@ -50,9 +50,10 @@ class Summary(Part):
 
 
 class PairedDifference(Summary):
-    """A configuration minus the baseline, seed by seed: the summary of the differences, and who won."""
+    """A configuration minus the baseline, run by run (the same seed, and fold with cross-validation): the summary
+    of the differences, and who won."""
 
-    seeds: list[int]
+    runs: list[str]
     diffs: list[Finite]
     wins: int
     ties: int
@@ -68,3 +69,32 @@ class EnsembleScores(Part):
     seeds: list[int]
     dev_weighted_f1: Finite
     test_weighted_f1: Finite
+
+
+class Comparison(Part):
+    """A headline comparison of two models on the same dialogues: `first` - `second` in weighted F1 on `split`,
+    with its paired dialogue-level bootstrap interval (tune/stats/bootstrap.py). An interval that holds 0 is a
+    tie: the data cannot tell the two apart."""
+
+    name: str  # what is compared, in words ("published model vs logistic regression")
+    first: str
+    second: str
+    split: str  # "test", "dev", or "out-of-fold (cross-validation)"
+    estimate: Finite
+    ci95: list[Finite]
+    dialogues: int
+    replicates: int
+
+    @property
+    def tie(self) -> bool:
+        return self.ci95[0] <= 0.0 <= self.ci95[1]
+
+    @property
+    def verdict(self) -> str:
+        if self.tie:
+            return "tie"
+        return f"{self.first} better" if self.estimate > 0 else f"{self.second} better"
+
+    def words(self) -> str:
+        return (f"{self.first} - {self.second} on {self.split}: {self.estimate:+.4f} wF1, CI95 [{self.ci95[0]:+.4f}, "
+                f"{self.ci95[1]:+.4f}] over {self.dialogues} dialogues: {self.verdict}")

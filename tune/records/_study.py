@@ -11,7 +11,7 @@ from joyful.config import JoyfulConfig
 from joyful.datasets import check_dataset_name
 from joyful.errors import UserError
 from tune.records._base import Finite, Record
-from tune.records._parts import WarmStartSummary
+from tune.records._parts import Resampling, WarmStartSummary
 from tune.records._trial import TrialRecord
 from tune.space import Budget
 
@@ -69,7 +69,8 @@ class StudyRecord(Record):
     optuna_storage: str  # journal file (portable path) or database URL
     optuna_study: str
     trials: list[TrialRecord]
-    majority: MajorityLevel | None = None
+    majority: MajorityLevel | None = None  # on dev, or on train + dev with cross-validation
+    resampling: Resampling
     warm_start: WarmStartSummary | None = None
     started_at: str = ""
     ended_at: str = ""

@@ -31,6 +31,7 @@ class TrialRecord(Record):
     curve: list[dict[str, Any]] = Field(default_factory=list)
     optuna_number: int | None = None  # the Optuna trial it was sampled as (start order)
     folds_run: int | None = None  # with cross-validation: how many folds it trained
+    fold_scores: list[Finite] = Field(default_factory=list)  # ... and each fold's dev wF1 at `best_epoch`
     precision: str | None = None  # what it trained at (fp32 or bf16; `auto` resolved)
     peak_resident_mb: Finite | None = None  # its worker's largest resident size after an epoch
     started_at: str | None = None  # when the searcher sampled it, and when it ended (Optuna's times, UTC)
@@ -46,8 +47,10 @@ class TrialRecord(Record):
         return self.outcome.can_win and finite(self.best_dev_weighted_f1)
 
     def rank_key(self) -> tuple:
-        """The one ranking of trials (eligible ones): best score, then earlier best epoch, then trial id."""
-        return -self.best_dev_weighted_f1, self.best_epoch or 0, self.trial_id
+        """The one ranking of trials (eligible ones): with cross-validation more folds first (a mean over fewer
+        folds is a noisier estimate, and the scheduler stopped those trials for trailing), then the best score,
+        then the earlier best epoch, then the trial id."""
+        return -(self.folds_run or 0), -self.best_dev_weighted_f1, self.best_epoch or 0, self.trial_id
 
     def csv_row(self) -> dict[str, Any]:
         """The trials-table row: fixed columns, then the parameters the trial used."""

@@ -110,11 +110,12 @@ class ResultStore:
         """Every Optuna journal of `dataset`, whatever data and space it was searched on."""
         return sorted(self.studies_dir().glob(f"{check_dataset_name(dataset)}--data-*--space-*.journal"))
 
-    def model_path(self, dataset: str, search: str, member: str, seed: int) -> Path:
+    def model_path(self, dataset: str, search: str, member: str, seed: int, fold: int | None = None) -> Path:
         """The model file of one ensemble member: configuration `member` of search `search`'s confirmation at
-        `seed` (its config file is beside it, `.json` for `.pt`)."""
+        `seed` (and `fold`) (its config file is beside it, `.json` for `.pt`)."""
+        tail = f"-fold-{fold}" if fold else ""
         return (self.results_dir / "models" / check_dataset_name(dataset) / check_dataset_name(search)
-                / f"{check_dataset_name(member)}-seed-{seed}.pt")
+                / f"{check_dataset_name(member)}-seed-{seed}{tail}.pt")
 
     def models_dir(self, dataset: str) -> Path:
         """Every published ensemble's model files of `dataset`, one folder per search."""
@@ -274,6 +275,18 @@ class ResultStore:
             # Usually an append cut short by a crash; the records around it are still worth reading.
             warnings.warn(f"{path}: skipped line(s) {', '.join(map(str, skipped))}: not valid JSON", stacklevel=2)
         return records
+
+    def offered(self, dataset: str, search: str) -> tuple[BestConfig, str, str] | None:
+        """The latest result search `search` offered for publishing (from the history), with what became of it:
+        (best config, outcome, reason); None when it offered none."""
+        for record in reversed(self.history(dataset)):
+            if (record.get("study") or {}).get("name") != search:
+                continue
+            try:
+                return BestConfig.from_dict(record), str(record.get("outcome")), str(record.get("reason"))
+            except ValueError:
+                return None  # a line of another layout: nothing to show
+        return None
 
     # --- trials ----------------------------------------------------------------
     def write_trials_csv(self, dataset: str, rows: list[dict]) -> Path:

@@ -8,7 +8,7 @@ import statistics
 from tune.records import BestConfig, ConfigurationRecord, LinearReference, Summary
 from tune.reporting.context import Context
 from tune.reporting.plots import plot_confirmation
-from tune.stats.confirmation import confirmation_markdown, per_seed_markdown
+from tune.stats.confirmation import confirmation_markdown, per_run_markdown
 from tune.stats.effects import effects_markdown
 from tune.stats.references import judge, published_test
 
@@ -16,24 +16,33 @@ __all__ = ["confirmation"]
 
 
 def confirmation(c: Context) -> str:
-    """The confirmation over seeds, the references and the expected effects; a note when there is none yet."""
+    """The confirmation over seeds (and folds), the headline comparisons with their intervals, the references and
+    the expected effects; a note when there is none yet."""
     recorded = c.best.confirmation if c.best is not None else None
     if not recorded or not recorded.configurations:
-        return ("## Confirmation over seeds\n\nNo confirmation recorded in the best config yet "
-                f"(run `python tune/confirm.py --dataset {c.dataset}`).\n") + _references(c)
+        return ("## Confirmation\n\nThis search's result was not confirmed (`--confirm-top 0`); confirm it with "
+                f"`python tune/confirm.py --dataset {c.dataset}`.\n") + _comparisons(c) + _references(c)
     plot_confirmation(recorded, c.figures_dir / "confirmation.png", trivial=c.trivial)
     run = recorded.winner_run
     search_seed = c.study.base_config["seed"]
+    cv = recorded.resampling != "holdout"
+    runs = (f"on each fold ({recorded.resampling}) with seeds {', '.join(map(str, recorded.seeds))}: each run trains "
+            "on the other folds of train + dev, for the epoch count its trial chose by cross-validation, and its dev "
+            "score is its held-out fold's" if cv else
+            f"with seeds {', '.join(map(str, recorded.seeds))}, each run selecting its best dev epoch")
     section = [
-        "## Confirmation over seeds\n",
-        f"Each configuration re-trained with seeds {', '.join(map(str, recorded.seeds))} (the search used "
-        f"seed {search_seed}). Best dev weighted F1 over seeds: mean ± sample std, 95% t-interval; the difference "
-        "to the baseline is paired by seed. Test wF1 is evaluated once per run, at its best dev epoch.\n",
+        "## Confirmation\n",
+        f"Each configuration re-trained {runs} (the search used seed {search_seed}). The untuned defaults "
+        f"(`{recorded.defaults or 'not run'}`: the project's defaults with the space's fixed values) run beside the "
+        "tuned ones. Dev wF1 over runs: mean ± sample std, 95% t-interval; the difference to the baseline is paired "
+        "by run. Test wF1 is evaluated once per run.\n",
         confirmation_markdown(recorded) + "\n",
-        "Per seed, best dev wF1 (test wF1):\n\n" + per_seed_markdown(recorded) + "\n",
-        f"**Confirmed winner: {recorded.winner}** (the best config holds it at seed {run.seed}, its median run: best "
-        f"dev wF1 {run.best_dev_weighted_f1:.4f} at epoch {run.best_epoch}, test wF1 {run.test_weighted_f1:.4f}).\n",
-        c.figure("confirmation.png", "confirmation over seeds") + "\n",
+        "Every run, dev wF1 (test wF1):\n\n" + per_run_markdown(recorded) + "\n",
+        f"**Confirmed winner: {recorded.winner}** (the best config holds its median run, {run.label}: dev wF1 "
+        f"{run.best_dev_weighted_f1:.4f}, test wF1 {run.test_weighted_f1:.4f}).\n",
+        f"*{recorded.tie}.*\n" if recorded.tie else "",
+        c.figure("confirmation.png", "confirmation over runs") + "\n",
+        _comparisons(c),
         _references(c),
         "## Expected effects\n",
     ]
@@ -42,18 +51,40 @@ def confirmation(c: Context) -> str:
         section.append("Not measured: the confirmation has no configuration besides the baseline with results.\n")
         return "\n".join(section)
     against = ("the confirmed winner" if effects.compared_is_winner
-               else "the best other configuration (the baseline itself won the confirmation)")
+               else f"`{effects.compared}`" + (" (the proposal)" if effects.proposal else ""))
     held = [r.description for r in effects.rows if r.verdict.held]
     others = [r.description for r in effects.rows if not r.verdict.held]
     section += [
-        f"The user's expected effects, measured for the baseline against {against}, `{effects.compared}`, over "
-        f"seeds {', '.join(map(str, effects.seeds))}. `seeds better` counts the seeds where its run beats the "
-        "baseline's run of the same seed. These are point estimates over few seeds; see the CI95 above for F1.\n",
+        f"The user's expected effects, measured for the baseline against {against}, over the runs both have "
+        f"({', '.join(effects.runs)}). `seeds better` counts the runs where it beats the baseline's run of the same "
+        "seed (and fold). These are point estimates over few runs; the intervals above say what is noise.\n",
         effects_markdown(effects.rows, "winner" if effects.compared_is_winner else "compared") + "\n",
         f"Held on this data: {', '.join(held) or 'none'}. Did not hold or not measurable: "
         f"{', '.join(others) or 'none'}.\n",
     ]
     return "\n".join(section)
+
+
+def _comparisons(c: Context) -> str:
+    """The headline comparisons: each a difference of weighted F1 on the same dialogues, with its paired bootstrap
+    interval; an interval that holds 0 is a tie."""
+    found = c.best.comparisons if c.best is not None else []
+    if not found:
+        return ""
+    rows = ["| comparison | on | difference (wF1) | CI95 | dialogues | verdict |", "|---|---|---:|---:|---:|---|"]
+    rows += [f"| {x.first} vs {x.second} | {x.split} | {x.estimate:+.4f} | [{x.ci95[0]:+.4f}, {x.ci95[1]:+.4f}] "
+             f"| {x.dialogues} | {x.verdict} |" for x in found]
+    tuned = [x for x in found if x.name == "winner vs defaults"]
+    lines = ["## Comparisons, with intervals\n",
+             "Each row compares two models on the same dialogues: the difference of their weighted F1, and its 95% "
+             "interval from resampling the dialogues (paired; tune/stats/bootstrap.py). An interval that holds 0 is a "
+             "tie. Dev (out-of-fold) rows are what the decisions used; test rows were seen only after them.\n",
+             "\n".join(rows) + "\n"]
+    if tuned:
+        lines.append("**Did tuning beat the untuned defaults?** " + "; ".join(
+            f"on {x.split}: {'yes' if not x.tie and x.estimate > 0 else 'no' if not x.tie else 'a tie'} "
+            f"({x.estimate:+.4f}, CI95 [{x.ci95[0]:+.4f}, {x.ci95[1]:+.4f}])" for x in tuned) + ".\n")
+    return "\n".join(lines)
 
 
 def _references(c: Context) -> str:

@@ -14,7 +14,8 @@ from tune.space import SearchSpace
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["CONTOUR_PARAMS", "MIN_SURFACE_TRIALS", "TOP_CURVES", "Context", "param_names", "relative", "trial_params"]
+__all__ = ["CONTOUR_PARAMS", "MIN_SURFACE_TRIALS", "TOP_CURVES", "Context", "param_names", "relative", "trial_params",
+           "trial_row"]
 
 # Importances and contours are fitted surfaces: from a handful of finished trials they draw noise as structure
 # (issue 20: a contour of 3 trials over a colour scale of 0.4956-0.504). Below this many COMPLETE trials the
@@ -38,6 +39,11 @@ class Context:
     space_note: str
     trials: list[TrialRecord]  # in start order
     ranked: list[TrialRecord]  # finished or ASHA-stopped with a score, best first
+    # What the best-config file publishes now (maybe an earlier search's), what became of this search's own
+    # result (the history's outcome and reason), and the file's path as the report shows it.
+    published: BestConfig | None = None
+    decision: tuple[str, str] | None = None
+    best_path: str = ""
     figures: list[str] = field(default_factory=list)  # PNG files written
 
     @property
@@ -47,7 +53,7 @@ class Context:
     @property
     def rows(self) -> list[dict[str, Any]]:
         """The trials as the plots take them (parameters as columns), in start order."""
-        return [t.to_dict() for t in self.trials]
+        return [trial_row(t) for t in self.trials]
 
     @property
     def trivial(self) -> tuple[str, float] | None:
@@ -71,6 +77,11 @@ def param_names(c: Context) -> list[str]:
 
 def trial_params(trial: TrialRecord, names: list[str]) -> str:
     return ", ".join(f"{n}={fmt_value(trial.params[n])}" for n in names if n in trial.params)
+
+
+def trial_row(trial: TrialRecord) -> dict[str, Any]:
+    """A trial as the plots take it: the trials-table columns (parameters among them), its curve and number."""
+    return {**trial.csv_row(), "curve": trial.curve, "optuna_number": trial.optuna_number}
 
 
 def relative(path: str) -> str:

@@ -19,11 +19,11 @@ from tune.common import finite, present
 from tune.records import Confirmation, Outcome
 from tune.space import Parameter
 
-__all__ = ["asha_rungs", "draw_trivial_level", "plot_confirmation", "plot_curves", "plot_history",
+__all__ = ["draw_trivial_level", "plot_confirmation", "plot_curves", "plot_history",
            "plot_importance", "plot_parameter", "pyplot", "save_figure"]
 
 # The trials the dev-F1 plots draw, by status label: marker and legend words.
-_DRAWN = ((Outcome.COMPLETE.label, "o", "ran all epochs"), (Outcome.EARLY_STOPPED.label, "v", "stopped by ASHA"))
+_DRAWN = ((Outcome.COMPLETE.label, "o", "ran its whole budget"), (Outcome.EARLY_STOPPED.label, "v", "stopped early"))
 
 
 def pyplot() -> Any:
@@ -145,15 +145,6 @@ def plot_importance(importances: dict[str, float], path: Path) -> None:
     save_figure(fig, path)
 
 
-def asha_rungs(max_epochs: int, grace_period: int, reduction_factor: int) -> list[int]:
-    """Epochs at which ASHA compares trials: grace_period * reduction_factor^k below max_epochs."""
-    rungs, epoch = [], grace_period
-    while epoch < max_epochs:
-        rungs.append(epoch)
-        epoch *= reduction_factor
-    return rungs
-
-
 def plot_curves(top: list[dict[str, Any]], rungs: list[int], path: Path, *,
                 trivial: tuple[str, float] | None = None) -> None:
     plt = pyplot()
@@ -162,7 +153,7 @@ def plot_curves(top: list[dict[str, Any]], rungs: list[int], path: Path, *,
     fig, ax = plt.subplots(figsize=(7, 4))
     for rung in rungs:
         ax.axvline(rung, color="grey", linestyle=":", linewidth=1)
-    stopped_label = "stopped by ASHA"
+    stopped_label = "stopped early"
     for trial in top:
         epochs = [p["epoch"] for p in trial["curve"]]
         values = [p["dev_weighted_f1"] for p in trial["curve"]]
@@ -172,7 +163,7 @@ def plot_curves(top: list[dict[str, Any]], rungs: list[int], path: Path, *,
                        zorder=4, label=stopped_label)
             stopped_label = None
     draw_trivial_level(ax, trivial)
-    ax.set_xlabel("epoch (dotted: ASHA rungs)")
+    ax.set_xlabel("epoch (dotted: rungs)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("dev weighted F1")
     ax.set_title(f"Learning curves of the top {len(top)} trials")
@@ -209,14 +200,14 @@ def plot_confirmation(confirmation: Confirmation, path: Path, *, trivial: tuple[
     # The runs differ by hundredths: the trivial level is noted, not drawn, when it would squash them.
     draw_trivial_level(left, trivial, widen=False)
     draw_trivial_level(right, trivial, widen=False)
-    left.set_ylabel("best dev weighted F1")
-    left.set_title("Runs (dots), mean and CI95 (diamond); * winner", fontsize=10)
+    left.set_ylabel("dev weighted F1 of each run")
+    left.set_title("Runs (dots), mean and CI95 (diamond); * published", fontsize=10)
     if left.get_legend_handles_labels()[0]:
         _legend(left)
     left.grid(alpha=0.3)
     right.set_xlabel("epoch")
     right.xaxis.set_major_locator(MaxNLocator(integer=True))
-    right.set_ylabel("dev weighted F1, mean over seeds")
+    right.set_ylabel("dev weighted F1, mean over runs")
     right.set_title("Mean learning curves of the confirmation runs")
     _legend(right)
     right.grid(alpha=0.3)

@@ -97,13 +97,17 @@ def build_report(dataset: str, results_dir: str | Path, *, html: bool = False) -
     results_dir = Path(results_dir)
     store = ResultStore(results_dir)
     study = store.read_study(dataset)
-    best = store.read_best(dataset)
-    if best is not None and best.study.name != study.name:
-        best = None  # the published winner comes from another search: its confirmation is not this study's
+    # This search's own result (its confirmation, its ensemble), whether or not the best-config file kept it, and
+    # what the file publishes now (an earlier search's result when this one did not beat it).
+    published = store.read_best(dataset)
+    offered = store.offered(dataset, study.name)
+    best = offered[0] if offered else (published if published and published.study.name == study.name else None)
+    decision = (offered[1], offered[2]) if offered else None
     optuna_study, optuna_note = _optuna_study(study, store)
     space, space_note = _space(study, dataset)
     context = Context(dataset, study, optuna_study, optuna_note, best, store.figures_dir(dataset), space, space_note,
-                      study.in_start_order(), ranked(study.trials))
+                      study.in_start_order(), ranked(study.trials), published=published, decision=decision,
+                      best_path=relative(str(store.best_config_path(dataset))))
     importances, reason = parameter_importance(optuna_study)
     parts = [sections.summary(context), sections.history(context), sections.parameters(context),
              sections.importance(context, importances, reason), sections.optuna_views(context, importances),

@@ -16,10 +16,11 @@ from tune.reporting.context import (
     param_names,
     relative,
     trial_params,
+    trial_row,
 )
 from tune.reporting.optuna_plots import plot_contour, plot_parallel_coordinate, plot_slices, write_interactive_html
-from tune.reporting.plots import asha_rungs, plot_curves, plot_history, plot_importance, plot_parameter
-from tune.space import Parameter
+from tune.reporting.plots import plot_curves, plot_history, plot_importance, plot_parameter
+from tune.space import Parameter, rungs
 from tune.stats.references import majority_warning
 
 if TYPE_CHECKING:
@@ -29,17 +30,17 @@ __all__ = ["curves", "history", "importance", "interactive", "optuna_views", "pa
 
 
 def summary(c: Context) -> str:
-    study, budget = c.study, c.study.budget
+    study = c.study
     counts: dict[str, int] = {}
     for t in c.trials:
         counts[t.status] = counts.get(t.status, 0) + 1
     lines = [f"- Data: `{relative(study.data_path)}` (sha256 `{study.data_sha256[:16]}…`); modalities "
              f"`{study.base_config['modalities']}`; search `{study.name}`",
              f"- Trials: {len(c.trials)} (" + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ")",
-             f"- Budget: up to {budget.max_epochs} epochs a trial; ASHA grace period {budget.grace_period}, "
-             f"reduction factor {budget.reduction_factor}",
+             _budget_line(study),
+             f"- Resampling: {_resampling_words(study)}",
              f"- Search space: `{relative(study.space_file)}`",
-             f"- Selection metric: `{study.metric}` ({study.mode}), dev split only" + _scored_model(study.base_config),
+             f"- Selection metric: `{study.metric}` ({study.mode}), never test" + _scored_model(study.base_config),
              f"- Optuna study `{study.optuna_study}` in `{study.optuna_storage}` (open it with "
              f"`optuna-dashboard {study.optuna_storage}`)"]
     if study.warm_start:
@@ -49,16 +50,55 @@ def summary(c: Context) -> str:
     if study.majority:
         lines.append(f"- Trivial level: always `{study.majority.majority_class}` scores dev wF1 "
                      f"{study.majority.dev_weighted_f1:.4f} (the dashed line on the plots)")
+    warning = None
     if c.best_trial is not None:
         t = c.best_trial
         lines.append(f"- Best single trial: `{t.trial_id}`, best dev wF1 {t.best_dev_weighted_f1:.4f} at epoch "
                      f"{t.best_epoch} ({trial_params(t, param_names(c))})")
         warning = majority_warning(study, t)
-        if warning:
-            lines.append(f"\n**{warning}.**")
+    lines.append(_published(c))
+    if warning:
+        lines.append(f"\n**{warning}.**")
     if not c.trials:
         lines.append("\nThe study holds no trials.")
     return f"# Search report: `{c.dataset}`\n\n" + "\n".join(lines) + "\n"
+
+
+def _budget_line(study: Any) -> str:
+    budget, resampling = study.budget, study.resampling
+    if resampling.kind == "cv":
+        return (f"- Budget: {budget.max_epochs} epochs on each of {resampling.folds} folds a trial; successive halving "
+                f"over folds (rungs after fold {', '.join(map(str, rungs(1, budget.reduction_factor, resampling.folds)))}"
+                "), a trial stopped only when it trails the cutoff by more than the noise")
+    return (f"- Budget: up to {budget.max_epochs} epochs a trial; successive halving over epochs (rungs at "
+            f"{', '.join(map(str, rungs(budget.grace_period, budget.reduction_factor, budget.max_epochs))) or 'none'}"
+            "), a trial stopped only when it trails the cutoff by more than the noise")
+
+
+def _resampling_words(study: Any) -> str:
+    resampling = study.resampling
+    what = (f"{resampling.folds}-fold cross-validation by dialogue over train + dev (a trial's score: the mean over "
+            "its folds at one epoch count, the best such epoch)" if resampling.kind == "cv"
+            else "the data's dev split (a trial's score: its best epoch's dev wF1)")
+    noise = f"; one dev wF1 is uncertain by {resampling.dev_noise:.3f}" if resampling.dev_noise is not None else ""
+    return f"{what}{noise}. {resampling.reason}" if resampling.reason else what + noise
+
+
+def _published(c: Context) -> str:
+    """Which result the best-config file publishes: this search's, or an earlier one that this search did not beat."""
+    published = c.published
+    if published is None:
+        return "- **Published:** nothing yet (no best-config file)"
+    ensemble = published.ensemble
+    score = (f"ensemble of {len(ensemble.members)} test wF1 {ensemble.test_weighted_f1:.4f}" if ensemble
+             else f"test wF1 {published.test.weighted_f1:.4f}" if published.test else "not tested")
+    what = f"dev wF1 {published.value:.4f}, {score}"
+    if published.study.name == c.study.name:
+        return f"- **Published:** this search's result, in `{c.best_path}` ({what})"
+    line = f"- **Published:** the result of the earlier search `{published.study.name}`, in `{c.best_path}` ({what})"
+    if c.decision is not None:
+        line += f"; this search's result was not published: {c.decision[1]}"
+    return line
 
 
 def _scored_model(base: dict[str, Any]) -> str:
@@ -88,7 +128,7 @@ def parameters(c: Context) -> str:
         section.append(f"Note: {c.space_note}.\n")
     by_name = {p.name: p for p in c.space.parameters} if c.space else {}
     best = c.best_trial
-    rows = [t.to_dict() for t in c.ranked]
+    rows = [trial_row(t) for t in c.ranked]
     for name in names:
         parameter = by_name.get(name)
         section.append(f"### `{name}`\n")
@@ -176,10 +216,15 @@ def curves(c: Context) -> str:
     if not top:
         return ""
     budget = c.study.budget
-    rungs = asha_rungs(budget.max_epochs, budget.grace_period, budget.reduction_factor)
-    plot_curves([t.to_dict() for t in top], rungs, c.figures_dir / "curves.png", trivial=c.trivial)
-    return (f"## Learning curves of the top {len(top)} trials\n\nDotted lines: ASHA rungs (epochs "
-            f"{', '.join(map(str, rungs)) or 'none'}); a cross marks where ASHA stopped a trial; the dashed line is "
+    if c.study.resampling.kind == "cv":
+        plot_curves([trial_row(t) for t in top], [], c.figures_dir / "curves.png", trivial=c.trivial)
+        return (f"## Learning curves of the top {len(top)} trials\n\nEach curve is a trial's dev wF1 per epoch, "
+                "averaged over the folds it ran; its score is the curve's highest point. The dashed line is always "
+                "predicting the majority class of train + dev.\n\n" + c.figure("curves.png", "learning curves") + "\n")
+    epochs = rungs(budget.grace_period, budget.reduction_factor, budget.max_epochs)
+    plot_curves([trial_row(t) for t in top], epochs, c.figures_dir / "curves.png", trivial=c.trivial)
+    return (f"## Learning curves of the top {len(top)} trials\n\nDotted lines: the rungs (epochs "
+            f"{', '.join(map(str, epochs)) or 'none'}); a cross marks where a trial was stopped; the dashed line is "
             "always predicting the dev majority class.\n\n" + c.figure("curves.png", "learning curves") + "\n")
 
 

@@ -29,8 +29,21 @@ from tune.records import StudyRecord
 from tune.runner.lost_workers import treat_lost_workers_as_trial_failures
 from tune.runner.tuner import clock
 from tune.space import SearchSpace
-from tune.stats.candidates import candidates_from_study, confirmation_seeds, same_setup, tuned_baseline
-from tune.stats.confirmation import BASELINE_LABEL, ConfigRuns, ConfirmationResult, SeedRun, choose_confirmed_winner
+from tune.stats.candidates import (
+    candidates_from_study,
+    confirmation_seeds,
+    same_setup,
+    tuned_baseline,
+    untuned_defaults,
+)
+from tune.stats.confirmation import (
+    BASELINE_LABEL,
+    DEFAULTS_LABEL,
+    ConfigRuns,
+    ConfirmationResult,
+    SeedRun,
+    choose_confirmed_winner,
+)
 
 __all__ = ["MODEL_FILE", "PROBABILITIES_FILE", "confirm", "confirm_search", "confirm_trial"]
 
@@ -41,16 +54,18 @@ log = logging.getLogger("joyful.tune")
 
 
 def confirm_trial(params: dict[str, Any], *, configs: list[dict[str, Any]], data: DialogueData) -> None:
-    """Ray Tune entry point: train configuration `config_index` with `seed`; report each epoch (progress), then
-    the whole run with its model file and probabilities."""
+    """Ray Tune entry point: train configuration `config_index` with `seed` (on `fold` with cross-validation);
+    report each epoch (progress), then the whole run with its model file and probabilities."""
     # torch: loaded in the Ray worker that trains, not by the driver that imports this module
     from joyful.run import build_coach
     from joyful.runtime import release_free_memory
     from tune.runner import faults
     from tune.runner.trainable import trial_device
 
-    config = JoyfulConfig.from_dict({**configs[params["config_index"]], "seed": params["seed"]},
-                                    source="confirmation config")
+    values = {**configs[params["config_index"]], "seed": params["seed"]}
+    if params.get("fold"):
+        values["cv_fold"] = params["fold"]
+    config = JoyfulConfig.from_dict(values, source="confirmation config")
 
     def progress(record: dict[str, Any], coach: Any) -> None:  # one report an epoch: the progress lines
         tune.report({"epoch": record["epoch"], "dev_weighted_f1": record["dev_weighted_f1"],
@@ -89,39 +104,49 @@ def _train_and_report(coach: Any, config: JoyfulConfig, data: DialogueData) -> N
                   "train_nll": [r["train_loss"]["nll"] for r in history]},
     }
     with tempfile.TemporaryDirectory() as folder:
-        save_model_file(Path(folder) / MODEL_FILE, config, coach.selected_model.state_dict(), coach.scaler, data,
+        save_model_file(Path(folder) / MODEL_FILE, config.replace(precision=coach.precision),
+                        coach.selected_model.state_dict(), coach.scaler, data,
                         {"best_epoch": summary["best_epoch"], "dev_weighted_f1": summary["best_dev_weighted_f1"],
                          "test_weighted_f1": test["weighted_f1"]})
         np.savez_compressed(Path(folder) / PROBABILITIES_FILE, dev=dev.probabilities, dev_labels=dev.labels,
-                            test=coach.last_test.probabilities, test_labels=coach.last_test.labels)
+                            dev_lengths=[len(d) for d in coach.data.splits["dev"]],
+                            test=coach.last_test.probabilities, test_labels=coach.last_test.labels,
+                            test_lengths=[len(d) for d in coach.data.splits["test"]])
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
 def confirm(candidates: list[tuple[str, JoyfulConfig]], baseline: JoyfulConfig, seeds: list[int], *,
             data: DialogueData, cpus_per_trial: float, gpus_per_trial: float, storage_path: str, name: str,
-            max_failures: int = 1, verbose: int = 0, proposal: dict[str, Any] | None = None) -> ConfirmationResult:
-    """Train the baseline and every candidate with every seed as parallel Ray trials; summarise them.
+            max_failures: int = 1, verbose: int = 0, proposal: dict[str, Any] | None = None,
+            defaults: JoyfulConfig | None = None, folds: int = 0, on_tie: str = BASELINE_LABEL) -> ConfirmationResult:
+    """Train the baseline, the untuned `defaults` and every candidate with every seed (on each of `folds` folds with
+    cross-validation) as parallel Ray trials; summarise them, and choose what is published (`on_tie`: see
+    `ConfirmationResult.decide_ties`).
 
-    Each run trains for its config's `epochs` and evaluates test once at its best dev epoch.
-    A candidate identical to the baseline (seed aside) is dropped. The Ray experiment is
-    `<storage_path>/<name>`; Ray is started locally if it is not running yet.
+    Each run trains for its config's `epochs` and evaluates test once with the model it keeps. A candidate
+    identical to an earlier entry (seed aside) is dropped. The Ray experiment is `<storage_path>/<name>`; an
+    interrupted one of the same runs is resumed (its finished runs are kept).
     """
     if not seeds or len(set(seeds)) != len(seeds):
         raise UserError(f"confirmation seeds {seeds} must be a non-empty list without repeats")
     entries = [ConfigRuns(BASELINE_LABEL, baseline, [])]
-    for label, config in candidates:
+    offered = ([(DEFAULTS_LABEL, defaults)] if defaults is not None else []) + list(candidates)
+    for label, config in offered:
         if label in {e.label for e in entries}:
             raise UserError(f"confirmation label {label!r} is used twice")
-        if any(same_setup(config, e.config) for e in entries):
-            log.warning("confirmation: %s has the same settings as an earlier entry; dropped", label)
+        twin = next((e for e in entries if same_setup(config, e.config)), None)
+        if twin is not None:
+            print(f"confirmation: {label} has the settings of {twin.label}; trained once, as {twin.label}", flush=True)
             continue
         entries.append(ConfigRuns(label, config, []))
     started = time.perf_counter()
     configs = [e.config.to_dict() for e in entries]
     trainable = tune.with_resources(tune.with_parameters(confirm_trial, configs=configs, data=data),
                                     {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
-    runs = len(entries) * len(seeds)
-    progress = ConfirmationProgress(runs, runs * baseline.epochs, [e.label for e in entries])
+    fold_list = list(range(1, folds + 1)) if folds else [0]
+    runs = len(entries) * len(seeds) * len(fold_list)
+    epochs = sum(e.config.epochs for e in entries) * len(seeds) * len(fold_list)
+    progress = ConfirmationProgress(runs, epochs, [e.label for e in entries])
     experiment = f"{storage_path.rstrip('/')}/{name}"
     treat_lost_workers_as_trial_failures()
     if tune.Tuner.can_restore(experiment):
@@ -132,7 +157,8 @@ def confirm(candidates: list[tuple[str, JoyfulConfig]], baseline: JoyfulConfig, 
     else:
         tuner = tune.Tuner(
             trainable,
-            param_space={"config_index": tune.grid_search(list(range(len(entries)))), "seed": tune.grid_search(seeds)},
+            param_space={"config_index": tune.grid_search(list(range(len(entries)))), "seed": tune.grid_search(seeds),
+                         "fold": tune.grid_search(fold_list)},
             # Reusing a worker between runs saves its start-up (seconds each); every run seeds itself afresh.
             tune_config=tune.TuneConfig(num_samples=1, reuse_actors=True),
             run_config=tune.RunConfig(name=name, storage_path=storage_path, verbose=verbose,
@@ -145,11 +171,13 @@ def confirm(candidates: list[tuple[str, JoyfulConfig]], baseline: JoyfulConfig, 
         entry = entries[result.config["config_index"]]
         entry.runs.append(_seed_run(result))
     for entry in entries:
-        entry.runs.sort(key=lambda r: r.seed)
-    return ConfirmationResult(seeds=list(seeds), entries=entries, winner_label=choose_confirmed_winner(entries),
-                              wall_seconds=time.perf_counter() - started,
-                              experiment=portable_path(f"{storage_path.rstrip('/')}/{name}"),
-                              proposal=dict(proposal or {}))
+        entry.runs.sort(key=lambda r: r.key)
+    result = ConfirmationResult(seeds=list(seeds), entries=entries, winner_label=choose_confirmed_winner(entries),
+                                wall_seconds=time.perf_counter() - started,
+                                experiment=portable_path(f"{storage_path.rstrip('/')}/{name}"),
+                                proposal=dict(proposal or {}), folds=folds, n_classes=data.spec.n_classes)
+    result.decide_ties(on_tie)
+    return result
 
 
 RUNS_FILE = "confirmation_runs.json"  # what a confirmation experiment trains: its configurations and seeds
@@ -221,22 +249,25 @@ class ConfirmationProgress(tune.Callback):
 def confirm_search(study: StudyRecord, space: SearchSpace, data: DialogueData, *, top: int, seeds: int,
                    cpus_per_trial: float, gpus_per_trial: float, storage_path: str, name: str,
                    verbose: int = 0) -> ConfirmationResult:
-    """Confirm a finished search: its `top` best configurations and the space's baseline (both at tuned
-    settings, see `tune/stats/candidates.py`), with `seeds` fresh seeds each."""
+    """Confirm a finished search: its `top` best configurations, the space's baseline (both at tuned settings, see
+    `tune/stats/candidates.py`) and the untuned defaults, with `seeds` fresh seeds each, scored as the search
+    scored its trials (on the dev split, or on each fold)."""
     base = study.base()
-    return confirm(candidates_from_study(study.trials, space, base, top), tuned_baseline(study.trials, space, base),
-                   confirmation_seeds(base.seed, seeds), data=data, cpus_per_trial=cpus_per_trial,
-                   gpus_per_trial=gpus_per_trial, storage_path=storage_path, name=name, verbose=verbose,
-                   proposal=space.proposal)
+    folds = study.resampling.folds if study.resampling.kind == "cv" else 0
+    return confirm(candidates_from_study(study.trials, space, base, top, folds),
+                   tuned_baseline(study.trials, space, base, folds), confirmation_seeds(base.seed, seeds, folds),
+                   data=data, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, storage_path=storage_path,
+                   name=name, verbose=verbose, proposal=space.proposal, defaults=untuned_defaults(base, folds),
+                   folds=folds, on_tie=space.on_tie)
 
 
 def _seed_run(result: Any) -> SeedRun:
-    seed = int(result.config["seed"])
+    seed, fold = int(result.config["seed"]), int(result.config.get("fold") or 0) or None
     metrics = result.metrics or {}
     if result.error or "best_dev_weighted_f1" not in metrics:
         error = str(result.error).strip().splitlines()[-1][:300] if result.error else metrics.get(
             "failed", "no result reported")
-        return SeedRun(seed=seed, best_dev_weighted_f1=None, error=error)
+        return SeedRun(seed=seed, fold=fold, best_dev_weighted_f1=None, error=error)
     curve, raw = metrics["curve"], metrics.get("raw") or {}
     best = float(metrics["best_dev_weighted_f1"])
     probabilities = None
@@ -244,7 +275,7 @@ def _seed_run(result: Any) -> SeedRun:
         with result.checkpoint.as_directory() as folder:
             with np.load(Path(folder) / PROBABILITIES_FILE) as stored:
                 probabilities = {k: stored[k] for k in stored.files}
-    return SeedRun(seed=seed, best_dev_weighted_f1=best if math.isfinite(best) else None,
+    return SeedRun(seed=seed, fold=fold, best_dev_weighted_f1=best if math.isfinite(best) else None,
                    best_epoch=int(metrics["best_epoch"]), epochs_run=int(metrics["epochs_run"]),
                    test_weighted_f1=float(metrics["test_weighted_f1"]), test_accuracy=float(metrics["test_accuracy"]),
                    precision=metrics.get("precision"),

@@ -4,8 +4,9 @@ Ray's OptunaSearch reports an ASHA-stopped trial to Optuna as COMPLETE with its
 last, truncated score, so TPE learns from early-epoch scores as if they were
 final. Here:
 
-* a trial that ran all `max_epochs` is COMPLETE with its **best** dev score
-  (the epoch the Coach would select), not its last one;
+* a trial that ran its whole budget (`max_budget` epochs, or folds with cross-validation) is COMPLETE with
+  its search score: on the dev split the best epoch's (the epoch the Coach would select), not the last one;
+  with cross-validation the last report's, the mean over all folds (a mean over fewer folds is no final score);
 * a trial stopped early by the scheduler is PRUNED (its per-epoch scores stay
   as Optuna intermediate values, which TPE treats as a partial observation);
 * a trial whose loss became non-finite, or that errored, is FAIL and never
@@ -31,9 +32,9 @@ log = logging.getLogger("joyful.tune")
 
 
 class TruthfulOptunaSearch(OptunaSearch):
-    def __init__(self, *args: Any, max_epochs: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_budget: int, time_attr: str = "epoch", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.max_epochs = max_epochs
+        self.max_budget, self.time_attr = max_budget, time_attr
 
     def suggest(self, trial_id: str) -> dict | None:
         config = super().suggest(trial_id)
@@ -51,13 +52,14 @@ class TruthfulOptunaSearch(OptunaSearch):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return super().on_trial_complete(trial_id, result, error)
         ot_trial = self._ot_trials[trial_id]
-        outcome = classify(result, error, self.max_epochs)
+        outcome = classify(result, error, self.max_budget, self.time_attr)
         ot_trial.set_user_attr("ray_trial_id", trial_id)
         ot_trial.set_user_attr("outcome", outcome)
-        last_epoch = int(result["epoch"]) if result and "epoch" in result else 0
-        ot_trial.set_user_attr("epochs_run", last_epoch)
-        ot_trial.set_user_attr("stop_reason", stop_reason(outcome, last_epoch, self.max_epochs,
-                                                          str((result or {}).get("stop_reason") or "")))
+        last = int(result[self.time_attr]) if result and self.time_attr in result else 0
+        ot_trial.set_user_attr(f"{self.time_attr}s_run", last)
+        ot_trial.set_user_attr("stop_reason", stop_reason(outcome, last, self.max_budget,
+                                                          str((result or {}).get("stop_reason") or ""),
+                                                          unit=self.time_attr))
         if outcome.can_win:
             self._report_last(ot_trial, result)
         if outcome is Outcome.COMPLETE:
@@ -80,7 +82,10 @@ class TruthfulOptunaSearch(OptunaSearch):
             ot_trial.report(float(value), int(step))
 
     def _best_value(self, number: int, result: dict) -> float:
-        """Best per-epoch value of the metric (what selection uses), from the reported intermediates."""
+        """The trial's final value: the search score of its last report (a running best on the dev split, the
+        mean over all folds with cross-validation); with no finite report, the best intermediate one."""
+        if result and math.isfinite(result.get(self.metric, math.nan)):
+            return float(result[self.metric])
         frozen = self._ot_study.get_trials(deepcopy=False)[number]
         values = [v for v in frozen.intermediate_values.values() if math.isfinite(v)]
         if not values:

@@ -1,15 +1,19 @@
-"""The Ray Tune function trainable: one Coach run, reported and checkpointed epoch by epoch.
+"""The Ray Tune function trainables: a trial on the data's dev split (`train_trial`) or over K folds of train + dev
+(`train_cv_trial`). Neither touches the test set.
 
-It never touches the test set. Each epoch reports `dev_weighted_f1` (the
-search metric), the dev loss, the loss components and gate means; every
-`checkpoint_every` epochs (and at the last one) it saves the Coach state
-(weights, optimizer, scheduler, epoch, RNG, history) so a retried or resumed
-trial continues exactly where it stopped.
+`search_score` is what the scheduler compares, TPE learns from and the ranking uses: on the dev split, the best
+epoch's dev weighted F1 so far (of the averaged weights); with cross-validation, the best epoch of the mean over
+the folds run so far. `train_trial` reports every epoch (`epoch` is its budget) and saves the Coach state
+(weights, optimizer, scheduler, epoch, RNG, history) every `checkpoint_every` epochs and at its last, so a retried
+or resumed trial continues exactly where it stopped. `train_cv_trial` reports once a fold (`fold` is its budget:
+a trial clearly worse after fold 1 need not get the others) with the folds' curves as its checkpoint, so a retry
+repeats at most the fold it was in.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import math
 import os
@@ -17,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import ray
 import torch
 from ray import tune
@@ -53,6 +58,7 @@ def epoch_metrics(record: dict[str, Any], coach: Coach) -> dict[str, Any]:
         "dev_loss": record["dev_loss"],
         **({"raw_dev_weighted_f1": record["raw_dev_weighted_f1"]} if "raw_dev_weighted_f1" in record else {}),
         "best_dev_weighted_f1": coach.best_dev_f1,
+        "search_score": coach.best_dev_f1,
         "best_epoch": coach.best_epoch,
         "lr": record["lr"],
         "train_seconds": record["train_seconds"],
@@ -99,10 +105,62 @@ def train_trial(params: dict[str, Any], *, base_config: dict[str, Any], data: Di
         # End the trial cleanly with the reason: the searcher tells Optuna it FAILED, and
         # -inf can never be the best dev score (the metric itself must stay a number).
         tune.report({"epoch": coach.epoch, "dev_weighted_f1": -math.inf, "best_dev_weighted_f1": coach.best_dev_f1,
-                     "best_epoch": coach.best_epoch, "non_finite": True, "stop_reason": str(exc),
-                     "pid": os.getpid()})
+                     "search_score": -math.inf, "best_epoch": coach.best_epoch, "non_finite": True,
+                     "stop_reason": str(exc), "pid": os.getpid()})
     finally:
         # Ray reuses this actor for the next trial: give this trial's memory back before it starts.
         del coach
         gc.collect()
         release_free_memory()
+
+
+CV_STATE_FILE = "folds.json"
+
+
+def cv_score(curves: list[list[float]]) -> tuple[float, int, list[float]]:
+    """(score, epoch, mean curve) of folds' dev curves: the mean over folds at each epoch, and its best epoch (the
+    earliest on a tie). One epoch count for every fold, so a lucky epoch of one fold cannot carry the score."""
+    mean = [float(v) for v in np.mean(np.asarray(curves, dtype=np.float64), axis=0)]
+    best = int(np.argmax(mean))
+    return mean[best], best + 1, mean
+
+
+def train_cv_trial(params: dict[str, Any], *, base_config: dict[str, Any], data: DialogueData, folds: int) -> None:
+    """Ray Tune entry point of a cross-validated search: the sampled values trained on each of `folds` folds in
+    turn, each for the full epoch budget; one report per fold (see the module docstring)."""
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
+    config = JoyfulConfig.from_dict({**base_config, **params, "cv_folds": folds}, source="trial config")
+    device = trial_device()
+    curves: list[list[float]] = []
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            curves = json.loads((Path(folder) / CV_STATE_FILE).read_text())["curves"]
+        log.info("trial resumed after fold %d", len(curves))
+    peak = 0.0
+    for fold in range(len(curves) + 1, folds + 1):
+        def after_epoch(record: dict[str, Any], coach: Coach, fold: int = fold) -> None:
+            faults.after_epoch(record["epoch"], {**params, "fold": fold}, coach)
+
+        coach = build_coach(config.replace(cv_fold=fold), data, device, callbacks=[after_epoch],
+                            keep_best_state=False)
+        try:
+            coach.fit(evaluate_test=False)
+        except NonFiniteLossError as exc:
+            tune.report({"fold": fold, "dev_weighted_f1": -math.inf, "search_score": -math.inf, "non_finite": True,
+                         "stop_reason": f"fold {fold}: {exc}", "pid": os.getpid()})
+            return
+        curves.append([r["dev_weighted_f1"] for r in coach.history])
+        peak = max(peak, max(r["resident_mb"] for r in coach.history))
+        precision = coach.precision
+        del coach
+        gc.collect()
+        release_free_memory()
+        score, epoch, mean = cv_score(curves)
+        metrics = {"fold": fold, "search_score": score, "dev_weighted_f1": score, "best_dev_weighted_f1": score,
+                   "best_epoch": epoch, "curve": mean, "fold_scores": [c[epoch - 1] for c in curves],
+                   "non_finite": False, "resident_mb": peak, "precision": precision,
+                   "node_id": ray.get_runtime_context().get_node_id()}
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / CV_STATE_FILE).write_text(json.dumps({"curves": curves}))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))

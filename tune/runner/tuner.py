@@ -27,7 +27,10 @@ from tune.study.storage import create_study, load_study, open_storage
 from tune.study.story import creation_attrs, trial_times
 from tune.tracking import Tracking, tracking_callbacks
 
-__all__ = ["ProgressLine", "SearchRun", "build_tuner", "clock", "experiment_path", "experiments_to_resume",
+# What the scheduler compares, TPE learns from and the ranking uses (tune/runner/trainable.py reports it).
+SEARCH_SCORE = "search_score"
+
+__all__ = ["SEARCH_SCORE", "fidelity", "ProgressLine", "SearchRun", "build_tuner", "clock", "experiment_path", "experiments_to_resume",
            "record_from_result", "run_search", "sampler_seed"]
 
 
@@ -61,8 +64,9 @@ class ProgressLine(tune.Callback):
     """One line per finished trial, also under --quiet: done / running / stopped, the best dev score so far,
     elapsed and estimated remaining time."""
 
-    def __init__(self, dataset: str, num_samples: int, max_epochs: int, out: Any = None) -> None:
-        self.dataset, self.num_samples, self.max_epochs = dataset, num_samples, max_epochs
+    def __init__(self, dataset: str, num_samples: int, max_budget: int, time_attr: str = "epoch",
+                 out: Any = None) -> None:
+        self.dataset, self.num_samples, self.max_budget, self.time_attr = dataset, num_samples, max_budget, time_attr
         self.out = out
         self.started = time.monotonic()
         self.best: tuple[float, str] | None = None
@@ -74,13 +78,13 @@ class ProgressLine(tune.Callback):
         self._line(trials, trial, errored=True)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        epoch = (trial.last_result or {}).get("epoch", 0)
-        print(f"[{self.dataset}] trial {trial.trial_id} failed after epoch {epoch}; retrying it from its last "
+        done = (trial.last_result or {}).get(self.time_attr, 0)
+        print(f"[{self.dataset}] trial {trial.trial_id} failed after {self.time_attr} {done}; retrying it from its last "
               "checkpoint", file=self.out or sys.stdout, flush=True)
 
     def _line(self, trials: list, trial: Any, errored: bool) -> None:
         last = trial.last_result or {}
-        score = last.get("best_dev_weighted_f1")
+        score = last.get(SEARCH_SCORE)
         if isinstance(score, (int, float)) and math.isfinite(score) and (self.best is None or score > self.best[0]):
             self.best = (float(score), trial.trial_id)
         # Tune calls back before it sets the trial's own status, so `trial` counts as finished here.
@@ -90,13 +94,14 @@ class ProgressLine(tune.Callback):
         running = sum(t.status == "RUNNING" for t in others)
         failed = sum(error or bool((t.last_result or {}).get("non_finite")) for t, error in finished)
         stopped = sum(not error and not (t.last_result or {}).get("non_finite")
-                      and int((t.last_result or {}).get("epoch", 0)) < self.max_epochs for t, error in finished)
+                      and int((t.last_result or {}).get(self.time_attr, 0)) < self.max_budget for t, error in finished)
         elapsed = time.monotonic() - self.started
         remaining = self.num_samples - len(finished)
         # Finished trials so far set the pace; ASHA stops more trials early than late, so it is a rough guide.
         eta = elapsed / len(finished) * remaining if finished and remaining > 0 else 0.0
-        best = f"best dev wF1 {self.best[0]:.4f} ({self.best[1]})" if self.best else "no score yet"
-        print(f"[{self.dataset}] {len(finished)}/{self.num_samples} trials done ({stopped} stopped by ASHA, "
+        what = "mean over folds" if self.time_attr == "fold" else "dev wF1"
+        best = f"best {what} {self.best[0]:.4f} ({self.best[1]})" if self.best else "no score yet"
+        print(f"[{self.dataset}] {len(finished)}/{self.num_samples} trials done ({stopped} stopped early, "
               f"{failed} failed), {running} running; {best}; {clock(elapsed)} elapsed, "
               f"~{clock(eta)} left", file=self.out or sys.stdout, flush=True)
 
@@ -116,18 +121,14 @@ def build_tuner(plan: DatasetPlan, storage: str, name: str, resume: bool, *, see
     Optuna storage, ASHA; a failing trial is retried `max_failures` times (-1: forever); `quiet` leaves out Ray's
     progress tables; `tracking` names the trackers to log to (None: none)."""
     import optuna
-    from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import ConcurrencyLimiter
 
     # Optuna and torch (through the trainable): only when a Tuner is built
     from tune.runner.optuna_searcher import TruthfulOptunaSearch
-    from tune.runner.trainable import train_trial
+    from tune.runner.scheduler import PatientHalving
 
     budget = plan.budget
-    trainable = tune.with_resources(
-        tune.with_parameters(train_trial, base_config=plan.base_config.to_dict(), data=plan.data,
-                             checkpoint_every=budget.checkpoint_every),
-        {"cpu": budget.cpus_per_trial, "gpu": budget.gpus_per_trial})
+    trainable = tune.with_resources(_trainable(plan), {"cpu": budget.cpus_per_trial, "gpu": budget.gpus_per_trial})
     experiment = experiment_path(storage, name, plan.dataset)
     if resume:
         # The searcher comes back from the experiment with its study, whose trials are in the journal.
@@ -136,7 +137,8 @@ def build_tuner(plan: DatasetPlan, storage: str, name: str, resume: bool, *, see
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study_storage = open_storage(plan.optuna_storage)
     tpe_seed = sampler_seed(seed, len(plan.warm_start.trials) if plan.warm_start else 0)
-    study = create_study(study_storage, name, plan.space.mode, creation_attrs(plan.fingerprints, tpe_seed, budget))
+    study = create_study(study_storage, name, plan.space.mode,
+                         creation_attrs(plan.fingerprints, tpe_seed, budget, plan.resampling))
     if plan.warm_start:  # learned from, never re-run; TPE's start-up phase counts them too
         study.add_trials(plan.warm_start.trials)
     # TPE's random start-up phase is sized to the concurrency (ray#52535): with more trials in
@@ -144,16 +146,18 @@ def build_tuner(plan: DatasetPlan, storage: str, name: str, resume: bool, *, see
     sampler = optuna.samplers.TPESampler(seed=tpe_seed, n_startup_trials=max(10, concurrency))
     # With a define-by-run space Ray never forwards TuneConfig's metric/mode to the searcher
     # (OptunaSearch.set_search_properties returns early), so it gets them here as well.
-    searcher = TruthfulOptunaSearch(space=plan.space.define_by_run(), metric=plan.space.metric, mode=plan.space.mode,
+    time_attr, max_t, grace = fidelity(plan)
+    searcher = TruthfulOptunaSearch(space=plan.space.define_by_run(), metric=SEARCH_SCORE, mode=plan.space.mode,
                                     points_to_evaluate=plan.points_to_evaluate() or None, sampler=sampler,
-                                    storage=study_storage, study_name=name, max_epochs=budget.max_epochs)
+                                    storage=study_storage, study_name=name, max_budget=max_t, time_attr=time_attr)
     if budget.max_concurrent:
         searcher = ConcurrencyLimiter(searcher, max_concurrent=budget.max_concurrent)
-    scheduler = ASHAScheduler(time_attr="epoch", max_t=budget.max_epochs, grace_period=budget.grace_period,
-                              reduction_factor=budget.reduction_factor)
+    scheduler = PatientHalving(time_attr=time_attr, max_t=max_t, grace_period=grace,
+                               reduction_factor=budget.reduction_factor, floor=plan.majority.dev_weighted_f1,
+                               noise=plan.noise)
     return tune.Tuner(
         trainable,
-        tune_config=tune.TuneConfig(metric=plan.space.metric, mode=plan.space.mode, search_alg=searcher,
+        tune_config=tune.TuneConfig(metric=SEARCH_SCORE, mode=plan.space.mode, search_alg=searcher,
                                     scheduler=scheduler, num_samples=budget.num_samples,
                                     # Reused actors let a stopped trial's thread unwind before the next starts;
                                     # killing the actor mid-unwind aborted the process (noisy, harmless)
@@ -163,10 +167,28 @@ def build_tuner(plan: DatasetPlan, storage: str, name: str, resume: bool, *, see
             name=plan.dataset, storage_path=f"{storage.rstrip('/')}/{name}",
             failure_config=tune.FailureConfig(max_failures=max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[ProgressLine(plan.dataset, budget.num_samples, budget.max_epochs),
+            callbacks=[ProgressLine(plan.dataset, budget.num_samples, max_t, time_attr),
                        *(tracking_callbacks(tracking, plan, name) if tracking else [])],
             verbose=0 if quiet else 1),
     )
+
+
+def fidelity(plan: DatasetPlan) -> tuple[str, int, int]:
+    """What a trial's budget counts, its maximum and the first rung: epochs on the dev split (grace period from the
+    budget), or folds with cross-validation (the first rung after one fold)."""
+    if plan.resampling.cv:
+        return "fold", plan.resampling.folds, 1
+    return "epoch", plan.budget.max_epochs, plan.budget.grace_period
+
+
+def _trainable(plan: DatasetPlan) -> Any:
+    from tune.runner.trainable import train_cv_trial, train_trial  # torch: only in a search
+
+    if plan.resampling.cv:
+        return tune.with_parameters(train_cv_trial, base_config=plan.base_config.to_dict(), data=plan.data,
+                                    folds=plan.resampling.folds)
+    return tune.with_parameters(train_trial, base_config=plan.base_config.to_dict(), data=plan.data,
+                                checkpoint_every=plan.budget.checkpoint_every)
 
 
 def sampler_seed(seed: int, warm_start_trials: int) -> int:
@@ -208,7 +230,9 @@ def run_search(plan: DatasetPlan, storage: str, name: str, resume: bool, *, seed
     with GracefulStop() as stop:  # Ctrl-C: Tune saves the state and fit() returns; stop says it was stopped
         grid = tuner.fit()
     facts = _optuna_facts(plan, name)
-    trials = [record_from_result(result, plan.budget.max_epochs, facts) for result in grid]
+    time_attr, max_t, _ = fidelity(plan)
+    trials = [record_from_result(result, max_t, facts, time_attr=time_attr, epochs=plan.budget.max_epochs)
+              for result in grid]
     finished = grid.num_terminated + grid.num_errors
     return SearchRun(trials, stop.requested or finished < len(grid), experiment, time.perf_counter() - started,
                      invocation)
@@ -226,12 +250,23 @@ def _optuna_facts(plan: DatasetPlan, name: str) -> dict[str, dict[str, Any]]:
             for t in study.get_trials(deepcopy=False) if "ray_trial_id" in t.user_attrs}
 
 
-def record_from_result(result: Any, max_epochs: int, optuna_facts: dict[str, dict[str, Any]] | None = None
-                       ) -> TrialRecord:
-    """A TrialRecord from one `ray.tune.Result` (with what the Optuna study knows of it: number and times)."""
+def record_from_result(result: Any, max_budget: int, optuna_facts: dict[str, dict[str, Any]] | None = None, *,
+                       time_attr: str = "epoch", epochs: int | None = None) -> TrialRecord:
+    """A TrialRecord from one `ray.tune.Result` (with what the Optuna study knows of it: number and times).
+    `max_budget` counts `time_attr` (epochs, or folds with cross-validation, whose folds ran `epochs` each)."""
     last = dict(result.metrics or {})
     trial_id = str(last.get("trial_id") or Path(result.path).name)
     frame = result.metrics_dataframe
+    error = str(result.error).strip().splitlines()[-1][:300] if result.error else ""
+    outcome = classify(last, bool(result.error), max_budget, time_attr)
+    reason = stop_reason(outcome, last.get(time_attr), max_budget, str(last.get("stop_reason") or ""), unit=time_attr)
+    resident = [float(v) for v in frame["resident_mb"] if finite(v)] if frame is not None and "resident_mb" in frame \
+        else []
+    common = dict(trial_id=trial_id, params=dict(result.config or {}), outcome=outcome, stop_reason=reason,
+                  error=error, precision=last.get("precision"), peak_resident_mb=max(resident) if resident else None,
+                  **(optuna_facts or {}).get(trial_id, {}))
+    if time_attr == "fold":
+        return _cv_record(last, epochs or 0, common)
     curve: list[dict[str, float]] = []
     if frame is not None and len(frame) and "epoch" in frame:
         for row in frame.to_dict("records"):
@@ -245,18 +280,21 @@ def record_from_result(result: Any, max_epochs: int, optuna_facts: dict[str, dic
             curve.append(point)
     # A retried trial re-reports epochs after its checkpoint: keep the latest value per epoch.
     curve = sorted({point["epoch"]: point for point in curve}.values(), key=lambda point: point["epoch"])
-    error = str(result.error).strip().splitlines()[-1][:300] if result.error else ""
-    outcome = classify(last, bool(result.error), max_epochs)
     best_f1, best_epoch = None, None
     for point in curve:  # strictly greater, as the Coach selects: the earliest epoch wins ties
         if best_f1 is None or point["dev_weighted_f1"] > best_f1:
             best_f1, best_epoch = point["dev_weighted_f1"], point["epoch"]
-    reason = stop_reason(outcome, last.get("epoch"), max_epochs, str(last.get("stop_reason") or ""))
-    resident = [float(v) for v in frame["resident_mb"] if finite(v)] if frame is not None and "resident_mb" in frame \
-        else []
-    return TrialRecord(
-        trial_id=trial_id, params=dict(result.config or {}), outcome=outcome,
-        epochs_run=max((p["epoch"] for p in curve), default=int(last.get("epoch", 0) or 0)),
-        best_dev_weighted_f1=best_f1, best_epoch=best_epoch, stop_reason=reason, error=error, curve=curve,
-        precision=last.get("precision"), peak_resident_mb=max(resident) if resident else None,
-        **(optuna_facts or {}).get(trial_id, {}))
+    return TrialRecord(**common, epochs_run=max((p["epoch"] for p in curve), default=int(last.get("epoch", 0) or 0)),
+                       best_dev_weighted_f1=best_f1, best_epoch=best_epoch, curve=curve)
+
+
+def _cv_record(last: dict[str, Any], epochs: int, common: dict[str, Any]) -> TrialRecord:
+    """A cross-validated trial: its curve is the mean over the folds it ran, its score that curve's best epoch."""
+    mean = last.get("curve") or []
+    folds = int(last.get("fold") or 0) if mean else 0
+    score = last.get("search_score")
+    return TrialRecord(**common, epochs_run=epochs if mean else 0, folds_run=folds,
+                       best_dev_weighted_f1=float(score) if mean and finite(score) else None,
+                       best_epoch=int(last["best_epoch"]) if mean else None,
+                       curve=[{"epoch": e, "dev_weighted_f1": float(v)} for e, v in enumerate(mean, start=1)],
+                       fold_scores=[float(v) for v in last.get("fold_scores") or []])

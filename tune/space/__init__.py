@@ -15,6 +15,8 @@ File format (``search_spaces/<dataset>.yaml``)::
       reconstruction_loss: {type: categorical, choices: [mse, smooth_l1], when: {fusion: hierarchical}}
     baseline: {fusion: autofusion, encoder_loss_weight: 0.03}   # evaluated first
     proposal: {fusion: hierarchical, reconstruction_loss: smooth_l1}   # optional: measured against the baseline
+    resampling: auto                    # holdout | cv | {kind: cv, folds: 5} | auto (cv where dev is noisy)
+    on_tie: baseline                    # a tie between the confirmed winner and the baseline publishes the baseline
 
 A parameter takes ``type`` (float | int | categorical); ``low``/``high`` (low < high) with
 optional ``log`` and ``step`` for numbers; ``choices`` for categoricals; ``when``
@@ -33,13 +35,14 @@ the rules only the file knows (JoyfulConfig settings, fixed values, baseline); `
 ``_defaults`` say which file a data set gets.
 """
 
-from tune.space._budget import Budget
+from tune.space._budget import Budget, rungs
 from tune.space._defaults import resolve_space, write_default_space
 from tune.space._parameter import PARAMETER_TYPES, ROLES, Parameter
 from tune.space._reader import METRIC_MODES, load_space
+from tune.space._resampling import NOISE_THRESHOLD, RESAMPLING_KINDS, Resampling
 from tune.space._shipped import DEFAULT_SPACE_NAME, DEFAULT_SPACE_PATH, SPACES_DIR, default_space_path
 from tune.space._space import DefineByRun, SearchSpace
 
-__all__ = ["DEFAULT_SPACE_NAME", "DEFAULT_SPACE_PATH", "METRIC_MODES", "PARAMETER_TYPES", "ROLES", "SPACES_DIR",
-           "Budget", "DefineByRun", "Parameter", "SearchSpace", "default_space_path", "load_space", "resolve_space",
-           "write_default_space"]
+__all__ = ["DEFAULT_SPACE_NAME", "DEFAULT_SPACE_PATH", "METRIC_MODES", "NOISE_THRESHOLD", "PARAMETER_TYPES",
+           "RESAMPLING_KINDS", "ROLES", "SPACES_DIR", "Budget", "DefineByRun", "Parameter", "Resampling", "SearchSpace",
+           "default_space_path", "load_space", "resolve_space", "rungs", "write_default_space"]

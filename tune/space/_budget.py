@@ -9,7 +9,16 @@ from typing import ClassVar
 from joyful.errors import UserError
 from tune.common import finite
 
-__all__ = ["Budget"]
+__all__ = ["Budget", "rungs"]
+
+
+def rungs(grace_period: int, reduction_factor: int, max_t: int) -> list[int]:
+    """The budgets at which successive halving compares trials: grace_period x reduction_factor^k, below max_t."""
+    found, budget = [], grace_period
+    while budget < max_t:
+        found.append(budget)
+        budget *= reduction_factor
+    return found
 
 
 @dataclass(frozen=True)

@@ -22,16 +22,20 @@ from joyful.io import display_path
 from tune.space._budget import Budget
 from tune.space._conditions import active_parameters, when_order
 from tune.space._parameter import Parameter, is_plain, misfit
+from tune.space._resampling import TIE_RULES, Resampling
 from tune.space._shipped import DEFAULT_SPACE_PATH, shipped_names
 from tune.space._space import SearchSpace
 
 __all__ = ["METRIC_MODES", "load_space"]
 
 METRIC_MODES = {"dev_weighted_f1": "max", "dev_accuracy": "max", "dev_loss": "min"}
-TOP_LEVEL_KEYS = ("dataset", "metric", "mode", "budget", "fixed", "parameters", "baseline", "proposal")
+TOP_LEVEL_KEYS = ("dataset", "metric", "mode", "budget", "resampling", "on_tie", "fixed", "parameters", "baseline",
+                  "proposal")
 PARAMETER_KEYS = ("type", "low", "high", "log", "step", "choices", "when", "role")
 # Settings the file sets elsewhere; searching or fixing them would contradict that key.
-RESERVED = {"dataset": "set it with the top-level 'dataset' key", "epochs": "set it with budget.max_epochs"}
+RESERVED = {"dataset": "set it with the top-level 'dataset' key", "epochs": "set it with budget.max_epochs",
+            "cv_folds": "set it with the top-level 'resampling' key", "cv_fold": "the search runs every fold",
+            "select_epoch": "the search sets it from 'resampling'"}
 
 
 def load_space(path: str | Path, dataset: str | None = None, *, template: bool = False) -> SearchSpace:
@@ -65,7 +69,25 @@ def load_space(path: str | Path, dataset: str | None = None, *, template: bool =
     _check_conditions(params, where, fixed)
     baseline = _parse_baseline(_mapping(doc.get("baseline"), where, "baseline"), params, where)
     proposal = _parse_baseline(_mapping(doc.get("proposal"), where, "proposal"), params, where, key="proposal")
-    return SearchSpace(name, params, fixed, baseline, budget, metric, mode, str(path.resolve()), sha256, proposal)
+    resampling = _parse_resampling(doc.get("resampling", "auto"), where)
+    on_tie = doc.get("on_tie", "baseline")
+    if on_tie not in TIE_RULES:
+        raise UserError(f"{where}: on_tie is {on_tie!r}, but must be one of: {', '.join(TIE_RULES)} (what a tie "
+                        "between the confirmed winner and the baseline publishes)")
+    return SearchSpace(name, params, fixed, baseline, budget, metric, mode, str(path.resolve()), sha256, proposal,
+                       resampling, on_tie)
+
+
+def _parse_resampling(raw: Any, where: str) -> Resampling:
+    """`auto`, `holdout`, `cv`, or a mapping {kind: cv, folds: K}."""
+    if isinstance(raw, str):
+        raw = {"kind": raw}
+    raw = _mapping(raw, where, "resampling")
+    _check_keys(raw, ("kind", "folds"), where, "resampling")
+    try:
+        return Resampling(**raw)
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from None
 
 
 class _Loader(yaml.SafeLoader):

@@ -10,6 +10,7 @@ from joyful.config import JoyfulConfig
 from tune.space._budget import Budget
 from tune.space._conditions import active_parameters, when_order
 from tune.space._parameter import Parameter
+from tune.space._resampling import Resampling
 
 if TYPE_CHECKING:
     import optuna
@@ -33,6 +34,8 @@ class SearchSpace:
     # The user's proposed setting (e.g. hierarchical fusion + SmoothL1) whose expected effects
     # confirmation measures against the baseline; empty = compare the confirmed winner.
     proposal: dict[str, Any] = dataclasses.field(default_factory=dict)
+    resampling: Resampling = dataclasses.field(default_factory=Resampling)
+    on_tie: str = "baseline"  # what a tie between the confirmed winner and the baseline publishes
 
     def define_by_run(self) -> DefineByRun:
         return DefineByRun(self.parameters)

@@ -1,9 +1,15 @@
-"""A confirmation as it runs: per-seed runs, their statistics, the confirmed winner, and its tables.
+"""A confirmation as it runs: its runs (one per configuration, seed and, with cross-validation, fold), their
+statistics, the confirmed winner, and its tables.
 
 Pure bookkeeping (no Ray, no training): `tune/runner/confirmation.py` fills a `ConfirmationResult`; its
 `to_record` is the `tune.records.Confirmation` a best config stores (and reads back), which the tables and
 the report read.
-Every standard deviation is the sample one (n - 1); confidence intervals are 95% t-intervals.
+
+The winner is the configuration with the highest mean dev score over its runs (with cross-validation each run's
+dev split is its held-out fold). It is published only when it beats the baseline by more than the noise: the
+paired dialogue-level interval of their difference on the same dev utterances (out-of-fold with
+cross-validation) must exclude 0; a tie publishes the baseline, the simpler claim, unless the space says
+`on_tie: winner`. Every standard deviation is the sample one (n - 1); t-intervals are over runs.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from joyful.metrics import weighted_f1
 from tune.common import fmt_value, utc_now
 from tune.records import (
     CONFIRMATION_KIND,
+    Comparison,
     ConfigurationRecord,
     Confirmation,
     Effects,
@@ -28,37 +35,44 @@ from tune.records import (
     RunRecord,
     Summary,
 )
+from tune.stats.bootstrap import Predictions, bootstrap_interval
 from tune.stats.effects import RunCurve, compare_effects, effects_markdown, mean_ci95, summarise_runs
 
-__all__ = ["BASELINE_LABEL", "ConfigRuns", "ConfirmationResult", "SeedRun", "choose_confirmed_winner",
-           "confirmation_markdown", "ensemble_scores", "mean_ci95", "paired_difference", "per_seed_markdown",
-           "print_confirmation"]
+__all__ = ["BASELINE_LABEL", "DEFAULTS_LABEL", "ConfigRuns", "ConfirmationResult", "SeedRun",
+           "choose_confirmed_winner", "comparison", "confirmation_markdown", "ensemble_scores", "mean_ci95",
+           "paired_difference", "per_run_markdown", "print_confirmation"]
 
 BASELINE_LABEL = "baseline"
+DEFAULTS_LABEL = "defaults (untuned)"
 
 
 # --- statistics -------------------------------------------------------------------------
 
 
-def paired_difference(candidate: dict[int, float], baseline: dict[int, float]) -> dict[str, Any]:
-    """Candidate minus baseline over the seeds both have: mean, std, CI95, wins/ties/losses."""
-    seeds = sorted(set(candidate) & set(baseline))
-    diffs = [candidate[s] - baseline[s] for s in seeds]
+def paired_difference(candidate: dict[Any, float], baseline: dict[Any, float]) -> dict[str, Any]:
+    """Candidate minus baseline over the runs both have (keyed by seed and fold): mean, std, CI95, wins/ties/losses."""
+    keys = sorted(set(candidate) & set(baseline))
+    diffs = [candidate[k] - baseline[k] for k in keys]
     summary = mean_ci95(diffs)
     low = summary["ci95"][0] if summary["ci95"] else None
     high = summary["ci95"][1] if summary["ci95"] else None
-    return {**summary, "seeds": seeds, "diffs": diffs, "wins": sum(d > 0 for d in diffs),
+    return {**summary, "runs": [_key_label(k) for k in keys], "diffs": diffs, "wins": sum(d > 0 for d in diffs),
             "ties": sum(d == 0 for d in diffs), "losses": sum(d < 0 for d in diffs),
             # The interval tells whether the gain is more than seed noise (at 95%), either way.
             "ci_excludes_zero": low is not None and (low > 0 or high < 0)}
 
 
+def _key_label(key: Any) -> str:
+    seed, fold = key if isinstance(key, tuple) else (key, 0)
+    return f"seed {seed}" + (f", fold {fold}" if fold else "")
+
+
 def ensemble_scores(runs: list[SeedRun]) -> EnsembleScores | None:
     """Dev and test weighted F1 of the mean class probabilities of `runs` (each run's selected model), or None
-    when fewer than two runs kept their probabilities. Test was evaluated once per run; averaging those
-    evaluations chooses nothing on test."""
+    when fewer than two runs kept their probabilities or their dev splits differ (folds). Test was evaluated
+    once per run; averaging those evaluations chooses nothing on test."""
     kept = [r for r in runs if r.ok and r.probabilities is not None]
-    if len(kept) < 2:
+    if len(kept) < 2 or len({r.fold for r in kept}) > 1:
         return None
     scores = {}
     for split in ("dev", "test"):
@@ -69,12 +83,21 @@ def ensemble_scores(runs: list[SeedRun]) -> EnsembleScores | None:
                           test_weighted_f1=scores["test"])
 
 
+def comparison(name: str, first: str, second: str, split: str, a: Predictions, b: Predictions,
+               n_classes: int) -> Comparison:
+    """`first` - `second` on `split`, with its paired dialogue-level bootstrap interval."""
+    interval = bootstrap_interval(a, b, n_classes=n_classes)
+    return Comparison(name=name, first=first, second=second, split=split, estimate=interval.estimate,
+                      ci95=[interval.low, interval.high], dialogues=interval.dialogues, replicates=interval.replicates)
+
+
 # --- results ----------------------------------------------------------------------------
 
 
 class SeedRun(RunRecord):
     """One confirmation run as it finished (see `RunRecord`), with what is kept in memory only: where Ray stored
-    its model file, and its dev/test class probabilities (the ensembles are built from them)."""
+    its model file, and its class probabilities on its dev split and on test, with the dialogue lengths of each
+    (`dev`, `dev_labels`, `dev_lengths`, `test`, ...): the ensembles and the intervals are built from them."""
 
     model_checkpoint: str | None = PydanticField(default=None, exclude=True)
     probabilities: dict[str, Any] | None = PydanticField(default=None, exclude=True, repr=False)
@@ -89,19 +112,41 @@ class SeedRun(RunRecord):
 
 @dataclass
 class ConfigRuns:
-    """One confirmed configuration (the baseline or a candidate) and its runs, one per seed."""
+    """One confirmed configuration (the baseline, the defaults or a candidate) and its runs."""
 
     label: str
     config: JoyfulConfig
     runs: list[SeedRun]
 
-    def values(self, key: str = "best_dev_weighted_f1") -> dict[int, float]:
-        return {r.seed: getattr(r, key) for r in self.runs if r.ok and getattr(r, key) is not None}
+    def values(self, key: str = "best_dev_weighted_f1") -> dict[tuple[int, int], float]:
+        return {r.key: getattr(r, key) for r in self.runs if r.ok and getattr(r, key) is not None}
 
     def representative(self) -> SeedRun:
-        """The run with the median best dev F1 (the lower middle one for an even count): not the luckiest."""
-        ranked = sorted((r for r in self.runs if r.ok), key=lambda r: (r.best_dev_weighted_f1, r.seed))
+        """The run with the median dev score (the lower middle one for an even count): not the luckiest."""
+        ranked = sorted((r for r in self.runs if r.ok), key=lambda r: (r.best_dev_weighted_f1, r.key))
         return ranked[(len(ranked) - 1) // 2]
+
+    def predictions(self, split: str) -> Predictions | None:
+        """This configuration's class predictions on `split` ("dev": its runs' dev splits, out-of-fold with
+        cross-validation; or "test"): the mean probabilities of its runs on each utterance; None without them."""
+        kept = [r for r in self.runs if r.ok and r.probabilities is not None]
+        if not kept:
+            return None
+        if split == "test":
+            return _mean_predictions(kept, "test")
+        by_fold: dict[int, list[SeedRun]] = {}
+        for run in kept:
+            by_fold.setdefault(run.fold or 0, []).append(run)
+        parts = [_mean_predictions(by_fold[fold], "dev") for fold in sorted(by_fold)]
+        offsets = np.cumsum([0] + [int(p.dialogue.max()) + 1 for p in parts[:-1]])
+        return Predictions(np.concatenate([p.labels for p in parts]), np.concatenate([p.predicted for p in parts]),
+                           np.concatenate([p.dialogue + offset for p, offset in zip(parts, offsets, strict=True)]))
+
+
+def _mean_predictions(runs: list[SeedRun], split: str) -> Predictions:
+    stored = runs[0].probabilities
+    mean = np.mean([r.probabilities[split] for r in runs], axis=0)
+    return Predictions.of(stored[f"{split}_labels"], mean, list(stored[f"{split}_lengths"]))
 
 
 @dataclass
@@ -109,14 +154,20 @@ class ConfirmationResult:
     """The confirmation of one search: every configuration's runs, their statistics and the winner."""
 
     seeds: list[int]
-    entries: list[ConfigRuns]  # the baseline first, then the candidates in rank order
+    entries: list[ConfigRuns]  # the baseline first, then the defaults, then the candidates in rank order
     winner_label: str
     wall_seconds: float = 0.0
     experiment: str = ""
     proposal: dict[str, Any] = field(default_factory=dict)  # the space's proposal (empty: none)
+    folds: int = 0  # 0: the data's dev split; K: each run held out one of K folds
+    n_classes: int = 0
+    tie: str | None = None  # why the baseline is published although another configuration scored higher
 
     def entry(self, label: str) -> ConfigRuns:
         return next(e for e in self.entries if e.label == label)
+
+    def has(self, label: str) -> bool:
+        return any(e.label == label for e in self.entries)
 
     @property
     def baseline(self) -> ConfigRuns:
@@ -128,25 +179,69 @@ class ConfirmationResult:
 
     @property
     def winner_run(self) -> SeedRun:
-        """The winner's median-seed run: the run `winner_config` reproduces."""
+        """The winner's median run: the run `winner_config` reproduces."""
         return self.winner.representative()
 
     @property
     def winner_config(self) -> JoyfulConfig:
-        """The confirmed winner, with the seed of its median run (so `train.py --config` reproduces that run)."""
-        return self.winner.config.replace(seed=self.winner_run.seed)
+        """The confirmed winner, with the seed (and fold) of its median run, so `train.py --config` reproduces it."""
+        run = self.winner_run
+        config = self.winner.config.replace(seed=run.seed)
+        return config.replace(cv_fold=run.fold) if run.fold else config
+
+    @property
+    def selection_split(self) -> str:
+        return "out-of-fold (cross-validation)" if self.folds else "dev"
+
+    def decide_ties(self, on_tie: str) -> None:
+        """Publish the baseline when the winner's lead over it is within the noise (their paired interval on the
+        dev utterances holds 0), unless `on_tie` is "winner"."""
+        if on_tie != BASELINE_LABEL or self.winner_label == BASELINE_LABEL or not self.n_classes:
+            return
+        ours, theirs = self.winner.predictions("dev"), self.baseline.predictions("dev")
+        if ours is None or theirs is None:
+            return
+        lead = comparison("winner vs baseline", self.winner_label, BASELINE_LABEL, self.selection_split, ours,
+                          theirs, self.n_classes)
+        if lead.tie:
+            self.tie = (f"{self.winner_label} led the baseline by {lead.estimate:+.4f} dev wF1, but the paired interval "
+                        f"[{lead.ci95[0]:+.4f}, {lead.ci95[1]:+.4f}] holds 0: a tie publishes the baseline")
+            self.winner_label = BASELINE_LABEL
+
+    def comparisons(self) -> list[Comparison]:
+        """The winner against the baseline and the untuned defaults, and the proposal against the baseline, on the
+        selection split and on test; each a paired interval over dialogues."""
+        pairs = [("winner vs baseline", self.winner_label, BASELINE_LABEL),
+                 ("winner vs defaults", self.winner_label, DEFAULTS_LABEL)]
+        proposed = self.proposal_entry()
+        if proposed is not None:
+            pairs.append(("proposal vs baseline", proposed.label, BASELINE_LABEL))
+        found = []
+        for name, first, second in pairs:
+            if first == second or not self.has(first) or not self.has(second):
+                continue
+            for split, words in (("dev", self.selection_split), ("test", "test")):
+                a, b = self.entry(first).predictions(split), self.entry(second).predictions(split)
+                if a is not None and b is not None:
+                    found.append(comparison(name, first, second, words, a, b, self.n_classes))
+        return found
+
+    def proposal_entry(self) -> ConfigRuns | None:
+        if not self.proposal:
+            return None
+        return next((e for e in self.entries if e.label not in (BASELINE_LABEL, DEFAULTS_LABEL)
+                     and all(getattr(e.config, k) == v for k, v in self.proposal.items())), None)
 
     def effects_pair(self) -> tuple[ConfigRuns, ConfigRuns] | None:
         """(baseline, compared configuration): the proposal's best entry when the space has a proposal,
         else the winner, or the best candidate when the baseline won."""
-        others = [e for e in self.entries if e.label != BASELINE_LABEL and e.values()]
+        others = [e for e in self.entries if e.label not in (BASELINE_LABEL, DEFAULTS_LABEL) and e.values()]
         if not self.baseline.values() or not others:
             return None
-        proposed = [e for e in others if self.proposal
-                    and all(getattr(e.config, k) == v for k, v in self.proposal.items())]
-        if proposed:
-            return self.baseline, proposed[0]
-        if self.winner_label != BASELINE_LABEL:
+        proposed = self.proposal_entry()
+        if proposed is not None and proposed.values():
+            return self.baseline, proposed
+        if self.winner_label not in (BASELINE_LABEL, DEFAULTS_LABEL):
             return self.baseline, self.winner
         return self.baseline, max(others, key=lambda e: statistics.fmean(e.values().values()))
 
@@ -164,19 +259,23 @@ class ConfirmationResult:
             runs=[r.to_record() for r in e.runs]) for e in self.entries]
         pair = self.effects_pair()
         effects = None
-        seeds = sorted(set(pair[0].values()) & set(pair[1].values())) if pair is not None else []
-        if seeds:  # effects are measured on the seeds where both configurations have a run
-            by_seed = [{r.seed: r for r in e.runs} for e in pair]
+        keys = sorted(set(pair[0].values()) & set(pair[1].values())) if pair is not None else []
+        if keys:  # effects are measured on the runs both configurations have
+            by_key = [{r.key: r for r in e.runs} for e in pair]
             effects = Effects(baseline=pair[0].label, compared=pair[1].label,
                               compared_is_winner=pair[1].label == self.winner_label, proposal=dict(self.proposal),
-                              seeds=seeds,
-                              rows=compare_effects(summarise_runs([by_seed[0][s].curve() for s in seeds]),
-                                                   summarise_runs([by_seed[1][s].curve() for s in seeds])))
+                              runs=[_key_label(k) for k in keys],
+                              rows=compare_effects(summarise_runs([by_key[0][k].curve() for k in keys]),
+                                                   summarise_runs([by_key[1][k].curve() for k in keys])))
+        run = self.winner_run
         return Confirmation(
             kind=CONFIRMATION_KIND, metric="dev_weighted_f1", seeds=list(self.seeds), winner=self.winner_label,
-            winner_seed=self.winner_run.seed,
-            selection="highest mean best dev weighted F1 over the seeds (baseline included); "
-                      "the config is the winner at its median-seed run",
+            winner_seed=run.seed, winner_fold=run.fold,
+            selection="highest mean dev wF1 over the runs (its held-out fold's with cross-validation), baseline and "
+                      "defaults included; a lead over the baseline within the paired interval is a tie; the config is "
+                      "the winner at its median run",
+            resampling=f"cv: {self.folds} folds" if self.folds else "holdout",
+            defaults=DEFAULTS_LABEL if self.has(DEFAULTS_LABEL) else None, tie=self.tie,
             configurations=configurations, effects=effects,
             ensemble_all=ensemble_scores([r for e in self.entries for r in e.runs]),
             wall_seconds=round(self.wall_seconds, 1), experiment=self.experiment, finished_at=utc_now())
@@ -192,7 +291,7 @@ def _searched(config: JoyfulConfig, baseline: JoyfulConfig) -> dict[str, Any]:
 
 
 def choose_confirmed_winner(entries: list[ConfigRuns]) -> str:
-    """Highest mean best dev F1; a tie goes to the earlier entry (the baseline is first)."""
+    """Highest mean dev score; a tie goes to the earlier entry (the baseline is first)."""
     scored = [(statistics.fmean(e.values().values()), -index, e.label) for index, e in enumerate(entries)
               if e.values()]
     if not scored:
@@ -212,13 +311,13 @@ def _ci(ci: list[float] | None) -> str:
 
 
 def confirmation_markdown(confirmation: Confirmation) -> str:
-    """The confirmation as a Markdown table (dev wF1 over seeds, test wF1, paired difference to the baseline)."""
-    lines = ["| configuration | settings that differ from the baseline | seeds | dev wF1 mean ± std | dev wF1 CI95 "
-             "| test wF1 mean ± std | diff to baseline (dev) | diff CI95 | seeds won |",
+    """The confirmation as a Markdown table (dev wF1 over runs, test wF1, paired difference to the baseline)."""
+    lines = ["| configuration | settings that differ from the baseline | runs | dev wF1 mean ± std | dev wF1 CI95 "
+             "| test wF1 mean ± std | diff to baseline (dev) | diff CI95 | runs won |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for c in confirmation.configurations:
         dev, test, diff = c.dev_weighted_f1, c.test_weighted_f1, c.paired_diff_to_baseline
-        label = f"**{c.label}** (winner)" if c.label == confirmation.winner else c.label
+        label = f"**{c.label}** (published)" if c.label == confirmation.winner else c.label
         settings = ", ".join(f"{k}={fmt_value(v)}" for k, v in sorted(c.searched.items())) or "-"
         if diff is None:
             diff_cells = "-", "-", "-"
@@ -230,15 +329,14 @@ def confirmation_markdown(confirmation: Confirmation) -> str:
     return "\n".join(lines)
 
 
-def per_seed_markdown(confirmation: Confirmation) -> str:
-    """Per-seed best dev wF1 (and test wF1) of every configuration."""
-    seeds = confirmation.seeds
-    lines = ["| configuration | " + " | ".join(f"seed {s}" for s in seeds) + " |",
-             "|---|" + "---:|" * len(seeds)]
+def per_run_markdown(confirmation: Confirmation) -> str:
+    """Every run's dev wF1 (and test wF1), a column per seed (and fold)."""
+    keys = sorted({r.key for c in confirmation.configurations for r in c.runs})
+    lines = ["| configuration | " + " | ".join(_key_label(k) for k in keys) + " |", "|---|" + "---:|" * len(keys)]
     for c in confirmation.configurations:
         cells = []
-        for s in seeds:
-            r = c.run_at(s)
+        for seed, fold in keys:
+            r = c.run_at(seed, fold)
             cells.append("failed" if r is None or r.best_dev_weighted_f1 is None
                          else f"{r.best_dev_weighted_f1:.4f} (test {r.test_weighted_f1:.4f})")
         lines.append(f"| {c.label} | " + " | ".join(cells) + " |")
@@ -246,12 +344,16 @@ def per_seed_markdown(confirmation: Confirmation) -> str:
 
 
 def print_confirmation(confirmation: Confirmation) -> None:
-    print("\nconfirmation (best dev weighted F1 over seeds " + ", ".join(map(str, confirmation.seeds)) + "):")
+    where = "its held-out fold" if confirmation.resampling != "holdout" else "dev"
+    print(f"\nconfirmation (each run's dev wF1 on {where}; seeds " + ", ".join(map(str, confirmation.seeds)) + "):")
     print(confirmation_markdown(confirmation))
     print()
-    print(per_seed_markdown(confirmation))
+    print(per_run_markdown(confirmation))
     effects = confirmation.effects
     if effects:
         print(f"\nexpected effects, {effects.compared} against the baseline:")
         print(effects_markdown(effects.rows, "winner" if effects.compared_is_winner else "compared"))
-    print(f"\nconfirmed winner: {confirmation.winner} (config at seed {confirmation.winner_seed})")
+    if confirmation.tie:
+        print(f"\n{confirmation.tie}")
+    run = confirmation.winner_run
+    print(f"\npublished configuration: {confirmation.winner} (config at {run.label})")

@@ -41,17 +41,24 @@ from tune.records import (
     TestScores,
     choose_winner,
 )
-from tune.space import Budget
+from tune.space import Budget, Resampling
 from tune.study.storage import load_study
 
-__all__ = ["creation_attrs", "end_invocation", "finished", "recall_rerun", "record_story", "remember_rerun",
+__all__ = ["creation_attrs", "stored_resampling", "end_invocation", "finished", "recall_rerun", "record_story", "remember_rerun",
            "search_times", "start_invocation", "stored_budget", "trial_times"]
 
 
-def creation_attrs(fingerprints: dict[str, str], sampler_seed: int, budget: Budget) -> dict[str, Any]:
+def creation_attrs(fingerprints: dict[str, str], sampler_seed: int, budget: Budget,
+                   resampling: Resampling) -> dict[str, Any]:
     """The user attributes a search's study gets when it is created."""
     return {**fingerprints, "sampler_seed": sampler_seed, "budget": dataclasses.asdict(budget),
-            "ranking_rule": RANKING_RULE, "started_at": utc_now()}
+            "resampling": dataclasses.asdict(resampling), "ranking_rule": RANKING_RULE, "started_at": utc_now()}
+
+
+def stored_resampling(study: Any) -> Resampling | None:
+    """The resampling a study was created with (what `--resume` continues with)."""
+    stored = study.user_attrs.get("resampling")
+    return Resampling(**stored) if isinstance(stored, dict) else None
 
 
 def start_invocation(storage_path: str | Path, name: str, resumed: bool) -> int:
