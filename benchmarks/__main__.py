@@ -6,6 +6,7 @@
     python -m benchmarks --sections precision          # seconds: the bf16/fp32 ratio here, and auto's choice
     python -m benchmarks --sections startup            # seconds: --help/--version/argument errors of every command
     python -m benchmarks --sections memory             # resident memory per epoch and across a reused Ray actor
+    python -m benchmarks --sections overtuning         # holdout vs cross-validated search on draws of MELD (~1 h)
 
 Prints a table (each figure with how it was measured) and the targets of
 docs/PERFORMANCE.md; `--json` writes every figure.
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from benchmarks.common import IEMOCAP_DIMS, REPO, SMALL_DIMS, DataSpec, run_work
 from benchmarks.report import render, targets
 from joyful.io import atomic_write_json
 
-SECTIONS = ("startup", "precision", "memory", "training", "search", "efficiency", "profile")
+SECTIONS = ("startup", "precision", "memory", "training", "search", "efficiency", "profile", "overtuning")
 FUSIONS = ("autofusion", "hierarchical")
 
 
@@ -51,10 +52,12 @@ class Settings:
     memory_epochs: int  # epochs of every memory run ...
     memory_meld: bool  # ... also on the real MELD data where ../shared has it
     memory_reused_trials: int  # trials of the reused-actor run (4 epochs each)
+    overtuning_draws: int  # draws of MELD the overtuning section searches twice each ...
+    overtuning_budget: dict[str, Any]  # ... with these budget overrides of benchmarks/spaces/overtuning.yaml
 
 
-FULL = Settings(1.0, 1, 3, 2, 4, True, (0, 1, 2), None, None, None, 12, True, 5)
-QUICK = Settings(0.2, 1, 2, 1, 1, False, (0,), 6, 4, 1, 6, False, 3)
+FULL = Settings(1.0, 1, 3, 2, 4, True, (0, 1, 2), None, None, None, 12, True, 5, 5, {})
+QUICK = Settings(0.2, 1, 2, 1, 1, False, (0,), 6, 4, 1, 6, False, 3, 2, {"num_samples": 4, "max_epochs": 6})
 MEMORY_DATA = DataSpec(scale=0.35)  # the quick start's synthetic data (IEMOCAP widths)
 MELD = REPO.parent / "shared" / "data" / "meld_text" / "data_meld.pkl"
 SEARCH_DATA = DataSpec(scale=0.2, dims=tuple(SMALL_DIMS.items()))
@@ -118,7 +121,7 @@ def _meta(quick: bool, argv: list[str]) -> dict[str, Any]:
     except OSError:
         commit = ""
     return {"quick": quick, "command": shlex.join([sys.executable, "-m", "benchmarks", *argv]),
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git_commit": commit,
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"), "git_commit": commit,
             "machine": f"{platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}, ray {ray.__version__}, "
                        f"optuna {optuna.__version__}, python {platform.python_version()}",
             "load_start": _load()}
@@ -210,6 +213,15 @@ def run(settings: Settings, sections: list[str], fusions: list[str], threads: in
         results["search_efficiency"] = measure_search_efficiency(
             str(EFFICIENCY_DATA.ensure(data_dir)), workdir / "ray", seeds=list(settings.efficiency_seeds),
             num_samples=settings.efficiency_trials, max_epochs=settings.efficiency_epochs, log=log)
+    if "overtuning" in sections:
+        from benchmarks.overtuning import measure_overtuning
+
+        if not MELD.exists():
+            log(f"overtuning: skipped, no MELD data at {MELD}")
+        else:
+            log("overtuning")
+            results["overtuning"] = measure_overtuning(MELD, workdir / "overtuning", draws=settings.overtuning_draws,
+                                                       overrides={"budget": settings.overtuning_budget}, log=log)
     if "profile" in sections:
         log("profile of one epoch")
         results["profile"] = run_worker("profile", {"data": str(training_data.ensure(data_dir)), "fusion": fusions[0],

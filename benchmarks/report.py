@@ -105,6 +105,26 @@ def memory_rows(memory: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def overtuning_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rows = []
+    for row in result["draws"]:
+        for arm in ("holdout", "cv"):
+            r = row[arm]
+            compared = r["winner_vs_defaults_test"]
+            interval = (f"; published - defaults on test {compared['estimate']:+.4f} [{compared['ci95'][0]:+.4f}, "
+                        f"{compared['ci95'][1]:+.4f}]" if compared else "")
+            rows.append((f"draw {row['draw']}, {arm}: published test / defaults test",
+                         f"{r['published_test']:.4f} / {r['defaults_test']:.4f}",
+                         f"published {r['published']!r} (dev {r['published_dev']:.4f}, defaults' dev "
+                         f"{r['defaults_dev']:.4f}){interval}; {r['seconds'] / 60:.1f} min"))
+    n = len(result["draws"])
+    for arm in ("holdout", "cv"):
+        rows.append((f"{arm}: published >= defaults on test", f"{result['at_least_defaults'][arm]}/{n}",
+                     f"mean test: published {result['mean_published_test'][arm]:.4f}, defaults "
+                     f"{result['mean_defaults_test'][arm]:.4f}; {result['seconds'][arm] / 60:.0f} min in all"))
+    return rows
+
+
 def search_rows(search: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows = []
     standalone = search["standalone_trial"]
@@ -183,6 +203,14 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if startup:
         found.append({"target": "every command answers --help/--version/argument errors < 1 s",
                       "value": startup["slowest_seconds"], "met": startup["slowest_seconds"] < 1.0})
+    overtuning = results.get("overtuning")
+    if overtuning:
+        n = len(overtuning["draws"])
+        found.append({"target": "cv: published >= untuned defaults on test, draws", "value": overtuning[
+            "at_least_defaults"]["cv"], "met": overtuning["at_least_defaults"]["cv"] >= max(1, round(0.8 * n))})
+        found.append({"target": "cv mean test - holdout mean test", "value": overtuning["mean_published_test"]["cv"]
+                      - overtuning["mean_published_test"]["holdout"],
+                      "met": overtuning["mean_published_test"]["cv"] > overtuning["mean_published_test"]["holdout"]})
     memory = results.get("memory")
     if memory:
         for name, r in memory["runs"].items():
@@ -247,7 +275,8 @@ def render(results: dict[str, Any]) -> str:
                 ("Training throughput", "training", training_rows),
                 ("Search throughput (small synthetic data)", "search_throughput", search_rows),
                 ("Search efficiency", "search_efficiency", efficiency_rows),
-                ("Profile of one training epoch", "profile", profile_rows)]
+                ("Profile of one training epoch", "profile", profile_rows),
+                ("Overtuning (draws of MELD: holdout against cross-validation)", "overtuning", overtuning_rows)]
     lines = []
     meta = results["meta"]
     lines.append(f"joyful-tune benchmarks ({'quick' if meta['quick'] else 'full'}): {meta['machine']}; "

@@ -1,17 +1,18 @@
 """Does averaging help on real data, and which kind? One training run, every averaging scored on the side.
 
 Trains one configuration (by default the MELD setting of issue 19: lr 1e-4, batch 16, two sequence
-layers, 10 epochs) at one seed, with `--weight_averaging none`, and keeps per epoch the dev and test
-class probabilities of the raw weights and of several averaged copies of them (EMA at three decays,
-SWA from epoch 1 and 3) updated alongside the same training trajectory: averaging never changes the
-trajectory, so one run measures them all.
+layers, 10 epochs) at one seed, with `--weight_averaging none`, and keeps per epoch the dev class
+probabilities of the raw weights and of several averaged copies of them (EMA at three decays, SWA from
+epoch 1 and 3) updated alongside the same training trajectory: averaging never changes the trajectory,
+so one run measures them all.
 
     python scripts/averaging_check.py --data ../shared/data/meld_text/data_meld.pkl --seed 1 --out runs/avg/seed1.npz
     python scripts/averaging_check.py --summarise runs/avg/seed*.npz --json docs/averaging_meld.json
 
-The summary compares, per method, a single run selected at its best dev epoch (what the service
-publishes), the last epoch, class probabilities averaged over epochs, and ensembles over seeds; and
-chooses on dev only. Test is printed beside dev for the record (it is not used to choose).
+The summary compares, per method, a single run's best dev epoch and its last epoch, how much dev moves
+from epoch to epoch, class probabilities averaged over epochs, and ensembles over seeds: dev only. This script
+helps choose a setting, so it never scores test (issue 26: test is evaluated once per published model, in the
+search's report; docs/MELD_EVIDENCE.md lists the test figures earlier versions of this script printed).
 """
 
 from __future__ import annotations
@@ -58,12 +59,10 @@ def train_one(args: argparse.Namespace) -> None:
         models = {"raw": c.model, **{name: avg.model for name, avg in averages.items()}}
         scores = []
         for name, model in models.items():
-            for split in ("dev", "test"):
-                result = c.evaluate(split, model)
-                store.setdefault(f"{name}/{split}", []).append(result.probabilities)
-                labels[split] = result.labels
-                if split == "dev":
-                    scores.append(f"{name} {result.weighted_f1:.4f}")
+            result = c.evaluate("dev", model)
+            store.setdefault(f"{name}/dev", []).append(result.probabilities)
+            labels["dev"] = result.labels
+            scores.append(f"{name} {result.weighted_f1:.4f}")
         print(f"seed {config.seed} epoch {c.epoch}: dev wF1 " + ", ".join(scores)
               + f" (train {record['train_seconds']:.0f} s, scoring {time.perf_counter() - started:.0f} s)", flush=True)
 
@@ -78,54 +77,42 @@ def train_one(args: argparse.Namespace) -> None:
 
 def summarise(paths: list[str], json_out: str | None) -> None:
     runs = [np.load(p) for p in paths]
-    y = {split: runs[0][f"labels/{split}"] for split in ("dev", "test")}
+    y = runs[0]["labels/dev"]
     methods = ["raw", *METHODS]
 
-    def f1(split: str, probs: np.ndarray) -> float:
-        return weighted_f1(y[split], probs.argmax(axis=1))
+    def f1(probs: np.ndarray) -> float:
+        return weighted_f1(y, probs.argmax(axis=1))
 
     rows = {}
     for method in methods:
         dev = [run[f"{method}/dev"] for run in runs]  # (epochs, utterances, classes) per seed
-        test = [run[f"{method}/test"] for run in runs]
-        dev_curves = [[f1("dev", e) for e in d] for d in dev]
+        dev_curves = [[f1(e) for e in d] for d in dev]
         best = [int(np.argmax(c)) for c in dev_curves]  # first maximum: the Coach's rule
-        single_best = [f1("test", t[b]) for t, b in zip(test, best, strict=True)]
-        single_last = [f1("test", t[-1]) for t in test]
-        ensemble_dev = np.mean([d[b] for d, b in zip(dev, best, strict=True)], axis=0)
-        ensemble_test = np.mean([t[b] for t, b in zip(test, best, strict=True)], axis=0)
         steps = [np.abs(np.diff(c[4:])).mean() for c in dev_curves]
         rows[method] = {
             "dev_best_mean": float(np.mean([max(c) for c in dev_curves])),
             "dev_last_mean": float(np.mean([c[-1] for c in dev_curves])),
-            "test_at_best_dev": single_best, "test_at_best_dev_mean": float(np.mean(single_best)),
-            "test_last_mean": float(np.mean(single_last)),
             "best_epochs": [b + 1 for b in best],
             "dev_epoch_to_epoch_change_after_5": float(np.mean(steps)),
-            "ensemble_over_seeds": {"dev": f1("dev", ensemble_dev), "test": f1("test", ensemble_test)},
-            "ensemble_over_seeds_last": {"dev": f1("dev", np.mean([d[-1] for d in dev], axis=0)),
-                                         "test": f1("test", np.mean([t[-1] for t in test], axis=0))},
+            "ensemble_over_seeds_dev": f1(np.mean([d[b] for d, b in zip(dev, best, strict=True)], axis=0)),
+            "ensemble_over_seeds_last_dev": f1(np.mean([d[-1] for d in dev], axis=0)),
         }
     start = PROB_AVERAGE_FROM - 1
-    per_run = [{"dev": f1("dev", r["raw/dev"][start:].mean(axis=0)), "test": f1("test", r["raw/test"][start:].mean(axis=0))}
-               for r in runs]
-    snapshots = {split: np.mean([r[f"raw/{split}"][start:].mean(axis=0) for r in runs], axis=0) for split in ("dev", "test")}
+    per_run = [f1(r["raw/dev"][start:].mean(axis=0)) for r in runs]
     rows["raw_probabilities_over_epochs"] = {
-        "epochs": f"{PROB_AVERAGE_FROM}-{runs[0]['raw/dev'].shape[0]}",
-        "per_run": per_run, "test_mean": float(np.mean([p["test"] for p in per_run])),
-        "dev_mean": float(np.mean([p["dev"] for p in per_run])),
-        "ensemble_over_seeds": {"dev": f1("dev", snapshots["dev"]), "test": f1("test", snapshots["test"])}}
-    print(f"{len(runs)} seeds; test evaluated at the epoch each method selects on dev")
-    print(f"{'method':<12}{'best dev':>9}{'last dev':>9}{'test@best':>10}{'test last':>10}{'dev jitter':>11}"
-          f"{'ens dev':>9}{'ens test':>9}")
+        "epochs": f"{PROB_AVERAGE_FROM}-{runs[0]['raw/dev'].shape[0]}", "per_run_dev": per_run,
+        "dev_mean": float(np.mean(per_run)),
+        "ensemble_over_seeds_dev": f1(np.mean([r["raw/dev"][start:].mean(axis=0) for r in runs], axis=0))}
+    print(f"{len(runs)} seeds; dev weighted F1 (test is not scored here)")
+    print(f"{'method':<12}{'best dev':>9}{'last dev':>9}{'dev jitter':>11}{'ens dev':>9}{'ens last':>9}")
     for method in methods:
         r = rows[method]
-        print(f"{method:<12}{r['dev_best_mean']:>9.4f}{r['dev_last_mean']:>9.4f}{r['test_at_best_dev_mean']:>10.4f}"
-              f"{r['test_last_mean']:>10.4f}{r['dev_epoch_to_epoch_change_after_5']:>11.4f}"
-              f"{r['ensemble_over_seeds']['dev']:>9.4f}{r['ensemble_over_seeds']['test']:>9.4f}")
+        print(f"{method:<12}{r['dev_best_mean']:>9.4f}{r['dev_last_mean']:>9.4f}"
+              f"{r['dev_epoch_to_epoch_change_after_5']:>11.4f}{r['ensemble_over_seeds_dev']:>9.4f}"
+              f"{r['ensemble_over_seeds_last_dev']:>9.4f}")
     r = rows["raw_probabilities_over_epochs"]
-    print(f"raw probabilities averaged over epochs {r['epochs']}: per run dev {r['dev_mean']:.4f} test {r['test_mean']:.4f}; "
-          f"over seeds dev {r['ensemble_over_seeds']['dev']:.4f} test {r['ensemble_over_seeds']['test']:.4f}")
+    print(f"raw probabilities averaged over epochs {r['epochs']}: per run dev {r['dev_mean']:.4f}; over seeds dev "
+          f"{r['ensemble_over_seeds_dev']:.4f}")
     if json_out:
         meta = [json.loads(str(run["meta"])) for run in runs]
         Path(json_out).write_text(json.dumps({"runs": [m["config"]["seed"] for m in meta], "config": meta[0]["config"],

@@ -5,8 +5,9 @@
 
 Each run goes through the training CLI (`train.py`, one torch thread) with the same seed,
 learning rate and epochs; `--jobs` runs that many at once. Prints one table row per run
-(best dev wF1 and its epoch, test wF1 at that epoch, the epoch dev wF1 first left the
-always-majority level, final train loss) and writes all metrics to `--json`.
+(best dev wF1 and its epoch, the epoch dev wF1 first left the always-majority level, final train loss) and
+writes all metrics to `--json`. Dev only: this script helps choose a setting, and choices are made on dev (the
+training runs evaluate test, as every train.py run does; it is neither printed nor kept).
 """
 
 from __future__ import annotations
@@ -41,12 +42,11 @@ def run_one(args: argparse.Namespace, modalities: str, norm: str, folder: Path) 
     floor = dev[0] if dev else 0.0
     left_floor = next((r["epoch"] for r in metrics["history"] if r["dev_weighted_f1"] > floor + 0.01), None)
     row = {"modalities": modalities, "feature_norm": norm, "best_dev_weighted_f1": metrics["best_dev_weighted_f1"],
-           "best_epoch": metrics["best_epoch"], "test_weighted_f1": metrics["test"]["weighted_f1"],
-           "test_accuracy": metrics["test"]["accuracy"], "dev_weighted_f1": dev,
+           "best_epoch": metrics["best_epoch"], "dev_weighted_f1": dev,
            "first_epoch_above_epoch_1": left_floor,
            "final_train_loss": metrics["history"][-1]["train_loss"]["total"],
            "wall_seconds": round(time.perf_counter() - started, 1)}
-    print(f"{modalities:<4}{norm:<13}{row['best_dev_weighted_f1']:>9.4f} ({row['best_epoch']:>2}){row['test_weighted_f1']:>9.4f}"
+    print(f"{modalities:<4}{norm:<13}{row['best_dev_weighted_f1']:>9.4f} ({row['best_epoch']:>2})"
           f"{row['final_train_loss']:>12.3f}   dev wF1 by epoch: {' '.join(f'{v:.3f}' for v in dev)}", flush=True)
     return row
 
@@ -68,7 +68,7 @@ def main() -> int:
     combos = list(itertools.product(args.modalities.split(","), args.norms.split(",")))
     print(f"{len(combos)} runs, {args.jobs} at a time, {args.epochs} epochs each, lr {args.learning_rate}, "
           f"seed {args.seed}, {args.precision}, seqcontext_nlayer {args.seqcontext_nlayer}", flush=True)
-    print(f"{'mod':<4}{'norm':<13}{'best dev':>9} (ep){'test':>9}{'train loss':>12}", flush=True)
+    print(f"{'mod':<4}{'norm':<13}{'best dev':>9} (ep){'train loss':>12}", flush=True)
     with tempfile.TemporaryDirectory() as folder, ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda c: run_one(args, c[0], c[1], Path(folder)), combos))
     if args.json:

@@ -125,3 +125,28 @@ def test_gradients_reach_every_parameter() -> None:
     (out.sum() + contrastive).backward()
     missing = [name for name, p in gnn.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert missing == []
+
+
+@pytest.mark.parametrize("n_speakers", [2, 9])  # IEMOCAP's 8 relations, MELD's 162
+def test_the_relational_conv_is_pyg_rgcnconv_vectorised(n_speakers: int) -> None:
+    """PyTorch Geometric's RGCNConv (a loop over relations) is the reference: same initial weights from the same
+    seed, same outputs and gradients, on dialogue graphs where some relations are absent."""
+    from torch_geometric.nn import RGCNConv
+
+    from joyful.model.rgcn import RelationalGraphConv
+
+    relations = num_relations(n_speakers)
+    torch.manual_seed(3)
+    reference = RGCNConv(8, 6, relations).double()
+    torch.manual_seed(3)
+    ours = RelationalGraphConv(8, 6, relations).double()
+    assert [name for name, _ in ours.named_parameters()] == [name for name, _ in reference.named_parameters()]
+    for mine, theirs in zip(ours.parameters(), reference.parameters(), strict=True):
+        assert torch.equal(mine, theirs)
+    x, edge_index, edge_type, *_ = make_batch(n_speakers, seed=4)
+    x = x.double().requires_grad_()
+    expected, got = reference(x, edge_index, edge_type), ours(x, edge_index, edge_type)
+    torch.testing.assert_close(got, expected)
+    for mine, theirs in zip(torch.autograd.grad(got.square().sum(), [x, *ours.parameters()]),
+                            torch.autograd.grad(expected.square().sum(), [x, *reference.parameters()]), strict=True):
+        torch.testing.assert_close(mine, theirs)

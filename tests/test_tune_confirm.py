@@ -21,6 +21,7 @@ from tune.space import load_space
 from tune.stats.candidates import candidates_from_study, confirmation_seeds, tuned_baseline
 from tune.stats.confirmation import (
     BASELINE_LABEL,
+    DEFAULTS_LABEL,
     ConfigRuns,
     ConfirmationResult,
     SeedRun,
@@ -290,3 +291,57 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
                            str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("confirm.py: error: no best config at ") and "run tune/search.py" in done.stderr
+
+
+# --- ties, the defaults and intervals -------------------------------------------------------------
+
+
+def _runs_with_predictions(label: str, dev_right: float, test_right: float, seeds: tuple[int, ...] = (1, 2),
+                           config: JoyfulConfig | None = None) -> ConfigRuns:
+    """A configuration whose runs predict a fixed share of 60 dev and 80 test utterances right (10 dialogues of
+    6 and 8), the same share on every seed: a paired interval then reflects the dialogues alone."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    probabilities = {}
+    for split, n, right, length in (("dev", 60, dev_right, 6), ("test", 80, test_right, 8)):
+        labels = rng.integers(0, 4, n)
+        predicted = np.where(np.arange(n) < int(right * n), labels, (labels + 1) % 4)
+        probabilities[split] = np.eye(4)[predicted]
+        probabilities[f"{split}_labels"] = labels
+        probabilities[f"{split}_lengths"] = [length] * (n // length)
+    runs = [SeedRun(seed=s, best_dev_weighted_f1=dev_right, best_epoch=2, epochs_run=3, test_weighted_f1=test_right,
+                    test_accuracy=test_right, dev_weighted_f1=[dev_right] * 3, train_loss=[1.0] * 3,
+                    train_nll=[1.0] * 3, probabilities=probabilities) for s in seeds]
+    return ConfigRuns(label, config or JoyfulConfig(learning_rate=0.001 * (1 + len(label))), runs)
+
+
+def test_a_lead_within_the_noise_publishes_the_baseline() -> None:
+    entries = [_runs_with_predictions(BASELINE_LABEL, 0.60, 0.6), _runs_with_predictions("cand", 0.6167, 0.6)]
+    result = ConfirmationResult([1, 2], entries, choose_confirmed_winner(entries), n_classes=4)
+    assert result.winner_label == "cand"  # the higher mean dev score
+    result.decide_ties("baseline")
+    assert result.winner_label == BASELINE_LABEL and "holds 0: a tie publishes the baseline" in result.tie
+    kept = ConfirmationResult([1, 2], entries, "cand", n_classes=4)
+    kept.decide_ties("winner")  # the space may say otherwise
+    assert kept.winner_label == "cand" and kept.tie is None
+    clear = [_runs_with_predictions(BASELINE_LABEL, 0.3, 0.3), _runs_with_predictions("cand", 0.95, 0.9)]
+    decided = ConfirmationResult([1, 2], clear, "cand", n_classes=4)
+    decided.decide_ties("baseline")
+    assert decided.winner_label == "cand" and decided.tie is None
+
+
+def test_every_headline_comparison_has_a_paired_interval() -> None:
+    entries = [_runs_with_predictions(BASELINE_LABEL, 0.5, 0.5),
+               _runs_with_predictions(DEFAULTS_LABEL, 0.4, 0.45),
+               _runs_with_predictions("proposal, tuned", 0.9, 0.85, config=JoyfulConfig(fusion="hierarchical"))]
+    result = ConfirmationResult([1, 2], entries, "proposal, tuned", proposal={"fusion": "hierarchical"}, n_classes=4)
+    found = {(c.name, c.split): c for c in result.comparisons()}
+    assert set(found) == {("winner vs baseline", "dev"), ("winner vs baseline", "test"),
+                          ("winner vs defaults", "dev"), ("winner vs defaults", "test"),
+                          ("proposal vs baseline", "dev"), ("proposal vs baseline", "test")}
+    lead = found[("winner vs defaults", "dev")]
+    assert lead.estimate > 0 and lead.ci95[0] > 0 and lead.verdict == "proposal, tuned better"
+    assert lead.dialogues == 10 and lead.replicates == 2000
+    record = result.to_record()
+    assert record.defaults == DEFAULTS_LABEL and record.resampling == "holdout"

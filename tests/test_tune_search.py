@@ -114,6 +114,7 @@ def small_search(tmp_path_factory: pytest.TempPathFactory) -> dict:
     atomic_write(data, lambda out: pickle.dump(generate(0, scale=0.1, dims=TINY_DIMS), out), binary=True)
     space = yaml.safe_load((REPO / "search_spaces" / "synthetic.yaml").read_text())
     space["fixed"] = TINY_MODEL
+    space["resampling"] = "holdout"
     space["budget"] = {"num_samples": 6, "max_epochs": 4, "grace_period": 1, "reduction_factor": 2,
                        "cpus_per_trial": 1, "gpus_per_trial": 0, "max_concurrent": 2}
     space_file = root / "space.yaml"
@@ -144,6 +145,61 @@ def test_search_writes_best_config_and_tables(small_search: dict) -> None:
     # Confirmation ran: the published config is the confirmed winner (highest mean dev F1 over seeds).
     assert document["confirmation"] is not None
     assert "<- best" in small_search["stdout"] and "re-run the winner with" in small_search["stdout"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_cross_validated_search_records_its_folds_and_publishes_fold_models(tmp_path: Path) -> None:
+    """resampling cv: every trial trains fold by fold and is scored by the mean over its folds at one epoch count;
+    the records, the Optuna study and the report say so; confirmation runs every fold, the untuned defaults beside
+    the tuned configurations; the published model is the fold models' ensemble, and `train.py --config` re-runs
+    the recorded member exactly. No trial reports a test score."""
+    import pickle
+
+    data = tmp_path / "tiny.pkl"
+    atomic_write(data, lambda out: pickle.dump(generate(0, scale=0.1, dims=TINY_DIMS), out), binary=True)
+    space = yaml.safe_load((REPO / "search_spaces" / "synthetic.yaml").read_text())
+    space.update(fixed=TINY_MODEL, resampling={"kind": "cv", "folds": 3},
+                 budget={"num_samples": 4, "max_epochs": 3, "grace_period": 1, "reduction_factor": 2,
+                         "cpus_per_trial": 1, "gpus_per_trial": 0, "max_concurrent": 2})
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(yaml.safe_dump(space))
+    results = tmp_path / "results"
+    done = subprocess.run([sys.executable, "tune/search.py", "--dataset", "synthetic", "--data", str(data), "--space",
+                           str(space_file), "--results-dir", str(results), "--storage-path", str(tmp_path / "ray"),
+                           "--name", "cv", "--quiet", "--confirm-top", "1"],
+                          cwd=REPO, capture_output=True, text=True, timeout=800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    record, study = _stored_study(results)
+    assert record.resampling.kind == "cv" and record.resampling.folds == 3
+    assert study.user_attrs["resampling"] == {"kind": "cv", "folds": 3}
+    for trial in record.trials:
+        assert 1 <= trial.folds_run <= 3 and len(trial.fold_scores) == trial.folds_run
+        assert trial.best_dev_weighted_f1 == pytest.approx(sum(trial.fold_scores) / trial.folds_run)
+        assert trial.best_dev_weighted_f1 == max(p["dev_weighted_f1"] for p in trial.curve)
+    for folder in (tmp_path / "ray" / "cv" / "synthetic").iterdir():
+        if (folder / "result.json").exists():
+            for line in (folder / "result.json").read_text().splitlines():
+                assert not [key for key in json.loads(line) if "test" in key]  # a trial never sees test
+    best = BestConfig.from_dict(json.loads((results / "best_configs" / "synthetic.json").read_text()))
+    assert best.resampling.kind == "cv" and best.config["cv_folds"] == 3
+    assert best.config["select_epoch"] == "last" and best.rerun.reproduced
+    confirmation = best.confirmation
+    assert confirmation.resampling == "cv: 3 folds" and confirmation.defaults == "defaults (untuned)"
+    for entry in confirmation.configurations:
+        assert sorted(r.fold for r in entry.runs) == [1, 2, 3]
+    assert {m.fold for m in best.ensemble.members} == {1, 2, 3} and "fold models" in best.ensemble.members_from
+    names = {(c.name, c.split) for c in best.comparisons}
+    assert ("published model vs logistic regression", "test") in names
+    assert any(name == "winner vs defaults" for name, _ in names) or confirmation.winner == "defaults (untuned)"
+    report = (results / "reports" / "synthetic.md").read_text()
+    assert "3-fold cross-validation by dialogue" in report and "## Comparisons, with intervals" in report
+    # The best config holds the confirmed winner's median run, fold and seed; train.py re-runs it exactly.
+    rerun = subprocess.run([sys.executable, "train.py", "--config", str(results / "best_configs" / "synthetic.json"),
+                            "--data", str(data), "--quiet", "--device", "cpu"], cwd=REPO, capture_output=True,
+                           text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"best dev wF1 {best.metric.value:.4f}" in rerun.stdout
 
 
 def _stored_study(results: Path, dataset: str = "synthetic") -> tuple:

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import RGCNConv, TransformerConv
+from torch_geometric.nn import TransformerConv
 
 from joyful.graph import relation_types
 from joyful.model.contrastive import dual_branch_infonce
+from joyful.model.rgcn import RelationalGraphConv
 
 
 class DialogueGNN(nn.Module):
     def __init__(self, in_dim: int, hidden: int, num_relations: int, heads: int, n_speakers: int,
                  feature_mask_rate: float, edge_perturb_rate: float, temperature: float) -> None:
         super().__init__()
-        self.rgcn = RGCNConv(in_dim, hidden, num_relations)
+        self.rgcn = RelationalGraphConv(in_dim, hidden, num_relations)
         self.transformer_conv = TransformerConv(hidden, hidden, heads=heads)
         self.norm = nn.BatchNorm1d(hidden * heads)
         self.activation = nn.LeakyReLU()
