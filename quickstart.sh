@@ -10,7 +10,7 @@ PY=.venv/bin/python
 DATA=data/synthetic/data_synthetic.pkl
 $PY -m joyful.data.synthetic --out "$DATA" --scale 0.35
 $PY tune/search.py --dataset synthetic --data "$DATA" --storage-path ray_results \
-    --name "quickstart-$(date -u +%Y%m%d-%H%M%S)" --confirm-top 1 --confirm-seeds 3 --quiet
+    --name "quickstart-$(date -u +%Y%m%d-%H%M%S)" --confirm-top 1 --quiet
 echo
 echo "== the published ensemble on the test split: python -m joyful.predict --config results/best_configs/synthetic.json"
 $PY -m joyful.predict --config results/best_configs/synthetic.json --data "$DATA" --out results/predictions_synthetic.csv

@@ -17,7 +17,9 @@ from typing import Any
 
 from joyful.cli_parser import Parser
 from joyful.config import JoyfulConfig, field_names, field_type, load_config_file
+from joyful.datasets import resolve_dataset
 from joyful.errors import UserError
+from joyful.io import recorded_path
 
 # Original flags that never had an effect (or belonged to Comet); refused, not ignored.
 REFUSED_FLAGS = {
@@ -124,19 +126,21 @@ def check_writable(path: str | None, flag: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     values = vars(build_parser().parse_args(argv))
-    # Imported only once the arguments are fine: --help, --version and argument errors answer at once.
-    from joyful.coach import NonFiniteLossError
-    from joyful.run import RunOptions, train
-
     quiet = values.get("quiet", False)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         config, recorded_data = resolve_config(values)
+        # Every check that needs no torch comes first: a mistake is one line within a second.
+        resolve_dataset(config.dataset, values.get("dataset_spec"))
+        if config.data and not recorded_path(config.data).is_file():
+            raise UserError(f"--data {config.data}: no such file")
         for note in config.inactive_settings():
             print(f"warning: {note}", file=sys.stderr)
         check_writable(values.get("metrics_out"), "--metrics-out")
         check_writable(values.get("checkpoint_dir"), "--checkpoint-dir")
         check_writable(values.get("save_model"), "--save-model")
+        from joyful.run import RunOptions, train  # torch: only once the arguments hold
+
         options = RunOptions(device=values.get("device", "auto"), checkpoint_dir=values.get("checkpoint_dir"),
                              from_begin=values.get("from_begin", False), metrics_out=values.get("metrics_out"),
                              dataset_spec=values.get("dataset_spec"), init_checkpoint=values.get("model_ckpt"),
@@ -147,7 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return UserError.exit_code
-    except NonFiniteLossError as exc:
+    except RuntimeError as exc:
+        from joyful.coach import NonFiniteLossError
+
+        if not isinstance(exc, NonFiniteLossError):
+            raise
         print(f"train.py: training failed: {exc}", file=sys.stderr)
         return 1
     if quiet:

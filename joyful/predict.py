@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(**flags)
     except UserError as exc:
-        print(f"joyful.predict: error: {exc}", file=sys.stderr)
+        print(f"python -m joyful.predict: error: {exc}", file=sys.stderr)
         return UserError.exit_code
 
 

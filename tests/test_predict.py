@@ -94,7 +94,7 @@ def test_a_file_of_another_data_set_is_refused(ensemble, tmp_path, capsys, dims,
     out = tmp_path / "predictions.csv"
     code = predict_main(["--config", str(ensemble["config"]), "--data", str(other), "--out", str(out)])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and message in err and err.startswith("joyful.predict: error:")
+    assert code == 2 and len(err.splitlines()) == 1 and message in err and err.startswith("python -m joyful.predict: error:")
     assert not out.exists()
 
 

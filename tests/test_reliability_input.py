@@ -65,7 +65,7 @@ def refused(done: subprocess.CompletedProcess, *fragments: str, ray_tmp: Path | 
     assert done.returncode == 2, f"exit {done.returncode}\nstdout: {done.stdout[-2000:]}\nstderr: {done.stderr[-2000:]}"
     assert len(lines) == 1, f"expected one line on stderr, got:\n{done.stderr}"
     message = lines[0]
-    assert message.startswith(("train.py: error: ", "search.py: error: ")), message
+    assert message.startswith(("train.py: error: ", "tune/search.py: error: ")), message
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
     assert "Traceback" not in done.stdout + done.stderr
@@ -437,7 +437,7 @@ def test_more_gpus_per_trial_than_the_cluster_has_is_refused(tmp_path: Path) -> 
         stop_ray(ray_tmp)
         remove_tree(ray_tmp)
     assert done.returncode == 2, done.stderr[-3000:]
-    errors = [line for line in done.stderr.splitlines() if line.startswith("search.py: error:")]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("tune/search.py: error:")]
     assert len(errors) == 1 and "--gpus-per-trial 1000.0: no node has that many GPUs" in errors[0], done.stderr
     assert "lower it, or use 0 to train on CPU" in errors[0]
     assert files_under(out / "results") == [] and not (out / "ray" / "exp").exists()

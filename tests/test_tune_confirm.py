@@ -290,7 +290,7 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "tune/confirm.py", "--dataset", "synthetic", "--results-dir",
                            str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.startswith("confirm.py: error: no best config at ") and "run tune/search.py" in done.stderr
+    assert done.stderr.startswith("tune/confirm.py: error: no best config at ") and "run tune/search.py" in done.stderr
 
 
 # --- ties, the defaults and intervals -------------------------------------------------------------
@@ -335,7 +335,8 @@ def test_every_headline_comparison_has_a_paired_interval() -> None:
     entries = [_runs_with_predictions(BASELINE_LABEL, 0.5, 0.5),
                _runs_with_predictions(DEFAULTS_LABEL, 0.4, 0.45),
                _runs_with_predictions("proposal, tuned", 0.9, 0.85, config=JoyfulConfig(fusion="hierarchical"))]
-    result = ConfirmationResult([1, 2], entries, "proposal, tuned", proposal={"fusion": "hierarchical"}, n_classes=4)
+    result = ConfirmationResult([1, 2], entries, "proposal, tuned", proposal={"fusion": "hierarchical"}, n_classes=4,
+                                defaults_label=DEFAULTS_LABEL)
     found = {(c.name, c.split): c for c in result.comparisons()}
     assert set(found) == {("winner vs baseline", "dev"), ("winner vs baseline", "test"),
                           ("winner vs defaults", "dev"), ("winner vs defaults", "test"),

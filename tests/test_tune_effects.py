@@ -7,11 +7,11 @@ import statistics
 
 import pytest
 
+from tune.reporting.tables import effects_markdown
 from tune.stats.effects import (
     EXPECTATIONS,
     RunCurve,
     compare_effects,
-    effects_markdown,
     epochs_to_reach,
     summarise_runs,
     tail_std,

@@ -191,7 +191,7 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "tune/report.py", "--dataset", "nothing", "--results-dir", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
-    assert done.stderr.startswith("report.py: error: ") and "run tune/search.py" in done.stderr
+    assert done.stderr.startswith("tune/report.py: error: ") and "run tune/search.py" in done.stderr
 
 
 # --- slow: a real small search, confirmed, reported and rebuilt --------------------------------

@@ -61,7 +61,7 @@ def test_a_lost_worker_that_escapes_stops_the_search_with_the_resume_command(tmp
         stop_ray(ray_tmp)
     [line] = capsys.readouterr().err.strip().splitlines()
     assert code == 3
-    assert line.startswith("search.py: error: a trial worker was lost and could not be replaced (1 worker(s) were "
+    assert line.startswith("tune/search.py: error: a trial worker was lost and could not be replaced (1 worker(s) were "
                            "killed due to the node running low on memory); the finished trials are saved - resume "
                            "with: ")
     assert "--name lost" in line and line.endswith("--resume")

@@ -172,7 +172,9 @@ def test_a_cross_validated_search_records_its_folds_and_publishes_fold_models(tm
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     record, study = _stored_study(results)
     assert record.resampling.kind == "cv" and record.resampling.folds == 3
-    assert study.user_attrs["resampling"] == {"kind": "cv", "folds": 3}
+    from tune.study.story import details
+
+    assert details(study)["resampling"] == {"kind": "cv", "folds": 3}
     for trial in record.trials:
         assert 1 <= trial.folds_run <= 3 and len(trial.fold_scores) == trial.folds_run
         assert trial.best_dev_weighted_f1 == pytest.approx(sum(trial.fold_scores) / trial.folds_run)

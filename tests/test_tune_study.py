@@ -199,7 +199,7 @@ def test_optuna_dashboard_serves_a_search_journal(tmp_path: Path) -> None:
         assert summary["study_name"] == record.optuna_study
         attrs = {a["key"]: a["value"] for a in summary["user_attrs"]}
         assert attrs["data_sha256"] == record.data_sha256
-        assert record.trials[0].trial_id in str(attrs) and "search_winner" in attrs  # the search's story is there
+        assert "finished_at" in attrs and "started_at" in attrs  # the search's own times are there
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["finite", "fmt_value", "present", "slug", "utc_now", "utc_stamp"]
@@ -33,9 +33,9 @@ def slug(name: str) -> str:
 
 def utc_now() -> str:
     """This moment in UTC as records store it (ISO 8601, seconds)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def utc_stamp() -> str:
     """This moment in UTC as a default experiment name carries it (20261201-061436)."""
-    return f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}"

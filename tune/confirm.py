@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         options = ConfirmOptions.from_namespace(namespace)
         job = plan_confirmation(options, command=shlex.join(["python", "tune/confirm.py", *argv]))
     except UserError as exc:
-        print(f"confirm.py: error: {exc}", file=sys.stderr)
+        print(f"tune/confirm.py: error: {exc}", file=sys.stderr)
         return UserError.exit_code
     return run_confirmation(job, options)
 
@@ -106,7 +106,7 @@ def run_confirmation(job: PublishJob, options: ConfirmOptions) -> int:
         check_shared_storage(job.experiment_root)
         return publish(job)
     except UserError as exc:
-        print(f"confirm.py: error: {exc}", file=sys.stderr)
+        print(f"tune/confirm.py: error: {exc}", file=sys.stderr)
         return UserError.exit_code
     finally:
         if ray.is_initialized():

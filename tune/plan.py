@@ -33,7 +33,7 @@ from tune.study.storage import (
 )
 from tune.study.story import finished, stored_budget, stored_resampling
 
-__all__ = ["CreatedFolders", "DatasetPlan", "WarmStart", "plan_dataset", "resolve_budget", "resumed_budget"]
+__all__ = ["CreatedFolders", "DatasetPlan", "WarmStart", "check_dataset", "plan_dataset", "resolve_budget", "resumed_budget"]
 
 
 @dataclass
@@ -99,6 +99,22 @@ def resolve_budget(space: SearchSpace, overrides: dict[str, Any]) -> Budget:
     return dataclasses.replace(space.budget, **overrides).check(flags=True)
 
 
+def check_dataset(dataset: str, data_path: str | None, space_path: str | None, *, dataset_spec: str | None = None,
+                  budget_overrides: dict[str, Any] | None = None) -> tuple[SearchSpace, Budget]:
+    """What can be checked of one data set's search without torch: its name, spec, space file, budget and data
+    path (so a mistake there is one line within a second). Returns its space and budget."""
+    check_dataset_name(dataset)
+    resolve_dataset(dataset, dataset_spec)
+    space, note = resolve_space(dataset, space_path)
+    if note:
+        print(f"{dataset}: {note}")
+    budget = resolve_budget(space, budget_overrides or {})
+    if data_path and not Path(data_path).is_file():
+        raise UserError(f"--data {data_path}: " + ("is a folder, not a data file" if Path(data_path).is_dir()
+                                                   else "no such file"))
+    return space, budget
+
+
 def plan_dataset(dataset: str, data_path: str | None, space_path: str | None, store: ResultStore, *, name: str,
                  dataset_spec: str | None = None, optuna_storage: str | None = None,
                  budget_overrides: dict[str, Any] | None = None, resume: bool = False,
@@ -109,11 +125,8 @@ def plan_dataset(dataset: str, data_path: str | None, space_path: str | None, st
     journal file or URL to learn from (None: no warm start)."""
     from joyful.run import load_data  # torch: only once the arguments are fine
 
-    check_dataset_name(dataset)
-    resolve_dataset(dataset, dataset_spec)
-    space, note = resolve_space(dataset, space_path)
-    if note:
-        print(f"{dataset}: {note}")
+    space, budget = check_dataset(dataset, data_path, space_path, dataset_spec=dataset_spec,
+                                  budget_overrides=budget_overrides)
     values = {**JoyfulConfig(dataset=dataset).to_dict(), **space.fixed, "dataset": dataset}
     if data_path:
         values["data"] = portable_path(data_path)  # as result files record it; errors name the path as given
@@ -127,7 +140,7 @@ def plan_dataset(dataset: str, data_path: str | None, space_path: str | None, st
     fingerprint = space_fingerprint(space)
     storage = optuna_storage or store.optuna_storage_path(dataset, data.sha256, fingerprint)
     overrides = budget_overrides or {}
-    budget, finished_at = resolve_budget(space, overrides), None
+    finished_at = None
     if resume and study_exists(storage, name):
         budget, finished_at = resumed_budget(load_study(storage, name), name, overrides, budget)
     base = base.replace(epochs=budget.max_epochs, num_threads=max(1, int(budget.cpus_per_trial)))

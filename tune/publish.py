@@ -55,9 +55,10 @@ from tune.records import (
     ranked,
 )
 from tune.records.store import PublishOutcome, ResultStore
+from tune.reporting.tables import print_confirmation
 from tune.space import SearchSpace
 from tune.stats.bootstrap import Predictions
-from tune.stats.confirmation import ConfigRuns, ConfirmationResult, comparison, ensemble_scores, print_confirmation
+from tune.stats.confirmation import ConfigRuns, ConfirmationResult, comparison, ensemble_scores
 from tune.stats.references import ReferenceModels, judge, majority_warning, published_test, reference_models
 from tune.tracking import Tracking
 
@@ -460,12 +461,15 @@ def print_summary(study: StudyRecord, winner: TrialRecord | None, top: int = 10)
     print(f"\n{study.dataset}: {len(study.trials)} trials - "
           + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
     listed = ranked(study.trials) + [t for t in study.trials if not t.eligible]
-    print(f"{'trial':<18}{'status':<15}{'epochs':>7}{'best dev wF1':>14}  params")
+    cv = study.resampling.kind == "cv"
+    ran, score_name = ("folds", "mean over folds") if cv else ("epochs", "best dev wF1")
+    print(f"{'trial':<18}{'status':<15}{ran:>7}{score_name:>16}  params")
     for t in listed[:top]:
         score = f"{t.best_dev_weighted_f1:.4f}" if t.best_dev_weighted_f1 is not None else "-"
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(t.params.items()))
         mark = " <- best" if winner is not None and t.trial_id == winner.trial_id else ""
-        print(f"{t.trial_id:<18}{t.status:<15}{t.epochs_run:>7}{score:>14}  {params}{mark}")
+        budget = f"{t.folds_run or 0}/{study.resampling.folds}" if cv else str(t.epochs_run)
+        print(f"{t.trial_id:<18}{t.status:<15}{budget:>7}{score:>16}  {params}{mark}")
         if t.error:
             print(f"{'':<18}error: {t.error}")
     if len(listed) > top:

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         for dataset in datasets:
             print(f"wrote {build_report(dataset, results_dir, html=args.html)}")
     except UserError as exc:
-        print(f"report.py: error: {exc}", file=sys.stderr)
+        print(f"tune/report.py: error: {exc}", file=sys.stderr)
         return UserError.exit_code
     return 0
 

@@ -34,7 +34,7 @@ from joyful.errors import UserError
 from joyful.io import REPO, display_path, portable_path
 from tune.common import utc_stamp
 from tune.options import SearchOptions, options_parser
-from tune.plan import CreatedFolders, DatasetPlan, plan_dataset
+from tune.plan import CreatedFolders, DatasetPlan, check_dataset, plan_dataset
 from tune.records import StudyRecord
 from tune.records.store import ResultStore
 from tune.runner.cluster import check_shared_storage, check_storage_path, check_trial_fits, start_ray
@@ -89,7 +89,7 @@ def _refused(exc: UserError, created: CreatedFolders | None = None) -> int:
     """A search refused before its trials ran: one line, exit status 2, and no empty folders left behind."""
     if created is not None:
         created.remove_empty()
-    print(f"search.py: error: {exc}", file=sys.stderr)
+    print(f"tune/search.py: error: {exc}", file=sys.stderr)
     return UserError.exit_code
 
 
@@ -115,18 +115,21 @@ class SearchPlan:
 def plan_search(options: SearchOptions) -> SearchPlan:
     """Every check that can fail before a trial runs: trackers, data, spaces, storage, name, results folder
     (`SearchOptions` has checked the flags)."""
-    # Ray: only once the flags are fine (--help and argument errors answer at once).
-    from tune.runner.tuner import experiment_path, experiments_to_resume
-
+    # Everything that needs no torch, Ray or Optuna first: a mistake there is one line within a second.
+    for dataset, data, space in options.datasets():
+        check_dataset(dataset, data, space, dataset_spec=options.dataset_spec,
+                      budget_overrides=options.budget_overrides())
     check_tracking(options.tracking)
     name = options.name or f"search-{utc_stamp()}"
     store = ResultStore(options.results_dir)
+    store.check_writable()
+    storage = check_storage_path(options.storage_path)
+    from tune.runner.tuner import experiment_path, experiments_to_resume  # Ray: once the arguments hold
+
     plans = [plan_dataset(dataset, data, space, store, name=name, dataset_spec=options.dataset_spec,
                           optuna_storage=options.optuna_storage, budget_overrides=options.budget_overrides(),
                           resume=options.resume, warm_start=options.warm_start)
              for dataset, data, space in options.datasets()]
-    # Storage and name first: refusing them must not leave empty result folders behind.
-    storage = check_storage_path(options.storage_path)
     if options.resume:
         resume = experiments_to_resume(list(options.dataset), storage, name)
     else:
@@ -140,8 +143,7 @@ def plan_search(options: SearchOptions) -> SearchPlan:
                                 "search of this data and space); pass another --name")
     for plan in plans:
         confirm_seed_count(options.confirm_seeds, plan.resampling.folds if plan.resampling.cv else 0,
-                              options.confirm_top)
-    store.check_writable()
+                           options.confirm_top)
     return SearchPlan(name, plans, storage, store, resume)
 
 
@@ -179,7 +181,7 @@ def run_all(search: SearchPlan, options: SearchOptions, created: CreatedFolders 
         cause = lost_worker_cause(exc)
         if cause is None:
             raise
-        print(f"search.py: error: a trial worker was lost and could not be replaced ({cause}); the finished trials "
+        print(f"tune/search.py: error: a trial worker was lost and could not be replaced ({cause}); the finished trials "
               f"are saved - resume with: {resume_command(options, name)}", file=sys.stderr)
         return LOST_WORKER_EXIT
     finally:

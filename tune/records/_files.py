@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ __all__ = ["append_line", "cell", "corrupt_path"]
 
 
 def corrupt_path(path: Path) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     stem = path.name.removesuffix(".json")
     candidate, n = path.with_name(f"{stem}.corrupt-{stamp}.json"), 1
     while candidate.exists():

@@ -8,8 +8,7 @@ import statistics
 from tune.records import BestConfig, ConfigurationRecord, LinearReference, Summary
 from tune.reporting.context import Context
 from tune.reporting.plots import plot_confirmation
-from tune.stats.confirmation import confirmation_markdown, per_run_markdown
-from tune.stats.effects import effects_markdown
+from tune.reporting.tables import confirmation_markdown, effects_markdown, per_run_markdown
 from tune.stats.references import judge, published_test
 
 __all__ = ["confirmation"]
@@ -80,6 +79,10 @@ def _comparisons(c: Context) -> str:
              "interval from resampling the dialogues (paired; tune/stats/bootstrap.py). An interval that holds 0 is a "
              "tie. Dev (out-of-fold) rows are what the decisions used; test rows were seen only after them.\n",
              "\n".join(rows) + "\n"]
+    recorded = c.best.confirmation
+    if not tuned and recorded is not None and recorded.defaults == recorded.winner:
+        lines.append(f"**Did tuning beat the untuned defaults?** No: the published configuration (`{recorded.winner}`) "
+                     "has the untuned defaults' settings.\n")
     if tuned:
         lines.append("**Did tuning beat the untuned defaults?** " + "; ".join(
             f"on {x.split}: {'yes' if not x.tie and x.estimate > 0 else 'no' if not x.tie else 'a tie'} "

@@ -108,8 +108,8 @@ def _scored_model(base: dict[str, Any]) -> str:
         return ""
     window = (f"over {base.get('ema_epochs')} epochs" if averaging == "ema"
               else f"from epoch {base.get('swa_start')}")
-    return (f"; every score is the dev wF1 of the trial's averaged weights (`{averaging}` {window}), the one ASHA, "
-            "TPE, the ranking, the curves and the Optuna study all use")
+    return (f"; every score is the dev wF1 of the trial's averaged weights (`{averaging}` {window}), the one the "
+            "scheduler, TPE, the ranking, the curves and the Optuna study all use")
 
 
 def history(c: Context) -> str:

@@ -131,10 +131,13 @@ def confirm(candidates: list[tuple[str, JoyfulConfig]], baseline: JoyfulConfig, 
         raise UserError(f"confirmation seeds {seeds} must be a non-empty list without repeats")
     entries = [ConfigRuns(BASELINE_LABEL, baseline, [])]
     offered = ([(DEFAULTS_LABEL, defaults)] if defaults is not None else []) + list(candidates)
+    defaults_label = None
     for label, config in offered:
         if label in {e.label for e in entries}:
             raise UserError(f"confirmation label {label!r} is used twice")
         twin = next((e for e in entries if same_setup(config, e.config)), None)
+        if label == DEFAULTS_LABEL:
+            defaults_label = twin.label if twin is not None else DEFAULTS_LABEL
         if twin is not None:
             print(f"confirmation: {label} has the settings of {twin.label}; trained once, as {twin.label}", flush=True)
             continue
@@ -175,7 +178,8 @@ def confirm(candidates: list[tuple[str, JoyfulConfig]], baseline: JoyfulConfig, 
     result = ConfirmationResult(seeds=list(seeds), entries=entries, winner_label=choose_confirmed_winner(entries),
                                 wall_seconds=time.perf_counter() - started,
                                 experiment=portable_path(f"{storage_path.rstrip('/')}/{name}"),
-                                proposal=dict(proposal or {}), folds=folds, n_classes=data.spec.n_classes)
+                                proposal=dict(proposal or {}), folds=folds, n_classes=data.spec.n_classes,
+                                defaults_label=defaults_label)
     result.decide_ties(on_tie)
     return result
 

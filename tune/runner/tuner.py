@@ -24,7 +24,7 @@ from tune.records import TrialRecord, classify, stop_reason
 from tune.runner.cluster import GracefulStop
 from tune.runner.lost_workers import treat_lost_workers_as_trial_failures
 from tune.study.storage import create_study, load_study, open_storage
-from tune.study.story import creation_attrs, trial_times
+from tune.study.story import creation_attrs, creation_details, set_details, trial_times
 from tune.tracking import Tracking, tracking_callbacks
 
 # What the scheduler compares, TPE learns from and the ranking uses (tune/runner/trainable.py reports it).
@@ -137,8 +137,8 @@ def build_tuner(plan: DatasetPlan, storage: str, name: str, resume: bool, *, see
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study_storage = open_storage(plan.optuna_storage)
     tpe_seed = sampler_seed(seed, len(plan.warm_start.trials) if plan.warm_start else 0)
-    study = create_study(study_storage, name, plan.space.mode,
-                         creation_attrs(plan.fingerprints, tpe_seed, budget, plan.resampling))
+    study = create_study(study_storage, name, plan.space.mode, creation_attrs(plan.fingerprints, tpe_seed))
+    set_details(study, creation_details(budget, plan.resampling))
     if plan.warm_start:  # learned from, never re-run; TPE's start-up phase counts them too
         study.add_trials(plan.warm_start.trials)
     # TPE's random start-up phase is sized to the concurrency (ray#52535): with more trials in

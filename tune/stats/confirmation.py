@@ -23,7 +23,7 @@ from pydantic import Field as PydanticField
 
 from joyful.config import JoyfulConfig
 from joyful.metrics import weighted_f1
-from tune.common import fmt_value, utc_now
+from tune.common import utc_now
 from tune.records import (
     CONFIRMATION_KIND,
     Comparison,
@@ -36,11 +36,10 @@ from tune.records import (
     Summary,
 )
 from tune.stats.bootstrap import Predictions, bootstrap_interval
-from tune.stats.effects import RunCurve, compare_effects, effects_markdown, mean_ci95, summarise_runs
+from tune.stats.effects import RunCurve, compare_effects, mean_ci95, summarise_runs
 
 __all__ = ["BASELINE_LABEL", "DEFAULTS_LABEL", "ConfigRuns", "ConfirmationResult", "SeedRun",
-           "choose_confirmed_winner", "comparison", "confirmation_markdown", "ensemble_scores", "mean_ci95",
-           "paired_difference", "per_run_markdown", "print_confirmation"]
+           "choose_confirmed_winner", "comparison", "ensemble_scores", "key_label", "mean_ci95", "paired_difference"]
 
 BASELINE_LABEL = "baseline"
 DEFAULTS_LABEL = "defaults (untuned)"
@@ -56,13 +55,13 @@ def paired_difference(candidate: dict[Any, float], baseline: dict[Any, float]) -
     summary = mean_ci95(diffs)
     low = summary["ci95"][0] if summary["ci95"] else None
     high = summary["ci95"][1] if summary["ci95"] else None
-    return {**summary, "runs": [_key_label(k) for k in keys], "diffs": diffs, "wins": sum(d > 0 for d in diffs),
+    return {**summary, "runs": [key_label(k) for k in keys], "diffs": diffs, "wins": sum(d > 0 for d in diffs),
             "ties": sum(d == 0 for d in diffs), "losses": sum(d < 0 for d in diffs),
             # The interval tells whether the gain is more than seed noise (at 95%), either way.
             "ci_excludes_zero": low is not None and (low > 0 or high < 0)}
 
 
-def _key_label(key: Any) -> str:
+def key_label(key: Any) -> str:
     seed, fold = key if isinstance(key, tuple) else (key, 0)
     return f"seed {seed}" + (f", fold {fold}" if fold else "")
 
@@ -162,6 +161,9 @@ class ConfirmationResult:
     folds: int = 0  # 0: the data's dev split; K: each run held out one of K folds
     n_classes: int = 0
     tie: str | None = None  # why the baseline is published although another configuration scored higher
+    # The entry that holds the untuned defaults: DEFAULTS_LABEL, or the baseline's label when the defaults have
+    # its settings (trained once); None without a defaults row.
+    defaults_label: str | None = None
 
     def entry(self, label: str) -> ConfigRuns:
         return next(e for e in self.entries if e.label == label)
@@ -211,8 +213,9 @@ class ConfirmationResult:
     def comparisons(self) -> list[Comparison]:
         """The winner against the baseline and the untuned defaults, and the proposal against the baseline, on the
         selection split and on test; each a paired interval over dialogues."""
-        pairs = [("winner vs baseline", self.winner_label, BASELINE_LABEL),
-                 ("winner vs defaults", self.winner_label, DEFAULTS_LABEL)]
+        pairs = [("winner vs baseline", self.winner_label, BASELINE_LABEL)]
+        if self.defaults_label is not None:
+            pairs.append(("winner vs defaults", self.winner_label, self.defaults_label))
         proposed = self.proposal_entry()
         if proposed is not None:
             pairs.append(("proposal vs baseline", proposed.label, BASELINE_LABEL))
@@ -264,7 +267,7 @@ class ConfirmationResult:
             by_key = [{r.key: r for r in e.runs} for e in pair]
             effects = Effects(baseline=pair[0].label, compared=pair[1].label,
                               compared_is_winner=pair[1].label == self.winner_label, proposal=dict(self.proposal),
-                              runs=[_key_label(k) for k in keys],
+                              runs=[key_label(k) for k in keys],
                               rows=compare_effects(summarise_runs([by_key[0][k].curve() for k in keys]),
                                                    summarise_runs([by_key[1][k].curve() for k in keys])))
         run = self.winner_run
@@ -275,7 +278,7 @@ class ConfirmationResult:
                       "defaults included; a lead over the baseline within the paired interval is a tie; the config is "
                       "the winner at its median run",
             resampling=f"cv: {self.folds} folds" if self.folds else "holdout",
-            defaults=DEFAULTS_LABEL if self.has(DEFAULTS_LABEL) else None, tie=self.tie,
+            defaults=self.defaults_label, tie=self.tie,
             configurations=configurations, effects=effects,
             ensemble_all=ensemble_scores([r for e in self.entries for r in e.runs]),
             wall_seconds=round(self.wall_seconds, 1), experiment=self.experiment, finished_at=utc_now())
@@ -297,63 +300,3 @@ def choose_confirmed_winner(entries: list[ConfigRuns]) -> str:
     if not scored:
         raise RuntimeError("every confirmation run failed; see the errors in the Ray experiment")
     return max(scored)[2]
-
-
-# --- tables -------------------------------------------------------------------------------
-
-
-def _f(value: float | None, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _ci(ci: list[float] | None) -> str:
-    return "n/a" if not ci else f"[{ci[0]:.4f}, {ci[1]:.4f}]"
-
-
-def confirmation_markdown(confirmation: Confirmation) -> str:
-    """The confirmation as a Markdown table (dev wF1 over runs, test wF1, paired difference to the baseline)."""
-    lines = ["| configuration | settings that differ from the baseline | runs | dev wF1 mean ± std | dev wF1 CI95 "
-             "| test wF1 mean ± std | diff to baseline (dev) | diff CI95 | runs won |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for c in confirmation.configurations:
-        dev, test, diff = c.dev_weighted_f1, c.test_weighted_f1, c.paired_diff_to_baseline
-        label = f"**{c.label}** (published)" if c.label == confirmation.winner else c.label
-        settings = ", ".join(f"{k}={fmt_value(v)}" for k, v in sorted(c.searched.items())) or "-"
-        if diff is None:
-            diff_cells = "-", "-", "-"
-        else:
-            won = f"{diff.wins}/{diff.n}"
-            diff_cells = (f"{_f(diff.mean)}" if diff.mean is not None else "n/a", _ci(diff.ci95), won)
-        lines.append(f"| {label} | {settings} | {dev.n} | {_f(dev.mean)} ± {_f(dev.std)} | {_ci(dev.ci95)} "
-                     f"| {_f(test.mean)} ± {_f(test.std)} | {' | '.join(diff_cells)} |")
-    return "\n".join(lines)
-
-
-def per_run_markdown(confirmation: Confirmation) -> str:
-    """Every run's dev wF1 (and test wF1), a column per seed (and fold)."""
-    keys = sorted({r.key for c in confirmation.configurations for r in c.runs})
-    lines = ["| configuration | " + " | ".join(_key_label(k) for k in keys) + " |", "|---|" + "---:|" * len(keys)]
-    for c in confirmation.configurations:
-        cells = []
-        for seed, fold in keys:
-            r = c.run_at(seed, fold)
-            cells.append("failed" if r is None or r.best_dev_weighted_f1 is None
-                         else f"{r.best_dev_weighted_f1:.4f} (test {r.test_weighted_f1:.4f})")
-        lines.append(f"| {c.label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def print_confirmation(confirmation: Confirmation) -> None:
-    where = "its held-out fold" if confirmation.resampling != "holdout" else "dev"
-    print(f"\nconfirmation (each run's dev wF1 on {where}; seeds " + ", ".join(map(str, confirmation.seeds)) + "):")
-    print(confirmation_markdown(confirmation))
-    print()
-    print(per_run_markdown(confirmation))
-    effects = confirmation.effects
-    if effects:
-        print(f"\nexpected effects, {effects.compared} against the baseline:")
-        print(effects_markdown(effects.rows, "winner" if effects.compared_is_winner else "compared"))
-    if confirmation.tie:
-        print(f"\n{confirmation.tie}")
-    run = confirmation.winner_run
-    print(f"\npublished configuration: {confirmation.winner} (config at {run.label})")

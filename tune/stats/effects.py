@@ -29,7 +29,6 @@ __all__ = [
     "GroupEffects",
     "RunCurve",
     "compare_effects",
-    "effects_markdown",
     "epochs_to_reach",
     "mean_ci95",
     "summarise_runs",
@@ -235,32 +234,3 @@ def _paired_interval(measure: str, baseline: GroupEffects, winner: GroupEffects)
 
 def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
-
-
-def _number(value: float | None, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _change(row: EffectRow) -> str:
-    value = row.change
-    if value is None:
-        return "n/a"
-    if row.change_unit == "points":
-        return f"{value:+.2f} points"
-    word = "lower" if row.measure != "epochs_to_95" else "faster"
-    return f"{abs(value) * 100:.1f}% {word if value >= 0 else ('higher' if word == 'lower' else 'slower')}"
-
-
-def effects_markdown(rows: list[EffectRow], compared: str = "winner") -> str:
-    """The effects rows as a Markdown table; `compared` heads the column of the configuration set against the baseline."""
-    lines = [f"| effect | measure | baseline | {compared} | change | expected | seeds better | verdict "
-             f"| {compared} - baseline, CI95 |",
-             "|---|---|---:|---:|---:|---|---:|---|---:|"]
-    for row in rows:
-        digits = 2 if row.measure == "epochs_to_95" else 4
-        interval = row.diff_ci95
-        ci = f"[{interval[0]:+.{digits}f}, {interval[1]:+.{digits}f}]" if interval else "-"
-        lines.append(f"| {row.effect} | {row.description} | {_number(row.baseline, digits)} | "
-                     f"{_number(row.winner, digits)} | {_change(row)} | {row.expected} | "
-                     f"{row.seeds_better or '-'} | {row.verdict} | {ci} |")
-    return "\n".join(lines)

@@ -1,30 +1,30 @@
 """What a search records in its Optuna study beyond the trials, so that optuna-dashboard, `optuna best-trial`
 and the report tell one story.
 
-The trials themselves (states, curves, `epochs_run`, `stop_reason`, `ray_trial_id`) are written live by the
-searcher (tune/runner/optuna_searcher.py). Optuna refuses to change a finished trial, so everything decided after
-the trials lives in the study's user attributes:
+The trials themselves (states, curves, `epochs_run` or `folds_run`, `stop_reason`, `ray_trial_id`) are written
+live by the searcher (tune/runner/optuna_searcher.py). Optuna refuses to change a finished trial, so what is
+decided after the trials lives in the study's attributes. `optuna studies` prints every *user* attribute in its
+table, so those stay short: the fingerprints a warm start matches (`dataset`, `data_sha256`,
+`space_fingerprint`, `space_file`), `sampler_seed`, `started_at` (the search's creation, which no --resume
+changes), and once it has published `finished_at` (which tells `--resume` there is nothing left to do) and
+`summary` (one line). The rest are *system* attributes named `joyful:<key>` (Optuna's storage keeps them; the
+dashboard and `optuna studies` do not list them):
 
-* at creation: the fingerprints (data, space), `sampler_seed`, `budget` (what `--resume` continues with),
-  `ranking_rule`, `started_at` (the search's start, which no --resume changes);
+* at creation: `budget` and `resampling` (what `--resume` continues with), `ranking_rule`;
 * at every invocation of `tune/search.py` on it: one entry of `invocations` (`start_invocation`), its end and
   the seconds its trials took added when it ends (`end_invocation`);
-* after the search: `search_winner` (its Optuna number, Ray id, score, best epoch, state) and, when Optuna's
-  own `best_trial` (COMPLETE trials only) is another trial, `optuna_best_trial_differs` saying why;
-* after confirmation: `confirmation` (seeds, every configuration's per-seed dev and test scores, winner);
-* after publishing: `published` (the best-config file, whether it was written and why, the published
-  settings and the ensemble's scores) and `finished_at`, which tells `--resume` that nothing is left to do.
+* the winner's re-run once done (`winner_rerun`, so a resumed publish stage does not train it again);
+* after the search: `search_winner` and, when Optuna's own `best_trial` (COMPLETE trials only) is another
+  trial, `optuna_best_trial_differs` saying why;
+* after confirmation and publishing: `confirmation` and `published`.
 
-With optuna-dashboard installed the same story is the study's note (Markdown on the dashboard's study
-page). `record_story` writes it from the result records. `optuna studies` prints every user attribute in
-its table, so the long ones (confirmation, published) stay compact: a line of text each, with the detail in
-the result files.
+With optuna-dashboard installed the same story is the study's note (Markdown on the dashboard's study page).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,38 +44,56 @@ from tune.records import (
 from tune.space import Budget, Resampling
 from tune.study.storage import load_study
 
-__all__ = ["creation_attrs", "stored_resampling", "end_invocation", "finished", "recall_rerun", "record_story", "remember_rerun",
-           "search_times", "start_invocation", "stored_budget", "trial_times"]
+__all__ = ["creation_attrs", "creation_details", "details", "end_invocation", "finished", "recall_rerun", "record_story",
+           "remember_rerun", "search_times", "set_details", "start_invocation", "stored_budget", "stored_resampling",
+           "trial_times"]
+
+PREFIX = "joyful:"
 
 
-def creation_attrs(fingerprints: dict[str, str], sampler_seed: int, budget: Budget,
-                   resampling: Resampling) -> dict[str, Any]:
-    """The user attributes a search's study gets when it is created."""
-    return {**fingerprints, "sampler_seed": sampler_seed, "budget": dataclasses.asdict(budget),
-            "resampling": dataclasses.asdict(resampling), "ranking_rule": RANKING_RULE, "started_at": utc_now()}
+def details(study: Any) -> dict[str, Any]:
+    """The study's system attributes this module writes (`joyful:<key>`), by key."""
+    stored = study._storage.get_study_system_attrs(study._study_id)  # Optuna keeps no public reader for them
+    return {key[len(PREFIX):]: value for key, value in stored.items() if key.startswith(PREFIX)}
+
+
+def set_details(study: Any, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        study._storage.set_study_system_attr(study._study_id, PREFIX + key, value)
+
+
+def creation_attrs(fingerprints: dict[str, str], sampler_seed: int) -> dict[str, Any]:
+    """The (short) user attributes a search's study gets when it is created."""
+    return {**fingerprints, "sampler_seed": sampler_seed, "started_at": utc_now()}
+
+
+def creation_details(budget: Budget, resampling: Resampling) -> dict[str, Any]:
+    """The system attributes a search's study gets when it is created."""
+    return {"budget": dataclasses.asdict(budget), "resampling": dataclasses.asdict(resampling),
+            "ranking_rule": RANKING_RULE}
 
 
 def stored_resampling(study: Any) -> Resampling | None:
     """The resampling a study was created with (what `--resume` continues with)."""
-    stored = study.user_attrs.get("resampling")
+    stored = details(study).get("resampling")
     return Resampling(**stored) if isinstance(stored, dict) else None
 
 
 def start_invocation(storage_path: str | Path, name: str, resumed: bool) -> int:
     """Record that `tune/search.py` starts (or resumes) search `name` now; returns the entry's index."""
     study = load_study(storage_path, name)
-    invocations = list(study.user_attrs.get("invocations") or [])
+    invocations = list(details(study).get("invocations") or [])
     invocations.append(Invocation(started_at=utc_now(), resumed=resumed).to_dict())
-    study.set_user_attr("invocations", invocations)
+    set_details(study, {"invocations": invocations})
     return len(invocations) - 1
 
 
 def end_invocation(storage_path: str | Path, name: str, index: int, seconds: float) -> None:
     """Record that invocation `index` of search `name` ended now, its trials having taken `seconds`."""
     study = load_study(storage_path, name)
-    invocations = list(study.user_attrs.get("invocations") or [])
+    invocations = list(details(study).get("invocations") or [])
     invocations[index] = {**invocations[index], "ended_at": utc_now(), "seconds": round(seconds, 1)}
-    study.set_user_attr("invocations", invocations)
+    set_details(study, {"invocations": invocations})
 
 
 def search_times(study: Any) -> dict[str, Any]:
@@ -84,7 +102,7 @@ def search_times(study: Any) -> dict[str, Any]:
     counts until the last trial that ended within it."""
     trials = study.get_trials(deepcopy=False)
     ends = sorted(t.datetime_complete for t in trials if t.datetime_complete is not None)
-    invocations = [Invocation.from_dict(i) for i in study.user_attrs.get("invocations") or []]
+    invocations = [Invocation.from_dict(i) for i in details(study).get("invocations") or []]
     seconds = 0.0
     for index, invocation in enumerate(invocations):
         if invocation.seconds is not None:
@@ -115,24 +133,24 @@ def _iso(moment: datetime | None) -> str | None:
     """Optuna's naive local time as an ISO 8601 UTC string, like every other time in the records."""
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def stored_budget(study: Any) -> Budget | None:
     """The budget a study was created with (None for a study written before it was recorded)."""
-    stored = study.user_attrs.get("budget")
+    stored = details(study).get("budget")
     return Budget(**stored) if isinstance(stored, dict) else None
 
 
 def remember_rerun(storage_path: str | Path, name: str, trial_id: str, rerun: Rerun, test: TestScores | None) -> None:
     """Keep the winner's re-run in search `name`'s study, so that a resumed publish stage does not train it again."""
-    load_study(storage_path, name).set_user_attr(
-        "winner_rerun", {"trial_id": trial_id, "rerun": rerun.to_dict(), "test": test.to_dict() if test else None})
+    set_details(load_study(storage_path, name), {
+        "winner_rerun": {"trial_id": trial_id, "rerun": rerun.to_dict(), "test": test.to_dict() if test else None}})
 
 
 def recall_rerun(storage_path: str | Path, name: str, trial_id: str) -> tuple[Rerun, TestScores | None] | None:
     """The re-run `remember_rerun` kept for winner `trial_id` of search `name`, or None."""
-    kept = load_study(storage_path, name).user_attrs.get("winner_rerun")
+    kept = details(load_study(storage_path, name)).get("winner_rerun")
     if not isinstance(kept, dict) or kept.get("trial_id") != trial_id:
         return None
     return Rerun.from_dict(kept["rerun"]), TestScores.from_dict(kept["test"]) if kept.get("test") else None
@@ -150,7 +168,6 @@ def record_story(storage_path: str | Path, record: StudyRecord, best: BestConfig
     `best` is the best config this search produced (None when no trial finished); `published` says what
     became of it: {"written": bool, "reason": str, "path": str}.
     """
-
     study = load_study(storage_path, record.optuna_study)
     attrs = _winner_attrs(study, record)
     if best is not None and best.study.name == record.name:
@@ -159,10 +176,22 @@ def record_story(storage_path: str | Path, record: StudyRecord, best: BestConfig
         attrs["published"] = {**(published or {}), "config_searched": best.searched,
                               "dev_weighted_f1": best.value, "test": best.test.to_dict() if best.test else None,
                               "ensemble": _ensemble_attrs(best.ensemble)}
-    attrs["finished_at"] = utc_now()
-    for key, value in attrs.items():
-        study.set_user_attr(key, value)
+    set_details(study, attrs)
+    study.set_user_attr("summary", _summary(attrs))
+    study.set_user_attr("finished_at", utc_now())
     _save_note(study, attrs)
+
+
+def _summary(attrs: dict[str, Any]) -> str:
+    """One short line for `optuna studies`: the search's winner and what became of its result."""
+    winner = attrs.get("search_winner")
+    if not winner:
+        return "no trial finished with a score"
+    line = f"winner #{winner['trial_number']} ({winner['value']:.4f})"
+    published = attrs.get("published")
+    if published:
+        line += "; best config " + ("written" if published.get("written") else "kept earlier")
+    return line
 
 
 def _winner_attrs(study: Any, record: StudyRecord) -> dict[str, Any]:
