@@ -116,8 +116,21 @@ def plan_search(data_path: str, space_path: Path, storage: Path, name: str, *, n
     budget = {"num_samples": num_samples, "max_epochs": max_epochs, "grace_period": grace_period,
               "reduction_factor": reduction_factor, "cpus_per_trial": float(cpus_per_trial), "gpus_per_trial": 0.0,
               "max_concurrent": concurrency, "checkpoint_every": checkpoint_every}
-    return plan_dataset(DATASET, data_path, str(space_path), ResultStore(storage / "results"), name=name,
-                        budget_overrides=budget)
+    return plan_dataset(DATASET, data_path, str(on_the_dev_split(space_path, storage)),
+                        ResultStore(storage / "results"), name=name, budget_overrides=budget)
+
+
+def on_the_dev_split(space_path: Path, folder: Path) -> Path:
+    """A copy of a space file that scores trials on the dev split: these benchmarks count epochs, so every trial
+    must be one run (the shipped quick-start space cross-validates)."""
+    import yaml
+
+    document = yaml.safe_load(Path(space_path).read_text())
+    document["resampling"] = "holdout"
+    copy = folder / f"holdout-{Path(space_path).name}"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_text(yaml.safe_dump(document, sort_keys=False))
+    return copy
 
 
 def run_search(data_path: str, space_path: Path, storage: Path, name: str, *, num_samples: int, max_epochs: int,

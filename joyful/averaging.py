@@ -13,7 +13,9 @@ test. An average of the weights along the trajectory smooths that walk:
   trained weights.
 
 Every floating-point tensor of the state (parameters, and buffers such as BatchNorm's running
-statistics) is averaged; integer buffers (``num_batches_tracked``) are copied. The average lives in
+statistics) is averaged; integer buffers (``num_batches_tracked``) are copied. With SWA the Coach then
+recomputes the BatchNorm statistics of the averaged weights from a pass over train (as
+`torch.optim.swa_utils.update_bn`): an average of the epochs' statistics does not describe them. The average lives in
 a copy of the model on the same device, which is what `Coach` evaluates, selects, checkpoints and
 tests when averaging is on.
 """

@@ -19,7 +19,7 @@ from joyful.cli_parser import Parser
 from joyful.config import JoyfulConfig, field_names, field_type, load_config_file
 from joyful.datasets import resolve_dataset
 from joyful.errors import UserError
-from joyful.io import recorded_path
+from joyful.io import check_data_file, recorded_path
 
 # Original flags that never had an effect (or belonged to Comet); refused, not ignored.
 REFUSED_FLAGS = {
@@ -132,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         config, recorded_data = resolve_config(values)
         # Every check that needs no torch comes first: a mistake is one line within a second.
         resolve_dataset(config.dataset, values.get("dataset_spec"))
-        if config.data and not recorded_path(config.data).is_file():
-            raise UserError(f"--data {config.data}: no such file")
+        if config.data:
+            check_data_file(recorded_path(config.data))
         for note in config.inactive_settings():
             print(f"warning: {note}", file=sys.stderr)
         check_writable(values.get("metrics_out"), "--metrics-out")

@@ -8,6 +8,7 @@ importing this module and torch).
 from __future__ import annotations
 
 import csv
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,11 @@ class Member:
     seed: int
     config: dict[str, Any]
     dev_weighted_f1: float | None
+
+    @property
+    def name(self) -> str:
+        fold = self.config.get("cv_fold") if self.config.get("cv_folds") else None
+        return f"seed {self.seed}" + (f", fold {fold}" if fold else "")
 
 
 def ensemble_members(config_path: str | Path, document: dict[str, Any]) -> list[Member]:
@@ -127,10 +133,10 @@ def rebuild(members: list[Member], dataset_spec: str | None, device: str, data: 
 
     missing = [m for m in members if not m.path.exists()]
     for index, member in enumerate(missing, start=1):
-        config = JoyfulConfig.from_dict(member.config, source=f"ensemble member seed {member.seed}")
+        config = JoyfulConfig.from_dict(member.config, source=f"ensemble member {member.name}")
         if precision:
             config = config.replace(precision=precision)
-        print(f"[{index}/{len(missing)}] re-training member seed {member.seed} -> {member.path} "
+        print(f"[{index}/{len(missing)}] re-training member {member.name} -> {os.path.normpath(member.path)} "
               f"({config.epochs} epochs)", flush=True)
         started = time.perf_counter()
         options = RunOptions(device=device, dataset_spec=dataset_spec, save_model=str(member.path),

@@ -72,3 +72,13 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def check_data_file(path: Path) -> None:
+    """Refuse a data path that is missing or a folder, in the words the loader uses (before anything heavy loads)."""
+    from joyful.errors import UserError
+
+    if not path.exists():
+        raise UserError(f"{path} does not exist (pass --data PATH, or create synthetic data with joyful-synth)")
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; pass the .pkl file itself with --data")

@@ -6,7 +6,8 @@
     python -m joyful.predict --config results/best_configs/meld_text.json --rebuild
 
 A best-config file written by a confirmed search lists its ensemble's members (`ensemble.members`:
-one model file per confirmation seed, stored beside the results, see README "Predict"). Each member
+one model file per confirmation run - per seed, and per fold with cross-validation - stored beside the
+results, see docs/PREDICT.md). Each member
 reads the file's features, scales them with the statistics of its own training data, and gives
 class probabilities; the ensemble's prediction is the mean of its members' probabilities. The
 output (CSV) has one row per utterance: split, dialogue, position, label, predicted label and the
@@ -84,6 +85,8 @@ def run(*, config: str | None, model: str | None, data: str | None, split: str, 
     if config:
         _, document = load_config_file(config)
         members = ensemble_members(config, document)
+        if precision and not rebuild:
+            raise UserError("--precision goes with --rebuild (it sets the precision members are re-trained at)")
         if rebuild:
             rebuild_members(members, dataset_spec, device, data=document.get("data"), precision=precision)
             if not data:
@@ -96,7 +99,7 @@ def run(*, config: str | None, model: str | None, data: str | None, split: str, 
         if absent:
             raise UserError(f"{len(absent)} ensemble member file(s) missing ({absent[0]} ...); recreate them with: "
                             f"python -m joyful.predict --config {config} --rebuild")
-        models = [(f"seed {m.seed}", load_model_file(m.path)) for m in members]
+        models = [(m.name, load_model_file(m.path)) for m in members]
     else:
         if rebuild or member is not None or precision:
             raise UserError("--rebuild, --member and --precision need --config (an ensemble); --model is one model")

@@ -133,3 +133,30 @@ def test_epochs_to_reach_counts_trials_in_creation_order() -> None:
     assert epochs_to_reach(trials, 0.78) == 1 + 3 + 9
     assert epochs_to_reach(trials, 0.20) == 1
     assert epochs_to_reach(trials, 0.90) is None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_the_overtuning_benchmark_runs_at_a_small_size(tmp_path: Path) -> None:
+    """One small draw (of tiny synthetic data, standing in for MELD), both arms through the real search CLI:
+    each publishes, confirms against the untuned defaults, and the table reads both back."""
+    from benchmarks.overtuning import measure_overtuning, write_draw
+    from benchmarks.report import overtuning_rows
+
+    source = DataSpec(scale=0.3, dims=tuple(TINY_DIMS.items())).ensure(tmp_path / "source")
+    drawn = write_draw(source, tmp_path / "draw.pkl", seed=0, train=12, dev=3)
+    from joyful.data.unpickle import restricted_load
+
+    splits = restricted_load(drawn.read_bytes(), source=str(drawn))
+    assert (len(splits["train"]), len(splits["dev"])) == (12, 3)
+    tiny = {k: v for k, v in TINY_OVERRIDES.items() if k not in ("learning_rate", "batch_size")}
+    result = measure_overtuning(source, tmp_path / "work", draws=1, train=12, dev=3, folds=2, dataset="synthetic",
+                                overrides={"budget": {"num_samples": 2, "max_epochs": 2, "grace_period": 1},
+                                           "fixed": {**tiny, "modalities": "atv"}}, log=lambda message: None)
+    [row] = result["draws"]
+    for arm in ("holdout", "cv"):
+        assert 0 <= row[arm]["published_test"] <= 1 and row[arm]["defaults_test"] is not None
+    assert set(result["at_least_defaults"]) == {"holdout", "cv"}
+    assert any("published test / defaults test" in name for name, _, _ in overtuning_rows(result))
+    results = {"meta": {"quick": True, "machine": "test", "load_start": "0", "load_end": "0"}, "overtuning": result}
+    assert {t["target"] for t in targets(results)} >= {"cv mean test - holdout mean test"}

@@ -415,3 +415,36 @@ def test_the_committed_meld_winner_refuses_data_of_another_data_set(tmp_path, sy
     code, _, err = main(["--config", best, "--data", synthetic_path, "--epochs", "1", "--metrics-out", out], capsys)
     one_line_error(err, "is not the data --config", "tuned on: its feature widths are {'a': 8, 't': 16}")
     assert code == 2 and not out.exists()
+
+
+def test_a_result_recorded_in_bf16_is_not_rerun_where_bf16_is_emulated(tmp_path, synthetic_path, capsys,
+                                                                        monkeypatch) -> None:
+    """A best config records the precision its run used (`auto` resolved). On a CPU without native bf16 a bf16
+    result cannot be re-run exactly: refused in one line with the two ways on; `--precision fp32` is the
+    documented non-exact re-run. The capability probe is the only thing mocked (this machine may have bf16)."""
+    from joyful import runtime
+
+    metrics = tmp_path / "m.json"
+    code, _, _ = main(["--dataset", "synthetic", "--data", synthetic_path, "--epochs", "1", *TINY_FLAGS,
+                       "--metrics-out", metrics, "-q"], capsys)
+    run = json.loads(metrics.read_text())
+    config = tmp_path / "best.json"
+    config.write_text(json.dumps({"schema_version": CONFIG_SCHEMA_VERSION, "config": {**run["config"],
+                                                                                      "precision": "bf16"}}))
+    monkeypatch.setattr(runtime, "cpu_bf16_features", lambda: [])
+    out = tmp_path / "again.json"
+    code, _, err = main(["--config", config, "--device", "cpu", "--metrics-out", out, "-q"], capsys)
+    one_line_error(err, f"--config {config} was trained with --precision bf16", "--precision fp32 for a non-exact")
+    assert code == 2 and not out.exists()
+    code, _, _ = main(["--config", config, "--device", "cpu", "--precision", "fp32", "--metrics-out", out, "-q"],
+                      capsys)
+    assert code == 0 and json.loads(out.read_text())["precision"]["used"] == "fp32"
+
+
+def test_a_saved_model_records_the_precision_it_ran_at(tmp_path, synthetic_path, capsys) -> None:
+    from joyful.model_file import load_model_file
+
+    model = tmp_path / "m.pt"
+    code, _, _ = main(["--dataset", "synthetic", "--data", synthetic_path, "--epochs", "1", *TINY_FLAGS,
+                       "--precision", "auto", "--save-model", model, "-q"], capsys)
+    assert code == 0 and load_model_file(model).config.precision in ("fp32", "bf16")

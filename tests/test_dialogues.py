@@ -155,6 +155,11 @@ def test_raw_mosei_tuple_has_its_own_dev_split_and_binarised_labels(tmp_path: Pa
     np.testing.assert_array_equal(data.splits["train"][0].speakers, np.zeros(5))
     with pytest.raises(UserError, match="has no t \\(text\\) features"):
         data.check_modalities("atv")
+    # A release with a vector of scores per utterance (7 emotion intensities) is refused in one line, not a
+    # TypeError from deep in the loader.
+    vectors = (*content[:2], {v: [np.zeros(7, dtype=np.float32)] * 5 for v in vids}, *content[3:])
+    with pytest.raises(UserError, match=r"dialogue 'a': a sentiment label is an array of shape \(7,\), not one score"):
+        load_dialogue_data(write_pickle(tmp_path / "vectors.pkl", vectors), REGISTRY["mosei"])
 
 
 # --- errors -------------------------------------------------------------------------------------

@@ -126,3 +126,22 @@ def test_rebuild_recreates_a_missing_member_exactly(ensemble, synthetic_path, tm
     after = load_model_file(path)
     assert after.scores == before.scores
     assert all(np.array_equal(after.state[k].numpy(), before.state[k].numpy()) for k in before.state)
+
+
+def test_rebuild_refuses_data_other_than_the_recorded_file(ensemble, synthetic_path, tmp_path, capsys) -> None:
+    """--rebuild re-trains from the data file the best config records: another file (another sha256) is refused
+    in one line before anything trains."""
+    from conftest import make_processed, write_pickle
+
+    document = json.loads(ensemble["config"].read_text())
+    path, _ = ensemble["members"][0]
+    other = write_pickle(tmp_path / "other.pkl", make_processed(4, "MF", {"a": 8, "t": 16, "v": 12}, seed=5))
+    members = [{**m, "path": str(tmp_path / "absent.pt"), "config": {**m["config"], "data": str(other)}}
+               for m in document["ensemble"]["members"][:1]]
+    best = tmp_path / "best.json"
+    best.write_text(json.dumps({**document, "data": {"path": str(synthetic_path), "sha256": "0" * 64},
+                                "ensemble": {"members": members}}))
+    assert predict_main(["--config", str(best), "--rebuild"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is not the data" in err and "an exact re-run needs that file" in err
+    assert not (tmp_path / "absent.pt").exists()

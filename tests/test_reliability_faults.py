@@ -259,6 +259,10 @@ def test_driver_killed_with_sigkill_resumes_without_rerunning_or_losing_trials(t
     assert {row["status"] for row in rows(tmp_path / "results").values()} == {"TERMINATED"}
     assert (tmp_path / "results" / "best_configs" / "synthetic.json").exists()
     assert_clean_study(tmp_path / "results", 4)
+    # The resumed search keeps the resampling and the reason given when it started, in what it says and records.
+    assert first_reason in done.stdout.splitlines()
+    recorded = json.loads((tmp_path / "results" / "studies" / "synthetic.json").read_text())["resampling"]["reason"]
+    assert f"synthetic: {recorded}" == first_reason
 
 
 @pytest.mark.timeout(500)
@@ -281,6 +285,7 @@ def test_ctrl_c_stops_cleanly_and_the_printed_command_resumes(tmp_path: Path, ra
     lines = output.splitlines()
     command = lines[lines.index("resume with:") + 1].strip()
     assert "--resume" in command and "--name interrupted" in command
+    first_reason = next(line for line in lines if line.startswith("synthetic: resampling: "))
     # A partial search publishes nothing; only its Optuna journal, where the study lives while it runs.
     assert [p.name for p in files_under(tmp_path / "results") if p.suffix != ".journal"] == []
     time.sleep(1)
@@ -387,6 +392,11 @@ def test_worse_search_keeps_the_best_config_and_overwrite_replaces_it(tmp_path: 
     assert best.read_bytes() == published  # byte for byte
     assert [h["outcome"] for h in history] == ["published", "kept-earlier"]
     assert "synthetic: kept" in second.stdout
+    # The report of the search that did not publish says what is published and why, and the last lines name it.
+    report = (tmp_path / "results" / "reports" / "synthetic.md").read_text()
+    assert "**Published:** the result of the earlier search `good`" in report
+    assert "this search's result was not published: kept earlier result of search 'good'" in report
+    assert "synthetic: published (search 'good' (kept))" in second.stdout
 
     third = run_search(search_args(data, worse, tmp_path, "worse-again", "--no-rerun", "--overwrite"),
                        search_env(ray_tmp))
@@ -470,7 +480,8 @@ def test_a_search_killed_in_its_confirmation_resumes_without_repeating_finished_
             search.kill()
         kill_processes(tree)
     first = log.read_text()
-    assert first.count("re-training the winner") == 1 and not (tmp_path / "results" / "best_configs").exists()
+    assert first.count("re-training the winner") == 1
+    assert not (tmp_path / "results" / "best_configs" / "synthetic.json").exists()
 
     done = run_search([*args, "--resume"], search_env(ray_tmp))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
@@ -484,3 +495,16 @@ def test_a_search_killed_in_its_confirmation_resumes_without_repeating_finished_
     assert [len(c["runs"]) for c in best["confirmation"]["configurations"]] == [2, 2]
     assert best["rerun"]["ran"] and best["rerun"]["reproduced"]
     assert not list((tmp_path / "ray").rglob("checkpoint_*"))  # nothing left that the published result does not need
+    # The records stay true across the resume: the search's start is its creation, both invocations are kept (the
+    # killed one with the end of its trials, which finished before the kill), and its duration adds their trial phases.
+    from tune.records.store import ResultStore
+    from tune.study.storage import load_study
+
+    record = ResultStore(tmp_path / "results").read_study("synthetic")
+    study = load_study(ResultStore(tmp_path / "results").journal_of(record), record.optuna_study)
+    assert record.started_at == study.user_attrs["started_at"] == best["study"]["started_at"]
+    first, second = record.invocations
+    assert not first.resumed and first.ended_at is not None and second.resumed and second.ended_at is not None
+    assert record.started_at <= first.started_at < second.started_at
+    assert record.search_seconds >= second.seconds > 0 and record.search_seconds == best["study"]["search_seconds"]
+    assert record.ended_at <= second.started_at  # the trials had all ended before the resume

@@ -144,5 +144,9 @@ def test_the_better_than_rule_is_the_records() -> None:
                                                 "data and metric (dev_weighted_f1, max)")
     other_data = better.replace(data=current.data.replace(sha256=SHA_B))
     assert not other_data.replaces(current)[0] and other_data.replaces(current, overwrite=True)[0]
+    folds = better.replace(resampling=better.resampling.replace(kind="cv", folds=3))
+    kept, reason = folds.replaces(current)
+    assert not kept and "scored by the dev split, this one by 3-fold cross-validation" in reason
+    assert folds.replaces(current, overwrite=True)[0]
     assert current.confirms(current) == (True, "confirmation of search 's1' recorded")
     assert not current.replace(study=current.study.replace(name="other")).confirms(current)[0]

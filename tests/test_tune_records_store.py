@@ -308,8 +308,8 @@ def test_trials_csv_has_fixed_columns_then_sorted_params(tmp_path):
     with open(path, newline="") as handle:
         table = list(csv.reader(handle))
     assert table[0] == [*TRIAL_COLUMNS, "drop_rate", "learning_rate", "wp"]
-    assert table[1] == ["t1", "TERMINATED", "10", "0.61", "8", "max epochs", "", "0.3", "0.0001", ""]
-    assert table[2] == ["t2", "ERROR", "1", "", "", "", "CUDA out of memory,\nat step 3", "", "", "4"]
+    assert table[1] == ["t1", "TERMINATED", "10", "", "0.61", "8", "max epochs", "", "0.3", "0.0001", ""]
+    assert table[2] == ["t2", "ERROR", "1", "", "", "", "", "CUDA out of memory,\nat step 3", "", "", "4"]
     assert leftovers(path.parent) == []
     with pytest.raises(ValueError, match="trial_id"):
         ResultStore(tmp_path).write_trials_csv("synthetic", [{"status": "ERROR"}])

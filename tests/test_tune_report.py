@@ -237,14 +237,14 @@ def test_report_of_a_real_search_has_plots_and_tables(searched: dict) -> None:
     assert {"synthetic/history.png", "synthetic/curves.png", "synthetic/confirmation.png"} <= set(images)
     for image in images:
         assert (results / "reports" / image).is_file(), image
-    assert "## Confirmation over seeds" in markdown and "| configuration | settings that differ from the baseline |" in markdown
+    assert "## Confirmation\n" in markdown and "| configuration | settings that differ from the baseline |" in markdown
     assert "## Expected effects" in markdown and "| effect | measure | baseline | " in markdown
     document = json.loads((results / "best_configs" / "synthetic.json").read_text())
     confirmation = document["confirmation"]
     assert confirmation["seeds"] == [1024, 1025] and document["config"]["seed"] in (1024, 1025)
     assert [c["label"] for c in confirmation["configurations"]][0] == BASELINE_LABEL
     assert len(confirmation["configurations"]) == 2
-    assert f"confirmed winner: {confirmation['winner']}" in searched["outputs"][1]
+    assert f"published configuration: {confirmation['winner']} (config at seed " in searched["outputs"][1]
     assert confirmation["command"].startswith("python tune/confirm.py --dataset synthetic --results-dir ")
     # train.py --config reproduces the run the best config now names (the winner's median seed).
     history = [json.loads(line) for line in (results / "best_configs" / "synthetic.history.jsonl").open()]

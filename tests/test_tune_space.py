@@ -118,9 +118,11 @@ def test_real_data_spaces_tune_the_nuisance_settings(path: Path):
 
 def test_synthetic_budget_is_the_quick_start():
     space = load_space(default_space_path("synthetic"), "synthetic")
-    assert space.budget == Budget(12, 8, 2, 2, 1.0, 0.0, 2)
+    assert space.budget == Budget(10, 6, 2, 2, 1.0, 0.0, 2)
     assert space.budget.checkpoint_every == 1  # small, fast trials: every epoch
-    assert space.fixed == {"modalities": "atv", "seqcontext_nlayer": 1, "learning_rate": 3e-4}
+    assert space.fixed == {"modalities": "atv", "seqcontext_nlayer": 1, "learning_rate": 3e-4, "fusion_pool_dim": 256,
+                           "fusion_hidden": 512, "fusion_latent": 256}
+    assert (space.resampling.kind, space.resampling.folds) == ("cv", 3)
 
 
 @pytest.mark.parametrize("dataset", ["iemocap", "iemocap_4", "mosei", "meld"])

@@ -53,6 +53,8 @@ def tracked_search(tmp_path_factory: pytest.TempPathFactory) -> dict:
         stop_ray(ray_tmp)
         remove_tree(ray_tmp)
     assert done.returncode == 0, done.stderr[-3000:]
+    # --quiet is quiet for the trackers too: MLflow's INFO lines (its database set-up) stay out of the terminal.
+    assert " INFO mlflow" not in done.stdout + done.stderr
     return {"root": root, "results": root / "results", "experiment": root / "ray" / "tracked" / "synthetic"}
 
 

@@ -1,18 +1,20 @@
-"""`tune/confirm.py`: re-train the best configurations and the baseline over fresh seeds.
+"""`tune/confirm.py`: confirm a finished search later - its best configurations, the baseline and the untuned
+defaults re-trained over fresh seeds.
 
-A single lucky trial is not a finding: a small dev split and the seed each move a score by
-about as much as the hoped-for gain. Confirmation re-trains the top-K configurations of a
-search by best dev F1, and the user's baseline, with S new seeds each (never the search's
-seed), as parallel Ray trials, and reports per configuration the mean, std and 95% confidence
-interval (t distribution) of the best dev weighted F1, and the paired difference to the
-baseline (same seeds). The confirmed winner is the highest mean dev F1, the baseline included.
+A single lucky trial is not a finding: a small dev split and the seed each move a score by about as much as the
+hoped-for gain. Confirmation re-trains the top-K configurations of a search, the user's baseline at tuned nuisance
+settings and the untuned defaults, with S new seeds each (never the search's seed), scored as the search scored
+its trials (on the dev split, or on each of its folds), as parallel Ray trials; it reports per configuration the
+mean, std and 95% t-interval of the dev score and the paired difference to the baseline, and the headline
+comparisons with dialogue-bootstrap intervals. The winner is the highest mean dev score; a lead over the baseline
+within its interval publishes the baseline.
 
-    python tune/confirm.py --dataset meld_text --confirm-top 1 --confirm-seeds 3
+    python tune/confirm.py --dataset meld_text --confirm-top 1
 
-reads the study record and the best config of a finished search (`ResultStore`), runs the
-confirmation (tune/runner/confirmation.py; statistics in tune/stats/confirmation.py), updates the best config
-(`confirmation`, and `config` set to the confirmed winner at its median seed) through
-`ResultStore.update_confirmation`, and rebuilds the report.
+reads the study record and the best config of a finished search (`ResultStore`), runs the publish stage
+(tune/publish.py) with the search's best config as its start, updates it (`confirmation`, `config` set to the
+confirmed winner at its median run, the ensemble and the comparisons) through `ResultStore.update_confirmation`,
+and rebuilds the report.
 """
 
 from __future__ import annotations

@@ -106,10 +106,12 @@ class SearchOptions(_Options):
     dataset_spec: str | None = _flag(None, "JSON spec of a user-defined data set (see train.py --dataset-spec)")
     # --- budget: None keeps the space file's value
     num_samples: int | None = _flag(None, "trials per data set", group=BUDGET, type=int)
-    max_epochs: int | None = _flag(None, "epochs of a full trial (ASHA's max_t)", group=BUDGET, type=int)
-    grace_period: int | None = _flag(None, "epochs before ASHA may stop a trial", group=BUDGET, type=int)
-    reduction_factor: int | None = _flag(None, "ASHA keeps 1/reduction_factor of trials at each rung", group=BUDGET,
-                                         type=int)
+    max_epochs: int | None = _flag(None, "epochs of a full trial (with cross-validation: on each fold)", group=BUDGET,
+                                   type=int)
+    grace_period: int | None = _flag(None, "epochs before a trial may be stopped (with cross-validation the first "
+                                     "decision comes after fold 1)", group=BUDGET, type=int)
+    reduction_factor: int | None = _flag(None, "successive halving keeps 1/reduction_factor of the trials at each rung",
+                                         group=BUDGET, type=int)
     cpus_per_trial: float | None = _flag(None, "CPUs per trial (also torch's thread count)", group=BUDGET, type=float)
     gpus_per_trial: float | None = _flag(
         None, "GPUs per trial; fractions pack trials on one GPU (0.25 = 4 per GPU)", group=BUDGET, type=float)

@@ -15,7 +15,7 @@ from joyful.config import JoyfulConfig
 from joyful.data.dialogues import DialogueData
 from joyful.datasets import check_dataset_name, resolve_dataset
 from joyful.errors import UserError
-from joyful.io import portable_path
+from joyful.io import check_data_file, portable_path
 from tune.records import MajorityLevel, WarmStartSummary
 from tune.records import Resampling as ResamplingRecord
 from tune.records.store import ResultStore
@@ -100,33 +100,34 @@ def resolve_budget(space: SearchSpace, overrides: dict[str, Any]) -> Budget:
 
 
 def check_dataset(dataset: str, data_path: str | None, space_path: str | None, *, dataset_spec: str | None = None,
-                  budget_overrides: dict[str, Any] | None = None) -> tuple[SearchSpace, Budget]:
+                  budget_overrides: dict[str, Any] | None = None, announce: bool = True) -> tuple[SearchSpace, Budget]:
     """What can be checked of one data set's search without torch: its name, spec, space file, budget and data
-    path (so a mistake there is one line within a second). Returns its space and budget."""
+    path (so a mistake there is one line within a second). Returns its space and budget; `announce` prints which
+    space file is used when it is not the data set's own."""
     check_dataset_name(dataset)
     resolve_dataset(dataset, dataset_spec)
     space, note = resolve_space(dataset, space_path)
-    if note:
+    if note and announce:
         print(f"{dataset}: {note}")
     budget = resolve_budget(space, budget_overrides or {})
-    if data_path and not Path(data_path).is_file():
-        raise UserError(f"--data {data_path}: " + ("is a folder, not a data file" if Path(data_path).is_dir()
-                                                   else "no such file"))
+    if data_path:
+        check_data_file(Path(data_path))
     return space, budget
 
 
 def plan_dataset(dataset: str, data_path: str | None, space_path: str | None, store: ResultStore, *, name: str,
                  dataset_spec: str | None = None, optuna_storage: str | None = None,
                  budget_overrides: dict[str, Any] | None = None, resume: bool = False,
-                 warm_start: str | None = None) -> DatasetPlan:
+                 warm_start: str | None = None, checked: bool = False) -> DatasetPlan:
     """One data set's search, checked. `name` is the search's (its Optuna study's) name; `optuna_storage` a
     database URL (None: the journal beside the results); `budget_overrides` the budget flags given (by Budget
     field); `resume` continues the study `name` with its stored budget; `warm_start` is "auto" or an Optuna
-    journal file or URL to learn from (None: no warm start)."""
+    journal file or URL to learn from (None: no warm start); `checked`: `check_dataset` ran already and said
+    which space file it uses."""
     from joyful.run import load_data  # torch: only once the arguments are fine
 
     space, budget = check_dataset(dataset, data_path, space_path, dataset_spec=dataset_spec,
-                                  budget_overrides=budget_overrides)
+                                  budget_overrides=budget_overrides, announce=not checked)
     values = {**JoyfulConfig(dataset=dataset).to_dict(), **space.fixed, "dataset": dataset}
     if data_path:
         values["data"] = portable_path(data_path)  # as result files record it; errors name the path as given
@@ -147,9 +148,9 @@ def plan_dataset(dataset: str, data_path: str | None, space_path: str | None, st
     references = reference_models(data, base.modalities)
     dev_noise = split_noise(data, references.dev["logistic regression"])
     resampling, reason = space.resampling.resolve(dev_noise.dev_se)
-    if resume and study_exists(storage, name):
-        resampling = stored_resampling(load_study(storage, name)) or resampling
-        reason = f"resampling: {resampling.kind} (as the search started)"
+    if resume and study_exists(storage, name) and (stored := stored_resampling(load_study(storage, name))):
+        # The search goes on as it started; its record keeps the reason given then.
+        resampling, reason = stored[0], stored[1] or f"resampling: {stored[0].kind} (as the search started)"
     print(f"{dataset}: {reason}")
     plan = DatasetPlan(dataset, space, budget, base, data, fingerprint, storage,
                        majority_level(data, pooled=resampling.cv), finished_at=finished_at, references=references,

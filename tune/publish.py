@@ -374,9 +374,9 @@ def keep_ensemble(best: BestConfig, result: ConfirmationResult, store: ResultSto
     if result.folds:
         scored = _fold_ensemble(result, [(result.winner, r) for r in usable(result.winner.runs)])
     else:
-        options = [(f"the {len(usable(result.winner.runs))} runs of {result.winner_label} (one per seed)",
+        options = [(f"the {len(usable(result.winner.runs))} runs of {result.winner_label}, one per seed",
                     [(result.winner, r) for r in usable(result.winner.runs)]),
-                   ("every confirmed run (all configurations)", [(e, r) for e in result.entries for r in usable(e.runs)])]
+                   ("every confirmed run, all configurations", [(e, r) for e in result.entries for r in usable(e.runs)])]
         scored = [(ensemble_scores([r for _, r in members]), what, members) for what, members in options]
         scored = [option for option in scored if option[0] is not None]
     if not scored:
@@ -435,7 +435,7 @@ def _fold_ensemble(result: ConfirmationResult, members: list) -> list:
                             test_weighted_f1=weighted_f1(test.labels, test.predicted))
     folds = len({r.fold for _, r in members})
     seeds = len(scores.seeds)
-    return [(scores, f"the {len(members)} fold models of {result.winner_label} ({folds} folds x {seeds} seed(s))",
+    return [(scores, f"the {len(members)} fold models of {result.winner_label}, {folds} folds x {seeds} seed(s)",
              members)]
 
 

@@ -128,7 +128,7 @@ def plan_search(options: SearchOptions) -> SearchPlan:
 
     plans = [plan_dataset(dataset, data, space, store, name=name, dataset_spec=options.dataset_spec,
                           optuna_storage=options.optuna_storage, budget_overrides=options.budget_overrides(),
-                          resume=options.resume, warm_start=options.warm_start)
+                          resume=options.resume, warm_start=options.warm_start, checked=True)
              for dataset, data, space in options.datasets()]
     if options.resume:
         resume = experiments_to_resume(list(options.dataset), storage, name)

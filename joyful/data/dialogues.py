@@ -179,7 +179,7 @@ def _from_raw_tuple(content: tuple, spec: DatasetSpec, source: str) -> dict[str,
         label = labels[vid]
         if spec.sentiment_labels:
             # Sentiment scores: below 0 is Negative, otherwise Positive (2-class rule).
-            label = [0 if float(x) < 0 else 1 for x in label]
+            label = [0 if _sentiment_score(x, vid, source) < 0 else 1 for x in label]
         return {"vid": str(vid), "speaker": speakers.get(vid), "label": label,
                 "a": _get(audio, vid), "t": _get(text, vid), "v": _get(visual, vid)}
 
@@ -189,6 +189,17 @@ def _from_raw_tuple(content: tuple, spec: DatasetSpec, source: str) -> dict[str,
             raise UserError(f"{source}: split {split!r} is empty")
         result[split] = [record(v) for v in vids]
     return result
+
+
+def _sentiment_score(value: Any, vid: Any, source: str) -> float:
+    """One utterance's sentiment score; MOSEI feature files of another release hold a vector per utterance."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        shape = getattr(value, "shape", None)
+        what = f"an array of shape {tuple(shape)}" if shape is not None else f"{type(value).__name__} {value!r:.40}"
+        raise UserError(f"{source}: dialogue {vid!r}: a sentiment label is {what}, not one score (this loader reads "
+                        "the 2-class layout: one score per utterance)") from None
 
 
 def _ordered(vids: Iterable) -> list:

@@ -99,6 +99,10 @@ class BestConfig(Part):
         elif (old_metric.name, old_metric.mode) != (new_metric.name, new_metric.mode):
             difference = (f"earlier result uses another metric ({old_metric.name}/{old_metric.mode} "
                           f"vs {new_metric.name}/{new_metric.mode})")
+        elif (current.resampling.kind, current.resampling.folds) != (self.resampling.kind, self.resampling.folds):
+            # A dev split's score and a mean over folds are not one scale: neither value beats the other.
+            difference = (f"earlier result was scored by {_scored_by(current)}, this one by {_scored_by(self)}: the "
+                          "two scores are not comparable")
         else:
             difference = None
         if difference is not None:
@@ -131,3 +135,7 @@ class BestConfig(Part):
             return False, (f"kept earlier result: it now holds search {current.study.name!r}, not the confirmed "
                            f"{self.study.name!r}; the confirmation is kept in history")
         return True, f"confirmation of search {self.study.name!r} recorded"
+
+
+def _scored_by(best: BestConfig) -> str:
+    return f"{best.resampling.folds}-fold cross-validation" if best.resampling.kind == "cv" else "the dev split"

@@ -57,7 +57,7 @@ class SingleRunScores(Part):
 class Ensemble(Part):
     """The published model: the mean class probabilities of `members`, chosen on dev."""
 
-    members_from: str  # what the members are, in words ("the confirmed winner's runs", "every confirmed run")
+    members_from: str  # what the members are, in words ("the 3 runs of baseline, one per seed")
     label: str  # the confirmed winner's label
     members: list[EnsembleMember]
     dev_weighted_f1: Finite

@@ -32,8 +32,9 @@ class MajorityLevel(Record):
 
 
 class Invocation(Record):
-    """One run of `tune/search.py` on the search (the first, and one per --resume): when it ran and how long its
-    trials took. `ended_at` is None while it runs, or when it was killed before it could say."""
+    """One run of `tune/search.py` on the search (the first, and one per --resume): when it started and when and in
+    how many seconds its trial phase ended. `ended_at` is None while its trials run, or when it was killed during them
+    (a kill during confirmation leaves the end of its trials recorded)."""
 
     started_at: str
     ended_at: str | None = None

@@ -54,6 +54,7 @@ class TrialRecord(Record):
 
     def csv_row(self) -> dict[str, Any]:
         """The trials-table row: fixed columns, then the parameters the trial used."""
-        return {"trial_id": self.trial_id, "status": self.status, "epochs_run": self.epochs_run,
+        folds = {} if self.folds_run is None else {"folds_run": self.folds_run}
+        return {"trial_id": self.trial_id, "status": self.status, "epochs_run": self.epochs_run, **folds,
                 "best_dev_weighted_f1": self.best_dev_weighted_f1, "best_epoch": self.best_epoch,
                 "stop_reason": self.stop_reason, "error": self.error, **self.params}

@@ -46,7 +46,8 @@ from tune.records._files import append_line, cell, corrupt_path
 
 __all__ = ["BEST_CONFIG_KIND", "BEST_CONFIG_SCHEMA_VERSION", "TRIAL_COLUMNS", "PublishOutcome", "ResultStore"]
 
-TRIAL_COLUMNS = ("trial_id", "status", "epochs_run", "best_dev_weighted_f1", "best_epoch", "stop_reason", "error")
+TRIAL_COLUMNS = ("trial_id", "status", "epochs_run", "folds_run", "best_dev_weighted_f1", "best_epoch", "stop_reason",
+                 "error")
 
 
 @dataclass

@@ -139,11 +139,10 @@ def _model_rows(best: BestConfig) -> list[str]:
                 f"| {_mean_ci(winner.test_weighted_f1)} |")
     if best.ensemble:
         e = best.ensemble
-        source = e.members_from or "the confirmed winner's runs"
-        rows.append(f"| **published: ensemble of the {len(e.members)} runs** ({source}; chosen on dev) "
+        rows.append(f"| **published ensemble**: {e.members_from} (chosen on dev) "
                     f"| {e.dev_weighted_f1:.4f} | **{e.test_weighted_f1:.4f}** |")
         for other in e.not_chosen:
-            rows.append(f"| ensemble of {other.members} runs ({other.members_from}; not published: lower dev) "
+            rows.append(f"| ensemble of {other.members_from} (not published: lower dev) "
                         f"| {other.dev_weighted_f1:.4f} | {other.test_weighted_f1:.4f} |")
     elif recorded.ensemble_all:
         every = recorded.ensemble_all

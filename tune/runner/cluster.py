@@ -93,6 +93,8 @@ def start_ray(address: str | None, dashboard_host: str = "127.0.0.1", quiet: boo
         # Ray Tune's newer console output prints a configuration box and a TensorBoard hint even at verbose 0;
         # the classic reporter prints nothing at verbose 0.
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+        # MLflow logs INFO lines (its database set-up) to the terminal unless told otherwise; the workers inherit it.
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     common = dict(logging_level="ERROR" if quiet else "WARNING", log_to_driver=not quiet, configure_logging=True)
     if address:
         check_reachable(address)

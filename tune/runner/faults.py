@@ -14,10 +14,15 @@ of a running cluster whose nodes were started with the variable), e.g.::
 * ``nan``: from that epoch on the loss weights become infinite, so the Coach's
   real non-finite check trips;
 * ``sleep``: stall after that epoch for ``seconds`` (gives a test time to kill
-  something); with ``state_dir``, at most ``times`` times, as ``raise``.
+  something); with ``state_dir``, at most ``times`` times, as ``raise``;
+* ``hog``: hold ``megabytes`` of memory after that epoch and stall for ``seconds`` (Ray's memory monitor then
+  kills the worker); at most ``times`` times per ``state_dir``;
+* ``kill``: SIGKILL the worker after that epoch (a node or process lost); at most ``times`` times per
+  ``state_dir``.
 
 ``match`` (optional) limits a fault to trials whose sampled parameters have those
-values; ``trial`` (optional) to the trial with that number (1 = the first trial
+values (a cross-validated trial adds ``fold``; a confirmation run has ``confirmation: true``,
+``config_index``, ``seed`` and ``fold``); ``trial`` (optional) to the trial with that number (1 = the first trial
 created, the baseline; Ray's trial folder name carries it, and a retried or
 resumed trial keeps it).
 Without the variable, every hook here returns at once.

@@ -4,9 +4,9 @@ Ray Tune retries a trial from its last checkpoint when its actor dies (`RayActor
 But when Ray's memory monitor kills a worker the actor's task fails with `OutOfMemoryError`, and a
 lost node or crashed worker with `NodeDiedError` / `WorkerCrashedError`; none of them is an actor or task
 error, so Ray 2.60's actor manager raises ``RuntimeError("Caught unexpected exception ...")`` out of
-``Tuner.fit()`` and the whole search ends in a traceback (issue 25, reproduced by
-`tests/test_reliability_faults.py::test_search_survives_the_memory_monitor`). The worker is dead in every
-one of these cases, so `treat_lost_workers_as_trial_failures` hands the actor manager an actor error in
+``Tuner.fit()`` and the whole search ends in a traceback (issue 25, reproduced by `tests/test_reliability_faults.py::
+test_a_worker_killed_by_the_memory_monitor_is_retried_and_the_search_finishes`). The worker is dead in every one of
+these cases, so `treat_lost_workers_as_trial_failures` hands the actor manager an actor error in
 their place: the trial is retried within ``--max-failures`` like any other dead actor.
 
 `lost_worker_cause` recognises the error when it still escapes (a Ray version whose internals differ),

@@ -60,16 +60,49 @@ def experiments_to_resume(datasets: list[str], storage: str, name: str) -> dict[
 # --- progress ------------------------------------------------------------------------------------
 
 
+HEARTBEAT_SECONDS = 60.0
+
+
 class ProgressLine(tune.Callback):
     """One line per finished trial, also under --quiet: done / running / stopped, the best dev score so far,
-    elapsed and estimated remaining time."""
+    elapsed and estimated remaining time; and, when no line came for `heartbeat_seconds` (a cross-validated trial
+    on real data runs for minutes), one saying where each running trial is."""
 
     def __init__(self, dataset: str, num_samples: int, max_budget: int, time_attr: str = "epoch",
-                 out: Any = None) -> None:
+                 out: Any = None, heartbeat_seconds: float = HEARTBEAT_SECONDS) -> None:
         self.dataset, self.num_samples, self.max_budget, self.time_attr = dataset, num_samples, max_budget, time_attr
-        self.out = out
-        self.started = time.monotonic()
-        self.best: tuple[float, str] | None = None
+        self.out, self.heartbeat_seconds = out, heartbeat_seconds
+        self.started = self.last_line = time.monotonic()
+
+    def __setstate__(self, state: dict) -> None:
+        # Tune pickles its callbacks with the experiment and a resume unpickles them into this process, where the
+        # monotonic clock of the interrupted one means nothing (and an older version may lack a field): times restart
+        # with this invocation.
+        self.__dict__.update(state)
+        self.heartbeat_seconds = state.get("heartbeat_seconds", HEARTBEAT_SECONDS)
+        self.started = self.last_line = time.monotonic()
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        now = time.monotonic()
+        if now - self.last_line < self.heartbeat_seconds:
+            return
+        self.last_line = now
+        finished = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
+        unit = "folds" if self.time_attr == "fold" else "epochs"
+        where = ", ".join(f"{t.trial_id} {int((t.last_result or {}).get(self.time_attr, 0))}/{self.max_budget} {unit}"
+                          for t in trials if t.status == "RUNNING")
+        print(f"[{self.dataset}] {finished}/{self.num_samples} trials done; running: {where or 'none'}; "
+              f"{self._best([t for t in trials if t.status == 'TERMINATED'], 'no trial finished yet')}; "
+              f"{clock(now - self.started)} elapsed", file=self.out or sys.stdout, flush=True)
+
+    def _best(self, finished: list, none: str) -> str:
+        """The best score among `finished` trials, read from the trials themselves so that it survives a resume."""
+        scored = [(float(s), t.trial_id) for t in finished
+                  if isinstance(s := (t.last_result or {}).get(SEARCH_SCORE), (int, float)) and math.isfinite(s)]
+        if not scored:
+            return none
+        score, trial_id = max(scored)
+        return f"best {'mean over folds' if self.time_attr == 'fold' else 'dev wF1'} {score:.4f} ({trial_id})"
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._line(trials, trial, errored=False)
@@ -83,10 +116,6 @@ class ProgressLine(tune.Callback):
               "checkpoint", file=self.out or sys.stdout, flush=True)
 
     def _line(self, trials: list, trial: Any, errored: bool) -> None:
-        last = trial.last_result or {}
-        score = last.get(SEARCH_SCORE)
-        if isinstance(score, (int, float)) and math.isfinite(score) and (self.best is None or score > self.best[0]):
-            self.best = (float(score), trial.trial_id)
         # Tune calls back before it sets the trial's own status, so `trial` counts as finished here.
         others = [t for t in trials if t is not trial]
         finished = [(t, t.status == "ERROR") for t in others if t.status in ("TERMINATED", "ERROR")]
@@ -99,11 +128,11 @@ class ProgressLine(tune.Callback):
         remaining = self.num_samples - len(finished)
         # Finished trials so far set the pace; ASHA stops more trials early than late, so it is a rough guide.
         eta = elapsed / len(finished) * remaining if finished and remaining > 0 else 0.0
-        what = "mean over folds" if self.time_attr == "fold" else "dev wF1"
-        best = f"best {what} {self.best[0]:.4f} ({self.best[1]})" if self.best else "no score yet"
+        best = self._best([t for t, error in finished if not error], "no score yet")
         print(f"[{self.dataset}] {len(finished)}/{self.num_samples} trials done ({stopped} stopped early, "
               f"{failed} failed), {running} running; {best}; {clock(elapsed)} elapsed, "
               f"~{clock(eta)} left", file=self.out or sys.stdout, flush=True)
+        self.last_line = time.monotonic()
 
 
 def clock(seconds: float) -> str:
@@ -138,7 +167,7 @@ def build_tuner(plan: DatasetPlan, storage: str, name: str, resume: bool, *, see
     study_storage = open_storage(plan.optuna_storage)
     tpe_seed = sampler_seed(seed, len(plan.warm_start.trials) if plan.warm_start else 0)
     study = create_study(study_storage, name, plan.space.mode, creation_attrs(plan.fingerprints, tpe_seed))
-    set_details(study, creation_details(budget, plan.resampling))
+    set_details(study, creation_details(budget, plan.resampling, plan.resampling_reason))
     if plan.warm_start:  # learned from, never re-run; TPE's start-up phase counts them too
         study.add_trials(plan.warm_start.trials)
     # TPE's random start-up phase is sized to the concurrency (ray#52535): with more trials in

@@ -40,15 +40,27 @@ def space_fingerprint(space: SearchSpace) -> str:
     """sha256 of what defines the searched values: metric, mode, fixed settings and parameters.
 
     Comments, the budget, the baseline and the proposal do not change it: trials sampled under two
-    files with the same fingerprint are draws from the same space and may be learned from together.
+    files with the same fingerprint are draws from the same space and may be learned from together. The
+    resampling does (when the file fixes it).
     """
     parameters = [{"name": p.name, "type": p.type, "low": p.low, "high": p.high, "log": p.log, "step": p.step,
                    "choices": list(p.choices) if p.choices is not None else None,
                    "when": {k: list(v) for k, v in sorted((p.when or {}).items())}}
                   for p in sorted(space.parameters, key=lambda p: p.name)]
+    # Resampling too: a trial's value on the dev split and its mean over folds are not one scale, so studies of
+    # the two never share a journal nor warm-start each other.
     canonical = json.dumps({"metric": space.metric, "mode": space.mode, "fixed": space.fixed,
-                            "parameters": parameters}, sort_keys=True, default=str)
+                            "parameters": parameters, **_resampling_key(space)}, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _resampling_key(space: SearchSpace) -> dict:
+    """The resampling's part of the fingerprint; none for `auto`, which a search resolves from the data (and the
+    data fingerprint separates)."""
+    resampling = space.resampling
+    if resampling.kind == "auto":
+        return {}
+    return {"resampling": [resampling.kind, resampling.folds if resampling.kind == "cv" else None]}
 
 
 def is_url(storage: str | Path) -> bool:

@@ -67,16 +67,18 @@ def creation_attrs(fingerprints: dict[str, str], sampler_seed: int) -> dict[str,
     return {**fingerprints, "sampler_seed": sampler_seed, "started_at": utc_now()}
 
 
-def creation_details(budget: Budget, resampling: Resampling) -> dict[str, Any]:
+def creation_details(budget: Budget, resampling: Resampling, resampling_reason: str = "") -> dict[str, Any]:
     """The system attributes a search's study gets when it is created."""
     return {"budget": dataclasses.asdict(budget), "resampling": dataclasses.asdict(resampling),
-            "ranking_rule": RANKING_RULE}
+            "resampling_reason": resampling_reason, "ranking_rule": RANKING_RULE}
 
 
-def stored_resampling(study: Any) -> Resampling | None:
-    """The resampling a study was created with (what `--resume` continues with)."""
-    stored = details(study).get("resampling")
-    return Resampling(**stored) if isinstance(stored, dict) else None
+def stored_resampling(study: Any) -> tuple[Resampling, str] | None:
+    """The resampling a study was created with (what `--resume` continues with) and why it was chosen then."""
+    stored = details(study)
+    if not isinstance(stored.get("resampling"), dict):
+        return None
+    return Resampling(**stored["resampling"]), str(stored.get("resampling_reason") or "")
 
 
 def start_invocation(storage_path: str | Path, name: str, resumed: bool) -> int:
@@ -211,17 +213,18 @@ def _winner_attrs(study: Any, record: StudyRecord) -> dict[str, Any]:
                   "trials" if optuna_best is not None else "Optuna has no COMPLETE trial to call best")
         attrs["optuna_best_trial_differs"] = (
             f"{theirs}; the search's winner is #{winner.optuna_number} (Ray {winner.trial_id}, "
-            f"{Outcome(winner.outcome).optuna_state} after {winner.epochs_run} epochs, best dev {winner.best_dev_weighted_f1:.4f}"
-            f" at epoch {winner.best_epoch}) because the search ranks ASHA-stopped trials by their best epoch too: "
+            f"{Outcome(winner.outcome).optuna_state}, score {winner.best_dev_weighted_f1:.4f} at epoch "
+            f"{winner.best_epoch}) because the search ranks every trial by its search score, also trials stopped early: "
             f"{RANKING_RULE}")
     return attrs
 
 
 def _confirmation_attrs(confirmation: Confirmation) -> dict[str, Any]:
     return {"seeds": confirmation.seeds, "winner": confirmation.winner, "winner_seed": confirmation.winner_seed,
+            "winner_fold": confirmation.winner_fold, "tie": confirmation.tie,
             "configurations": [{"label": c.label, "searched": c.searched,
-                                "dev_weighted_f1": {str(r.seed): r.best_dev_weighted_f1 for r in c.runs},
-                                "test_weighted_f1": {str(r.seed): r.test_weighted_f1 for r in c.runs},
+                                "dev_weighted_f1": {r.label: r.best_dev_weighted_f1 for r in c.runs},
+                                "test_weighted_f1": {r.label: r.test_weighted_f1 for r in c.runs},
                                 "dev_mean": c.dev_weighted_f1.mean, "test_mean": c.test_weighted_f1.mean}
                                for c in confirmation.configurations]}
 
