@@ -115,6 +115,8 @@ def test_report_from_a_stored_study(stored: Path) -> None:
     assert "Importance" in markdown or "importance" in markdown
     assert "This search's result was not confirmed" in markdown
     assert "the rungs (epochs 1, 2)" in markdown
+    assert ("- Resampling: the data's dev split (a trial's score: its best epoch's dev wF1); chosen: the space file's "
+            "choice\n") in markdown
 
 
 def test_report_shows_confirmation_and_effects_tables(stored: Path) -> None:
@@ -131,6 +133,25 @@ def test_report_shows_confirmation_and_effects_tables(stored: Path) -> None:
            "held (beyond the expected range) |" in markdown
     assert "synthetic/confirmation.png" in _images(markdown)
     assert (stored / "reports" / "synthetic" / "confirmation.png").is_file()
+    assert "The confirmation of this search, whose result is the published one.\n" in markdown
+
+
+def test_a_search_whose_result_was_kept_out_says_whose_result_is_published(stored: Path) -> None:
+    from tune_helpers import best_document
+
+    from tune.records.store import ResultStore
+
+    earlier = best_document(0.9, search="earlier")
+    earlier["confirmation"] = _confirmation()
+    ours = best_document(0.5)
+    ours["confirmation"] = _confirmation()
+    store = ResultStore(stored)
+    assert store.publish_best("synthetic", earlier).written
+    assert not store.publish_best("synthetic", ours).written
+    markdown = build_report("synthetic", stored).read_text()
+    assert ("The confirmation of this search, whose result is not published: the best-config file keeps search "
+            "`earlier`'s result, its confirmed winner rank 1: trial abc_00001 (dev wF1 0.9000).") in markdown
+    assert "**Published:** the result of the earlier search `earlier`" in markdown
 
 
 def test_stale_figures_are_removed_on_rebuild(stored: Path) -> None:

@@ -16,6 +16,7 @@ from tune_helpers import space_document, write_data
 from joyful.config import JoyfulConfig
 from joyful.errors import UserError
 from tune.plan import plan_dataset
+from tune.publish import winner_config
 from tune.records import STUDY_SCHEMA_VERSION, MajorityLevel, Outcome, StudyRecord, TrialRecord, choose_winner, ranked
 from tune.records.store import ResultStore
 from tune.search import parse_search_options
@@ -148,11 +149,14 @@ def test_committed_results_load_in_the_new_records() -> None:
         expected = {"TERMINATED": "COMPLETE", "EARLY_STOPPED": "PRUNED", "ERROR": "FAIL", "NON_FINITE": "FAIL"}
         assert states == {t.trial_id: expected[t.status] for t in record.trials}
         assert choose_winner(record.trials).trial_id == best.single_trial_best.trial_id
-        # The base config the search started from: the winner is it plus the winner's sampled values.
+        # The base config the search started from: the winner is it plus the winner's sampled values (with
+        # cross-validation: on its first fold, for the epoch count its folds chose); precision as recorded.
         winner = choose_winner(record.trials)
-        space = load_space(record.space_file, dataset)
-        rebuilt = space.trial_config(record.base(), winner.params).replace(epochs=winner.epochs_run)
-        assert rebuilt == JoyfulConfig.from_dict(best.single_trial_best.config).replace(precision="auto")
+        rebuilt = winner_config(record, load_space(record.space_file, dataset), winner)
+        assert rebuilt.replace(precision=winner.precision) == JoyfulConfig.from_dict(best.single_trial_best.config)
+        if record.resampling.kind == "cv":
+            assert (rebuilt.cv_folds, rebuilt.cv_fold, rebuilt.epochs) == (record.resampling.folds, 1,
+                                                                             winner.best_epoch)
 
 
 def test_a_study_record_round_trips_and_other_schemas_are_refused_with_the_fix(tmp_path: Path) -> None:

@@ -14,6 +14,22 @@ from tune.stats.references import judge, published_test
 __all__ = ["confirmation"]
 
 
+def _whose(c: Context) -> str:
+    """Which search this confirmation belongs to, and whether its result is the one published."""
+    own = c.best is not None and c.best.study.name == c.study.name
+    published = c.published is not None and c.best is not None and c.published.study.name == c.best.study.name
+    search = "this search" if own else f"search `{c.best.study.name}`"
+    if published or c.published is None:
+        return f"The confirmation of {search}, whose result is {'the published one' if published else 'not published'}.\n"
+    kept = c.published
+    what = (f"its confirmed winner {kept.confirmation.winner} (dev wF1 {kept.value:.4f})" if kept.confirmation
+            else f"dev wF1 {kept.value:.4f}, not confirmed")
+    if kept.ensemble is not None:
+        what += f", its ensemble of {len(kept.ensemble.members)} at test wF1 {kept.ensemble.test_weighted_f1:.4f}"
+    return (f"The confirmation of {search}, whose result is not published: the best-config file keeps search "
+            f"`{kept.study.name}`'s result, {what}.\n")
+
+
 def confirmation(c: Context) -> str:
     """The confirmation over seeds (and folds), the headline comparisons with their intervals, the references and
     the expected effects; a note when there is none yet."""
@@ -29,12 +45,16 @@ def confirmation(c: Context) -> str:
             "on the other folds of train + dev, for the epoch count its trial chose by cross-validation, and its dev "
             "score is its held-out fold's" if cv else
             f"with seeds {', '.join(map(str, recorded.seeds))}, each run selecting its best dev epoch")
+    defaults = ("The untuned defaults (the project's defaults with the space's fixed values) have the baseline's "
+                "settings here, so the baseline's runs stand for them." if recorded.defaults == "baseline" else
+                f"The untuned defaults (`{recorded.defaults or 'not run'}`: the project's defaults with the space's "
+                "fixed values) run beside the tuned ones.")
     section = [
         "## Confirmation\n",
-        f"Each configuration re-trained {runs} (the search used seed {search_seed}). The untuned defaults "
-        f"(`{recorded.defaults or 'not run'}`: the project's defaults with the space's fixed values) run beside the "
-        "tuned ones. Dev wF1 over runs: mean ± sample std, 95% t-interval; the difference to the baseline is paired "
-        "by run. Test wF1 is evaluated once per run.\n",
+        _whose(c),
+        f"Each configuration re-trained {runs} (the search used seed {search_seed}). {defaults} Dev wF1 over runs: "
+        "mean ± sample std, 95% t-interval; the difference to the baseline is paired by run. Test wF1 is evaluated "
+        "once per run.\n",
         confirmation_markdown(recorded) + "\n",
         "Every run, dev wF1 (test wF1):\n\n" + per_run_markdown(recorded) + "\n",
         f"**Confirmed winner: {recorded.winner}** (the best config holds its median run, {run.label}: dev wF1 "

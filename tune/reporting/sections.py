@@ -81,7 +81,8 @@ def _resampling_words(study: Any) -> str:
             "its folds at one epoch count, the best such epoch)" if resampling.kind == "cv"
             else "the data's dev split (a trial's score: its best epoch's dev wF1)")
     noise = f"; one dev wF1 is uncertain by {resampling.dev_noise:.3f}" if resampling.dev_noise is not None else ""
-    return f"{what}{noise}. {resampling.reason}" if resampling.reason else what + noise
+    why = resampling.reason.removeprefix("resampling: ")  # the line the search printed, which names the subject
+    return f"{what}{noise}; chosen: {why}" if why else what + noise
 
 
 def _published(c: Context) -> str:

@@ -206,8 +206,9 @@ class ConfirmationResult:
         lead = comparison("winner vs baseline", self.winner_label, BASELINE_LABEL, self.selection_split, ours,
                           theirs, self.n_classes)
         if lead.tie:
-            self.tie = (f"{self.winner_label} led the baseline by {lead.estimate:+.4f} dev wF1, but the paired interval "
-                        f"[{lead.ci95[0]:+.4f}, {lead.ci95[1]:+.4f}] holds 0: a tie publishes the baseline")
+            self.tie = (f"{self.winner_label} had the highest mean dev wF1, but against the baseline on the same "
+                        f"{self.selection_split} dialogues it differs by {lead.estimate:+.4f} wF1, paired interval "
+                        f"[{lead.ci95[0]:+.4f}, {lead.ci95[1]:+.4f}], which holds 0: a tie publishes the baseline")
             self.winner_label = BASELINE_LABEL
 
     def comparisons(self) -> list[Comparison]:
