@@ -337,6 +337,22 @@ def test_a_lead_within_the_noise_publishes_the_baseline() -> None:
     assert decided.winner_label == "cand" and decided.tie is None
 
 
+def test_a_fold_one_configuration_lacks_is_left_out_of_its_comparisons() -> None:
+    # Cross-validation: the candidate's run on fold 2 failed, so its out-of-fold predictions cover folds 1 and 3;
+    # the comparison with the baseline pairs those two folds instead of failing on misaligned utterances.
+    def on_folds(entry: ConfigRuns, folds: tuple[int, ...]) -> ConfigRuns:
+        return ConfigRuns(entry.label, entry.config, [entry.runs[0].model_copy(update={"fold": f}) for f in folds])
+
+    entries = [on_folds(_runs_with_predictions(BASELINE_LABEL, 0.60, 0.6, seeds=(1,)), (1, 2, 3)),
+               on_folds(_runs_with_predictions("cand", 0.6167, 0.6, seeds=(1,)), (1, 3))]
+    result = ConfirmationResult([1], entries, "cand", n_classes=4, folds=3)
+    result.decide_ties("baseline")
+    assert result.winner_label == BASELINE_LABEL and "holds 0" in result.tie
+    kept = ConfirmationResult([1], entries, "cand", n_classes=4, folds=3)  # as a space with on_tie: winner keeps it
+    dev = [c for c in kept.comparisons() if c.split != "test"]
+    assert dev and all(c.dialogues == 20 for c in dev)  # 2 common folds x 10 dev dialogues
+
+
 def test_every_headline_comparison_has_a_paired_interval() -> None:
     entries = [_runs_with_predictions(BASELINE_LABEL, 0.5, 0.5),
                _runs_with_predictions(DEFAULTS_LABEL, 0.4, 0.45),

@@ -39,7 +39,8 @@ from tune.stats.bootstrap import Predictions, bootstrap_interval
 from tune.stats.effects import RunCurve, compare_effects, mean_ci95, summarise_runs
 
 __all__ = ["BASELINE_LABEL", "DEFAULTS_LABEL", "ConfigRuns", "ConfirmationResult", "SeedRun",
-           "choose_confirmed_winner", "comparison", "ensemble_scores", "key_label", "mean_ci95", "paired_difference"]
+           "choose_confirmed_winner", "comparison", "ensemble_scores", "key_label", "mean_ci95", "paired_difference",
+           "paired_predictions"]
 
 BASELINE_LABEL = "baseline"
 DEFAULTS_LABEL = "defaults (untuned)"
@@ -125,10 +126,15 @@ class ConfigRuns:
         ranked = sorted((r for r in self.runs if r.ok), key=lambda r: (r.best_dev_weighted_f1, r.key))
         return ranked[(len(ranked) - 1) // 2]
 
-    def predictions(self, split: str) -> Predictions | None:
+    def scored_folds(self) -> set[int]:
+        """The folds (0 on the dev split) this configuration has usable runs on."""
+        return {r.fold or 0 for r in self.runs if r.ok and r.probabilities is not None}
+
+    def predictions(self, split: str, folds: set[int] | None = None) -> Predictions | None:
         """This configuration's class predictions on `split` ("dev": its runs' dev splits, out-of-fold with
-        cross-validation; or "test"): the mean probabilities of its runs on each utterance; None without them."""
-        kept = [r for r in self.runs if r.ok and r.probabilities is not None]
+        cross-validation; or "test"): the mean probabilities of its runs on each utterance; None without them.
+        `folds` keeps the runs on those folds only (0: the dev split)."""
+        kept = [r for r in self.runs if r.ok and r.probabilities is not None and (folds is None or (r.fold or 0) in folds)]
         if not kept:
             return None
         if split == "test":
@@ -140,6 +146,18 @@ class ConfigRuns:
         offsets = np.cumsum([0] + [int(p.dialogue.max()) + 1 for p in parts[:-1]])
         return Predictions(np.concatenate([p.labels for p in parts]), np.concatenate([p.predicted for p in parts]),
                            np.concatenate([p.dialogue + offset for p, offset in zip(parts, offsets, strict=True)]))
+
+
+def paired_predictions(first: ConfigRuns, second: ConfigRuns, split: str) -> tuple[Predictions | None,
+                                                                                   Predictions | None]:
+    """Both configurations' predictions of the same utterances: on test every run's; on the dev splits the folds
+    both have usable runs on (a failed run of one leaves its fold out of the comparison, not out of alignment)."""
+    if split == "test":
+        return first.predictions("test"), second.predictions("test")
+    common = first.scored_folds() & second.scored_folds()
+    if not common:
+        return None, None
+    return first.predictions("dev", common), second.predictions("dev", common)
 
 
 def _mean_predictions(runs: list[SeedRun], split: str) -> Predictions:
@@ -200,7 +218,7 @@ class ConfirmationResult:
         dev utterances holds 0), unless `on_tie` is "winner"."""
         if on_tie != BASELINE_LABEL or self.winner_label == BASELINE_LABEL or not self.n_classes:
             return
-        ours, theirs = self.winner.predictions("dev"), self.baseline.predictions("dev")
+        ours, theirs = paired_predictions(self.winner, self.baseline, "dev")
         if ours is None or theirs is None:
             return
         lead = comparison("winner vs baseline", self.winner_label, BASELINE_LABEL, self.selection_split, ours,
@@ -225,7 +243,7 @@ class ConfirmationResult:
             if first == second or not self.has(first) or not self.has(second):
                 continue
             for split, words in (("dev", self.selection_split), ("test", "test")):
-                a, b = self.entry(first).predictions(split), self.entry(second).predictions(split)
+                a, b = paired_predictions(self.entry(first), self.entry(second), split)
                 if a is not None and b is not None:
                     found.append(comparison(name, first, second, words, a, b, self.n_classes))
         return found
