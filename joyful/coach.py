@@ -181,7 +181,7 @@ class Coach:
             if self.average.mode == "swa" and self.epoch + 1 >= self.config.swa_start:
                 self._recompute_norm_statistics(self.average.model)
         seconds = time.perf_counter() - start
-        n_batches = len(loader)
+        n_batches = index + 1  # not len(loader): a one-utterance chunk may have joined its neighbour
         return {
             "train_loss": {k: v / n_batches for k, v in sums.items()},
             "gates": {k: v / n_batches for k, v in gate_sums.items()},

@@ -87,3 +87,29 @@ def test_eval_predictions_do_not_depend_on_batch_composition(synthetic_path, syn
     torch.testing.assert_close(together.log_probs, torch.cat([o.log_probs for o in alone]), rtol=1e-4, atol=1e-5)
     # The batch reconstruction loss is the mean over dialogues of their summed utterance losses.
     torch.testing.assert_close(together.reconstruction, torch.stack([o.reconstruction for o in alone]).mean())
+
+
+@pytest.mark.parametrize(("lengths", "batch_size", "expected"), [
+    ([2, 3, 1], 2, [[2, 3, 1]]),  # a last one-utterance chunk joins the previous one
+    ([1, 1, 3, 2], 1, [[1, 1, 3], [2]]),  # leading ones wait for the next chunk
+    ([1, 1, 4], 2, [[1, 1], [4]]),  # two one-utterance dialogues are two rows: left alone
+])
+def test_a_one_utterance_chunk_joins_its_neighbour(lengths, batch_size, expected) -> None:
+    loader = DialogueLoader(make_dialogues(lengths), "a", 2, batch_size=batch_size, wp=8, wf=8, shuffle=False)
+    assert [b.lengths.tolist() for b in loader] == expected
+    assert sum(b.num_utterances for b in loader) == sum(lengths)
+
+
+def test_training_survives_a_one_utterance_dialogue_drawn_last(synthetic_path, synthetic_data) -> None:
+    """MELD has one-utterance dialogues; one drawn alone into the last batch used to end the run in BatchNorm."""
+    config = tiny_config(synthetic_path)
+    model = build_model(config, synthetic_data.check_modalities("atv"), synthetic_data.spec).train()
+    first, second = synthetic_data.splits["train"][:2]
+    single = Dialogue("single", first.speakers[:1], first.labels[:1], {m: f[:1] for m, f in first.features.items()})
+    loader = DialogueLoader([first, second, single], "atv", 2, batch_size=2, wp=config.wp, wf=config.wf,
+                            shuffle=False)
+    batches = list(loader.in_order())
+    for batch in batches:
+        output = model(batch, contrast=True)
+        output.log_probs.sum().backward()
+    assert [b.lengths.tolist() for b in batches] == [[len(first), len(second), 1]]

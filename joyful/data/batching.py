@@ -95,6 +95,7 @@ class DialogueLoader:
         self._cached: list[Batch] | None = None
 
     def __len__(self) -> int:
+        """Batches an epoch (one fewer in an epoch whose order leaves a one-utterance chunk; see `_chunks`)."""
         return (len(self.items) + self.batch_size - 1) // self.batch_size
 
     @property
@@ -115,6 +116,29 @@ class DialogueLoader:
         return (b.to(self.device) for b in self._batches(list(range(len(self.items)))))
 
     def _batches(self, order: list[int]) -> Iterator[Batch]:
-        for start in range(0, len(order), self.batch_size):
-            chunk = [self.items[i] for i in order[start:start + self.batch_size]]
+        for chunk in self._chunks(order):
             yield collate(chunk, self.n_speakers, self.wp, self.wf)
+
+    def _chunks(self, order: list[int]) -> list[list[TensorDialogue]]:
+        """`batch_size` dialogues a chunk, except that a chunk of a single utterance joins its neighbour.
+
+        BatchNorm in training mode cannot normalise one row, and MELD has one-utterance dialogues: one drawn last
+        (or batch size 1) would end the run. Joining it to the previous chunk (the next for the first) keeps every
+        utterance in the epoch; it can only happen where training would otherwise fail, so other runs are unchanged.
+        """
+        chunks = [[self.items[i] for i in order[start:start + self.batch_size]]
+                  for start in range(0, len(order), self.batch_size)]
+        joined: list[list[TensorDialogue]] = []
+        pending: list[TensorDialogue] = []  # a leading one-utterance chunk waiting for the next one
+        for chunk in chunks:
+            if sum(d.length for d in chunk) == 1:
+                if joined:
+                    joined[-1].extend(chunk)
+                else:
+                    pending.extend(chunk)
+                continue
+            joined.append(pending + chunk)
+            pending = []
+        if pending:  # nothing but one-utterance chunks: the data holds a single utterance
+            joined.append(pending)
+        return joined
