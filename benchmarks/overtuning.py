@@ -104,7 +104,12 @@ def measure_overtuning(source: Path, workdir: Path, *, draws: int, train: int = 
         for arm in ARMS:
             log(f"  overtuning: draw {draw + 1}/{draws}, {arm} ...")
             space = arm_space(data.parent, arm, folds, overrides or {}, dataset)
-            row[arm] = run_arm(data, space, data.parent / f"{arm}-draw{draw}", dataset, seed=draw, timeout=timeout)
+            row[arm] = result = run_arm(data, space, data.parent / f"{arm}-draw{draw}", dataset, seed=draw,
+                                        timeout=timeout)
+            defaults = result["defaults_test"]
+            log(f"  overtuning: draw {draw + 1}/{draws}, {arm}: published {result['published']!r}, test wF1 "
+                f"{result['published_test']:.4f} against the defaults' "
+                f"{'(none)' if defaults is None else f'{defaults:.4f}'} ({result['seconds'] / 60:.1f} min)")
         rows.append(row)
 
     def at_least_defaults(arm: str) -> int:
