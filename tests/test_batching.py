@@ -94,10 +94,15 @@ def test_eval_predictions_do_not_depend_on_batch_composition(synthetic_path, syn
     ([1, 1, 3, 2], 1, [[1, 1, 3], [2]]),  # leading ones wait for the next chunk
     ([1, 1, 4], 2, [[1, 1], [4]]),  # two one-utterance dialogues are two rows: left alone
 ])
-def test_a_one_utterance_chunk_joins_its_neighbour(lengths, batch_size, expected) -> None:
-    loader = DialogueLoader(make_dialogues(lengths), "a", 2, batch_size=batch_size, wp=8, wf=8, shuffle=False)
-    assert [b.lengths.tolist() for b in loader] == expected
-    assert sum(b.num_utterances for b in loader) == sum(lengths)
+def test_a_one_utterance_chunk_joins_its_neighbour_in_training(lengths, batch_size, expected) -> None:
+    dialogues = make_dialogues(lengths)
+    training = DialogueLoader(dialogues, "a", 2, batch_size=batch_size, wp=8, wf=8, shuffle=True)
+    assert [b.lengths.tolist() for b in training.in_order()] == expected
+    assert sum(b.num_utterances for b in training.in_order()) == sum(lengths)
+    # Evaluation batches are left as they were: a one-row batch is fine in eval mode.
+    evaluation = DialogueLoader(dialogues, "a", 2, batch_size=batch_size, wp=8, wf=8, shuffle=False)
+    assert [n for b in evaluation for n in b.lengths.tolist()] == lengths
+    assert len(list(evaluation)) == len(evaluation)
 
 
 def test_training_survives_a_one_utterance_dialogue_drawn_last(synthetic_path, synthetic_data) -> None:
@@ -107,7 +112,7 @@ def test_training_survives_a_one_utterance_dialogue_drawn_last(synthetic_path, s
     first, second = synthetic_data.splits["train"][:2]
     single = Dialogue("single", first.speakers[:1], first.labels[:1], {m: f[:1] for m, f in first.features.items()})
     loader = DialogueLoader([first, second, single], "atv", 2, batch_size=2, wp=config.wp, wf=config.wf,
-                            shuffle=False)
+                            shuffle=True)
     batches = list(loader.in_order())
     for batch in batches:
         output = model(batch, contrast=True)

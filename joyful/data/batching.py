@@ -95,7 +95,7 @@ class DialogueLoader:
         self._cached: list[Batch] | None = None
 
     def __len__(self) -> int:
-        """Batches an epoch (one fewer in an epoch whose order leaves a one-utterance chunk; see `_chunks`)."""
+        """Batches an epoch (a training epoch whose order leaves a one-utterance chunk has one fewer; see `_chunks`)."""
         return (len(self.items) + self.batch_size - 1) // self.batch_size
 
     @property
@@ -120,14 +120,17 @@ class DialogueLoader:
             yield collate(chunk, self.n_speakers, self.wp, self.wf)
 
     def _chunks(self, order: list[int]) -> list[list[TensorDialogue]]:
-        """`batch_size` dialogues a chunk, except that a chunk of a single utterance joins its neighbour.
+        """`batch_size` dialogues a chunk; in a training loader, a chunk of a single utterance joins its neighbour.
 
         BatchNorm in training mode cannot normalise one row, and MELD has one-utterance dialogues: one drawn last
         (or batch size 1) would end the run. Joining it to the previous chunk (the next for the first) keeps every
-        utterance in the epoch; it can only happen where training would otherwise fail, so other runs are unchanged.
+        utterance in the epoch. Only training batches change, and only where training would otherwise fail;
+        evaluation (unshuffled loaders, model in eval mode) batches as before.
         """
         chunks = [[self.items[i] for i in order[start:start + self.batch_size]]
                   for start in range(0, len(order), self.batch_size)]
+        if not self.shuffle:
+            return chunks
         joined: list[list[TensorDialogue]] = []
         pending: list[TensorDialogue] = []  # a leading one-utterance chunk waiting for the next one
         for chunk in chunks:
