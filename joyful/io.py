@@ -74,11 +74,13 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def check_data_file(path: Path) -> None:
-    """Refuse a data path that is missing or a folder, in the words the loader uses (before anything heavy loads)."""
+def check_data_file(path: Path, source: str | None = None) -> None:
+    """Refuse a data path that is missing or a folder: the CLIs call it before anything heavy loads, the loader
+    again (naming the path as `source`)."""
     from joyful.errors import UserError
 
+    source = source or str(path)
     if not path.exists():
-        raise UserError(f"{path} does not exist (pass --data PATH, or create synthetic data with joyful-synth)")
+        raise UserError(f"{source} does not exist (pass --data PATH, or create synthetic data with joyful-synth)")
     if path.is_dir():
-        raise UserError(f"{path} is a folder; pass the .pkl file itself with --data")
+        raise UserError(f"{source} is a folder; pass the .pkl file itself with --data")

@@ -18,6 +18,7 @@ import numpy as np
 from joyful.data.unpickle import Sample, restricted_load
 from joyful.datasets import DatasetSpec
 from joyful.errors import UserError
+from joyful.io import check_data_file
 
 SPLITS = ("train", "dev", "test")
 MODALITY_NAMES = {"a": "audio", "t": "text", "v": "visual"}
@@ -101,10 +102,7 @@ def load_dialogue_data(path: str | Path, spec: DatasetSpec) -> DialogueData:
     """Load and validate a data file; every problem is a one-line :class:`UserError`."""
     path = Path(path)
     source = f"data file {path}"
-    if not path.exists():
-        raise UserError(f"{source} does not exist (pass --data PATH, or create synthetic data with joyful-synth)")
-    if path.is_dir():
-        raise UserError(f"{source} is a folder; pass the .pkl file itself with --data")
+    check_data_file(path, source)
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -126,15 +126,18 @@ class ConfigRuns:
         ranked = sorted((r for r in self.runs if r.ok), key=lambda r: (r.best_dev_weighted_f1, r.key))
         return ranked[(len(ranked) - 1) // 2]
 
+    def _predicting_runs(self) -> list[SeedRun]:
+        return [r for r in self.runs if r.ok and r.probabilities is not None]
+
     def scored_folds(self) -> set[int]:
         """The folds (0 on the dev split) this configuration has usable runs on."""
-        return {r.fold or 0 for r in self.runs if r.ok and r.probabilities is not None}
+        return {r.fold or 0 for r in self._predicting_runs()}
 
     def predictions(self, split: str, folds: set[int] | None = None) -> Predictions | None:
         """This configuration's class predictions on `split` ("dev": its runs' dev splits, out-of-fold with
         cross-validation; or "test"): the mean probabilities of its runs on each utterance; None without them.
         `folds` keeps the runs on those folds only (0: the dev split)."""
-        kept = [r for r in self.runs if r.ok and r.probabilities is not None and (folds is None or (r.fold or 0) in folds)]
+        kept = [r for r in self._predicting_runs() if folds is None or (r.fold or 0) in folds]
         if not kept:
             return None
         if split == "test":
