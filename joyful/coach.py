@@ -141,6 +141,14 @@ class Coach:
             return torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=0.95)
         return None
 
+    def _plateau_loss(self, record: dict[str, Any], raw: EvalResult) -> float:
+        """What ReduceLROnPlateau watches. On the data's own dev split: the trained weights' dev loss, as the
+        original. With cross-validation the dev split is the held-out fold whose score ranks the setting, so no
+        training decision may read it: the schedule watches the epoch's mean training NLL instead."""
+        if self.config.cv_folds:
+            return float(record["train_loss"]["nll"])
+        return raw.loss
+
     def autocast(self) -> torch.autocast:
         """bf16 mixed precision when the run uses bf16 (losses and the self-pooling stay float32)."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
@@ -239,7 +247,7 @@ class Coach:
             raw = self.evaluate("dev", self.model) if self.average is not None else dev
             self.epoch += 1
             if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                self.scheduler.step(raw.loss)  # the trained weights' loss, with or without averaging
+                self.scheduler.step(self._plateau_loss(record, raw))
             elif self.scheduler is not None:
                 self.scheduler.step()
             # Strictly greater, as the original; with --select_epoch last every epoch replaces the one before.

@@ -286,3 +286,46 @@ def test_self_pooling_stays_float32_under_autocast() -> None:
         pooled = self_pool(x.bfloat16(), query, chunk_size=2)
     assert pooled.dtype == torch.float32
     torch.testing.assert_close(pooled, self_pool(x.bfloat16().float(), query, chunk_size=2))
+
+
+
+def _trained_while_dev_says(config: JoyfulConfig, data: DialogueData, trend: float
+                            ) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """Train `config` while every evaluation of the dev split reports a loss that moves by `trend` an epoch
+    (falling: always improving; rising: never), whatever the model does."""
+    coach = build_coach(config, data, CPU)
+    evaluate, calls = coach.evaluate, []
+
+    def scripted(split: str, model=None):
+        result = evaluate(split, model)
+        if split == "dev":
+            calls.append(split)
+            result.loss = 10.0 + trend * len(calls)
+        return result
+
+    coach.evaluate = scripted
+    history = coach.fit(evaluate_test=False)["history"]
+    return {k: v.clone() for k, v in coach.model.state_dict().items()}, history
+
+
+def test_a_cross_validation_run_never_trains_on_what_its_held_out_fold_says(synthetic_path, synthetic_data) -> None:
+    """The held-out fold ranks the setting, so no training decision (the plateau schedule included) may read
+    it: a held-out fold whose loss always falls and one whose loss always rises train the same weights."""
+    config = tiny_config(synthetic_path, cv_folds=2, cv_fold=1, epochs=4, scheduler_patience=0)
+    falling, falling_history = _trained_while_dev_says(config, synthetic_data, -1.0)
+    rising, rising_history = _trained_while_dev_says(config, synthetic_data, +1.0)
+    assert [r["dev_loss"] for r in falling_history] != [r["dev_loss"] for r in rising_history]
+    assert [r["lr"] for r in falling_history] == [r["lr"] for r in rising_history]
+    for name, value in falling.items():
+        assert torch.equal(value, rising[name]), name
+
+
+def test_on_the_data_dev_split_the_plateau_schedule_watches_dev_as_the_original(synthetic_path,
+                                                                                 synthetic_data) -> None:
+    """The control of the test above (which could fail): without cross-validation the schedule steps on the dev
+    loss as the original does, so a dev loss that never improves cuts the learning rate every epoch."""
+    config = tiny_config(synthetic_path, epochs=3, scheduler_patience=0)
+    _, falling_history = _trained_while_dev_says(config, synthetic_data, -1.0)
+    _, rising_history = _trained_while_dev_says(config, synthetic_data, +1.0)
+    assert [r["lr"] for r in falling_history] == pytest.approx([1e-3] * 3)
+    assert [r["lr"] for r in rising_history] == pytest.approx([1e-3, 1e-4, 1e-5])
