@@ -1,10 +1,9 @@
-"""Run a real search through the search's machinery (tune/plan.py plan_dataset + tune/runner/tuner.py build_tuner) and read it back.
+"""Run a real search through the search's machinery (tune/plan.py plan_dataset + tune/runner/tuner.py build_tuner)
+and read it back.
 
-The benchmarks never re-implement the search: they plan the data set and build
-the same Tuner (TruthfulOptunaSearch, ASHA, the `train_trial` trainable) through
-the search's own functions and only choose budgets. Random search is the same path with Optuna's
-RandomSampler in place of TPE (`random_sampler`) and ASHA made inert
-(grace period = max epochs, so no trial stops before the end).
+The benchmarks never re-implement the search: they plan the data set and build the same Tuner (the arm
+searcher, the scheduler, the `train_trial` trainable) through the search's own functions and only choose
+budgets and the strategy (`--sampler`, `--scheduler`, as a user would).
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,26 +52,6 @@ def start_ray(num_cpus: int) -> None:
              log_to_driver=False, configure_logging=True)
 
 
-@contextmanager
-def random_sampler() -> Iterator[None]:
-    """While building the tuner, build_tuner's TPESampler(seed=..) becomes RandomSampler(seed=..).
-
-    tune/runner/tuner.py has no sampler option; this keeps everything else of its path.
-    """
-    import optuna
-
-    original = optuna.samplers.TPESampler
-
-    def make(seed: int | None = None, **_: Any) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.RandomSampler(seed=seed)
-
-    optuna.samplers.TPESampler = make
-    try:
-        yield
-    finally:
-        optuna.samplers.TPESampler = original
-
-
 class TrialMemory:
     """Samples the RSS of the Ray trial processes (descendants of this one) every `interval` s."""
 
@@ -106,18 +83,24 @@ class TrialMemory:
 
 
 def plan_search(data_path: str, space_path: Path, storage: Path, name: str, *, num_samples: int, max_epochs: int,
-                grace_period: int, reduction_factor: int, concurrency: int,
-                cpus_per_trial: int = 1, checkpoint_every: int = 1) -> Any:
-    """The search's DatasetPlan (space, budget, base config, data), as tune/search.py plans it with these
-    budget flags."""
+                grace_period: int, reduction_factor: int, concurrency: int, cpus_per_trial: int = 1,
+                checkpoint_every: int = 1, sampler: str = "tpe", scheduler: str = "patient", seed: int = 0) -> Any:
+    """The search's plan (space, budget, strategy, base config, data), as tune/search.py plans it with these
+    flags."""
+    from tune.options import SearchOptions
     from tune.plan import plan_dataset
     from tune.records.store import ResultStore
 
-    budget = {"num_samples": num_samples, "max_epochs": max_epochs, "grace_period": grace_period,
-              "reduction_factor": reduction_factor, "cpus_per_trial": float(cpus_per_trial), "gpus_per_trial": 0.0,
-              "max_concurrent": concurrency, "checkpoint_every": checkpoint_every}
-    return plan_dataset(DATASET, data_path, str(on_the_dev_split(space_path, storage)),
-                        ResultStore(storage / "results"), name=name, budget_overrides=budget)
+    settings = {"num_samples": num_samples, "max_epochs": max_epochs, "grace_period": grace_period,
+                "reduction_factor": reduction_factor, "cpus_per_trial": float(cpus_per_trial), "gpus_per_trial": 0.0,
+                "max_concurrent": concurrency, "checkpoint_every": checkpoint_every, "sampler": sampler,
+                "scheduler": scheduler}
+    space = str(on_the_dev_split(space_path, storage))
+    options = SearchOptions(dataset=(DATASET,), data=(data_path,), space=(space,), name=name, seed=seed,
+                            storage_path=str(storage), results_dir=str(storage / "results"), quiet=True,
+                            max_failures=0, overrides=tuple(settings.items()))
+    return plan_dataset(DATASET, data_path, space, options, name=name, storage=str(storage),
+                        store=ResultStore(storage / "results"))
 
 
 def on_the_dev_split(space_path: Path, folder: Path) -> Path:
@@ -138,13 +121,14 @@ def run_search(data_path: str, space_path: Path, storage: Path, name: str, *, nu
                sampler: str = "tpe", cpus_per_trial: int = 1, checkpoint_every: int = 1) -> SearchRun:
     """One search of `num_samples` trials; Ray must be running (`start_ray`)."""
     from tune.runner.tuner import build_tuner
+    from tune.study.opening import open_study
 
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     plan = plan_search(data_path, space_path, storage, name, num_samples=num_samples, max_epochs=max_epochs,
-                       grace_period=grace_period, reduction_factor=reduction_factor,
-                       concurrency=concurrency, cpus_per_trial=cpus_per_trial, checkpoint_every=checkpoint_every)
-    with random_sampler() if sampler == "random" else nullcontext():
-        tuner = build_tuner(plan, str(storage), name, resume=False, seed=seed, max_failures=0, quiet=True)
+                       grace_period=grace_period, reduction_factor=reduction_factor, concurrency=concurrency,
+                       cpus_per_trial=cpus_per_trial, checkpoint_every=checkpoint_every, sampler=sampler, seed=seed)
+    open_study(plan)
+    tuner, _ = build_tuner(plan, concurrency)
     with TrialMemory() as memory:
         started = time.perf_counter()
         grid = tuner.fit()

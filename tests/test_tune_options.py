@@ -8,22 +8,29 @@ import dataclasses
 import pytest
 
 from joyful.errors import UserError
-from tune.options import BUDGET, BUDGET_FLAGS, ConfirmOptions, SearchOptions
+from tune.options import ConfirmOptions, SearchOptions, space_flags
+from tune.space import Budget, Strategy
 from tune.search import parse_search_options
 
 
-def test_every_budget_field_has_a_flag_in_the_budget_group() -> None:
-    fields = {f.name: f for f in dataclasses.fields(SearchOptions)}
-    assert [name for name, f in fields.items() if f.metadata["group"] == BUDGET] == list(BUDGET_FLAGS)
+def test_every_budget_and_strategy_field_is_a_flag_of_its_group() -> None:
+    """A setting of the space file's `budget` or `strategy` is one field there: its flag follows from it."""
+    groups = dict(space_flags())
+    assert [[f.name for f in fields] for fields in groups.values()] == [
+        [f.name for f in dataclasses.fields(Budget)], [f.name for f in dataclasses.fields(Strategy)]]
+    parser_flags = {a.option_strings[0] for a in __import__("tune.search").search.build_parser()._actions}
+    assert {"--time-budget", "--sampler", "--startup-trials", "--scheduler", "--num-samples"} <= parser_flags
 
 
 def test_the_parsed_flags_are_typed_options() -> None:
     options = parse_search_options(["--dataset", "synthetic", "--dataset", "meld", "--data", "a.pkl", "--data",
-                                    "b.pkl", "--cpus-per-trial", "2", "--warm-start", "--mlflow"])
+                                    "b.pkl", "--cpus-per-trial", "2", "--warm-start", "--mlflow", "--time-budget",
+                                    "1h30m", "--sampler", "gp"])
     assert options.dataset == ("synthetic", "meld") and options.data == ("a.pkl", "b.pkl") and options.space == ()
-    assert options.cpus_per_trial == 2.0 and options.warm_start == "auto" and options.seed == 0
+    assert options.warm_start == "auto" and options.seed == 0
     assert options.datasets() == [("synthetic", "a.pkl", None), ("meld", "b.pkl", None)]
-    assert options.budget_overrides() == {"cpus_per_trial": 2.0}
+    assert options.section_overrides("budget") == {"cpus_per_trial": 2.0, "time_budget": 5400.0}
+    assert options.section_overrides("strategy") == {"sampler": "gp"}
     assert options.tracking.mlflow and options.tracking.results_dir == options.results_dir
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.name = "x"  # type: ignore[misc]
@@ -60,8 +67,8 @@ def test_the_resume_command_of_a_plain_search() -> None:
     options = parse_search_options(["--dataset", "synthetic", "--storage-path", "/s", "--results-dir", "/r",
                                     "--max-epochs", "4", "--quiet"])
     assert options.resume_argv("exp") == [
-        "--dataset", "synthetic", "--max-epochs", "4", "--storage-path", "/s", "--name", "exp", "--results-dir", "/r",
-        "--seed", "0", "--max-failures", "2", "--confirm-top", "2", "--quiet", "--resume"]
+        "--dataset", "synthetic", "--storage-path", "/s", "--name", "exp", "--results-dir", "/r", "--seed", "0",
+        "--max-failures", "2", "--confirm-top", "2", "--quiet", "--max-epochs", "4", "--resume"]
 
 
 def test_confirm_options_check_their_names() -> None:

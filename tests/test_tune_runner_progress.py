@@ -1,11 +1,16 @@
-"""The search's progress lines under --quiet: one per finished trial, and a heartbeat while trials run long."""
+"""The search's progress lines under --quiet: the expected time once epochs are measured, one line per finished
+trial (with why a stopped one stopped), and a heartbeat with each running trial's folds and the expected end."""
 
 import io
 import pickle
 import time
 from types import SimpleNamespace
 
-from tune.runner.tuner import ProgressLine
+from tune.forecast import Pace, SearchShape
+from tune.runner.progress import ProgressLine
+
+SHAPE = SearchShape.of(trials=4, epochs=2, folds=3, concurrency=2, grace_period=1, reduction_factor=2,
+                       stops_early=True, confirmation_runs=0, rerun=False)
 
 
 def _trial(trial_id: str, status: str, **last_result: float) -> SimpleNamespace:
@@ -13,10 +18,35 @@ def _trial(trial_id: str, status: str, **last_result: float) -> SimpleNamespace:
     return SimpleNamespace(trial_id=trial_id, status=status, last_result=last_result)
 
 
-def test_a_heartbeat_says_where_running_trials_are_when_no_line_came_for_a_while():
+def _progress(pace: Pace | None = None, **kwargs) -> tuple[ProgressLine, io.StringIO]:
     out = io.StringIO()
-    progress = ProgressLine("meld", num_samples=4, max_budget=3, time_attr="fold", out=out, heartbeat_seconds=0.05)
-    trials = [_trial("aaaa", "TERMINATED", fold=3, search_score=0.41), _trial("bbbb", "RUNNING", fold=1),
+    settings = dict(time_attr="fold", max_budget=3, out=out, heartbeat_seconds=0.05)
+    return ProgressLine("meld", SHAPE, pace or Pace(), **{**settings, **kwargs}), out
+
+
+def test_the_expected_time_is_printed_once_the_first_epochs_are_measured_before_any_trial_ends():
+    pace = Pace()
+    progress, out = _progress(pace)
+    running = _trial("aaaa", "RUNNING", fold=0, progress=True, fold_epoch=1)
+    pace.add_epoch("aaaa", 3.0)
+    progress.on_trial_result(0, [running], running, {})
+    assert out.getvalue() == ""  # a trial's first epoch (start-up) alone says little
+    for trial_id, seconds in (("aaaa", 1.0), ("bbbb", 2.0), ("bbbb", 1.0)):
+        pace.add_epoch(trial_id, seconds)
+    progress.on_trial_result(0, [running], running, {})
+    progress.on_trial_result(0, [running], running, {})
+    [line] = out.getvalue().splitlines()
+    # 4 trials x 3 folds x 2 epochs at 1.0 s, 2 at a time, with the overhead: 16 s in full, 11 s as ASHA stops
+    assert line.startswith("[meld] expected time ") and "4 trials x 6 epochs at 1.0 s a fold-epoch, 2 at a time" in line
+
+
+def test_a_heartbeat_shows_each_running_trial_its_fold_scores_the_best_and_the_expected_end():
+    pace = Pace()
+    for seconds in (2.0, 1.0, 1.0):
+        pace.add_epoch("aaaa", seconds)
+    progress, out = _progress(pace)
+    trials = [_trial("aaaa", "TERMINATED", fold=3, search_score=0.41, fold_scores=[0.4, 0.42, 0.41]),
+              _trial("bbbb", "RUNNING", fold=1, search_score=0.38, fold_scores=[0.38], progress=True, fold_epoch=1),
               _trial("cccc", "RUNNING"), _trial("dddd", "PENDING")]
     progress.on_step_end(0, trials)
     assert out.getvalue() == ""  # the first heartbeat waits its interval
@@ -25,32 +55,43 @@ def test_a_heartbeat_says_where_running_trials_are_when_no_line_came_for_a_while
     progress.on_step_end(1, trials)
     progress.on_step_end(2, trials)  # within the interval of the last line: silent
     done, beat = out.getvalue().splitlines()
-    assert done.startswith("[meld] 1/4 trials done (0 stopped early, 0 failed), 2 running; best mean over folds 0.4100")
-    assert beat.startswith("[meld] 1/4 trials done; running: bbbb 1/3 folds, cccc 0/3 folds; best mean over folds "
-                           "0.4100 (aaaa); 0m00s elapsed")
+    assert done.startswith("[meld] trial aaaa ran 3/3 folds, score 0.4100; 1/4 trials done (0 stopped early, "
+                           "0 failed), 2 running; best mean over folds 0.4100 (aaaa); ")
+    assert beat.startswith("[meld] 1/4 trials done; running: bbbb fold 2/3 epoch 1 (folds done: 0.380); cccc "
+                           "starting; best mean over folds 0.4100 (aaaa); 0m00s elapsed, ~")
+    assert "left (trials end ~" in beat
 
 
-def test_a_heartbeat_before_any_trial_finished_counts_epochs_on_the_dev_split():
-    out = io.StringIO()
-    progress = ProgressLine("synthetic", num_samples=2, max_budget=8, out=out, heartbeat_seconds=0.0)
-    progress.on_step_end(0, [_trial("aaaa", "RUNNING", epoch=5), _trial("bbbb", "RUNNING", epoch=2)])
-    assert out.getvalue() == ("[synthetic] 0/2 trials done; running: aaaa 5/8 epochs, bbbb 2/8 epochs; "
-                              "no trial finished yet; 0m00s elapsed\n")
+def test_a_stopped_trial_says_why_in_the_scheduler_words():
+    scheduler = SimpleNamespace(stopped={"bbbb": "stopped at the fold-1 rung: 0.2000, below the cutoff 0.4000"})
+    progress, out = _progress(scheduler=scheduler)
+    trial = _trial("bbbb", "RUNNING", fold=1, search_score=0.2)
+    progress.on_trial_complete(0, [trial], trial)
+    assert out.getvalue().startswith("[meld] trial bbbb stopped at the fold-1 rung: 0.2000, below the cutoff 0.4000, "
+                                     "score 0.2000; 1/4 trials done (1 stopped early, 0 failed)")
+
+
+def test_on_the_dev_split_a_heartbeat_counts_epochs():
+    progress, out = _progress(time_attr="epoch", max_budget=8, heartbeat_seconds=0.0)
+    progress.on_step_end(0, [_trial("aaaa", "RUNNING", epoch=5, dev_weighted_f1=0.5),
+                             _trial("bbbb", "RUNNING", epoch=2)])
+    assert out.getvalue() == ("[meld] 0/4 trials done; running: aaaa epoch 5/8 (0.500); bbbb epoch 2/8; "
+                              "no score yet; 0m00s elapsed\n")
 
 
 def test_a_resumed_search_unpickles_its_progress_line_with_fresh_clocks_and_finds_the_best_so_far():
-    # Tune pickles callbacks with the experiment; --resume unpickles them in a new process, possibly from an
-    # older version of this class (no heartbeat fields): that must not end the search in an AttributeError.
-    progress = ProgressLine("meld", num_samples=4, max_budget=3, time_attr="fold")
+    # Tune pickles callbacks with the experiment; --resume unpickles them in a new process, whose monotonic
+    # clock has nothing to do with the interrupted one's.
+    progress, _ = _progress()
+    progress.out = None
     state = pickle.loads(pickle.dumps(progress)).__dict__
-    for field in ("last_line", "heartbeat_seconds"):
-        del state[field]
     state["started"] = -1e9  # the interrupted process's monotonic clock
     restored = ProgressLine.__new__(ProgressLine)
     restored.__setstate__(state)
     restored.out = out = io.StringIO()
     restored.heartbeat_seconds = 0.0
     restored.on_step_end(0, [_trial("e9cfe1aa", "TERMINATED", fold=3, search_score=0.5393),
-                             _trial("aaaa", "TERMINATED", fold=1, search_score=0.4612), _trial("bbbb", "RUNNING", fold=2)])
-    assert out.getvalue() == ("[meld] 2/4 trials done; running: bbbb 2/3 folds; best mean over folds 0.5393 "
+                             _trial("aaaa", "TERMINATED", fold=1, search_score=0.4612), _trial("bbbb", "RUNNING",
+                                                                                               fold=2)])
+    assert out.getvalue() == ("[meld] 2/4 trials done; running: bbbb fold 2/3; best mean over folds 0.5393 "
                               "(e9cfe1aa); 0m00s elapsed\n")

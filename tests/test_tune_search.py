@@ -19,8 +19,9 @@ from joyful.data.synthetic import generate
 from joyful.io import atomic_write
 from tune.records import RANKING_RULE, BestConfig, Outcome, classify, ranked
 from tune.records.store import ResultStore
-from tune.runner.optuna_searcher import TruthfulOptunaSearch
-from tune.space import load_space
+from tune.forecast import SearchShape, TimeBudget
+from tune.runner.searcher import ArmSearcher
+from tune.space import Strategy, load_space
 from tune.study.storage import STORAGE_CLASS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,14 +34,20 @@ TINY_MODEL = {"modalities": "atv", "seqcontext_nlayer": 1, "fusion_pool_dim": 16
 
 
 @pytest.fixture
-def searcher() -> TruthfulOptunaSearch:
+def searcher() -> ArmSearcher:
     space = load_space(REPO / "search_spaces" / "synthetic.yaml", "synthetic")
-    return TruthfulOptunaSearch(space=space.define_by_run(), metric="search_score", mode="max",
-                                points_to_evaluate=[space.baseline_point()],
-                                sampler=optuna.samplers.TPESampler(seed=0), max_budget=4)
+    return _searcher(space)
 
 
-def _run(searcher: TruthfulOptunaSearch, trial_id: str, scores: list[float], **last: object) -> dict:
+def _searcher(space, study=None, **kwargs) -> ArmSearcher:
+    study = study or optuna.create_study(direction="maximize")
+    settings = dict(storage="", study_name="", space=space, strategy=Strategy(), seed=0, trials=8,
+                    queued=[space.baseline_point()], time_attr="epoch", max_budget=4, metric="search_score",
+                    mode="max", study=study)
+    return ArmSearcher(**{**settings, **kwargs})
+
+
+def _run(searcher: ArmSearcher, trial_id: str, scores: list[float], **last: object) -> dict:
     """Report `scores` epoch by epoch as the trainable does: `search_score` is the best epoch's so far."""
     searcher.suggest(trial_id)
     result = {}
@@ -59,47 +66,137 @@ def test_classify() -> None:
     assert classify(None, False, 4) is Outcome.ERRORED
 
 
-def test_outcomes_reach_optuna_truthfully(searcher: TruthfulOptunaSearch) -> None:
+def test_outcomes_reach_optuna_truthfully(searcher: ArmSearcher) -> None:
     searcher.on_trial_complete("full", _run(searcher, "full", [0.3, 0.6, 0.5, 0.4]))
     searcher.on_trial_complete("stopped", _run(searcher, "stopped", [0.2, 0.25]))
     searcher.on_trial_complete("nan", _run(searcher, "nan", [0.3], non_finite=True, search_score=-math.inf,
                                            stop_reason="non-finite training loss at epoch 2"))
     searcher.suggest("crashed")
     searcher.on_trial_complete("crashed", None, error=True)
-    trials = {t.user_attrs["ray_trial_id"]: t for t in searcher._ot_study.get_trials()}
+    study = searcher.sampler.study
+    trials = {t.user_attrs["ray_trial_id"]: t for t in study.get_trials()}
     # A finished trial is told its best epoch's score (what selection uses), not its last one.
     assert trials["full"].state == optuna.trial.TrialState.COMPLETE and trials["full"].value == 0.6
-    # A trial stopped early is PRUNED, so TPE does not take 0.25 after 2 epochs as a final score.
+    # A trial stopped early is PRUNED, so the sampler does not take 0.25 after 2 epochs as a final score.
     assert trials["stopped"].state == optuna.trial.TrialState.PRUNED
     assert trials["stopped"].intermediate_values == {1: 0.2, 2: 0.25}
     assert trials["full"].intermediate_values == {1: 0.3, 2: 0.6, 3: 0.6, 4: 0.6}  # the running best it ranks by
     assert trials["nan"].state == optuna.trial.TrialState.FAIL
     assert "non-finite" in trials["nan"].user_attrs["stop_reason"]
     assert trials["crashed"].state == optuna.trial.TrialState.FAIL
-    assert not [t for t in searcher._ot_study.get_trials() if t.state == optuna.trial.TrialState.RUNNING]
+    assert not [t for t in study.get_trials() if t.state == optuna.trial.TrialState.RUNNING]
+    assert [t.user_attrs["proposed_by"] for t in study.get_trials()] == ["queued", "start-up", "start-up", "start-up"]
 
 
-def test_the_result_tune_gives_only_to_on_trial_complete_counts(searcher: TruthfulOptunaSearch) -> None:
-    """When ASHA stops a trial (at a rung, or at max_t after a full run), Tune passes that last result to
+def test_the_result_tune_gives_only_to_on_trial_complete_counts(searcher: ArmSearcher) -> None:
+    """When the scheduler stops a trial (at a rung, or at max_t after a full run), Tune passes that last result to
     on_trial_complete and never to on_trial_result: it must still be an intermediate value and count as best."""
     last = _run(searcher, "full", [0.3, 0.4, 0.5])
     searcher.on_trial_complete("full", {**last, "epoch": 4, "training_iteration": 4, "search_score": 0.9})
     last = _run(searcher, "stopped", [0.2])
     searcher.on_trial_complete("stopped", {**last, "epoch": 2, "training_iteration": 2, "search_score": 0.25})
-    trials = {t.user_attrs["ray_trial_id"]: t for t in searcher._ot_study.get_trials()}
+    trials = {t.user_attrs["ray_trial_id"]: t for t in searcher.sampler.study.get_trials()}
     assert trials["full"].value == 0.9 and trials["full"].intermediate_values == {1: 0.3, 2: 0.4, 3: 0.5, 4: 0.9}
     assert trials["stopped"].state == optuna.trial.TrialState.PRUNED
     assert trials["stopped"].intermediate_values == {1: 0.2, 2: 0.25}
 
 
-def test_baseline_is_suggested_first(searcher: TruthfulOptunaSearch) -> None:
+def test_baseline_is_suggested_first(searcher: ArmSearcher) -> None:
     assert searcher.suggest("first") == {"fusion": "autofusion", "encoder_loss_weight": 0.03}
 
 
-def test_non_finite_intermediate_is_not_reported(searcher: TruthfulOptunaSearch) -> None:
+def test_non_finite_intermediate_is_not_reported(searcher: ArmSearcher) -> None:
     searcher.suggest("x")
     searcher.on_trial_result("x", {"epoch": 1, "training_iteration": 1, "search_score": math.nan})
-    assert searcher._ot_study.get_trials()[0].intermediate_values == {}
+    assert searcher.sampler.study.get_trials()[0].intermediate_values == {}
+
+
+def test_progress_reports_feed_the_pace_not_the_study(searcher: ArmSearcher) -> None:
+    """A cross-validated trial reports each epoch with the folds it finished; only a finished fold is a score."""
+    cv = _searcher(searcher.space, time_attr="fold", max_budget=3)
+    cv.suggest("t")
+    cv.on_trial_result("t", {"fold": 0, "search_score": math.nan, "epoch_seconds": 2.0, "progress": True})
+    cv.on_trial_result("t", {"fold": 0, "search_score": math.nan, "epoch_seconds": 1.0, "progress": True})
+    cv.on_trial_result("t", {"fold": 1, "search_score": 0.4, "progress": False})
+    cv.on_trial_result("t", {"fold": 1, "search_score": 0.4, "epoch_seconds": 1.2, "progress": True})
+    assert cv.sampler.study.get_trials()[0].intermediate_values == {1: 0.4}
+    assert cv.pace.epochs == {"t": [2.0, 1.0, 1.2]} and cv.pace.epoch_seconds() == 1.1
+
+
+def test_with_a_time_budget_no_trial_starts_that_would_not_end_in_time(searcher: ArmSearcher) -> None:
+    """Before any epoch is measured only the first wave starts; then a trial starts only if its expected length
+    fits before the deadline, and once one does not the searcher says it has finished."""
+    from ray.tune.search import Searcher
+
+    shape = SearchShape.of(trials=8, epochs=4, folds=0, concurrency=2, grace_period=1, reduction_factor=2,
+                           stops_early=False, rerun=False)
+    timed = _searcher(searcher.space, shape=shape, time_budget=TimeBudget(seconds=100.0))
+    assert isinstance(timed.suggest("a"), dict) and isinstance(timed.suggest("b"), dict)
+    assert timed.suggest("c") is None and not timed.ended_on_time  # nothing measured yet: the third waits
+    for seconds in (5.0, 5.0, 5.0):
+        timed.pace.add_epoch("a", seconds)
+    # 4 epochs at 5 s + 3 s overhead = 23 s a trial; the deadline is 100 s: one fits while elapsed <= 77 s.
+    timed._started_at -= 70.0
+    assert isinstance(timed.suggest("c"), dict)
+    timed._started_at -= 10.0
+    assert timed.suggest("d") == Searcher.FINISHED and timed.ended_on_time
+
+
+def test_each_arm_learns_only_from_its_own_trials() -> None:
+    """The hierarchical arm's sampler sees the hierarchical trials only (and the AutoFusion arm's the AutoFusion
+    ones), so no fixed value overrides what a model proposed and no arm is tuned on the other's results."""
+    space = load_space(REPO / "search_spaces" / "meld_text.yaml", "meld_text")
+    searcher = _searcher(space, trials=12, max_budget=2)
+    for index in range(12):
+        trial_id = f"t{index}"
+        params = searcher.suggest(trial_id)
+        score = 0.5 + (0.1 if params["fusion"] == "hierarchical" else 0.0) + 0.01 * index
+        searcher.on_trial_complete(trial_id, {"epoch": 2, "search_score": score})
+    sampler = searcher.sampler
+    for arm, model in sampler._models.items():
+        seen = [t.params for t in model.get_trials()]
+        assert "fusion" not in {k for p in seen for k in p}  # the arm's own value is given, never sampled
+        fusion = arm.split("=")[1]
+        hierarchical_only = {"gate_reg_weight", "reconstruction_loss"}
+        assert all(bool(hierarchical_only & set(p)) == (fusion == "hierarchical") for p in seen)
+        ours = [t for t in sampler.study.get_trials() if t.params["fusion"] == fusion]
+        assert [{k: v for k, v in t.params.items() if k != "fusion"} for t in ours] == seen
+    arms = [t.params["fusion"] for t in sampler.study.get_trials()]
+    assert arms.count("autofusion") == arms.count("hierarchical") == 6  # equal budgets
+    counts = sampler.counts()
+    assert counts["queued"] == 1 and counts["model"] + counts["start-up"] == 11 and counts["model"] >= 6
+
+
+def test_a_resumed_searcher_rebuilds_its_arms_and_the_scheduler_rungs_from_the_study(tmp_path: Path) -> None:
+    """After a restore the study is the truth: the arm samplers read its trials back, a trial the dead driver
+    started but Ray never recorded is told FAIL, and the scheduler's rungs hold the earlier trials' scores."""
+    from tune.runner.scheduler import PatientHalving
+
+    space = load_space(REPO / "search_spaces" / "synthetic.yaml", "synthetic")
+    journal = tmp_path / "study.journal"
+    from tune.study.storage import create_study, open_storage
+
+    study = create_study(open_storage(journal), "s", "max", {})
+    scheduler = PatientHalving(time_attr="epoch", max_t=4, grace_period=1, reduction_factor=2, floor=0.1, noise=0.01,
+                               metric="search_score", mode="max")
+    first = _searcher(space, study=study, storage=str(journal), study_name="s", scheduler=scheduler)
+    for trial_id, score in (("a", 0.6), ("b", 0.62), ("c", 0.64)):
+        first.suggest(trial_id)
+        first.on_trial_result(trial_id, {"epoch": 1, "search_score": score})
+        scheduler.decide(trial_id, {"epoch": 1, "search_score": score})
+    first.save(str(tmp_path / "searcher.json"))
+    first.suggest("lost")  # started after the last save: the restored experiment does not know it
+    restarted = PatientHalving(time_attr="epoch", max_t=4, grace_period=1, reduction_factor=2, floor=0.1,
+                               noise=0.01, metric="search_score", mode="max")
+    second = _searcher(space, study=None, storage=str(journal), study_name="s", scheduler=restarted)
+    second.restore(str(tmp_path / "searcher.json"))
+    states = {t.user_attrs["ray_trial_id"]: t.state.name for t in second.sampler.study.get_trials()}
+    assert states == {"a": "RUNNING", "b": "RUNNING", "c": "RUNNING", "lost": "FAIL"}
+    assert restarted.recorded[1] == {"a": 0.6, "b": 0.62, "c": 0.64}
+    # A new trial that trails the restored rung far is stopped, as it would have been without the restart.
+    assert restarted.decide("late", {"epoch": 1, "search_score": 0.2}) == "STOP"
+    second.on_trial_complete("a", {"epoch": 4, "search_score": 0.7})
+    assert {t.user_attrs["ray_trial_id"]: t.state.name for t in second.sampler.study.get_trials()}["a"] == "COMPLETE"
 
 
 # --- a real small search ----------------------------------------------------------------

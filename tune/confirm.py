@@ -11,8 +11,8 @@ within its interval publishes the baseline.
 
     python tune/confirm.py --dataset meld_text --confirm-top 1
 
-reads the study record and the best config of a finished search (`ResultStore`), runs the publish stage
-(tune/publish.py) with the search's best config as its start, updates it (`confirmation`, `config` set to the
+reads the study record and the best config of a finished search (`ResultStore`), plans it as a search whose best
+config exists (`SearchPlan.existing`), runs the publish stage (tune/publish.py) from there, updates it (`confirmation`, `config` set to the
 confirmed winner at its median run, the ensemble and the comparisons) through `ResultStore.update_confirmation`,
 and rebuilds the report.
 """
@@ -31,12 +31,13 @@ if __name__ == "__main__" and not __package__:
 
 from joyful.errors import UserError
 from tune.common import utc_stamp
-from tune.options import ConfirmOptions, options_parser
-from tune.publish import PublishJob, publish
+from tune.options import ConfirmOptions, SearchOptions, options_parser
+from tune.plan import SearchPlan
+from tune.publish import publish
+from tune.records import StudyRecord
 from tune.records.store import ResultStore
 from tune.runner.cluster import check_shared_storage, check_storage_path, check_trial_fits, start_ray
-from tune.space import load_space
-from tune.stats.candidates import confirm_seed_count
+from tune.space import Resampling, load_space
 
 __all__ = ["main"]
 
@@ -55,18 +56,22 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         options = ConfirmOptions.from_namespace(namespace)
-        job = plan_confirmation(options, command=shlex.join(["python", "tune/confirm.py", *argv]))
+        plan, record = plan_confirmation(options, command=shlex.join(["python", "tune/confirm.py", *argv]))
     except UserError as exc:
         print(f"tune/confirm.py: error: {exc}", file=sys.stderr)
         return UserError.exit_code
-    return run_confirmation(job, options)
+    return run_confirmation(plan, record)
 
 
-def plan_confirmation(options: ConfirmOptions, command: str) -> PublishJob:
-    """Everything checked before Ray starts: the search's records, the data fingerprint, the resources."""
+def plan_confirmation(options: ConfirmOptions, command: str) -> tuple[SearchPlan, StudyRecord]:
+    """Everything checked before Ray starts: the search's records, the data fingerprint, the resources; the
+    finished search as a plan whose `existing` best config the confirmation adds to."""
     import dataclasses
 
     from joyful.run import load_data  # torch: only once the arguments are fine
+    from tune.stats.noise import split_noise
+    from tune.stats.references import reference_models
+    from tune.study.storage import load_study
 
     store = ResultStore(options.results_dir)
     best = store.read_best(options.dataset)
@@ -85,28 +90,36 @@ def plan_confirmation(options: ConfirmOptions, command: str) -> PublishJob:
         raise UserError(f"{data.source} is not the data the search used (sha256 {data.sha256[:12]}… vs "
                         f"{study.data_sha256[:12]}…); pass --data with that file")
     budget = dataclasses.replace(study.budget, **options.resources()).check(flags=True)
-    folds = study.resampling.folds if study.resampling.kind == "cv" else 0
     name = options.name or f"confirm-{options.dataset}-{utc_stamp()}"
     storage = check_storage_path(options.storage_path)
-    if "://" not in storage and (Path(storage) / name).exists():
-        raise UserError(f"experiment {Path(storage) / name} exists; pass another --name")
-    return PublishJob(study=study, space=space, data=data, store=store, experiment_root=storage,
-                      cpus_per_trial=budget.cpus_per_trial, gpus_per_trial=budget.gpus_per_trial,
-                      rerun=False, confirm_top=options.confirm_top,
-                      confirm_seeds=confirm_seed_count(options.confirm_seeds, folds, options.confirm_top),
-                      confirmation_name=name, quiet=options.quiet, dataset_spec=options.dataset_spec,
-                      command=command, existing=best)
+    if "://" not in storage and (Path(storage) / study.name / name).exists():
+        raise UserError(f"experiment {Path(storage) / study.name / name} exists; pass another --name")
+    search_options = SearchOptions(dataset=(options.dataset,), results_dir=options.results_dir,
+                                   dataset_spec=options.dataset_spec, storage_path=options.storage_path, name=name,
+                                   confirm_top=options.confirm_top, confirm_seeds=options.confirm_seeds,
+                                   quiet=options.quiet, no_rerun=True, address=options.address)
+    references = reference_models(data, base.modalities)
+    resampling = Resampling(study.resampling.kind, study.resampling.folds or 5)
+    plan = SearchPlan(
+        options=search_options, name=study.name, storage=storage, store=store, dataset=options.dataset, space=space,
+        budget=budget, strategy=study.strategy, base_config=base, data=data, space_fingerprint=study.space_fingerprint,
+        optuna_storage=store.journal_of(study), majority=study.majority, references=references,
+        noise=split_noise(data, references.dev["logistic regression"]), resampling=resampling,
+        resampling_reason=study.resampling.reason, existing=best, command=command, confirmation_name=name)
+    plan.check_confirmation()
+    plan.study = load_study(plan.optuna_storage, study.name)
+    return plan, study
 
 
-def run_confirmation(job: PublishJob, options: ConfirmOptions) -> int:
+def run_confirmation(plan: SearchPlan, record: StudyRecord) -> int:
     """Run the planned confirmation through the publish stage (tune/publish.py)."""
     import ray  # Ray and the publishing side (torch): only once the plan holds
 
     try:
-        start_ray(options.address, quiet=options.quiet)
-        check_trial_fits(job.cpus_per_trial, job.gpus_per_trial)
-        check_shared_storage(job.experiment_root)
-        return publish(job)
+        start_ray(plan.options.address, quiet=plan.options.quiet)
+        check_trial_fits(plan.budget.cpus_per_trial, plan.budget.gpus_per_trial)
+        check_shared_storage(plan.storage)
+        return publish(plan, record)
     except UserError as exc:
         print(f"tune/confirm.py: error: {exc}", file=sys.stderr)
         return UserError.exit_code

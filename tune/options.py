@@ -20,14 +20,16 @@ from joyful.cli_parser import Parser
 from joyful.datasets import check_dataset_name
 from joyful.errors import UserError
 from joyful.io import REPO
-from tune.space import Budget
+from tune.space import Budget, Strategy
 from tune.stats.candidates import DEFAULT_CONFIRM_SEEDS, DEFAULT_CONFIRM_SEEDS_CV, DEFAULT_CONFIRM_TOP
 from tune.tracking import WANDB_MODES, Tracking
 
-__all__ = ["BUDGET_FLAGS", "ConfirmOptions", "SearchOptions", "options_parser"]
+__all__ = ["ConfirmOptions", "SPACE_SECTIONS", "SearchOptions", "options_parser", "space_flags"]
 
-BUDGET_FLAGS = tuple(f.name for f in dataclasses.fields(Budget))  # each has a --flag of the same name
 BUDGET = "budget (defaults come from the space file's `budget`)"
+STRATEGY = "strategy (defaults come from the space file's `strategy`)"
+# The space-file sections whose every field is also a flag of the same name: (section, group, dataclass).
+SPACE_SECTIONS = (("budget", BUDGET, Budget), ("strategy", STRATEGY, Strategy))
 WHERE = "where and how"
 CONFIRMATION = "confirmation (re-train the best configurations and the baseline over fresh seeds)"
 TRACKING = "experiment tracking (optional extra: pip install 'joyful-tune[tracking]')"
@@ -48,6 +50,11 @@ def _flag(default: Any = dataclasses.MISSING, help: str = "", *, group: str | No
     return dataclasses.field(default=default, metadata={"help": help, "group": group, **metadata})
 
 
+def space_flags() -> list[tuple[str, tuple[dataclasses.Field, ...]]]:
+    """(argument group, fields) of the space-file settings the command line may override."""
+    return [(group, dataclasses.fields(kind)) for _, group, kind in SPACE_SECTIONS]
+
+
 def _spelling(name: str) -> str:
     return f"--{name.replace('_', '-')}"
 
@@ -58,6 +65,15 @@ def options_parser(options: type, prog: str, description: str) -> argparse.Argum
     groups: dict[str | None, Any] = {None: parser}
     for f in dataclasses.fields(options):
         meta = f.metadata
+        if meta.get("generated"):
+            for group, fields in space_flags() if f.name == "overrides" else ():
+                section = parser.add_argument_group(group)
+                for setting in fields:
+                    keys = {key: setting.metadata[key] for key in ("type", "choices", "metavar")
+                            if key in setting.metadata}
+                    section.add_argument(_spelling(setting.name), default=None, help=setting.metadata["help"],
+                                         dest=f"space_{setting.name}", **keys)
+            continue
         if meta["group"] not in groups:
             groups[meta["group"]] = parser.add_argument_group(meta["group"])
         keys: dict[str, Any] = {"help": meta["help"]}
@@ -86,7 +102,11 @@ class _Options:
     @classmethod
     def from_namespace(cls: type[Options], namespace: argparse.Namespace) -> Options:
         """The options a parsed command line holds (repeated flags as tuples), checked."""
-        values = {f.name: getattr(namespace, f.name) for f in dataclasses.fields(cls)}
+        values = {f.name: getattr(namespace, f.name) for f in dataclasses.fields(cls) if not f.metadata.get("generated")}
+        if any(f.name == "overrides" for f in dataclasses.fields(cls)):
+            values["overrides"] = tuple((f.name, getattr(namespace, f"space_{f.name}"))
+                                        for _, fields in space_flags() for f in fields
+                                        if getattr(namespace, f"space_{f.name}") is not None)
         return cls(**{name: tuple(v) if isinstance(v, list) else v for name, v in values.items()})
 
 
@@ -104,22 +124,9 @@ class SearchOptions(_Options):
         (), "search-space YAML; once per --dataset (default: search_spaces/<dataset>.yaml)", repeatable=True,
         resume=PER_DATASET)
     dataset_spec: str | None = _flag(None, "JSON spec of a user-defined data set (see train.py --dataset-spec)")
-    # --- budget: None keeps the space file's value
-    num_samples: int | None = _flag(None, "trials per data set", group=BUDGET, type=int)
-    max_epochs: int | None = _flag(None, "epochs of a full trial (with cross-validation: on each fold)", group=BUDGET,
-                                   type=int)
-    grace_period: int | None = _flag(None, "epochs before a trial may be stopped (with cross-validation the first "
-                                     "decision comes after fold 1)", group=BUDGET, type=int)
-    reduction_factor: int | None = _flag(None, "successive halving keeps 1/reduction_factor of the trials at each rung",
-                                         group=BUDGET, type=int)
-    cpus_per_trial: float | None = _flag(None, "CPUs per trial (also torch's thread count)", group=BUDGET, type=float)
-    gpus_per_trial: float | None = _flag(
-        None, "GPUs per trial; fractions pack trials on one GPU (0.25 = 4 per GPU)", group=BUDGET, type=float)
-    max_concurrent: int | None = _flag(None, "trials at once (0 = as many as resources allow)", group=BUDGET,
-                                       type=int)
-    checkpoint_every: int | None = _flag(
-        None, "checkpoint a trial every N epochs and at its last (a retry replays up to N-1 epochs)", group=BUDGET,
-        type=int)
+    # The space file's `budget` and `strategy` settings given on the command line (their flags are generated
+    # from the fields of Budget and Strategy, `space_flags`), by field name.
+    overrides: tuple[tuple[str, Any], ...] = _flag((), "", generated=True, resume=NEVER)
     # --- where and how
     address: str | None = _flag(
         None, "join this Ray cluster ('auto' = the local `ray start` one; also RAY_ADDRESS)", group=WHERE)
@@ -198,9 +205,11 @@ class SearchOptions(_Options):
         return [(dataset, self.data[i] if self.data else None, self.space[i] if self.space else None)
                 for i, dataset in enumerate(self.dataset)]
 
-    def budget_overrides(self) -> dict[str, Any]:
-        """The budget flags given (by Budget field), which replace the space file's values."""
-        return {name: getattr(self, name) for name in BUDGET_FLAGS if getattr(self, name) is not None}
+    def section_overrides(self, section: str) -> dict[str, Any]:
+        """The flags given for the space file's `section` (budget, strategy), by field: they replace its values."""
+        kind = next(kind for name, _, kind in SPACE_SECTIONS if name == section)
+        names = {f.name for f in dataclasses.fields(kind)}
+        return {name: value for name, value in self.overrides if name in names}
 
     @property
     def tracking(self) -> Tracking:
@@ -230,6 +239,8 @@ class SearchOptions(_Options):
             value = getattr(named, f.name)
             if f.metadata.get("resume") == ALWAYS or value != f.default:
                 argv += [_spelling(f.name)] if f.default is False else [_spelling(f.name), str(value)]
+        for name, value in self.overrides:  # a resumed search checks them against what it started with
+            argv += [_spelling(name), str(value)]
         return [*argv, "--resume"]
 
 

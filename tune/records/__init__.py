@@ -21,9 +21,11 @@ from tune.records._ensemble import Ensemble, EnsembleMember, EnsembleOption, Sin
 from tune.records._outcome import Outcome, classify, stop_reason
 from tune.records._parts import (
     DataRef,
+    Ending,
     Rerun,
     Resampling,
     Resources,
+    Sampling,
     Scheduler,
     Searcher,
     SingleTrialBest,
@@ -46,8 +48,8 @@ __all__ = [
     # the best config and its parts
     "BEST_CONFIG_KIND", "BEST_CONFIG_SCHEMA_VERSION", "CONFIRMATION_KIND", "BestConfig", "Comparison",
     "ConfigurationRecord",
-    "Confirmation", "DataRef", "EffectRow", "Effects", "Ensemble", "EnsembleMember", "EnsembleOption",
+    "Confirmation", "DataRef", "EffectRow", "Effects", "Ending", "Ensemble", "EnsembleMember", "EnsembleOption",
     "EnsembleScores", "LinearReference", "MajorityReference", "Metric", "PairedDifference", "References", "Rerun", "Resampling",
-    "Resources", "RunRecord", "Scheduler", "Searcher", "SingleRunScores", "SingleTrialBest", "StudyInfo", "Summary",
+    "Resources", "RunRecord", "Sampling", "Scheduler", "Searcher", "SingleRunScores", "SingleTrialBest", "StudyInfo", "Summary",
     "TestScores", "TrialCounts", "Verdict", "Versions", "WarmStartSummary",
 ]

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from tune.records._base import Finite, Record
 
-__all__ = ["DataRef", "Rerun", "Resampling", "Resources", "Scheduler", "Searcher", "SingleTrialBest", "StudyInfo", "TrialCounts",
-           "Versions", "WarmStartSummary"]
+__all__ = ["DataRef", "Ending", "Rerun", "Resampling", "Resources", "Sampling", "Scheduler", "Searcher",
+           "SingleTrialBest", "StudyInfo", "TrialCounts", "Versions", "WarmStartSummary"]
 
 DOCUMENT = "best-config document"
 
@@ -63,13 +63,53 @@ class WarmStartSummary(Part):
     proposed: list[dict[str, Any]]
 
 
+class Sampling(Part):
+    """How a search's trials were proposed: the sampler, its random start-up per arm, the arms (each tuned on its
+    own trials when `separate_arms`), and how many trials were queued (the baseline, earlier winners), drawn at
+    random in the start-up, and proposed by the sampler's model; and how many ran at once, and why."""
+
+    sampler: str
+    startup_per_arm: int
+    separate_arms: bool
+    arms: list[str]
+    queued: int
+    start_up: int = Field(alias="start-up")
+    model: int
+    concurrency: int | None = None
+    concurrency_reason: str = ""
+
+    @property
+    def proposed(self) -> int:
+        return self.queued + self.start_up + self.model
+
+    @property
+    def model_share(self) -> float:
+        """The share of the search's trials the sampler's model proposed."""
+        return self.model / self.proposed if self.proposed else 0.0
+
+
+class Ending(Part):
+    """How a search's trial phase ended: every trial ran ("all trials"), or its time budget let no further trial
+    start ("time budget": `trials_not_started` of the planned ones); and what the confirmation left out to fit
+    what was left of the budget."""
+
+    kind: str
+    time_budget_s: Finite | None = None
+    trials_started: int | None = None
+    trials_not_started: int = 0
+    epoch_seconds: Finite | None = None  # the median epoch the trials measured (a fold's epoch with cv)
+    confirmation_left_out: str = ""
+
+
 class Searcher(Part):
-    """The sampler of the search: Optuna's TPE with its seed, the baseline proposed first, the warm start."""
+    """The sampler of the search (`optuna-<sampler>`) with its seed, the baseline proposed first, the warm start,
+    and how the trials were proposed."""
 
     kind: str
     seed: int
     baseline_first: dict[str, Any]
     warm_start: WarmStartSummary | None = None
+    sampling: Sampling | None = None
 
 
 class Scheduler(Part):

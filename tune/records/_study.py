@@ -11,9 +11,9 @@ from joyful.config import JoyfulConfig
 from joyful.datasets import check_dataset_name
 from joyful.errors import UserError
 from tune.records._base import Finite, Record
-from tune.records._parts import Resampling, WarmStartSummary
+from tune.records._parts import Ending, Resampling, Sampling, WarmStartSummary
 from tune.records._trial import TrialRecord
-from tune.space import Budget
+from tune.space import Budget, Strategy
 
 __all__ = ["STUDY_KIND", "STUDY_SCHEMA_VERSION", "Invocation", "MajorityLevel", "StudyRecord"]
 
@@ -67,6 +67,7 @@ class StudyRecord(Record):
     data_sha256: str
     base_config: dict[str, Any]  # JoyfulConfig.to_dict() before sampling: epochs = budget.max_epochs
     budget: Budget
+    strategy: Strategy = Field(default_factory=Strategy)
     optuna_storage: str  # journal file (portable path) or database URL
     optuna_study: str
     trials: list[TrialRecord]
@@ -77,6 +78,8 @@ class StudyRecord(Record):
     ended_at: str = ""
     search_seconds: Finite = 0.0
     invocations: list[Invocation] = Field(default_factory=list)
+    sampling: Sampling | None = None  # how the trials were proposed
+    ending: Ending | None = None  # how the trial phase ended
 
     @field_validator("budget", mode="before")
     @classmethod
@@ -86,6 +89,16 @@ class StudyRecord(Record):
             if unknown:
                 raise ValueError(f"'budget' has unknown key(s) {', '.join(unknown)}")
             return Budget(**value)
+        return value
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _strategy_from_fields(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # Strategy is a dataclass (tune/space): its JSON form is its fields
+            unknown = sorted(set(value) - {f.name for f in dataclasses.fields(Strategy)})
+            if unknown:
+                raise ValueError(f"'strategy' has unknown key(s) {', '.join(unknown)}")
+            return Strategy(**value)
         return value
 
     @field_validator("schema_version")

@@ -36,6 +36,7 @@ class TrialRecord(Record):
     peak_resident_mb: Finite | None = None  # its worker's largest resident size after an epoch
     started_at: str | None = None  # when the searcher sampled it, and when it ended (Optuna's times, UTC)
     ended_at: str | None = None
+    proposed_by: str | None = None  # queued (baseline, earlier winner), start-up (random) or model
 
     @property
     def status(self) -> str:
@@ -45,6 +46,11 @@ class TrialRecord(Record):
     def eligible(self) -> bool:
         """May this trial win? It ran all its budget or was stopped early, with a finite score."""
         return self.outcome.can_win and finite(self.best_dev_weighted_f1)
+
+    def peaked_last(self, epochs: int) -> bool:
+        """Whether its score was best at the last epoch of `epochs` it could train (on each fold with
+        cross-validation): its curve had not peaked, so the epoch budget may have cut it short."""
+        return self.eligible and self.best_epoch == epochs and (self.folds_run is not None or self.epochs_run == epochs)
 
     def rank_key(self) -> tuple:
         """The one ranking of trials (eligible ones): with cross-validation more folds first (a mean over fewer

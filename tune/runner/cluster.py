@@ -7,7 +7,11 @@
 * resources: a trial must fit on at least one node (GPUs and CPUs), otherwise
   it would stay PENDING forever;
 * start-up: an --address whose port answers no TCP connect is refused within
-  CONNECT_TIMEOUT_S, and a local Ray that fails to start is one line, not a traceback.
+  CONNECT_TIMEOUT_S, and a local Ray that fails to start is one line, not a traceback;
+* one machine, one Ray: a search that would start a private local Ray beside another Ray instance on the same
+  machine is refused. Each would take every CPU and neither's memory monitor would see the other's trials, so
+  they slow or kill each other; several searches share one machine through one cluster
+  (`ray start --head`, then `--address auto` for each).
 
 It also holds :class:`GracefulStop`, the driver's Ctrl-C handling around ``Tuner.fit``.
 """
@@ -105,6 +109,7 @@ def start_ray(address: str | None, dashboard_host: str = "127.0.0.1", quiet: boo
         except Exception as exc:  # Ray raises plain Exception/RuntimeError for many start-up problems
             raise UserError(f"--address {address}: joining the Ray cluster failed ({_first_line(exc)})") from None
     else:
+        check_no_other_ray()
         try:
             # "local" forces a fresh instance even if a stale cluster file from a killed `ray start` exists.
             ray.init(address="local", include_dashboard=False, dashboard_host=dashboard_host, **common)
@@ -114,6 +119,29 @@ def start_ray(address: str | None, dashboard_host: str = "127.0.0.1", quiet: boo
             raise UserError(f"the local Ray did not start ({_first_line(exc)}); if the machine is busy, retry when "
                             "the load drops, or join a running cluster with --address") from None
     return {"address": address or "local", "nodes": len(alive_nodes())}
+
+
+def other_rays() -> list[str]:
+    """The Ray instances running on this machine, as `pid <n> (session <folder>)` of their raylets."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["pid", "name", "cmdline"]):
+        command = process.info.get("cmdline") or []
+        if process.info.get("name") == "raylet" or (command and command[0].endswith("/raylet")):
+            session = next((a.split("=", 1)[1] for a in command if a.startswith("--session_dir=")), "?")
+            found.append(f"pid {process.info['pid']} (session {Path(session).name})")
+    return found
+
+
+def check_no_other_ray() -> None:
+    """Refuse to start a private local Ray beside another Ray instance on this machine (module docstring)."""
+    others = other_rays()
+    if others:
+        raise UserError(f"another Ray instance runs on this machine (raylet {', '.join(others)}); two private Ray "
+                        "instances would each take every CPU and neither's memory monitor sees the other's trials - "
+                        "share one: `ray start --head`, then pass --address auto to each search (or wait for the "
+                        "other to end)")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -27,7 +27,7 @@ from joyful.errors import UserError
 from joyful.io import portable_path
 from tune.records import StudyRecord
 from tune.runner.lost_workers import treat_lost_workers_as_trial_failures
-from tune.runner.tuner import clock
+from tune.runner.progress import clock
 from tune.space import SearchSpace
 from tune.stats.candidates import (
     candidates_from_study,

@@ -1,13 +1,15 @@
 """The Ray Tune function trainables: a trial on the data's dev split (`train_trial`) or over K folds of train + dev
 (`train_cv_trial`). Neither touches the test set.
 
-`search_score` is what the scheduler compares, TPE learns from and the ranking uses: on the dev split, the best
-epoch's dev weighted F1 so far (of the averaged weights); with cross-validation, the best epoch of the mean over
-the folds run so far. `train_trial` reports every epoch (`epoch` is its budget) and saves the Coach state
+`search_score` is what the scheduler compares, the sampler learns from and the ranking uses: on the dev split, the
+best epoch's dev weighted F1 so far (of the averaged weights); with cross-validation, the best epoch of the mean
+over the folds run so far. `train_trial` reports every epoch (`epoch` is its budget) and saves the Coach state
 (weights, optimizer, scheduler, epoch, RNG, history) every `checkpoint_every` epochs and at its last, so a retried
-or resumed trial continues exactly where it stopped. `train_cv_trial` reports once a fold (`fold` is its budget:
-a trial clearly worse after fold 1 need not get the others) with the folds' curves as its checkpoint, so a retry
-repeats at most the fold it was in.
+or resumed trial continues exactly where it stopped. `train_cv_trial` reports every epoch too, for the progress
+line and the time forecast, each report carrying the folds finished so far (`fold` is its budget: a trial clearly
+worse after fold 1 need not run the others; NaN before the first fold ends); the folds' curves are its
+checkpoint, so a retry repeats at most the fold it was in. Every report says how long its epoch took
+(`epoch_seconds`, training and evaluation).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,18 @@ def trial_device() -> torch.device:
             return torch.device("cuda:0")
         log.warning("trial was given %s GPU but CUDA is not available in this worker; training on CPU", gpu_ids)
     return torch.device("cpu")
+
+
+class EpochClock:
+    """Seconds between a trial's epoch reports: the wall time of an epoch as the search sees it."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+
+    def lap(self) -> float:
+        now = time.perf_counter()
+        seconds, self.last = now - self.last, now
+        return round(seconds, 3)
 
 
 def epoch_metrics(record: dict[str, Any], coach: Coach) -> dict[str, Any]:
@@ -80,8 +95,10 @@ def train_trial(params: dict[str, Any], *, base_config: dict[str, Any], data: Di
     config = JoyfulConfig.from_dict({**base_config, **params}, source="trial config")
     device = trial_device()
 
+    clock = EpochClock()
+
     def report(record: dict[str, Any], coach: Coach) -> None:
-        metrics = epoch_metrics(record, coach)
+        metrics = {**epoch_metrics(record, coach), "epoch_seconds": clock.lap()}
         last = coach.epoch >= config.epochs
         if coach.epoch % checkpoint_every == 0 or last:
             with tempfile.TemporaryDirectory() as folder:
@@ -137,9 +154,12 @@ def train_cv_trial(params: dict[str, Any], *, base_config: dict[str, Any], data:
         with checkpoint.as_directory() as folder:
             curves = json.loads((Path(folder) / CV_STATE_FILE).read_text())["curves"]
         log.info("trial resumed after fold %d", len(curves))
-    peak = 0.0
+    peak, summary = 0.0, _cv_summary(curves)
+    clock = EpochClock()
     for fold in range(len(curves) + 1, folds + 1):
         def after_epoch(record: dict[str, Any], coach: Coach, fold: int = fold) -> None:
+            tune.report({**summary, "fold_epoch": record["epoch"], "fold_dev_weighted_f1": record["dev_weighted_f1"],
+                         "epoch_seconds": clock.lap(), "progress": True, "resident_mb": record["resident_mb"]})
             faults.after_epoch(record["epoch"], {**params, "fold": fold}, coach)
 
         coach = build_coach(config.replace(cv_fold=fold), data, device, callbacks=[after_epoch],
@@ -152,15 +172,22 @@ def train_cv_trial(params: dict[str, Any], *, base_config: dict[str, Any], data:
             return
         curves.append([r["dev_weighted_f1"] for r in coach.history])
         peak = max(peak, max(r["resident_mb"] for r in coach.history))
-        precision = coach.precision
+        summary = {**_cv_summary(curves), "precision": coach.precision, "resident_mb": peak,
+                   "node_id": ray.get_runtime_context().get_node_id()}
         del coach
         gc.collect()
         release_free_memory()
-        score, epoch, mean = cv_score(curves)
-        metrics = {"fold": fold, "search_score": score, "dev_weighted_f1": score, "best_dev_weighted_f1": score,
-                   "best_epoch": epoch, "curve": mean, "fold_scores": [c[epoch - 1] for c in curves],
-                   "non_finite": False, "resident_mb": peak, "precision": precision,
-                   "node_id": ray.get_runtime_context().get_node_id()}
         with tempfile.TemporaryDirectory() as folder:
             (Path(folder) / CV_STATE_FILE).write_text(json.dumps({"curves": curves}))
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            tune.report({**summary, "progress": False},
+                        checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+def _cv_summary(curves: list[list[float]]) -> dict[str, Any]:
+    """What every report of a cross-validated trial carries about the folds it finished (`fold` of them): the
+    search score, the epoch it was taken at, the mean curve and each fold's score at that epoch."""
+    if not curves:
+        return {"fold": 0, "search_score": math.nan, "non_finite": False}
+    score, epoch, mean = cv_score(curves)
+    return {"fold": len(curves), "search_score": score, "dev_weighted_f1": score, "best_dev_weighted_f1": score,
+            "best_epoch": epoch, "curve": mean, "fold_scores": [c[epoch - 1] for c in curves], "non_finite": False}

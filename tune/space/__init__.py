@@ -35,14 +35,16 @@ the rules only the file knows (JoyfulConfig settings, fixed values, baseline); `
 ``_defaults`` say which file a data set gets.
 """
 
-from tune.space._budget import Budget, rungs
+from tune.space._budget import Budget, duration, rungs, words_of_duration
 from tune.space._defaults import resolve_space, write_default_space
 from tune.space._parameter import PARAMETER_TYPES, ROLES, Parameter
 from tune.space._reader import METRIC_MODES, load_space
 from tune.space._resampling import NOISE_THRESHOLD, RESAMPLING_KINDS, Resampling
 from tune.space._shipped import DEFAULT_SPACE_NAME, DEFAULT_SPACE_PATH, SPACES_DIR, default_space_path
 from tune.space._space import DefineByRun, SearchSpace
+from tune.space._strategy import SAMPLERS, SCHEDULERS, Strategy
 
 __all__ = ["DEFAULT_SPACE_NAME", "DEFAULT_SPACE_PATH", "METRIC_MODES", "NOISE_THRESHOLD", "PARAMETER_TYPES",
-           "RESAMPLING_KINDS", "ROLES", "SPACES_DIR", "Budget", "DefineByRun", "Parameter", "Resampling", "SearchSpace",
-           "default_space_path", "load_space", "resolve_space", "rungs", "write_default_space"]
+           "RESAMPLING_KINDS", "ROLES", "SAMPLERS", "SCHEDULERS", "SPACES_DIR", "Budget", "DefineByRun", "Parameter",
+           "Resampling", "SearchSpace", "Strategy", "default_space_path", "duration", "load_space", "resolve_space",
+           "rungs", "words_of_duration", "write_default_space"]

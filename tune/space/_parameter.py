@@ -164,6 +164,34 @@ class Parameter:
             return trial.suggest_int(self.name, self.low, self.high, step=self.step or 1, log=self.log)
         return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
 
+    def from_unit(self, u: float) -> Any:
+        """The value at position `u` in [0, 1) of this parameter's range (log-scaled when log, on the step grid
+        when it has one) or of its choices: how a space-filling sample (Sobol) becomes values."""
+        u = min(max(float(u), 0.0), math.nextafter(1.0, 0.0))
+        if self.type == "categorical":
+            return self.choices[int(u * len(self.choices))]
+        low, high = float(self.low), float(self.high)
+        if self.log:
+            value = math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+        else:
+            value = low + u * (high - low)
+        if self.type == "int":
+            step = self.step or 1
+            return int(min(self.high, self.low + step * math.floor((value - low) / step + 0.5)))
+        if self.step:
+            value = low + self.step * round((value - low) / self.step)
+        return min(max(value, low), high)
+
+    def to_unit(self, value: Any) -> float:
+        """Where `value` lies in this parameter's range, in [0, 1] (log-scaled when log); a choice's index
+        over the number of choices. The inverse of `from_unit` up to rounding."""
+        if self.type == "categorical":
+            return (self.choices.index(value) + 0.5) / len(self.choices)
+        low, high, v = float(self.low), float(self.high), float(value)
+        if self.log:
+            low, high, v = math.log(low), math.log(high), math.log(v)
+        return (v - low) / (high - low)
+
     def at_edge(self, value: Any, rel: float = 0.05) -> bool:
         """Whether a number lies within `rel` of the range width of low or high (log-space when log)."""
         if self.type == "categorical" or value is None:

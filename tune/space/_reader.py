@@ -23,13 +23,14 @@ from tune.space._budget import Budget
 from tune.space._conditions import active_parameters, when_order
 from tune.space._parameter import Parameter, is_plain, misfit
 from tune.space._resampling import TIE_RULES, Resampling
+from tune.space._strategy import Strategy
 from tune.space._shipped import DEFAULT_SPACE_PATH, shipped_names
 from tune.space._space import SearchSpace
 
 __all__ = ["METRIC_MODES", "load_space"]
 
 METRIC_MODES = {"dev_weighted_f1": "max", "dev_accuracy": "max", "dev_loss": "min"}
-TOP_LEVEL_KEYS = ("dataset", "metric", "mode", "budget", "resampling", "on_tie", "fixed", "parameters", "baseline",
+TOP_LEVEL_KEYS = ("dataset", "metric", "mode", "budget", "strategy", "resampling", "on_tie", "fixed", "parameters", "baseline",
                   "proposal")
 PARAMETER_KEYS = ("type", "low", "high", "log", "step", "choices", "when", "role")
 # Settings the file sets elsewhere; searching or fixing them would contradict that key.
@@ -61,6 +62,7 @@ def load_space(path: str | Path, dataset: str | None = None, *, template: bool =
         raise UserError(f"{where} is for {name!r}, not {dataset!r}; use the space file of {dataset!r}")
     metric, mode = _metric_mode(doc, where)
     budget = _parse_budget(_mapping(doc.get("budget"), where, "budget"), where)
+    strategy = _parse_section(Strategy, _mapping(doc.get("strategy"), where, "strategy"), where, "strategy")
     fixed = _parse_fixed(_mapping(doc.get("fixed"), where, "fixed"), where)
     raw_params = _mapping(doc.get("parameters"), where, "parameters")
     if not raw_params:
@@ -75,7 +77,7 @@ def load_space(path: str | Path, dataset: str | None = None, *, template: bool =
         raise UserError(f"{where}: on_tie is {on_tie!r}, but must be one of: {', '.join(TIE_RULES)} (what a tie "
                         "between the confirmed winner and the baseline publishes)")
     return SearchSpace(name, params, fixed, baseline, budget, metric, mode, str(path.resolve()), sha256, proposal,
-                       resampling, on_tie)
+                       resampling, on_tie, strategy)
 
 
 def _parse_resampling(raw: Any, where: str) -> Resampling:
@@ -167,9 +169,13 @@ def _metric_mode(doc: dict, where: str) -> tuple[str, str]:
 
 
 def _parse_budget(raw: dict, where: str) -> Budget:
-    names = tuple(f.name for f in dataclasses.fields(Budget))
-    _check_keys(raw, names, where, "budget")
-    return Budget(**raw).check(where)
+    return _parse_section(Budget, raw, where, "budget")
+
+
+def _parse_section(kind: type, raw: dict, where: str, key: str) -> Any:
+    """A section whose keys are the fields of dataclass `kind` (Budget, Strategy), checked by its `check`."""
+    _check_keys(raw, tuple(f.name for f in dataclasses.fields(kind)), where, key)
+    return kind(**raw).check(where)
 
 
 def _check_setting_name(name: str, where: str, key: str) -> None:

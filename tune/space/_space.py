@@ -11,6 +11,7 @@ from tune.space._budget import Budget
 from tune.space._conditions import active_parameters, when_order
 from tune.space._parameter import Parameter
 from tune.space._resampling import Resampling
+from tune.space._strategy import Strategy
 
 if TYPE_CHECKING:
     import optuna
@@ -36,6 +37,7 @@ class SearchSpace:
     proposal: dict[str, Any] = dataclasses.field(default_factory=dict)
     resampling: Resampling = dataclasses.field(default_factory=Resampling)
     on_tie: str = "baseline"  # what a tie between the confirmed winner and the baseline publishes
+    strategy: Strategy = dataclasses.field(default_factory=Strategy)  # sampler and scheduler
 
     def define_by_run(self) -> DefineByRun:
         return DefineByRun(self.parameters)
@@ -99,6 +101,19 @@ class SearchSpace:
     def active_parameters(self, values: dict) -> list[Parameter]:
         """The parameters active under `values`, parents first (the walk Optuna's sampling follows)."""
         return list(active_parameters(self.parameters, values))
+
+    def suggest(self, trial: optuna.trial.Trial, given: dict | None = None) -> dict:
+        """Sample the parameters active under `given` (e.g. an arm's scientific values) and the values drawn so
+        far, parents first, with `trial`'s sampler; returns `given` with the sampled values (define-by-run)."""
+        values: dict[str, Any] = dict(given or {})
+        for p in active_parameters(self.parameters, values):  # reads each value as it is suggested
+            if p.name not in values:
+                values[p.name] = p.suggest(trial)
+        return values
+
+    def arms(self) -> list[dict]:
+        """The arms the search tunes separately: the strata of its scientific parameter ([{}]: one arm)."""
+        return self.strata() or [{}]
 
     def active_point(self, values: dict) -> dict:
         """The values of the parameters active under `values` (e.g. a full config's searched settings)."""

@@ -10,10 +10,11 @@ changes), and once it has published `finished_at` (which tells `--resume` there 
 `summary` (one line). The rest are *system* attributes named `joyful:<key>` (Optuna's storage keeps them; the
 dashboard and `optuna studies` do not list them):
 
-* at creation: `budget` and `resampling` (what `--resume` continues with), `ranking_rule`;
+* at creation: `budget`, `strategy` and `resampling` (what `--resume` continues with), `ranking_rule`;
 * at every invocation of `tune/search.py` on it: one entry of `invocations` (`start_invocation`), its end and
   the seconds its trials took added when it ends (`end_invocation`);
 * the winner's re-run once done (`winner_rerun`, so a resumed publish stage does not train it again);
+* how the trials were proposed (`sampling`) and how the trial phase ended (`ending`), when it ends;
 * after the search: `search_winner` and, when Optuna's own `best_trial` (COMPLETE trials only) is another
   trial, `optuna_best_trial_differs` saying why;
 * after confirmation and publishing: `confirmation` and `published`.
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from tune.common import utc_now
@@ -41,12 +41,11 @@ from tune.records import (
     TestScores,
     choose_winner,
 )
-from tune.space import Budget, Resampling
-from tune.study.storage import load_study
+from tune.space import Budget, Resampling, Strategy
 
-__all__ = ["creation_attrs", "creation_details", "details", "end_invocation", "finished", "recall_rerun", "record_story",
-           "remember_rerun", "search_times", "set_details", "start_invocation", "stored_budget", "stored_resampling",
-           "trial_times"]
+__all__ = ["creation_attrs", "creation_details", "details", "end_invocation", "finished", "recall_rerun",
+           "record_story", "remember_rerun", "search_times", "set_details", "start_invocation", "stored_budget",
+           "stored_resampling", "stored_strategy", "trial_times"]
 
 PREFIX = "joyful:"
 
@@ -67,10 +66,18 @@ def creation_attrs(fingerprints: dict[str, str], sampler_seed: int) -> dict[str,
     return {**fingerprints, "sampler_seed": sampler_seed, "started_at": utc_now()}
 
 
-def creation_details(budget: Budget, resampling: Resampling, resampling_reason: str = "") -> dict[str, Any]:
+def creation_details(budget: Budget, strategy: Strategy, resampling: Resampling, resampling_reason: str = ""
+                     ) -> dict[str, Any]:
     """The system attributes a search's study gets when it is created."""
-    return {"budget": dataclasses.asdict(budget), "resampling": dataclasses.asdict(resampling),
-            "resampling_reason": resampling_reason, "ranking_rule": RANKING_RULE}
+    return {"budget": dataclasses.asdict(budget), "strategy": dataclasses.asdict(strategy),
+            "resampling": dataclasses.asdict(resampling), "resampling_reason": resampling_reason,
+            "ranking_rule": RANKING_RULE}
+
+
+def stored_strategy(study: Any) -> Strategy | None:
+    """The strategy a study was created with (None for a study written before it was recorded)."""
+    stored = details(study).get("strategy")
+    return Strategy(**stored) if isinstance(stored, dict) else None
 
 
 def stored_resampling(study: Any) -> tuple[Resampling, str] | None:
@@ -81,18 +88,16 @@ def stored_resampling(study: Any) -> tuple[Resampling, str] | None:
     return Resampling(**stored["resampling"]), str(stored.get("resampling_reason") or "")
 
 
-def start_invocation(storage_path: str | Path, name: str, resumed: bool) -> int:
-    """Record that `tune/search.py` starts (or resumes) search `name` now; returns the entry's index."""
-    study = load_study(storage_path, name)
+def start_invocation(study: Any, resumed: bool) -> int:
+    """Record that `tune/search.py` starts (or resumes) the search of `study` now; returns the entry's index."""
     invocations = list(details(study).get("invocations") or [])
     invocations.append(Invocation(started_at=utc_now(), resumed=resumed).to_dict())
     set_details(study, {"invocations": invocations})
     return len(invocations) - 1
 
 
-def end_invocation(storage_path: str | Path, name: str, index: int, seconds: float) -> None:
-    """Record that invocation `index` of search `name` ended now, its trials having taken `seconds`."""
-    study = load_study(storage_path, name)
+def end_invocation(study: Any, index: int, seconds: float) -> None:
+    """Record that invocation `index` of the search of `study` ended now, its trials having taken `seconds`."""
     invocations = list(details(study).get("invocations") or [])
     invocations[index] = {**invocations[index], "ended_at": utc_now(), "seconds": round(seconds, 1)}
     set_details(study, {"invocations": invocations})
@@ -144,15 +149,15 @@ def stored_budget(study: Any) -> Budget | None:
     return Budget(**stored) if isinstance(stored, dict) else None
 
 
-def remember_rerun(storage_path: str | Path, name: str, trial_id: str, rerun: Rerun, test: TestScores | None) -> None:
-    """Keep the winner's re-run in search `name`'s study, so that a resumed publish stage does not train it again."""
-    set_details(load_study(storage_path, name), {
+def remember_rerun(study: Any, trial_id: str, rerun: Rerun, test: TestScores | None) -> None:
+    """Keep the winner's re-run in the search's study, so that a resumed publish stage does not train it again."""
+    set_details(study, {
         "winner_rerun": {"trial_id": trial_id, "rerun": rerun.to_dict(), "test": test.to_dict() if test else None}})
 
 
-def recall_rerun(storage_path: str | Path, name: str, trial_id: str) -> tuple[Rerun, TestScores | None] | None:
-    """The re-run `remember_rerun` kept for winner `trial_id` of search `name`, or None."""
-    kept = details(load_study(storage_path, name)).get("winner_rerun")
+def recall_rerun(study: Any, trial_id: str) -> tuple[Rerun, TestScores | None] | None:
+    """The re-run `remember_rerun` kept in the search's study for winner `trial_id`, or None."""
+    kept = details(study).get("winner_rerun")
     if not isinstance(kept, dict) or kept.get("trial_id") != trial_id:
         return None
     return Rerun.from_dict(kept["rerun"]), TestScores.from_dict(kept["test"]) if kept.get("test") else None
@@ -163,14 +168,12 @@ def finished(study: Any) -> str | None:
     return study.user_attrs.get("finished_at")
 
 
-def record_story(storage_path: str | Path, record: StudyRecord, best: BestConfig | None,
-                 published: dict[str, Any] | None) -> None:
-    """Write the search's winner, its confirmation and what was published into the Optuna study of `record`.
+def record_story(study: Any, record: StudyRecord, best: BestConfig | None, published: dict[str, Any] | None) -> None:
+    """Write the search's winner, its confirmation and what was published into its Optuna study.
 
     `best` is the best config this search produced (None when no trial finished); `published` says what
     became of it: {"written": bool, "reason": str, "path": str}.
     """
-    study = load_study(storage_path, record.optuna_study)
     attrs = _winner_attrs(study, record)
     if best is not None and best.study.name == record.name:
         if best.confirmation and best.confirmation.configurations:

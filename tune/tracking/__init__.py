@@ -81,9 +81,10 @@ def mlflow_uri(tracking: Tracking) -> str | None:
     return None
 
 
-def tracking_callbacks(tracking: Tracking, plan: Any, study_name: str) -> list[Any]:
-    """Ray Tune callbacks for the trackers the user asked for (none by default); `plan` is the DatasetPlan."""
+def tracking_callbacks(plan: Any) -> list[Any]:
+    """Ray Tune callbacks for the trackers the user asked for (none by default); `plan` is the SearchPlan."""
     callbacks: list[Any] = []
+    tracking, study_name = plan.options.tracking, plan.name
     tracker = make_mlflow_tracker(tracking, plan.dataset, study_name, plan.base_config.to_dict(), asdict(plan.budget),
                                   portable_path(plan.space.path) or "", str(plan.optuna_storage))
     if tracker is not None:

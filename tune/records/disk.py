@@ -8,14 +8,20 @@ settings, the published ensemble's model files are copied to the results folder,
 finished search does nothing. So the publish stage removes every `checkpoint_*` folder of the search's
 experiments and keeps the small files (results, Ray's experiment state).
 
-Works on a local folder and on any pyarrow file system (s3://, gs://), as Ray's storage does.
+`tidy_disk` is the publish stage's last step on disk: the checkpoints go, and model files stay only for the
+ensemble the best-config file publishes. Works on a local folder and on any pyarrow file system (s3://, gs://),
+as Ray's storage does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["DiskUse", "disk_use", "prune_checkpoints"]
+from joyful.io import display_path
+from tune.records.store import PublishOutcome
+
+__all__ = ["DiskUse", "disk_use", "prune_checkpoints", "tidy_disk"]
 
 
 @dataclass(frozen=True)
@@ -77,3 +83,24 @@ def prune_checkpoints(path: str) -> int:
         if not any(folder != other and folder.startswith(other + "/") for other in folders):
             filesystem.delete_dir(folder)
     return freed
+
+
+def tidy_disk(plan: Any, outcome: PublishOutcome, confirmed: bool) -> None:
+    """Keep what resume and re-runs need and nothing else, for the search of `plan` (a SearchPlan): the trial
+    checkpoints of the search and of its confirmation go (nothing reads them once it has published), and model
+    files stay only for the ensemble the best-config file publishes - this search's when it was written (the
+    ensemble it replaced loses its model files), else the earlier one (this search's copies go). Member configs
+    stay: each re-runs its member."""
+    experiments = [plan.experiment] + ([f"{plan.experiment_root}/{plan.confirmation_name}"] if confirmed else [])
+    freed = sum(prune_checkpoints(path) for path in experiments)
+    if outcome.written:
+        replaced = outcome.previous
+        unpublished = replaced.study.name if replaced is not None and replaced.study.name != plan.name else None
+    else:
+        unpublished = plan.name
+    removed = plan.store.remove_model_files(plan.dataset, unpublished) if unpublished else 0
+    after = disk_use(plan.experiment_root)
+    models = disk_use(str(plan.store.models_dir(plan.dataset)))
+    print(f"{plan.dataset}: disk: removed {_mb(freed)} of trial checkpoints and {_mb(removed)} of unpublished model "
+          f"files; the search's experiment folder holds {_mb(after.total)}, "
+          f"{display_path(plan.store.models_dir(plan.dataset))} {_mb(models.total)}")

@@ -1,0 +1,80 @@
+"""A search's driver runs as a child of the command the user started, so that whatever kills it ends in one line.
+
+When the local Ray node dies (its raylet killed or out of memory) Ray ends the driver process itself, from its
+C++ core, after pages of log output: no Python handler runs. So `tune/search.py` starts the search's work in a
+child process and relays what it prints. Once Ray's output says that a node died, the rest of it goes to a log
+file only, and when the child has ended the command prints one line naming what died and the exact command that
+resumes the search (its trials, checkpoints and Optuna study are on disk), with exit status 3. A child killed
+by a signal ends the same way. Ctrl-C reaches the child, which stops cleanly and prints the resume command
+itself (status 130).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+__all__ = ["CHILD_ENV", "NODE_DIED", "is_child", "supervise"]
+
+CHILD_ENV = "JOYFUL_TUNE_DRIVER"
+LOST_EXIT = 3
+# What Ray prints when a node of the search's cluster died (raylet killed, crashed or cut off).
+NODE_DIED = re.compile(r"Raylet is terminated|has been marked dead because the detector has missed|"
+                       r"raylet died|Owner's node has crashed|node .* has died")
+# How long a child whose node died may take to end by itself before it is killed.
+GRACE_S = 60.0
+
+
+def is_child() -> bool:
+    return os.environ.get(CHILD_ENV) == "1"
+
+
+def supervise(command: list[str], *, resume: str, log: Path, prog: str) -> int:
+    """Run `command` (this search, as a child), relay its output, and turn a lost Ray node or a killed child
+    into one line with `resume` (see the module docstring); returns the exit status."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    child = subprocess.Popen(command, env={**os.environ, CHILD_ENV: "1"}, stderr=subprocess.PIPE, text=True,
+                             bufsize=1, errors="replace")
+    died: list[str] = []
+    relay = threading.Thread(target=_relay, args=(child, log, died), daemon=True)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the child's to handle
+    try:
+        relay.start()
+        while True:
+            try:
+                code = child.wait(timeout=GRACE_S if died else None)
+                break
+            except subprocess.TimeoutExpired:  # a node died and the child does not end by itself
+                child.kill()
+        relay.join(timeout=10)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if died:
+        print(f"{prog}: error: a Ray node of the search died ({died[0][:160]}); the finished trials, their "
+              f"checkpoints and the Optuna study are saved - resume with: {resume}   (Ray's output: {log})",
+              file=sys.stderr, flush=True)
+        return LOST_EXIT
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        print(f"{prog}: error: the search's driver process was killed ({name}); the finished trials are saved - "
+              f"resume with: {resume}", file=sys.stderr, flush=True)
+        return LOST_EXIT
+    return code
+
+
+def _relay(child: subprocess.Popen, log: Path, died: list[str]) -> None:
+    """Copy the child's stderr to `log`, and to the terminal until Ray says a node died."""
+    with log.open("a") as out:
+        for line in child.stderr:
+            out.write(line)
+            out.flush()
+            if not died and NODE_DIED.search(line):
+                died.append(re.sub(r"\x1b\[[0-9;]*m", "", line).strip())
+            if not died:
+                sys.stderr.write(line)
+                sys.stderr.flush()
