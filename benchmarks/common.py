@@ -63,15 +63,22 @@ def peak_rss_mib() -> float:
 
 def run_worker(kind: str, params: dict[str, Any], timeout: float = 3600.0) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter and return its result dict."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
     command = [sys.executable, "-m", "benchmarks.worker", kind, json.dumps(params)]
     started = time.perf_counter()
-    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     if proc.returncode != 0 or not lines:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
-        raise WorkerError(f"benchmark worker {kind} {params} failed with status {proc.returncode}:\n{tail}")
-    result = json.loads(lines[-1][len(RESULT_PREFIX):])
+        raise WorkerError(
+            f"benchmark worker {kind} {params} failed with status {proc.returncode}:\n{tail}"
+        )
+    result = json.loads(lines[-1][len(RESULT_PREFIX) :])
     result["process_seconds"] = time.perf_counter() - started
     return result
 

@@ -10,7 +10,7 @@ own confirmation, as a user's search would) and publishes. Per draw and arm the 
 published configuration's test weighted F1 (the mean over its confirmation runs) and the defaults' (the same
 runs), and the published model's own test score.
 
-Goals (issue 26): cv's published configuration at least as good as the defaults on test on at least 4 of 5
+Goals: cv's published configuration at least as good as the defaults on test on at least 4 of 5
 draws, and a higher mean test than holdout's.
 
     python -m benchmarks --sections overtuning                   # 5 draws (about an hour on 2 cores)
@@ -50,7 +50,11 @@ def write_draw(source: Path, destination: Path, seed: int, train: int, dev: int)
         chosen = sorted(rng.choice(len(items), size=min(count, len(items)), replace=False))
         return [items[i] for i in chosen]
 
-    drawn = {"train": sample(splits["train"], train), "dev": sample(splits["dev"], dev), "test": splits["test"]}
+    drawn = {
+        "train": sample(splits["train"], train),
+        "dev": sample(splits["dev"], dev),
+        "test": splits["test"],
+    }
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.write_bytes(pickle.dumps(drawn, protocol=4))
     return destination
@@ -68,11 +72,32 @@ def arm_space(folder: Path, arm: str, folds: int, overrides: dict[str, Any], dat
     return path
 
 
-def run_arm(data: Path, space: Path, root: Path, dataset: str, seed: int, timeout: float) -> dict[str, Any]:
+def run_arm(
+    data: Path, space: Path, root: Path, dataset: str, seed: int, timeout: float
+) -> dict[str, Any]:
     """One search (with its confirmation) through the CLI, as a user runs it; what it published."""
-    command = [sys.executable, "tune/search.py", "--dataset", dataset, "--data", str(data), "--space", str(space),
-               "--results-dir", str(root / "results"), "--storage-path", str(root / "ray"), "--name", root.name,
-               "--quiet", "--no-rerun", "--confirm-top", "1", "--seed", str(seed)]
+    command = [
+        sys.executable,
+        "tune/search.py",
+        "--dataset",
+        dataset,
+        "--data",
+        str(data),
+        "--space",
+        str(space),
+        "--results-dir",
+        str(root / "results"),
+        "--storage-path",
+        str(root / "ray"),
+        "--name",
+        root.name,
+        "--quiet",
+        "--no-rerun",
+        "--confirm-top",
+        "1",
+        "--seed",
+        str(seed),
+    ]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     seconds = time.perf_counter() - started
@@ -82,42 +107,84 @@ def run_arm(data: Path, space: Path, root: Path, dataset: str, seed: int, timeou
     best = json.loads((root / "results" / "best_configs" / f"{dataset}.json").read_text())
     confirmation = best["confirmation"]
     by_label = {c["label"]: c for c in confirmation["configurations"]}
-    winner, defaults = by_label[confirmation["winner"]], by_label.get(confirmation["defaults"] or "")
-    tuned = next((c for c in best["comparisons"] if c["name"] == "winner vs defaults" and c["split"] == "test"), None)
-    return {"seconds": seconds, "published": confirmation["winner"], "tie": confirmation["tie"],
-            "searched": best["searched"],
-            "published_dev": winner["dev_weighted_f1"]["mean"], "published_test": winner["test_weighted_f1"]["mean"],
-            "defaults_dev": defaults["dev_weighted_f1"]["mean"] if defaults else None,
-            "defaults_test": defaults["test_weighted_f1"]["mean"] if defaults else None,
-            "ensemble_test": best["ensemble"]["test_weighted_f1"] if best.get("ensemble") else None,
-            "winner_vs_defaults_test": tuned}
+    winner, defaults = (
+        by_label[confirmation["winner"]],
+        by_label.get(confirmation["defaults"] or ""),
+    )
+    tuned = next(
+        (
+            c
+            for c in best["comparisons"]
+            if c["name"] == "winner vs defaults" and c["split"] == "test"
+        ),
+        None,
+    )
+    return {
+        "seconds": seconds,
+        "published": confirmation["winner"],
+        "tie": confirmation["tie"],
+        "searched": best["searched"],
+        "published_dev": winner["dev_weighted_f1"]["mean"],
+        "published_test": winner["test_weighted_f1"]["mean"],
+        "defaults_dev": defaults["dev_weighted_f1"]["mean"] if defaults else None,
+        "defaults_test": defaults["test_weighted_f1"]["mean"] if defaults else None,
+        "ensemble_test": best["ensemble"]["test_weighted_f1"] if best.get("ensemble") else None,
+        "winner_vs_defaults_test": tuned,
+    }
 
 
-def measure_overtuning(source: Path, workdir: Path, *, draws: int, train: int = 120, dev: int = 12, folds: int = 5,
-                       dataset: str = "meld_text", overrides: dict[str, Any] | None = None,
-                       timeout: float = 3600.0, log: Callable[[str], None] = print) -> dict[str, Any]:
+def measure_overtuning(
+    source: Path,
+    workdir: Path,
+    *,
+    draws: int,
+    train: int = 120,
+    dev: int = 12,
+    folds: int = 5,
+    dataset: str = "meld_text",
+    overrides: dict[str, Any] | None = None,
+    timeout: float = 3600.0,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Every draw, both arms; the per-draw table and the goals' figures."""
     rows = []
     for draw in range(draws):
-        data = write_draw(source, workdir / f"draw{draw}" / "data.pkl", seed=draw, train=train, dev=dev)
+        data = write_draw(
+            source, workdir / f"draw{draw}" / "data.pkl", seed=draw, train=train, dev=dev
+        )
         row: dict[str, Any] = {"draw": draw}
         for arm in ARMS:
             log(f"  overtuning: draw {draw + 1}/{draws}, {arm} ...")
             space = arm_space(data.parent, arm, folds, overrides or {}, dataset)
-            row[arm] = result = run_arm(data, space, data.parent / f"{arm}-draw{draw}", dataset, seed=draw,
-                                        timeout=timeout)
+            row[arm] = result = run_arm(
+                data, space, data.parent / f"{arm}-draw{draw}", dataset, seed=draw, timeout=timeout
+            )
             defaults = result["defaults_test"]
-            log(f"  overtuning: draw {draw + 1}/{draws}, {arm}: published {result['published']!r}, test wF1 "
+            log(
+                f"  overtuning: draw {draw + 1}/{draws}, {arm}: published {result['published']!r}, test wF1 "
                 f"{result['published_test']:.4f} against the defaults' "
-                f"{'(none)' if defaults is None else f'{defaults:.4f}'} ({result['seconds'] / 60:.1f} min)")
+                f"{'(none)' if defaults is None else f'{defaults:.4f}'} ({result['seconds'] / 60:.1f} min)"
+            )
         rows.append(row)
 
     def at_least_defaults(arm: str) -> int:
-        return sum(r[arm]["defaults_test"] is not None and r[arm]["published_test"] >= r[arm]["defaults_test"]
-                   for r in rows)
+        return sum(
+            r[arm]["defaults_test"] is not None
+            and r[arm]["published_test"] >= r[arm]["defaults_test"]
+            for r in rows
+        )
 
     means = {arm: statistics.fmean(r[arm]["published_test"] for r in rows) for arm in ARMS}
-    return {"draws": rows, "train": train, "dev": dev, "folds": folds, "source": str(source),
-            "at_least_defaults": {arm: at_least_defaults(arm) for arm in ARMS}, "mean_published_test": means,
-            "mean_defaults_test": {arm: statistics.fmean(r[arm]["defaults_test"] for r in rows) for arm in ARMS},
-            "seconds": {arm: sum(r[arm]["seconds"] for r in rows) for arm in ARMS}}
+    return {
+        "draws": rows,
+        "train": train,
+        "dev": dev,
+        "folds": folds,
+        "source": str(source),
+        "at_least_defaults": {arm: at_least_defaults(arm) for arm in ARMS},
+        "mean_published_test": means,
+        "mean_defaults_test": {
+            arm: statistics.fmean(r[arm]["defaults_test"] for r in rows) for arm in ARMS
+        },
+        "seconds": {arm: sum(r[arm]["seconds"] for r in rows) for arm in ARMS},
+    }

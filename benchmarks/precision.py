@@ -11,7 +11,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-ROWS, WIDTH = 2048, 1024  # a (2048, 1024) batch through Linear(1024, 1024): the sequence model's layer size
+ROWS, WIDTH = (
+    2048,
+    1024,
+)  # a (2048, 1024) batch through Linear(1024, 1024): the sequence model's layer size
 
 
 def precision_worker(params: dict[str, Any]) -> dict[str, Any]:
@@ -38,5 +41,11 @@ def precision_worker(params: dict[str, Any]) -> dict[str, Any]:
                 torch.cuda.synchronize(device)
             rates[name] = 2 * ROWS * WIDTH * WIDTH * repeats / (time.perf_counter() - started)
     chosen, reason = resolve_precision("auto", device)
-    return {"device": str(device), "threads": torch.get_num_threads(), "linear_flops_per_s": rates,
-            "bf16_over_fp32": rates["bf16"] / rates["fp32"], "auto": chosen, "auto_reason": reason}
+    return {
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "linear_flops_per_s": rates,
+        "bf16_over_fp32": rates["bf16"] / rates["fp32"],
+        "auto": chosen,
+        "auto_reason": reason,
+    }

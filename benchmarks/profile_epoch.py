@@ -59,19 +59,35 @@ def profile_worker(params: dict[str, Any]) -> dict[str, Any]:
 
     top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[: params.get("top", 15)]
     backward = sum(e.cpu_time_total for e in events if e.key.startswith(BACKWARD_PREFIX)) / 1e6
-    backward_top = sorted((e for e in events if e.key.startswith(BACKWARD_PREFIX)),
-                          key=lambda e: e.cpu_time_total, reverse=True)[:8]
+    backward_top = sorted(
+        (e for e in events if e.key.startswith(BACKWARD_PREFIX)),
+        key=lambda e: e.cpu_time_total,
+        reverse=True,
+    )[:8]
     return {
-        "fusion": coach.config.fusion, "threads": torch.get_num_threads(),
+        "fusion": coach.config.fusion,
+        "threads": torch.get_num_threads(),
         "utterances": coach.loaders["train"].num_utterances,
-        "epoch_seconds_profiled": record["train_seconds"], "profiled_cpu_seconds": total,
+        "epoch_seconds_profiled": record["train_seconds"],
+        "profiled_cpu_seconds": total,
         "forward_stage_seconds": {name: inclusive(f"stage:{name}") for name in STAGES},
-        "self_pool_seconds": {"forward": inclusive(SELF_POOL_FORWARD),
-                              "backward": inclusive(BACKWARD_PREFIX + SELF_POOL_BACKWARD)},
+        "self_pool_seconds": {
+            "forward": inclusive(SELF_POOL_FORWARD),
+            "backward": inclusive(BACKWARD_PREFIX + SELF_POOL_BACKWARD),
+        },
         "backward_seconds": backward,
-        "backward_top": [{"name": e.key[len(BACKWARD_PREFIX):], "seconds": e.cpu_time_total / 1e6}
-                         for e in backward_top],
-        "top_ops": [{"name": e.key, "self_seconds": e.self_cpu_time_total / 1e6,
-                     "share": e.self_cpu_time_total / 1e6 / total, "calls": e.count} for e in top],
+        "backward_top": [
+            {"name": e.key[len(BACKWARD_PREFIX) :], "seconds": e.cpu_time_total / 1e6}
+            for e in backward_top
+        ],
+        "top_ops": [
+            {
+                "name": e.key,
+                "self_seconds": e.self_cpu_time_total / 1e6,
+                "share": e.self_cpu_time_total / 1e6 / total,
+                "calls": e.count,
+            }
+            for e in top
+        ],
         "peak_rss_mib": peak_rss_mib(),
     }

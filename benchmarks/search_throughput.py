@@ -54,14 +54,24 @@ def standalone_trial_worker(params: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "coach.pt"
         checkpoint_started = time.perf_counter()
-        save_checkpoint(path, config, coach.state_dict())  # what the trainable does after every epoch
+        save_checkpoint(
+            path, config, coach.state_dict()
+        )  # what the trainable does after every epoch
         checkpoint_seconds = time.perf_counter() - checkpoint_started
         checkpoint_mib = path.stat().st_size / 2**20
     epochs = len(coach.history)
-    return {"epochs": epochs, "build_seconds": built - started, "fit_seconds": finished - built,
-            "train_seconds": train, "eval_seconds_per_epoch": (finished - built - train) / epochs,
-            "epoch_seconds": (finished - built) / epochs, "checkpoint_seconds": checkpoint_seconds,
-            "checkpoint_mib": checkpoint_mib, "peak_rss_mib": peak_rss_mib(), "threads": torch.get_num_threads()}
+    return {
+        "epochs": epochs,
+        "build_seconds": built - started,
+        "fit_seconds": finished - built,
+        "train_seconds": train,
+        "eval_seconds_per_epoch": (finished - built - train) / epochs,
+        "epoch_seconds": (finished - built) / epochs,
+        "checkpoint_seconds": checkpoint_seconds,
+        "checkpoint_mib": checkpoint_mib,
+        "peak_rss_mib": peak_rss_mib(),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def _trial_work(standalone: dict[str, Any]) -> float:
@@ -69,26 +79,53 @@ def _trial_work(standalone: dict[str, Any]) -> float:
     return standalone["build_seconds"] + standalone["fit_seconds"]
 
 
-def measure_search_throughput(data_path: str, storage: Path, *, concurrencies: list[int], epochs: int,
-                              trials: Callable[[int], int], iemocap_data: str | None = None,
-                              iemocap_epochs: int | None = None, iemocap_cpus: int = 2,
-                              log: Callable[[str], None] = print) -> dict[str, Any]:
+def measure_search_throughput(
+    data_path: str,
+    storage: Path,
+    *,
+    concurrencies: list[int],
+    epochs: int,
+    trials: Callable[[int], int],
+    iemocap_data: str | None = None,
+    iemocap_epochs: int | None = None,
+    iemocap_cpus: int = 2,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     log("  search throughput: baseline trial outside Ray ...")
-    standalone = run_worker("standalone_trial", {"config": baseline_trial_config(data_path, SHIPPED_SPACE, storage,
-                                                                                  epochs)})
-    result: dict[str, Any] = {"epochs_per_trial": epochs, "standalone_trial": standalone, "runs": {}}
+    standalone = run_worker(
+        "standalone_trial",
+        {"config": baseline_trial_config(data_path, SHIPPED_SPACE, storage, epochs)},
+    )
+    result: dict[str, Any] = {
+        "epochs_per_trial": epochs,
+        "standalone_trial": standalone,
+        "runs": {},
+    }
     start_ray(max(concurrencies))
     for concurrency in concurrencies:
         n = trials(concurrency)
         log(f"  search throughput: {n} trials, {concurrency} at a time ...")
-        run = run_search(data_path, SHIPPED_SPACE, storage, f"throughput-c{concurrency}", num_samples=n,
-                         max_epochs=epochs, grace_period=epochs, reduction_factor=2, concurrency=concurrency, seed=0)
+        run = run_search(
+            data_path,
+            SHIPPED_SPACE,
+            storage,
+            f"throughput-c{concurrency}",
+            num_samples=n,
+            max_epochs=epochs,
+            grace_period=epochs,
+            reduction_factor=2,
+            concurrency=concurrency,
+            seed=0,
+        )
         slots = concurrency * run.wall_seconds
         train = sum(t["train_seconds"] for t in run.trials)
         evaluation = standalone["eval_seconds_per_epoch"] * sum(t["epochs"] for t in run.trials)
         result["runs"][str(concurrency)] = {
-            "trials": n, "wall_seconds": run.wall_seconds, "trials_per_hour": 3600 * n / run.wall_seconds,
-            "training_share": train / slots, "dev_eval_share_estimated": evaluation / slots,
+            "trials": n,
+            "wall_seconds": run.wall_seconds,
+            "trials_per_hour": 3600 * n / run.wall_seconds,
+            "training_share": train / slots,
+            "dev_eval_share_estimated": evaluation / slots,
             "overhead_share": 1 - (train + evaluation) / slots,
             "overhead_seconds_per_trial": (slots - train - evaluation) / n,
             "inside_trainable_share": sum(t["trial_seconds"] for t in run.trials) / slots,
@@ -96,15 +133,19 @@ def measure_search_throughput(data_path: str, storage: Path, *, concurrencies: l
         }
     single = result["runs"].get("1")
     if single:
-        single["ray_seconds_per_trial_over_standalone"] = (single["wall_seconds"] / single["trials"]
-                                                           - _trial_work(standalone))
+        single["ray_seconds_per_trial_over_standalone"] = single["wall_seconds"] / single[
+            "trials"
+        ] - _trial_work(standalone)
     if iemocap_data:
-        result["iemocap_trial"] = _iemocap_trial(iemocap_data, storage, iemocap_epochs, iemocap_cpus, log)
+        result["iemocap_trial"] = _iemocap_trial(
+            iemocap_data, storage, iemocap_epochs, iemocap_cpus, log
+        )
     return result
 
 
-def _iemocap_trial(data_path: str, storage: Path, epochs: int | None, cpus: int,
-                   log: Callable[[str], None]) -> dict[str, Any]:
+def _iemocap_trial(
+    data_path: str, storage: Path, epochs: int | None, cpus: int, log: Callable[[str], None]
+) -> dict[str, Any]:
     """One real Ray trial (`cpus` CPUs and threads) of the default model on IEMOCAP-size data, and the same outside Ray.
 
     By default it runs `checkpoint_every` epochs of the shipped IEMOCAP space, so it saves exactly one
@@ -118,9 +159,20 @@ def _iemocap_trial(data_path: str, storage: Path, epochs: int | None, cpus: int,
     standalone = run_worker("standalone_trial", {"config": config})
     log("  search overhead at IEMOCAP size: the same trial through Ray ...")
     start_ray(max(cpus, 2))
-    run = run_search(data_path, IEMOCAP_SPACE, storage, "iemocap-trial", num_samples=1, max_epochs=epochs,
-                     grace_period=epochs, reduction_factor=2, concurrency=1, seed=0, cpus_per_trial=cpus,
-                     checkpoint_every=every)
+    run = run_search(
+        data_path,
+        IEMOCAP_SPACE,
+        storage,
+        "iemocap-trial",
+        num_samples=1,
+        max_epochs=epochs,
+        grace_period=epochs,
+        reduction_factor=2,
+        concurrency=1,
+        seed=0,
+        cpus_per_trial=cpus,
+        checkpoint_every=every,
+    )
     overhead = run.wall_seconds - _trial_work(standalone)
     # Each checkpoint costs a save plus Ray's copy to storage; the rest of the overhead is per trial.
     saves = -(-epochs // every)  # every `every` epochs, and at the last one
@@ -130,10 +182,16 @@ def _iemocap_trial(data_path: str, storage: Path, epochs: int | None, cpus: int,
     full_trial = standalone["build_seconds"] + n * standalone["epoch_seconds"]
     full_overhead = fixed + -(-n // every) * per_checkpoint
     return {
-        "epochs": epochs, "cpus": cpus, "checkpoint_every": every, "standalone": standalone,
+        "epochs": epochs,
+        "cpus": cpus,
+        "checkpoint_every": every,
+        "standalone": standalone,
         "ray_wall_seconds": run.wall_seconds,
-        "overhead_seconds": overhead, "overhead_share_measured": overhead / run.wall_seconds,
+        "overhead_seconds": overhead,
+        "overhead_share_measured": overhead / run.wall_seconds,
         "peak_trial_rss_mib": run.peak_trial_rss_mib,
-        "extrapolated_epochs": n, "overhead_per_checkpoint_seconds": per_checkpoint, "overhead_fixed_seconds": fixed,
+        "extrapolated_epochs": n,
+        "overhead_per_checkpoint_seconds": per_checkpoint,
+        "overhead_fixed_seconds": fixed,
         "overhead_share_extrapolated": full_overhead / (full_trial + full_overhead),
     }

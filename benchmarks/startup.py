@@ -1,6 +1,6 @@
 """Start-up time of every command: `--help`, `--version` and an argument error, each a fresh interpreter.
 
-A user meets these first; they must answer in well under a second (issue 20's target: < 1 s on a
+A user meets these first; they must answer in well under a second (the target: < 1 s on a
 2-core CPU), so every command parses its arguments before it imports torch, Ray, Optuna or matplotlib
 (tests/test_startup.py checks the imports; this measures the time).
 """
@@ -30,11 +30,17 @@ def measure_startup() -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, argv, bad in COMMANDS:
         cases = {}
-        for case, extra in (("help", ["--help"]), ("version", ["--version"]), ("argument_error", bad)):
+        for case, extra in (
+            ("help", ["--help"]),
+            ("version", ["--version"]),
+            ("argument_error", bad),
+        ):
             times = []
             for _ in range(REPEATS):
                 started = time.perf_counter()
-                subprocess.run([sys.executable, *argv, *extra], cwd=REPO, capture_output=True, timeout=120)
+                subprocess.run(
+                    [sys.executable, *argv, *extra], cwd=REPO, capture_output=True, timeout=120
+                )
                 times.append(time.perf_counter() - started)
             cases[case] = min(times)
         results[name] = cases

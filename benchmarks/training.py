@@ -60,9 +60,17 @@ def build_benchmark_coach(params: dict[str, Any]) -> Any:
     from joyful.config import JoyfulConfig
     from joyful.run import build_coach, load_data
 
-    config = JoyfulConfig.from_dict({**JoyfulConfig().to_dict(), "dataset": "synthetic", "data": params["data"],
-                                     "fusion": params["fusion"], "num_threads": params.get("threads", 0),
-                                     **params.get("overrides", {})}, source="benchmark config").validate()
+    config = JoyfulConfig.from_dict(
+        {
+            **JoyfulConfig().to_dict(),
+            "dataset": "synthetic",
+            "data": params["data"],
+            "fusion": params["fusion"],
+            "num_threads": params.get("threads", 0),
+            **params.get("overrides", {}),
+        },
+        source="benchmark config",
+    ).validate()
     return build_coach(config, load_data(config), torch.device(params.get("device", "cpu")))
 
 
@@ -75,8 +83,11 @@ def _fusion_only(coach: Any) -> dict[str, Any]:
     (output.fused.sum() + output.reconstruction.sum()).backward()
     seconds = time.perf_counter() - started
     coach.model.zero_grad(set_to_none=True)
-    return {"fusion_utterances": batch.num_utterances, "fusion_seconds": seconds,
-            "fusion_utterances_per_s": batch.num_utterances / seconds}
+    return {
+        "fusion_utterances": batch.num_utterances,
+        "fusion_seconds": seconds,
+        "fusion_utterances_per_s": batch.num_utterances / seconds,
+    }
 
 
 def _check_loss(coach: Any) -> float:
@@ -92,8 +103,13 @@ def _check_loss(coach: Any) -> float:
         torch.manual_seed(12345)
         with coach.autocast():  # --precision as configured
             output = coach.model(batch, contrast=True)
-        _, parts = compute_training_loss(coach.nll(output.log_probs.float(), batch.labels), output.contrastive,
-                                         output.reconstruction, output.gate_reg, coach.weights)
+        _, parts = compute_training_loss(
+            coach.nll(output.log_probs.float(), batch.labels),
+            output.contrastive,
+            output.reconstruction,
+            output.gate_reg,
+            coach.weights,
+        )
     return parts["total"]
 
 
@@ -111,7 +127,9 @@ def _matmul_floor(coach: Any, rows: int) -> dict[str, Any]:
 
     seq = coach.model.seq_context
     weights = sum(m.weight.numel() for m in seq.modules() if isinstance(m, torch.nn.Linear))
-    weights += sum(layer.self_attn.in_proj_weight.numel() for layer in seq.encoder.layers)  # Q, K, V
+    weights += sum(
+        layer.self_attn.in_proj_weight.numel() for layer in seq.encoder.layers
+    )  # Q, K, V
     flops = 2 * rows * weights
     width = seq.output.in_features
     rates = {}
@@ -127,8 +145,12 @@ def _matmul_floor(coach: Any, rows: int) -> dict[str, Any]:
             a @ b
         _synchronize(coach.device)
         rates[name] = 2 * rows * width * 2 * width * repeats / (time.perf_counter() - started)
-    return {"floor_rows": rows, "transformer_linear_flops": flops, "matmul_flops_per_s": rates,
-            "eval_floor_seconds": {name: flops / rate for name, rate in rates.items()}}
+    return {
+        "floor_rows": rows,
+        "transformer_linear_flops": flops,
+        "matmul_flops_per_s": rates,
+        "eval_floor_seconds": {name: flops / rate for name, rate in rates.items()},
+    }
 
 
 def _checkpoint_cost(coach: Any) -> dict[str, Any]:
@@ -139,7 +161,10 @@ def _checkpoint_cost(coach: Any) -> dict[str, Any]:
         path = Path(folder) / "coach.pt"
         started = time.perf_counter()
         save_checkpoint(path, coach.config, coach.state_dict())
-        return {"checkpoint_seconds": time.perf_counter() - started, "checkpoint_mib": path.stat().st_size / 2**20}
+        return {
+            "checkpoint_seconds": time.perf_counter() - started,
+            "checkpoint_mib": path.stat().st_size / 2**20,
+        }
 
 
 def training_worker(params: dict[str, Any]) -> dict[str, Any]:
@@ -150,9 +175,14 @@ def training_worker(params: dict[str, Any]) -> dict[str, Any]:
 
     coach = build_benchmark_coach(params)
     device = coach.device
-    result: dict[str, Any] = {"path": params["path"], "fusion": coach.config.fusion, "threads": torch.get_num_threads(),
-                              "device": str(device), "data_rss_mib": peak_rss_mib(),
-                              "parameters": sum(p.numel() for p in coach.model.parameters())}
+    result: dict[str, Any] = {
+        "path": params["path"],
+        "fusion": coach.config.fusion,
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+        "data_rss_mib": peak_rss_mib(),
+        "parameters": sum(p.numel() for p in coach.model.parameters()),
+    }
     reference = params["path"] == "reference"
     with use_reference_path(coach.model) if reference else nullcontext():
         # Drawn before the timed loops, so the batches and the RNG state they see are the same on both paths.
@@ -169,8 +199,13 @@ def training_worker(params: dict[str, Any]) -> dict[str, Any]:
                 evaluations = {split: coach.evaluate(split) for split in splits}
                 best = min(best, time.perf_counter() - started)
             utterances = sum(len(evaluations[s].labels) for s in splits)
-            result.update(eval_utterances=utterances, eval_seconds=best, eval_utterances_per_s=utterances / best,
-                          eval_loss={s: e.loss for s, e in evaluations.items()}, eval_peak_rss_mib=peak_rss_mib())
+            result.update(
+                eval_utterances=utterances,
+                eval_seconds=best,
+                eval_utterances_per_s=utterances / best,
+                eval_loss={s: e.loss for s, e in evaluations.items()},
+                eval_peak_rss_mib=peak_rss_mib(),
+            )
             if not reference and coach.config.rnn == "transformer":
                 result.update(_matmul_floor(coach, utterances))
         if params.get("fusion_only", True):
@@ -178,14 +213,22 @@ def training_worker(params: dict[str, Any]) -> dict[str, Any]:
         full_loader = coach.loaders["train"]
         coach.loaders["train"] = FirstBatches(full_loader, params["subset_batches"])
         record = coach.train_epoch()
-        result.update(subset_batches=len(coach.loaders["train"]), subset_utterances=coach.loaders["train"].num_utterances,
-                      subset_seconds=record["train_seconds"], subset_utterances_per_s=record["train_utterances_per_s"],
-                      subset_train_loss=record["train_loss"])
+        result.update(
+            subset_batches=len(coach.loaders["train"]),
+            subset_utterances=coach.loaders["train"].num_utterances,
+            subset_seconds=record["train_seconds"],
+            subset_utterances_per_s=record["train_utterances_per_s"],
+            subset_train_loss=record["train_loss"],
+        )
         coach.loaders["train"] = full_loader
         if params.get("full_epoch") and not reference:
             record = coach.train_epoch()
-            result.update(epoch_batches=len(full_loader), epoch_utterances=full_loader.num_utterances,
-                          epoch_seconds=record["train_seconds"], epoch_utterances_per_s=record["train_utterances_per_s"])
+            result.update(
+                epoch_batches=len(full_loader),
+                epoch_utterances=full_loader.num_utterances,
+                epoch_seconds=record["train_seconds"],
+                epoch_utterances_per_s=record["train_utterances_per_s"],
+            )
     result["peak_rss_mib"] = peak_rss_mib()
     if not reference:
         result.update(_checkpoint_cost(coach))
@@ -195,18 +238,37 @@ def training_worker(params: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def measure_training(data_path: str, fusions: list[str], subset_batches: int, *, eval_splits: list[str],
-                     threads: int = 0, device: str = "cpu", overrides: dict[str, Any] | None = None,
-                     bf16_option: bool = True, log: Any = print) -> dict[str, Any]:
+def measure_training(
+    data_path: str,
+    fusions: list[str],
+    subset_batches: int,
+    *,
+    eval_splits: list[str],
+    threads: int = 0,
+    device: str = "cpu",
+    overrides: dict[str, Any] | None = None,
+    bf16_option: bool = True,
+    log: Any = print,
+) -> dict[str, Any]:
     """Vectorised vs reference, per fusion: throughput, speed-ups, peak RSS and the same-results check;
     with `bf16_option`, the vectorised path once more under `--precision bf16`."""
-    common = {"data": data_path, "subset_batches": subset_batches, "eval_splits": eval_splits, "threads": threads,
-              "device": device, "overrides": overrides or {}}
+    common = {
+        "data": data_path,
+        "subset_batches": subset_batches,
+        "eval_splits": eval_splits,
+        "threads": threads,
+        "device": device,
+        "overrides": overrides or {},
+    }
     results: dict[str, Any] = {}
     for fusion in fusions:
         log(f"  training throughput, {fusion}: vectorised ...")
-        vec = run_worker("training", {**common, "fusion": fusion, "path": "vectorised", "full_epoch": True})
-        log(f"  training throughput, {fusion}: per-utterance reference ({subset_batches} batch(es); slow) ...")
+        vec = run_worker(
+            "training", {**common, "fusion": fusion, "path": "vectorised", "full_epoch": True}
+        )
+        log(
+            f"  training throughput, {fusion}: per-utterance reference ({subset_batches} batch(es); slow) ..."
+        )
         try:
             ref = run_worker("training", {**common, "fusion": fusion, "path": "reference"})
         except WorkerError as exc:  # e.g. killed for memory: keep the vectorised figures
@@ -214,20 +276,34 @@ def measure_training(data_path: str, fusions: list[str], subset_batches: int, *,
             results[fusion] = {"vectorised": vec, "reference": None, "error": str(exc)}
             continue
         loss_diff = relative_difference(vec["check_loss"], ref["check_loss"])
-        eval_diff = max((relative_difference(vec["eval_loss"][s], ref["eval_loss"][s]) for s in eval_splits),
-                        default=0.0)
+        eval_diff = max(
+            (relative_difference(vec["eval_loss"][s], ref["eval_loss"][s]) for s in eval_splits),
+            default=0.0,
+        )
         bf16 = None
         if bf16_option:
             log(f"  training throughput, {fusion}: vectorised, --precision bf16 ...")
-            bf16 = run_worker("training", {**common, "fusion": fusion, "path": "vectorised", "full_epoch": True,
-                                           "fusion_only": False,
-                                           "overrides": {**common["overrides"], "precision": "bf16"}})
+            bf16 = run_worker(
+                "training",
+                {
+                    **common,
+                    "fusion": fusion,
+                    "path": "vectorised",
+                    "full_epoch": True,
+                    "fusion_only": False,
+                    "overrides": {**common["overrides"], "precision": "bf16"},
+                },
+            )
             bf16.update(
                 train_epoch_speedup=bf16["epoch_utterances_per_s"] / ref["subset_utterances_per_s"],
-                train_epoch_speedup_over_fp32=bf16["epoch_utterances_per_s"] / vec["epoch_utterances_per_s"],
-                eval_speedup=(bf16["eval_utterances_per_s"] / ref["eval_utterances_per_s"]) if eval_splits else None,
+                train_epoch_speedup_over_fp32=bf16["epoch_utterances_per_s"]
+                / vec["epoch_utterances_per_s"],
+                eval_speedup=(bf16["eval_utterances_per_s"] / ref["eval_utterances_per_s"])
+                if eval_splits
+                else None,
                 # bfloat16 keeps 8 bits of mantissa: this is rounding, compared with fp32, not a tolerance check.
-                loss_rel_diff_vs_fp32=relative_difference(bf16["check_loss"], vec["check_loss"]))
+                loss_rel_diff_vs_fp32=relative_difference(bf16["check_loss"], vec["check_loss"]),
+            )
         results[fusion] = {
             "bf16": bf16,
             "vectorised": vec,
@@ -235,11 +311,17 @@ def measure_training(data_path: str, fusions: list[str], subset_batches: int, *,
             # Whole vectorised epoch against the reference on its batch subset (the reference is too slow for more).
             "train_epoch_speedup": vec["epoch_utterances_per_s"] / ref["subset_utterances_per_s"],
             # The same first batch(es) on both paths (the vectorised one is cold here).
-            "train_same_batches_speedup": vec["subset_utterances_per_s"] / ref["subset_utterances_per_s"],
-            "eval_speedup": (vec["eval_utterances_per_s"] / ref["eval_utterances_per_s"]) if eval_splits else None,
+            "train_same_batches_speedup": vec["subset_utterances_per_s"]
+            / ref["subset_utterances_per_s"],
+            "eval_speedup": (vec["eval_utterances_per_s"] / ref["eval_utterances_per_s"])
+            if eval_splits
+            else None,
             # The most any evaluation could gain: the reference's time over the floor of the transformer alone.
-            "eval_speedup_ceiling": {name: ref["eval_seconds"] / floor
-                                     for name, floor in vec.get("eval_floor_seconds", {}).items()} or None,
+            "eval_speedup_ceiling": {
+                name: ref["eval_seconds"] / floor
+                for name, floor in vec.get("eval_floor_seconds", {}).items()
+            }
+            or None,
             # The fusion module alone (forward + backward): what vectorising changed, without the transformer.
             "fusion_speedup": vec["fusion_utterances_per_s"] / ref["fusion_utterances_per_s"],
             "train_loss_rel_diff": loss_diff,

@@ -18,8 +18,13 @@ def _kinds() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
     from benchmarks.search_throughput import standalone_trial_worker
     from benchmarks.training import training_worker
 
-    return {"training": training_worker, "standalone_trial": standalone_trial_worker, "profile": profile_worker,
-            "precision": precision_worker, "memory": memory_worker}
+    return {
+        "training": training_worker,
+        "standalone_trial": standalone_trial_worker,
+        "profile": profile_worker,
+        "precision": precision_worker,
+        "memory": memory_worker,
+    }
 
 
 def main(argv: list[str]) -> int:

@@ -11,7 +11,8 @@ from typing import Any
 
 
 class Sample:
-    """One dialogue: vid, speaker, label, text, audio, visual, sentence, sbert_sentence_embeddings."""
+    """One dialogue: vid, speaker, label, text, audio, visual, sentence,
+    sbert_sentence_embeddings."""
 
     def __init__(self, **attributes: Any) -> None:
         self.__dict__.update(attributes)

@@ -17,7 +17,6 @@ _EXPORTS = {
     "build_model": "joyful.model",
     "Coach": "joyful.coach",
     "JoyfulConfig": "joyful.config",
-    "LossWeightConfig": "joyful.loss_utils",
     "create_reconstruction_loss": "joyful.loss_utils",
 }
 __all__ = sorted(_EXPORTS)

@@ -13,11 +13,11 @@ test. An average of the weights along the trajectory smooths that walk:
   trained weights.
 
 Every floating-point tensor of the state (parameters, and buffers such as BatchNorm's running
-statistics) is averaged; integer buffers (``num_batches_tracked``) are copied. With SWA the Coach then
-recomputes the BatchNorm statistics of the averaged weights from a pass over train (as
-`torch.optim.swa_utils.update_bn`): an average of the epochs' statistics does not describe them. The average lives in
-a copy of the model on the same device, which is what `Coach` evaluates, selects, checkpoints and
-tests when averaging is on.
+statistics) is averaged; integer buffers (``num_batches_tracked``) are copied. With SWA the Coach
+then recomputes the BatchNorm statistics of the averaged weights from a pass over train (as
+`torch.optim.swa_utils.update_bn`): an average of the epochs' statistics does not describe them. The
+average lives in a copy of the model on the same device, which is what `Coach` evaluates, selects,
+checkpoints and tests when averaging is on.
 """
 
 from __future__ import annotations
@@ -36,9 +36,14 @@ AVERAGING_MODES = ("none", "ema", "swa")
 class WeightAverage:
     """The averaged copy of `model` (`mode` ema or swa) and the rule that updates it."""
 
-    def __init__(self, model: nn.Module, mode: str, *, ema_decay: float = 0.999, swa_start: int = 1) -> None:
+    def __init__(
+        self, model: nn.Module, mode: str, *, ema_decay: float = 0.999, swa_start: int = 1
+    ) -> None:
         if mode not in AVERAGING_MODES[1:]:
-            raise ValueError(f"weight averaging mode is {mode!r}, but must be one of: {', '.join(AVERAGING_MODES[1:])}")
+            raise ValueError(
+                f"weight averaging mode is {mode!r}, but must be one of: "
+                f"{', '.join(AVERAGING_MODES[1:])}"
+            )
         if not 0.0 < ema_decay < 1.0:
             raise ValueError(f"ema_decay is {ema_decay}, but must be in (0, 1)")
         if swa_start < 1:
@@ -55,7 +60,7 @@ class WeightAverage:
         if self.mode == "ema":
             # Bias correction: the n-th state gets weight (1 - d) / (1 - d^n); the first is copied.
             n = self.updates + 1
-            self._blend(model, (1.0 - self.ema_decay) / (1.0 - self.ema_decay ** n))
+            self._blend(model, (1.0 - self.ema_decay) / (1.0 - self.ema_decay**n))
 
     def after_epoch(self, model: nn.Module, epoch: int) -> None:
         """Called once an epoch's training steps are done (`epoch` counts from 1)."""
@@ -69,7 +74,8 @@ class WeightAverage:
 
     @torch.no_grad()
     def _blend(self, model: nn.Module, weight: float) -> None:
-        """average <- average + weight * (current - average) for floating tensors; integers are copied."""
+        """average <- average + weight * (current - average) for floating tensors; integers are
+        copied."""
         averaged, current = self._floating(self.model), self._floating(model)
         if weight >= 1.0:
             torch._foreach_copy_(averaged, current)
@@ -89,12 +95,18 @@ class WeightAverage:
 
     # --- checkpoints ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "updates": self.updates,
-                "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()}}
+        return {
+            "mode": self.mode,
+            "updates": self.updates,
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("mode") != self.mode:
-            raise ValueError(f"the checkpoint averages weights by {state.get('mode')!r}, this run by {self.mode!r}")
+            raise ValueError(
+                f"the checkpoint averages weights by {state.get('mode')!r}, this run by "
+                f"{self.mode!r}"
+            )
         self.model.load_state_dict(state["model"])
         self.updates = int(state["updates"])
 

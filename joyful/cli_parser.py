@@ -19,18 +19,24 @@ __all__ = ["Parser"]
 
 
 class Parser(argparse.ArgumentParser):
-    """`argparse.ArgumentParser` with `--version` and one-line errors (exit status 2) that name a mistyped flag
-    and the flag it was probably meant to be. Abbreviated flags are refused, not guessed: with many similar
-    flags a prefix could silently pick another setting."""
+    """`argparse.ArgumentParser` with `--version` and one-line errors (exit status 2) that name a
+    mistyped flag and the flag it was probably meant to be. Abbreviated flags are refused, not
+    guessed: with many similar flags a prefix could silently pick another setting."""
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - argparse's own signature
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
-        self.add_argument("--version", action="version", version=f"joyful-tune {__version__}",
-                          help="print the version and exit")
+        self.add_argument(
+            "--version",
+            action="version",
+            version=f"joyful-tune {__version__}",
+            help="print the version and exit",
+        )
         self._given: list[str] = []
 
-    def parse_known_args(self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None):  # noqa: ANN201
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ):  # noqa: ANN201
         import sys
 
         self._given = list(sys.argv[1:] if args is None else args)

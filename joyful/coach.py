@@ -29,7 +29,7 @@ from joyful.data.batching import DialogueLoader
 from joyful.data.dialogues import DialogueData
 from joyful.data.scaling import FeatureScaler
 from joyful.errors import UserError
-from joyful.loss_utils import LossWeightConfig, compute_training_loss
+from joyful.loss_utils import compute_training_loss
 from joyful.metrics import accuracy, per_class_report, weighted_f1
 from joyful.runtime import release_free_memory, resident_megabytes, resolve_precision
 
@@ -39,7 +39,10 @@ class NonFiniteLossError(RuntimeError):
 
     def __init__(self, epoch: int, parts: dict[str, float]) -> None:
         bad = ", ".join(f"{k}={v}" for k, v in parts.items() if not math.isfinite(v))
-        super().__init__(f"non-finite training loss at epoch {epoch} ({bad}); lower --learning_rate or the loss weights")
+        super().__init__(
+            f"non-finite training loss at epoch {epoch} ({bad}); lower --learning_rate or the loss "
+            "weights"
+        )
         self.epoch = epoch
 
 
@@ -58,23 +61,42 @@ class EvalResult:
 
 
 class Coach:
-    def __init__(self, model: nn.Module, config: JoyfulConfig, data: DialogueData, device: torch.device, *,
-                 callbacks: list[EpochCallback] | tuple = (), keep_best_state: bool = True,
-                 progress: bool = False, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        config: JoyfulConfig,
+        data: DialogueData,
+        device: torch.device,
+        *,
+        callbacks: list[EpochCallback] | tuple = (),
+        keep_best_state: bool = True,
+        progress: bool = False,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         self.model, self.config, self.data, self.device = model.to(device), config, data, device
         self.callbacks = list(callbacks)
         self.keep_best_state = keep_best_state
         self.progress = progress
         self.log = log or (lambda message: None)
-        self.weights = LossWeightConfig.from_args(config)
+        self.weights = config  # the loss weights are the config's (fault injection swaps them)
         self.shuffle_generator = torch.Generator().manual_seed(config.seed)
         # Train statistics only: dev and test are scaled with them, never fitted on.
-        self.scaler = FeatureScaler.fit(data.splits["train"], config.modalities, config.feature_norm)
-        loader_args = dict(modalities=config.modalities, n_speakers=data.spec.n_speakers,
-                           batch_size=config.batch_size, wp=config.wp, wf=config.wf, device=device,
-                           scaler=self.scaler)
+        self.scaler = FeatureScaler.fit(
+            data.splits["train"], config.modalities, config.feature_norm
+        )
+        loader_args = dict(
+            modalities=config.modalities,
+            n_speakers=data.spec.n_speakers,
+            batch_size=config.batch_size,
+            wp=config.wp,
+            wf=config.wf,
+            device=device,
+            scaler=self.scaler,
+        )
         self.loaders = {
-            "train": DialogueLoader(data.splits["train"], shuffle=True, generator=self.shuffle_generator, **loader_args),
+            "train": DialogueLoader(
+                data.splits["train"], shuffle=True, generator=self.shuffle_generator, **loader_args
+            ),
             "dev": DialogueLoader(data.splits["dev"], shuffle=False, **loader_args),
             "test": DialogueLoader(data.splits["test"], shuffle=False, **loader_args),
         }
@@ -82,9 +104,16 @@ class Coach:
         self.optimizer = self._build_optimizer()
         self.scheduler = self._build_scheduler()
         self.precision, self.precision_reason = resolve_precision(config.precision, device)
-        self.average = (None if config.weight_averaging == "none" else
-                        WeightAverage(self.model, config.weight_averaging, ema_decay=self._ema_decay(),
-                                      swa_start=config.swa_start))
+        self.average = (
+            None
+            if config.weight_averaging == "none"
+            else WeightAverage(
+                self.model,
+                config.weight_averaging,
+                ema_decay=self._ema_decay(),
+                swa_start=config.swa_start,
+            )
+        )
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.best_dev_f1 = -math.inf
@@ -94,11 +123,14 @@ class Coach:
         self.raw_best_dev_f1 = -math.inf
         self.raw_best_epoch = 0
         self.raw_best_state: dict[str, torch.Tensor] | None = None
-        self.last_test: EvalResult | None = None  # the selected model's test evaluation (with probabilities)
+        self.last_test: EvalResult | None = (
+            None  # the selected model's test evaluation (with probabilities)
+        )
 
     @property
     def selected_model(self) -> nn.Module:
-        """The model that is scored, selected and tested: the averaged copy with averaging, else the model."""
+        """The model that is scored, selected and tested: the averaged copy with averaging, else the
+        model."""
         return self.average.model if self.average is not None else self.model
 
     # --- construction ---------------------------------------------------
@@ -112,46 +144,64 @@ class Coach:
         return torch.tensor(weights, dtype=torch.float32, device=self.device)
 
     def _ema_decay(self) -> float:
-        """The EMA's per-step decay: its window stays `ema_epochs` epochs whatever the batch size."""
+        """The EMA's per-step decay: its window stays `ema_epochs` epochs whatever the batch
+        size."""
         steps = len(self.loaders["train"])
         window = self.config.ema_epochs * steps
         if self.config.weight_averaging == "ema" and window <= 1:
-            raise UserError(f"--ema_epochs {self.config.ema_epochs:g} x {steps} optimizer step(s) per epoch is a window "
-                            f"of {window:g} step(s), but an average needs more than 1; raise --ema_epochs, lower "
-                            "--batch_size or use --weight_averaging none")
+            raise UserError(
+                f"--ema_epochs {self.config.ema_epochs:g} x {steps} optimizer step(s) per epoch is "
+                "a window "
+                f"of {window:g} step(s), but an average needs more than 1; raise --ema_epochs, "
+                "lower --batch_size or use --weight_averaging none"
+            )
         return 1.0 - 1.0 / window if window > 1 else 0.5  # 0.5: unused unless ema
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
         config = self.config
         gate_params = list(getattr(self.model.fusion, "gate_parameters", lambda: [])())
         gate_ids = {id(p) for p in gate_params}
-        groups = [{"params": [p for p in self.model.parameters() if id(p) not in gate_ids], "lr": config.learning_rate}]
+        groups = [
+            {
+                "params": [p for p in self.model.parameters() if id(p) not in gate_ids],
+                "lr": config.learning_rate,
+            }
+        ]
         if gate_params:
-            groups.append({"params": gate_params, "lr": config.learning_rate * config.gate_lr_scale})
+            groups.append(
+                {"params": gate_params, "lr": config.learning_rate * config.gate_lr_scale}
+            )
         if config.optimizer == "sgd":
-            return torch.optim.SGD(groups, lr=config.learning_rate, momentum=0.9, weight_decay=config.weight_decay)
+            return torch.optim.SGD(
+                groups, lr=config.learning_rate, momentum=0.9, weight_decay=config.weight_decay
+            )
         optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         return optimizer(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
 
     def _build_scheduler(self) -> Any:
         if self.config.scheduler == "reduceLR":
-            return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode="min",
-                                                              patience=self.config.scheduler_patience, min_lr=3e-10)
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode="min", patience=self.config.scheduler_patience, min_lr=3e-10
+            )
         if self.config.scheduler == "expLR":
             return torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=0.95)
         return None
 
     def _plateau_loss(self, record: dict[str, Any], raw: EvalResult) -> float:
-        """What ReduceLROnPlateau watches. On the data's own dev split: the trained weights' dev loss, as the
-        original. With cross-validation the dev split is the held-out fold whose score ranks the setting, so no
-        training decision may read it: the schedule watches the epoch's mean training NLL instead."""
+        """What ReduceLROnPlateau watches. On the data's own dev split: the trained weights' dev
+        loss, as the original. With cross-validation the dev split is the held-out fold whose score
+        ranks the setting, so no training decision may read it: the schedule watches the epoch's
+        mean training NLL instead."""
         if self.config.cv_folds:
             return float(record["train_loss"]["nll"])
         return raw.loss
 
     def autocast(self) -> torch.autocast:
-        """bf16 mixed precision when the run uses bf16 (losses and the self-pooling stay float32)."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        """bf16 mixed precision when the run uses bf16 (losses and the self-pooling stay
+        float32)."""
+        return torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
+        )
 
     # --- one epoch --------------------------------------------------------
     def train_epoch(self) -> dict[str, Any]:
@@ -164,9 +214,12 @@ class Coach:
             self.optimizer.zero_grad(set_to_none=True)
             with self.autocast():
                 output = self.model(batch, contrast=True)
-            nll = self.nll(output.log_probs.float(), batch.labels)  # float32 also under bf16 autocast
-            total, parts = compute_training_loss(nll, output.contrastive, output.reconstruction, output.gate_reg,
-                                                 self.weights)
+            nll = self.nll(
+                output.log_probs.float(), batch.labels
+            )  # float32 also under bf16 autocast
+            total, parts = compute_training_loss(
+                nll, output.contrastive, output.reconstruction, output.gate_reg, self.weights
+            )
             if not math.isfinite(parts["total"]):
                 raise NonFiniteLossError(self.epoch + 1, parts)
             total.backward()
@@ -180,8 +233,13 @@ class Coach:
             for key, value in output.gate_means.items():
                 gate_sums[key] = gate_sums.get(key, 0.0) + float(value)
             if self.progress:
-                print(f"\r  epoch {self.epoch + 1}/{self.config.epochs}  batch {index + 1}/{len(loader)}",
-                      end="", file=sys.stderr, flush=True)
+                print(
+                    f"\r  epoch {self.epoch + 1}/{self.config.epochs}  batch "
+                    f"{index + 1}/{len(loader)}",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
         if self.progress:
             print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
         if self.average is not None:
@@ -189,7 +247,9 @@ class Coach:
             if self.average.mode == "swa" and self.epoch + 1 >= self.config.swa_start:
                 self._recompute_norm_statistics(self.average.model)
         seconds = time.perf_counter() - start
-        n_batches = index + 1  # not len(loader): a one-utterance chunk may have joined its neighbour
+        n_batches = (
+            index + 1
+        )  # not len(loader): a one-utterance chunk may have joined its neighbour
         return {
             "train_loss": {k: v / n_batches for k, v in sums.items()},
             "gates": {k: v / n_batches for k, v in gate_sums.items()},
@@ -200,10 +260,10 @@ class Coach:
     @torch.no_grad()
     def _recompute_norm_statistics(self, model: nn.Module) -> None:
         """BatchNorm running statistics of `model` from one pass over the train split (as
-        `torch.optim.swa_utils.update_bn`): the mean of the epoch-end weights has its own activations, and
-        an average of the epochs' statistics does not describe them. Everything but BatchNorm runs as in
-        evaluation (no dropout), in stored order: the pass draws no random number and training goes on
-        exactly as without it."""
+        `torch.optim.swa_utils.update_bn`): the mean of the epoch-end weights has its own
+        activations, and an average of the epochs' statistics does not describe them. Everything but
+        BatchNorm runs as in evaluation (no dropout), in stored order: the pass draws no random
+        number and training goes on exactly as without it."""
         norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         if not norms:
             return
@@ -211,7 +271,10 @@ class Coach:
         momenta = {}
         for norm in norms:
             norm.reset_running_stats()
-            momenta[norm], norm.momentum = norm.momentum, None  # None: a cumulative mean over the pass
+            momenta[norm], norm.momentum = (
+                norm.momentum,
+                None,
+            )  # None: a cumulative mean over the pass
             norm.train()
         for batch in self.loaders["train"].in_order():
             with self.autocast():
@@ -222,8 +285,8 @@ class Coach:
 
     @torch.no_grad()
     def evaluate(self, split: str, model: nn.Module | None = None) -> EvalResult:
-        """Score `model` (default: the selected model) on `split`; one forward pass per batch gives the
-        predictions, the class probabilities and the NLL."""
+        """Score `model` (default: the selected model) on `split`; one forward pass per batch gives
+        the predictions, the class probabilities and the NLL."""
         model = self.selected_model if model is None else model
         model.eval()
         losses, labels, log_probs = [], [], []
@@ -235,7 +298,9 @@ class Coach:
             log_probs.append(batch_log_probs.cpu())
         y, scores = torch.cat(labels).numpy(), torch.cat(log_probs)
         p = scores.argmax(dim=1).numpy()
-        return EvalResult(sum(losses) / len(y), weighted_f1(y, p), accuracy(y, p), y, p, scores.exp().numpy())
+        return EvalResult(
+            sum(losses) / len(y), weighted_f1(y, p), accuracy(y, p), y, p, scores.exp().numpy()
+        )
 
     # --- the loop -----------------------------------------------------------
     def fit(self, evaluate_test: bool = True) -> dict[str, Any]:
@@ -250,16 +315,25 @@ class Coach:
                 self.scheduler.step(self._plateau_loss(record, raw))
             elif self.scheduler is not None:
                 self.scheduler.step()
-            # Strictly greater, as the original; with --select_epoch last every epoch replaces the one before.
+            # Strictly greater, as the original; with --select_epoch last every epoch replaces the
+            # one before.
             improved = dev.weighted_f1 > self.best_dev_f1 or self.config.select_epoch == "last"
             if improved:
                 self.best_dev_f1, self.best_epoch = dev.weighted_f1, self.epoch
                 if self.keep_best_state:
                     self.best_state = _cpu_copy(self.selected_model)
-            release_free_memory()  # the epoch's freed tensors, so the resident size below is what the run holds
-            record = {"epoch": self.epoch, **record, "dev_loss": dev.loss, "dev_weighted_f1": dev.weighted_f1,
-                      "dev_accuracy": dev.accuracy, "lr": self.optimizer.param_groups[0]["lr"], "improved": improved,
-                      "resident_mb": round(resident_megabytes(), 1)}
+            # the epoch's freed tensors, so the resident size below is what the run holds
+            release_free_memory()
+            record = {
+                "epoch": self.epoch,
+                **record,
+                "dev_loss": dev.loss,
+                "dev_weighted_f1": dev.weighted_f1,
+                "dev_accuracy": dev.accuracy,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "improved": improved,
+                "resident_mb": round(resident_megabytes(), 1),
+            }
             if self.average is not None:
                 if raw.weighted_f1 > self.raw_best_dev_f1 or self.config.select_epoch == "last":
                     self.raw_best_dev_f1, self.raw_best_epoch = raw.weighted_f1, self.epoch
@@ -268,9 +342,12 @@ class Coach:
                 record.update(raw_dev_loss=raw.loss, raw_dev_weighted_f1=raw.weighted_f1)
             self.history.append(record)
             raw_note = f"  (raw weights {raw.weighted_f1:.4f})" if self.average is not None else ""
-            self.log(f"epoch {self.epoch:3d}  train loss {record['train_loss']['total']:.4f}  "
-                     f"dev loss {dev.loss:.4f}  dev wF1 {dev.weighted_f1:.4f}{raw_note}  acc {dev.accuracy:.4f}"
-                     f"{'  *' if improved else ''}  ({record['train_utterances_per_s']:.0f} utt/s)")
+            self.log(
+                f"epoch {self.epoch:3d}  train loss {record['train_loss']['total']:.4f}  "
+                f"dev loss {dev.loss:.4f}  dev wF1 {dev.weighted_f1:.4f}{raw_note}  acc "
+                f"{dev.accuracy:.4f}"
+                f"{'  *' if improved else ''}  ({record['train_utterances_per_s']:.0f} utt/s)"
+            )
             if any([callback(record, self) for callback in self.callbacks]):
                 break
         summary = self.summary()
@@ -285,29 +362,45 @@ class Coach:
             self.selected_model.load_state_dict(self.best_state)
 
     def evaluate_test(self) -> dict[str, Any]:
-        """Restore the best-dev state and evaluate the test set (once per model). With averaging, the raw
-        weights at their own best dev epoch are tested too, as `raw`: what selection without averaging
-        would have published."""
+        """Restore the best-dev state and evaluate the test set (once per model). With averaging,
+        the raw weights at their own best dev epoch are tested too, as `raw`: what selection without
+        averaging would have published."""
         self.restore_best()
         test = self.evaluate("test")
         self.last_test = test
-        result = {"weighted_f1": test.weighted_f1, "accuracy": test.accuracy, "loss": test.loss,
-                  "report": per_class_report(test.labels, test.predictions, self.data.spec.label_names)}
+        result = {
+            "weighted_f1": test.weighted_f1,
+            "accuracy": test.accuracy,
+            "loss": test.loss,
+            "report": per_class_report(test.labels, test.predictions, self.data.spec.label_names),
+        }
         if self.average is not None and self.raw_best_state is not None:
             self.model.load_state_dict(self.raw_best_state)
             raw = self.evaluate("test", self.model)
-            result["raw"] = {"weighted_f1": raw.weighted_f1, "accuracy": raw.accuracy, "best_epoch": self.raw_best_epoch,
-                             "best_dev_weighted_f1": self.raw_best_dev_f1}
+            result["raw"] = {
+                "weighted_f1": raw.weighted_f1,
+                "accuracy": raw.accuracy,
+                "best_epoch": self.raw_best_epoch,
+                "best_dev_weighted_f1": self.raw_best_dev_f1,
+            }
         return result
 
     def summary(self) -> dict[str, Any]:
         best = next((r for r in self.history if r["epoch"] == self.best_epoch), None)
-        return {"epochs_run": self.epoch, "best_epoch": self.best_epoch, "best_dev_weighted_f1": self.best_dev_f1,
-                "best_dev_accuracy": best["dev_accuracy"] if best else None, "feature_scaling": self.scaler.summary(),
-                "weight_averaging": self.config.weight_averaging,
-                "precision": {"requested": self.config.precision, "used": self.precision,
-                              "reason": self.precision_reason},
-                "history": self.history}
+        return {
+            "epochs_run": self.epoch,
+            "best_epoch": self.best_epoch,
+            "best_dev_weighted_f1": self.best_dev_f1,
+            "best_dev_accuracy": best["dev_accuracy"] if best else None,
+            "feature_scaling": self.scaler.summary(),
+            "weight_averaging": self.config.weight_averaging,
+            "precision": {
+                "requested": self.config.precision,
+                "used": self.precision,
+                "reason": self.precision_reason,
+            },
+            "history": self.history,
+        }
 
     # --- checkpoints --------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -322,7 +415,11 @@ class Coach:
             "best_epoch": self.best_epoch,
             "best_state": self.best_state,
             "average": self.average.state_dict() if self.average is not None else None,
-            "raw_best": {"dev_f1": self.raw_best_dev_f1, "epoch": self.raw_best_epoch, "state": self.raw_best_state},
+            "raw_best": {
+                "dev_f1": self.raw_best_dev_f1,
+                "epoch": self.raw_best_epoch,
+                "state": self.raw_best_state,
+            },
             "feature_scaler": self.scaler.state_dict(),
             "rng": {
                 "torch": torch.get_rng_state(),
@@ -342,12 +439,18 @@ class Coach:
         self.best_dev_f1, self.best_epoch = state["best_dev_f1"], state["best_epoch"]
         self.best_state = state.get("best_state")
         if (state.get("average") is None) != (self.average is None):
-            raise UserError(f"{where} was written with another --weight_averaging; pass --from_begin to start over")
+            raise UserError(
+                f"{where} was written with another --weight_averaging; pass --from_begin to start "
+                "over"
+            )
         if self.average is not None:
             self.average.load_state_dict(state["average"])
             raw_best = state["raw_best"]
             self.raw_best_dev_f1, self.raw_best_epoch, self.raw_best_state = (
-                raw_best["dev_f1"], raw_best["epoch"], raw_best["state"])
+                raw_best["dev_f1"],
+                raw_best["epoch"],
+                raw_best["state"],
+            )
         torch.set_rng_state(state["rng"]["torch"])
         if state["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])

@@ -25,8 +25,8 @@ class DatasetSpec:
     # Speaker codes of the raw layouts, in index order (IEMOCAP: 'M' -> 0, 'F' -> 1); one-hot or
     # integer speakers need none.
     speaker_codes: tuple[str, ...] = ("M", "F")
-    # The raw 10-item tuple carries its own dev split (trainVids, dev_vids, test_vids) instead of the
-    # original preprocess rule (dev = the first 10% of trainVid in stored order).
+    # The raw 10-item tuple carries its own dev split (trainVids, dev_vids, test_vids) instead of
+    # the original preprocess rule (dev = the first 10% of trainVid in stored order).
     raw_dev_split: bool = False
     # Raw labels are sentiment scores: below 0 is class 0 (Negative), otherwise 1 (Positive).
     sentiment_labels: bool = False
@@ -45,11 +45,21 @@ REGISTRY: dict[str, DatasetSpec] = {
     for spec in (
         DatasetSpec("iemocap", IEMOCAP_6, 2, "IEMOCAP, 6 emotions, speakers M/F"),
         DatasetSpec("iemocap_4", IEMOCAP_4, 2, "IEMOCAP, 4 emotions, speakers M/F"),
-        DatasetSpec("mosei", ("Negative", "Positive"), 1, "CMU-MOSEI sentiment, 2 classes (7class/multilabel not implemented)",
-                    raw_dev_split=True, sentiment_labels=True),
+        DatasetSpec(
+            "mosei",
+            ("Negative", "Positive"),
+            1,
+            "CMU-MOSEI sentiment, 2 classes (7class/multilabel not implemented)",
+            raw_dev_split=True,
+            sentiment_labels=True,
+        ),
         DatasetSpec("meld", MELD_7, 9, "MELD, 7 emotions, up to 9 speakers"),
-        DatasetSpec("meld_text", MELD_7, 9, "MELD text + timing features (a=timing, t=MiniLM; no visual)"),
-        DatasetSpec("synthetic", IEMOCAP_4, 2, "built-in synthetic data (IEMOCAP-4 shape), see joyful-synth"),
+        DatasetSpec(
+            "meld_text", MELD_7, 9, "MELD text + timing features (a=timing, t=MiniLM; no visual)"
+        ),
+        DatasetSpec(
+            "synthetic", IEMOCAP_4, 2, "built-in synthetic data (IEMOCAP-4 shape), see joyful-synth"
+        ),
     )
 }
 
@@ -58,17 +68,23 @@ _NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 def check_dataset_name(name: str) -> str:
     if not _NAME_RULE.match(name) or name in (".", ".."):
-        raise UserError(f"data-set name {name!r} must be a plain name (letters, digits, _ . -), without path separators")
+        raise UserError(
+            f"data-set name {name!r} must be a plain name (letters, digits, _ . -), without path "
+            "separators"
+        )
     return name
 
 
 def resolve_dataset(name: str, spec_file: str | Path | None = None) -> DatasetSpec:
-    """The registry entry for `name`, or the spec in `spec_file`; unknown names list the valid ones."""
+    """The registry entry for `name`, or the spec in `spec_file`; unknown names list the valid
+    ones."""
     check_dataset_name(name)
     if spec_file is not None:
         spec = load_spec_file(spec_file)
         if spec.name != name:
-            raise UserError(f"--dataset-spec {spec_file} defines data set {spec.name!r}, not {name!r}")
+            raise UserError(
+                f"--dataset-spec {spec_file} defines data set {spec.name!r}, not {name!r}"
+            )
         return spec
     if name not in REGISTRY:
         raise UserError(
@@ -94,7 +110,11 @@ def load_spec_file(path: str | Path) -> DatasetSpec:
     if not isinstance(name, str):
         raise UserError(f"--dataset-spec {path}: 'name' must be a string")
     check_dataset_name(name)
-    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
+    if (
+        not isinstance(labels, list)
+        or len(labels) < 2
+        or not all(isinstance(x, str) for x in labels)
+    ):
         raise UserError(f"--dataset-spec {path}: 'label_names' must list at least two strings")
     if len(set(labels)) != len(labels):
         raise UserError(f"--dataset-spec {path}: 'label_names' has duplicates")

@@ -1,8 +1,9 @@
-"""Ensembles of trained models: the members a best config lists, their class probabilities on a data file,
-the ensemble's prediction (the mean of the members' probabilities), and the re-training of missing members.
+"""Ensembles of trained models: the members a best config lists, their class probabilities on a data
+file, the ensemble's prediction (the mean of the members' probabilities), and the re-training of
+missing members.
 
-The implementation behind `python -m joyful.predict` (joyful/predict.py, which parses its arguments before
-importing this module and torch).
+The implementation behind `python -m joyful.predict` (joyful/predict.py, which parses its arguments
+before importing this module and torch).
 """
 
 from __future__ import annotations
@@ -26,8 +27,15 @@ from joyful.metrics import accuracy, weighted_f1
 from joyful.model_file import ModelFile
 from joyful.runtime import resolve_precision
 
-__all__ = ["Member", "check_compatible", "ensemble_members", "member_probabilities", "predict", "rebuild",
-           "write_predictions"]
+__all__ = [
+    "Member",
+    "check_compatible",
+    "ensemble_members",
+    "member_probabilities",
+    "predict",
+    "rebuild",
+    "write_predictions",
+]
 
 
 @dataclass(frozen=True)
@@ -49,11 +57,15 @@ def ensemble_members(config_path: str | Path, document: dict[str, Any]) -> list[
     """The members a best-config document lists; paths are relative to the document's folder."""
     ensemble = document.get("ensemble")
     if not isinstance(ensemble, dict) or not ensemble.get("members"):
-        raise UserError(f"--config {config_path}: no ensemble recorded (only a confirmed search publishes one; "
-                        "run tune/confirm.py, or pass --model with a train.py --save-model file)")
+        raise UserError(
+            f"--config {config_path}: no ensemble recorded (only a confirmed search publishes one; "
+            "run tune/confirm.py, or pass --model with a train.py --save-model file)"
+        )
     folder = Path(config_path).parent
-    return [Member(folder / m["path"], int(m["seed"]), dict(m["config"]), m.get("dev_weighted_f1"))
-            for m in ensemble["members"]]
+    return [
+        Member(folder / m["path"], int(m["seed"]), dict(m["config"]), m.get("dev_weighted_f1"))
+        for m in ensemble["members"]
+    ]
 
 
 def check_compatible(model: ModelFile, data: DialogueData, where: str) -> None:
@@ -62,19 +74,30 @@ def check_compatible(model: ModelFile, data: DialogueData, where: str) -> None:
     if widths != model.modality_dims:
         have = ", ".join(f"{k}={v}" for k, v in widths.items())
         want = ", ".join(f"{k}={v}" for k, v in model.modality_dims.items())
-        raise UserError(f"{data.source} has features {have}, but {where} was trained on {want} "
-                        f"(data set {model.config.dataset}): a file of another data set?")
+        raise UserError(
+            f"{data.source} has features {have}, but {where} was trained on {want} "
+            f"(data set {model.config.dataset}): a file of another data set?"
+        )
 
 
 @torch.no_grad()
-def member_probabilities(model: ModelFile, data: DialogueData, split: str,
-                         device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+def member_probabilities(
+    model: ModelFile, data: DialogueData, split: str, device: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities (utterances, classes), labels) of one model on one split, in file order."""
     network = model.build(device)
     precision, _ = resolve_precision(model.config.precision, device)
-    loader = DialogueLoader(data.splits[split], model.config.modalities, model.n_speakers,
-                            batch_size=model.config.batch_size, wp=model.config.wp, wf=model.config.wf,
-                            shuffle=False, device=device, scaler=model.scaler)
+    loader = DialogueLoader(
+        data.splits[split],
+        model.config.modalities,
+        model.n_speakers,
+        batch_size=model.config.batch_size,
+        wp=model.config.wp,
+        wf=model.config.wf,
+        shuffle=False,
+        device=device,
+        scaler=model.scaler,
+    )
     probabilities, labels = [], []
     for batch in loader:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
@@ -84,8 +107,9 @@ def member_probabilities(model: ModelFile, data: DialogueData, split: str,
     return torch.cat(probabilities).numpy(), torch.cat(labels).numpy()
 
 
-def predict(models: list[tuple[str, ModelFile]], data: DialogueData, splits: list[str],
-            device: torch.device) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def predict(
+    models: list[tuple[str, ModelFile]], data: DialogueData, splits: list[str], device: torch.device
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Mean class probabilities of `models` per split, and the scores (ensemble and each member)."""
     probabilities: dict[str, np.ndarray] = {}
     scores: dict[str, Any] = {}
@@ -99,36 +123,69 @@ def predict(models: list[tuple[str, ModelFile]], data: DialogueData, splits: lis
         probabilities[split] = mean
         predicted = mean.argmax(axis=1)
         scores[split] = {
-            "utterances": int(len(labels)), "weighted_f1": weighted_f1(labels, predicted),
+            "utterances": int(len(labels)),
+            "weighted_f1": weighted_f1(labels, predicted),
             "accuracy": accuracy(labels, predicted),
-            "members": [{"name": name, "weighted_f1": weighted_f1(labels, p.argmax(axis=1))}
-                        for (name, _), p in zip(models, per_member, strict=True)]}
+            "members": [
+                {"name": name, "weighted_f1": weighted_f1(labels, p.argmax(axis=1))}
+                for (name, _), p in zip(models, per_member, strict=True)
+            ],
+        }
     return probabilities, scores
 
 
-def write_predictions(path: str | Path, data: DialogueData, probabilities: dict[str, np.ndarray],
-                      label_names: tuple[str, ...]) -> Path:
-    """One CSV row per utterance: split, dialogue, position, label, predicted and class probabilities."""
+def write_predictions(
+    path: str | Path,
+    data: DialogueData,
+    probabilities: dict[str, np.ndarray],
+    label_names: tuple[str, ...],
+) -> Path:
+    """One CSV row per utterance: split, dialogue, position, label, predicted and class
+    probabilities."""
+
     def write(out: Any) -> None:
         writer = csv.writer(out)
-        writer.writerow(["split", "dialogue", "position", "label", "predicted", *(f"p_{n}" for n in label_names)])
+        writer.writerow(
+            [
+                "split",
+                "dialogue",
+                "position",
+                "label",
+                "predicted",
+                *(f"p_{n}" for n in label_names),
+            ]
+        )
         for split, probs in probabilities.items():
             row = 0
             for dialogue in data.splits[split]:
                 for position, label in enumerate(dialogue.labels):
                     p = probs[row]
-                    writer.writerow([split, dialogue.vid, position, label_names[int(label)],
-                                     label_names[int(p.argmax())], *(f"{x:.6f}" for x in p)])
+                    writer.writerow(
+                        [
+                            split,
+                            dialogue.vid,
+                            position,
+                            label_names[int(label)],
+                            label_names[int(p.argmax())],
+                            *(f"{x:.6f}" for x in p),
+                        ]
+                    )
                     row += 1
 
     return atomic_write(path, write)
 
 
-def rebuild(members: list[Member], dataset_spec: str | None, device: str, data: dict[str, Any] | None = None,
-            precision: str | None = None) -> int:
-    """Re-train every member whose file is missing, each on the data the best config records (`data`: its
-    `DataRef` facts; another file is refused) at its recorded precision (refused where it is not native, unless
-    `precision` overrides it: a non-exact rebuild); returns how many were rebuilt."""
+def rebuild(
+    members: list[Member],
+    dataset_spec: str | None,
+    device: str,
+    data: dict[str, Any] | None = None,
+    precision: str | None = None,
+) -> int:
+    """Re-train every member whose file is missing, each on the data the best config records
+    (`data`: its `DataRef` facts; another file is refused) at its recorded precision (refused where
+    it is not native, unless `precision` overrides it: a non-exact rebuild); returns how many were
+    rebuilt."""
     from joyful.run import RunOptions, train
 
     missing = [m for m in members if not m.path.exists()]
@@ -136,17 +193,38 @@ def rebuild(members: list[Member], dataset_spec: str | None, device: str, data: 
         config = JoyfulConfig.from_dict(member.config, source=f"ensemble member {member.name}")
         if precision:
             config = config.replace(precision=precision)
-        print(f"[{index}/{len(missing)}] re-training member {member.name} -> {os.path.normpath(member.path)} "
-              f"({config.epochs} epochs)", flush=True)
+        print(
+            f"[{index}/{len(missing)}] re-training member {member.name} -> "
+            f"{os.path.normpath(member.path)} ({config.epochs} epochs)",
+            flush=True,
+        )
         started = time.perf_counter()
-        options = RunOptions(device=device, dataset_spec=dataset_spec, save_model=str(member.path),
-                             expected_data=data, same_data=True, exact_rerun=precision is None,
-                             config_file=f"ensemble member {member.path.name}")
-        metrics = train(config, options,
-                        log=lambda message: print(f"  {message}", flush=True) if message.startswith("epoch") else None)
-        same = member.dev_weighted_f1 is None or metrics["best_dev_weighted_f1"] == member.dev_weighted_f1
-        print(f"  dev wF1 {metrics['best_dev_weighted_f1']:.4f} (recorded {member.dev_weighted_f1}: "
-              f"{'reproduced exactly' if same else 'DIFFERS'}), {time.perf_counter() - started:.0f} s", flush=True)
+        options = RunOptions(
+            device=device,
+            dataset_spec=dataset_spec,
+            save_model=str(member.path),
+            expected_data=data,
+            same_data=True,
+            exact_rerun=precision is None,
+            config_file=f"ensemble member {member.path.name}",
+        )
+        metrics = train(
+            config,
+            options,
+            log=lambda message: (
+                print(f"  {message}", flush=True) if message.startswith("epoch") else None
+            ),
+        )
+        same = (
+            member.dev_weighted_f1 is None
+            or metrics["best_dev_weighted_f1"] == member.dev_weighted_f1
+        )
+        print(
+            f"  dev wF1 {metrics['best_dev_weighted_f1']:.4f} (recorded {member.dev_weighted_f1}: "
+            f"{'reproduced exactly' if same else 'DIFFERS'}), {time.perf_counter() - started:.0f} "
+            "s",
+            flush=True,
+        )
     if not missing:
         print("every member's model file is present; nothing to rebuild")
     return len(missing)

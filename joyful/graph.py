@@ -22,7 +22,9 @@ def relation_types(source: Tensor, target: Tensor, speakers: Tensor, n_speakers:
     return 2 * (speakers[source] * n_speakers + speakers[target]) + backward
 
 
-def build_dialogue_edges(lengths: Tensor, speakers: Tensor, n_speakers: int, wp: int, wf: int) -> tuple[Tensor, Tensor]:
+def build_dialogue_edges(
+    lengths: Tensor, speakers: Tensor, n_speakers: int, wp: int, wf: int
+) -> tuple[Tensor, Tensor]:
     """Edges of a batch of dialogues laid out back to back.
 
     lengths: (B,) utterances per dialogue; speakers: (N,) speaker index per node.
@@ -33,7 +35,9 @@ def build_dialogue_edges(lengths: Tensor, speakers: Tensor, n_speakers: int, wp:
     max_len = int(lengths.max())
     dialogue = torch.repeat_interleave(torch.arange(len(lengths), device=device), lengths)  # (N,)
     starts = torch.cumsum(lengths, 0) - lengths  # (B,)
-    position = torch.arange(n_nodes, device=device) - starts[dialogue]  # (N,) index inside the dialogue
+    position = (
+        torch.arange(n_nodes, device=device) - starts[dialogue]
+    )  # (N,) index inside the dialogue
     low = -wp if wp >= 0 else -(max_len - 1)
     high = wf if wf >= 0 else max_len - 1
     low, high = max(low, -(max_len - 1)), min(high, max_len - 1)

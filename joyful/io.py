@@ -31,15 +31,17 @@ def atomic_write(path: str | Path, write: Callable[[IO], None], *, binary: bool 
     return path
 
 
-# The checkout. Result and config files record paths relative to it, so they mean the same file whatever
-# folder a command runs in (a path typed on the command line is relative to the working folder, as usual).
+# The checkout. Result and config files record paths relative to it, so they mean the same file
+# whatever folder a command runs in (a path typed on the command line is relative to the working
+# folder, as usual).
 REPO = Path(__file__).resolve().parents[1]
 
 
 def portable_path(path: str | Path | None) -> str | None:
-    """`path` as result files record it: relative to the repository root when it lies under it or beside
-    it (e.g. ``../shared/data/x.pkl``), so committed files hold no machine-specific prefix and mean the
-    same file from any working folder; absolute otherwise; URIs (``s3://``) and None unchanged."""
+    """`path` as result files record it: relative to the repository root when it lies under it or
+    beside it (e.g. ``../shared/data/x.pkl``), so committed files hold no machine-specific prefix
+    and mean the same file from any working folder; absolute otherwise; URIs (``s3://``) and None
+    unchanged."""
     if path is None or "://" in str(path):
         return None if path is None else str(path)
     absolute = Path(path).expanduser().resolve()
@@ -48,13 +50,15 @@ def portable_path(path: str | Path | None) -> str | None:
 
 
 def recorded_path(path: str | Path) -> Path:
-    """A path read from a config or result file: relative ones are relative to the repository root."""
+    """A path read from a config or result file: relative ones are relative to the repository
+    root."""
     path = Path(path).expanduser()
     return path if path.is_absolute() or "://" in str(path) else REPO / path
 
 
 def display_path(path: str | Path) -> str:
-    """`path` as a user at the working folder would type it: relative when it lies below, else absolute."""
+    """`path` as a user at the working folder would type it: relative when it lies below, else
+    absolute."""
     absolute = Path(path).resolve()
     try:
         return str(absolute.relative_to(Path.cwd()))
@@ -63,7 +67,9 @@ def display_path(path: str | Path) -> str:
 
 
 def atomic_write_json(path: str | Path, document: Any) -> Path:
-    return atomic_write(path, lambda out: json.dump(document, out, indent=2, sort_keys=False, default=_jsonable))
+    return atomic_write(
+        path, lambda out: json.dump(document, out, indent=2, sort_keys=False, default=_jsonable)
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -75,12 +81,15 @@ def _jsonable(value: Any) -> Any:
 
 
 def check_data_file(path: Path, source: str | None = None) -> None:
-    """Refuse a data path that is missing or a folder: the CLIs call it before anything heavy loads, the loader
-    again (naming the path as `source`)."""
+    """Refuse a data path that is missing or a folder: the CLIs call it before anything heavy loads,
+    the loader again (naming the path as `source`)."""
     from joyful.errors import UserError
 
     source = source or str(path)
     if not path.exists():
-        raise UserError(f"{source} does not exist (pass --data PATH, or create synthetic data with joyful-synth)")
+        raise UserError(
+            f"{source} does not exist (pass --data PATH, or create synthetic data with "
+            "joyful-synth)"
+        )
     if path.is_dir():
         raise UserError(f"{source} is a folder; pass the .pkl file itself with --data")

@@ -20,9 +20,17 @@ def accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
     return float(accuracy_score(labels, predictions))
 
 
-def per_class_report(labels: np.ndarray, predictions: np.ndarray, label_names: tuple[str, ...]) -> dict:
+def per_class_report(
+    labels: np.ndarray, predictions: np.ndarray, label_names: tuple[str, ...]
+) -> dict:
     """sklearn's report as a dict: precision/recall/F1/support per class plus averages."""
     from sklearn.metrics import classification_report
 
-    return classification_report(labels, predictions, labels=list(range(len(label_names))),
-                                 target_names=list(label_names), output_dict=True, zero_division=0)
+    return classification_report(
+        labels,
+        predictions,
+        labels=list(range(len(label_names))),
+        target_names=list(label_names),
+        output_dict=True,
+        zero_division=0,
+    )

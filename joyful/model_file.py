@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from joyful.checkpoint import safe_load
 from joyful.config import JoyfulConfig
 from joyful.data.dialogues import DialogueData
 from joyful.data.scaling import FeatureScaler
@@ -44,9 +45,13 @@ class ModelFile:
     scaler: FeatureScaler
     label_names: tuple[str, ...]
     n_speakers: int
-    modality_dims: dict[str, int]  # width of each modality the model reads, in config.modalities order
+    modality_dims: dict[
+        str, int
+    ]  # width of each modality the model reads, in config.modalities order
     data_sha256: str  # the file it was trained on
-    scores: dict[str, Any]  # best_epoch, dev_weighted_f1, test_weighted_f1 (None when test was not evaluated)
+    scores: dict[
+        str, Any
+    ]  # best_epoch, dev_weighted_f1, test_weighted_f1 (None when test was not evaluated)
 
     @property
     def spec(self) -> DatasetSpec:
@@ -59,31 +64,48 @@ class ModelFile:
         return model.to(device).eval()
 
 
-def save_model_file(path: str | Path, config: JoyfulConfig, state: dict[str, torch.Tensor], scaler: FeatureScaler,
-                    data: DialogueData, scores: dict[str, Any]) -> Path:
-    payload = {"kind": MODEL_FILE_KIND, "version": MODEL_FILE_VERSION, "config": config.to_dict(),
-               "state": {k: v.detach().cpu() for k, v in state.items()}, "feature_scaler": scaler.state_dict(),
-               "label_names": list(data.spec.label_names), "n_speakers": data.spec.n_speakers,
-               "modality_dims": data.check_modalities(config.modalities), "data_sha256": data.sha256,
-               "scores": dict(scores)}
+def save_model_file(
+    path: str | Path,
+    config: JoyfulConfig,
+    state: dict[str, torch.Tensor],
+    scaler: FeatureScaler,
+    data: DialogueData,
+    scores: dict[str, Any],
+) -> Path:
+    payload = {
+        "kind": MODEL_FILE_KIND,
+        "version": MODEL_FILE_VERSION,
+        "config": config.to_dict(),
+        "state": {k: v.detach().cpu() for k, v in state.items()},
+        "feature_scaler": scaler.state_dict(),
+        "label_names": list(data.spec.label_names),
+        "n_speakers": data.spec.n_speakers,
+        "modality_dims": data.check_modalities(config.modalities),
+        "data_sha256": data.sha256,
+        "scores": dict(scores),
+    }
     return atomic_write(path, lambda out: torch.save(payload, out), binary=True)
 
 
 def load_model_file(path: str | Path) -> ModelFile:
     path = Path(path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UserError(f"model file {path} does not exist") from None
-    except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        raise UserError(f"model file {path} cannot be loaded safely ({type(exc).__name__}: {str(exc)[:200]})") from None
+    payload = safe_load(path, "model file")
     if not isinstance(payload, dict) or payload.get("kind") != MODEL_FILE_KIND:
-        raise UserError(f"{path} is not a joyful-tune model file (train.py --save-model writes one)")
+        raise UserError(
+            f"{path} is not a joyful-tune model file (train.py --save-model writes one)"
+        )
     if payload.get("version") != MODEL_FILE_VERSION:
-        raise UserError(f"model file {path} has version {payload.get('version')!r}; this joyful-tune reads "
-                        f"version {MODEL_FILE_VERSION}")
-    return ModelFile(config=JoyfulConfig.from_dict(payload["config"], source=f"model file {path}"),
-                     state=payload["state"], scaler=FeatureScaler.from_state(payload["feature_scaler"]),
-                     label_names=tuple(payload["label_names"]), n_speakers=int(payload["n_speakers"]),
-                     modality_dims={k: int(v) for k, v in payload["modality_dims"].items()},
-                     data_sha256=str(payload["data_sha256"]), scores=dict(payload["scores"]))
+        raise UserError(
+            f"model file {path} has version {payload.get('version')!r}; this joyful-tune reads "
+            f"version {MODEL_FILE_VERSION}"
+        )
+    return ModelFile(
+        config=JoyfulConfig.from_dict(payload["config"], source=f"model file {path}"),
+        state=payload["state"],
+        scaler=FeatureScaler.from_state(payload["feature_scaler"]),
+        label_names=tuple(payload["label_names"]),
+        n_speakers=int(payload["n_speakers"]),
+        modality_dims={k: int(v) for k, v in payload["modality_dims"].items()},
+        data_sha256=str(payload["data_sha256"]),
+        scores=dict(payload["scores"]),
+    )

@@ -34,21 +34,36 @@ SIZES = {
 
 
 def run(args: argparse.Namespace, size: str, seed: int) -> dict:
-    config = JoyfulConfig(dataset=args.dataset, data=args.data, modalities=args.modalities, epochs=args.epochs,
-                          learning_rate=args.learning_rate, batch_size=args.batch_size,
-                          seqcontext_nlayer=args.seqcontext_nlayer, seed=seed, num_threads=args.threads,
-                          **SIZES[size]).validate()
+    config = JoyfulConfig(
+        dataset=args.dataset,
+        data=args.data,
+        modalities=args.modalities,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        seqcontext_nlayer=args.seqcontext_nlayer,
+        seed=seed,
+        num_threads=args.threads,
+        **SIZES[size],
+    ).validate()
     data = load_data(config)
     coach = build_coach(config, data, resolve_device("cpu"), keep_best_state=False)
     parameters = sum(p.numel() for p in coach.model.parameters())
     started = time.perf_counter()
     coach.fit(evaluate_test=False)
     history = coach.history
-    return {"size": size, "seed": seed, "parameters": parameters, "precision": coach.precision,
-            "dev_weighted_f1": [r["dev_weighted_f1"] for r in history], "best_dev": coach.best_dev_f1,
-            "best_epoch": coach.best_epoch, "train_seconds": [r["train_seconds"] for r in history],
-            "epoch_seconds": (time.perf_counter() - started) / len(history),
-            "resident_mb": max(r["resident_mb"] for r in history)}
+    return {
+        "size": size,
+        "seed": seed,
+        "parameters": parameters,
+        "precision": coach.precision,
+        "dev_weighted_f1": [r["dev_weighted_f1"] for r in history],
+        "best_dev": coach.best_dev_f1,
+        "best_epoch": coach.best_epoch,
+        "train_seconds": [r["train_seconds"] for r in history],
+        "epoch_seconds": (time.perf_counter() - started) / len(history),
+        "resident_mb": max(r["resident_mb"] for r in history),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,17 +85,25 @@ def main(argv: list[str] | None = None) -> int:
         for seed in (int(s) for s in args.seeds.split(",")):
             runs.append(run(args, size, seed))
             r = runs[-1]
-            print(f"{size:8s} seed {seed}: {r['parameters'] / 1e6:.2f}M parameters, {r['epoch_seconds']:.1f} s/epoch "
-                  f"({r['precision']}), {r['resident_mb'] / 1024:.2f} GB, best dev wF1 {r['best_dev']:.4f} at epoch "
-                  f"{r['best_epoch']}; dev by epoch " + " ".join(f"{v:.3f}" for v in r["dev_weighted_f1"]), flush=True)
+            print(
+                f"{size:8s} seed {seed}: {r['parameters'] / 1e6:.2f}M parameters, {r['epoch_seconds']:.1f} s/epoch "
+                f"({r['precision']}), {r['resident_mb'] / 1024:.2f} GB, best dev wF1 {r['best_dev']:.4f} at epoch "
+                f"{r['best_epoch']}; dev by epoch "
+                + " ".join(f"{v:.3f}" for v in r["dev_weighted_f1"]),
+                flush=True,
+            )
     print("\nsize      parameters  s/epoch  best dev wF1 (mean over seeds)")
     for size in args.sizes.split(","):
         mine = [r for r in runs if r["size"] == size]
         each = ", ".join(f"{r['best_dev']:.4f}" for r in mine)
-        print(f"{size:8s}  {mine[0]['parameters'] / 1e6:8.2f}M  {statistics.fmean(r['epoch_seconds'] for r in mine):7.1f}"
-              f"  {statistics.fmean(r['best_dev'] for r in mine):.4f} ({each})")
+        print(
+            f"{size:8s}  {mine[0]['parameters'] / 1e6:8.2f}M  {statistics.fmean(r['epoch_seconds'] for r in mine):7.1f}"
+            f"  {statistics.fmean(r['best_dev'] for r in mine):.4f} ({each})"
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps({"command": " ".join(sys.argv), "runs": runs}, indent=2))
+        Path(args.json).write_text(
+            json.dumps({"command": " ".join(sys.argv), "runs": runs}, indent=2)
+        )
     return 0
 
 

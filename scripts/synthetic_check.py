@@ -30,7 +30,10 @@ from joyful.run import RunOptions, train  # noqa: E402
 
 def utterance_matrix(records: list, modalities: str) -> tuple[np.ndarray, np.ndarray]:
     names = {"a": "audio", "t": "sbert_sentence_embeddings", "v": "visual"}
-    blocks = [np.concatenate([np.asarray(getattr(r, names[m]), dtype=np.float32) for r in records]) for m in modalities]
+    blocks = [
+        np.concatenate([np.asarray(getattr(r, names[m]), dtype=np.float32) for r in records])
+        for m in modalities
+    ]
     labels = np.concatenate([np.asarray(r.label) for r in records])
     return np.concatenate(blocks, axis=1), labels
 
@@ -39,8 +42,15 @@ def context_free(data: dict, modalities: str) -> dict[str, float]:
     """Logistic regression per utterance; its best dev score over C (dev only, as every check here)."""
     x_train, y_train = utterance_matrix(data["train"], modalities)
     x_dev, y_dev = utterance_matrix(data["dev"], modalities)
-    best = max((weighted_f1(y_dev, LogisticRegression(C=c, max_iter=2000).fit(x_train, y_train).predict(x_dev)), c)
-               for c in (0.001, 0.01, 0.1, 1.0))
+    best = max(
+        (
+            weighted_f1(
+                y_dev, LogisticRegression(C=c, max_iter=2000).fit(x_train, y_train).predict(x_dev)
+            ),
+            c,
+        )
+        for c in (0.001, 0.01, 0.1, 1.0)
+    )
     return {"dev_weighted_f1": best[0], "C": best[1]}
 
 
@@ -56,7 +66,10 @@ def main() -> int:
     rows = {}
     for modalities in ("a", "t", "v", "atv"):
         rows[f"logreg_{modalities}"] = context_free(data, modalities)
-        print(f"context-free logistic regression [{modalities}]: {rows[f'logreg_{modalities}']}", flush=True)
+        print(
+            f"context-free logistic regression [{modalities}]: {rows[f'logreg_{modalities}']}",
+            flush=True,
+        )
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "synthetic.pkl"
         import pickle
@@ -64,12 +77,19 @@ def main() -> int:
         atomic_write(path, lambda out: pickle.dump(data, out), binary=True)
         for modalities in ("a", "t", "v", "atv"):
             started = time.perf_counter()
-            config = JoyfulConfig(dataset="synthetic", data=str(path), modalities=modalities, epochs=args.epochs,
-                                  learning_rate=args.learning_rate)
+            config = JoyfulConfig(
+                dataset="synthetic",
+                data=str(path),
+                modalities=modalities,
+                epochs=args.epochs,
+                learning_rate=args.learning_rate,
+            )
             metrics = train(config, RunOptions(device="cpu"), log=lambda message: None)
-            rows[f"joyful_{modalities}"] = {"dev_weighted_f1": metrics["best_dev_weighted_f1"],
-                                            "best_epoch": metrics["best_epoch"],
-                                            "seconds": round(time.perf_counter() - started, 1)}
+            rows[f"joyful_{modalities}"] = {
+                "dev_weighted_f1": metrics["best_dev_weighted_f1"],
+                "best_epoch": metrics["best_epoch"],
+                "seconds": round(time.perf_counter() - started, 1),
+            }
             print(f"JOYFUL [{modalities}]: {rows[f'joyful_{modalities}']}", flush=True)
     print(f"\n{'model':<28}{'dev wF1':>10}")
     for name, row in rows.items():

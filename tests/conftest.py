@@ -26,8 +26,18 @@ REPO = Path(__file__).resolve().parents[1]
 TINY_DIMS = {"a": 8, "t": 16, "v": 12}
 # Small widths everywhere, so that a whole training run takes a fraction of a second. fp32, not the
 # default `auto`: the tests' numbers must not depend on whether the machine computes bf16 natively.
-TINY_MODEL = dict(fusion_pool_dim=16, fusion_hidden=32, fusion_latent=16, hidden_size=16, seqcontext_nlayer=1,
-                  gnn_nheads=2, batch_size=4, learning_rate=1e-3, epochs=2, precision="fp32")
+TINY_MODEL = dict(
+    fusion_pool_dim=16,
+    fusion_hidden=32,
+    fusion_latent=16,
+    hidden_size=16,
+    seqcontext_nlayer=1,
+    gnn_nheads=2,
+    batch_size=4,
+    learning_rate=1e-3,
+    epochs=2,
+    precision="fp32",
+)
 # Timing and memory fields differ between identical runs; everything else in a history record must not.
 TIMING_KEYS = ("train_seconds", "train_utterances_per_s", "resident_mb")
 
@@ -64,7 +74,9 @@ def pickle_with_class_path(obj: Any, module: str, protocol: int = 4) -> bytes:
     names = [module.rsplit(".", depth)[0] for depth in range(module.count("."), 0, -1)] + [module]
     saved = {name: sys.modules.get(name) for name in names}
     for name in names:
-        sys.modules[name] = fake if name == module else sys.modules.get(name) or types.ModuleType(name)
+        sys.modules[name] = (
+            fake if name == module else sys.modules.get(name) or types.ModuleType(name)
+        )
     try:
         return pickle.dumps(convert(obj), protocol=protocol)
     finally:
@@ -75,8 +87,15 @@ def pickle_with_class_path(obj: Any, module: str, protocol: int = 4) -> bytes:
                 sys.modules[name] = previous
 
 
-def make_processed(n_classes: int, speaker_style: str, dims: dict[str, int], counts: dict[str, int] | None = None,
-                   seed: int = 0, length: tuple[int, int] = (4, 12), n_speakers: int = 2) -> dict[str, list[Sample]]:
+def make_processed(
+    n_classes: int,
+    speaker_style: str,
+    dims: dict[str, int],
+    counts: dict[str, int] | None = None,
+    seed: int = 0,
+    length: tuple[int, int] = (4, 12),
+    n_speakers: int = 2,
+) -> dict[str, list[Sample]]:
     """A processed-layout dict of random Sample records.
 
     speaker_style: "MF" (IEMOCAP 'M'/'F'), "M" (MOSEI: one speaker) or "onehot" (MELD: one-hot of length 9).
@@ -84,28 +103,37 @@ def make_processed(n_classes: int, speaker_style: str, dims: dict[str, int], cou
     """
     rng = np.random.default_rng(seed)
     counts = counts or {"train": 8, "dev": 3, "test": 3}
-    prototypes = {m: rng.standard_normal((n_classes, d)).astype(np.float32) for m, d in dims.items()}
+    prototypes = {
+        m: rng.standard_normal((n_classes, d)).astype(np.float32) for m, d in dims.items()
+    }
     data = {}
     for split, count in counts.items():
         records = []
         for index in range(count):
             n = int(rng.integers(length[0], length[1] + 1))
             labels = rng.integers(n_classes, size=n)
-            feats = {m: (p[labels] + rng.standard_normal((n, p.shape[1]))).astype(np.float32) for m, p in prototypes.items()}
+            feats = {
+                m: (p[labels] + rng.standard_normal((n, p.shape[1]))).astype(np.float32)
+                for m, p in prototypes.items()
+            }
             if speaker_style == "MF":
                 speaker = [str(s) for s in rng.choice(["M", "F"], size=n)]
             elif speaker_style == "M":
                 speaker = ["M"] * n
             else:
                 speaker = np.eye(9, dtype=np.float32)[rng.integers(n_speakers, size=n)].tolist()
-            records.append(Sample(
-                vid=f"{split}_{index}", speaker=speaker, label=labels.tolist(),
-                text=list(feats["t"]) if "t" in feats else [np.zeros(3, np.float32)] * n,
-                audio=list(feats["a"]) if "a" in feats else None,
-                visual=list(feats["v"]) if "v" in feats else None,
-                sentence=[f"u{i}" for i in range(n)],
-                sbert_sentence_embeddings=feats.get("t"),
-            ))
+            records.append(
+                Sample(
+                    vid=f"{split}_{index}",
+                    speaker=speaker,
+                    label=labels.tolist(),
+                    text=list(feats["t"]) if "t" in feats else [np.zeros(3, np.float32)] * n,
+                    audio=list(feats["a"]) if "a" in feats else None,
+                    visual=list(feats["v"]) if "v" in feats else None,
+                    sentence=[f"u{i}" for i in range(n)],
+                    sbert_sentence_embeddings=feats.get("t"),
+                )
+            )
         data[split] = records
     return data
 
@@ -120,8 +148,9 @@ def without_timing(history: list[dict]) -> list[dict]:
     return [{k: v for k, v in record.items() if k not in TIMING_KEYS} for record in history]
 
 
-def random_features(n: int, dims: dict[str, int], seed: int = 0, dtype: torch.dtype = torch.float32
-                    ) -> dict[str, torch.Tensor]:
+def random_features(
+    n: int, dims: dict[str, int], seed: int = 0, dtype: torch.dtype = torch.float32
+) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     return {m: torch.randn(n, d, generator=generator, dtype=dtype) for m, d in dims.items()}
 

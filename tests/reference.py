@@ -87,10 +87,15 @@ def _reconstruction(kind: str, prediction: Tensor, target: Tensor) -> Tensor:
 
 def _inter_branch(inter: nn.Module, rows: dict[str, Tensor], kind: str) -> tuple[Tensor, Tensor]:
     """The inter-modal branch of one utterance: (latent,) and its scalar reconstruction loss."""
-    ones = torch.ones(inter.pool_query.in_features, dtype=inter.pool_query.weight.dtype,
-                      device=inter.pool_query.weight.device)
+    ones = torch.ones(
+        inter.pool_query.in_features,
+        dtype=inter.pool_query.weight.dtype,
+        device=inter.pool_query.weight.device,
+    )
     query = _linear(inter.pool_query, ones)  # (P,): P_b applied to the all-ones vector
-    pooled = [reference_self_pool(_linear(inter.projections[m], rows[m]), query) for m in inter.modalities]
+    pooled = [
+        reference_self_pool(_linear(inter.projections[m], rows[m]), query) for m in inter.modalities
+    ]
     inter_in = torch.cat(pooled)  # (P * M,)
     latent = _encode(inter.encoder, inter_in)
     return latent, _reconstruction(kind, _decode(inter.decoder, latent), inter_in)
@@ -119,8 +124,9 @@ def reference_autofusion(module: AutoFusion, features: dict[str, Tensor]) -> tup
     return torch.stack(fused), torch.stack(losses)
 
 
-def reference_hierarchical(module: AutoFusion_Hierarchical, features: dict[str, Tensor]
-                           ) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+def reference_hierarchical(
+    module: AutoFusion_Hierarchical, features: dict[str, Tensor]
+) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
     """The user's AutoFusion_Hierarchical (§5.1), one utterance at a time, with `module`'s parameters.
 
     Returns fused (N, 2 * latent), the per-utterance loss L_g + L_i (N,) with the
@@ -193,7 +199,9 @@ def reference_seq_context(module: SeqContext, rows: Tensor, layout: DialogueLayo
     if module.kind != "transformer":
         return SeqContext.forward(module, rows, layout)  # the RNNs already run on the padded grid
     grid = layout.pad(rows)
-    return layout.unpad(module.output(module.encoder(grid, src_key_padding_mask=layout.padding_mask)))
+    return layout.unpad(
+        module.output(module.encoder(grid, src_key_padding_mask=layout.padding_mask))
+    )
 
 
 @contextmanager
@@ -210,7 +218,9 @@ def use_reference_path(model: JOYFUL) -> Iterator[JOYFUL]:
         del seq_context.forward
 
 
-def reference_forward_fusion(model: JOYFUL, batch: Batch, contrast: bool | None = None) -> ModelOutput:
+def reference_forward_fusion(
+    model: JOYFUL, batch: Batch, contrast: bool | None = None
+) -> ModelOutput:
     """One forward pass of the whole model with the per-utterance reference fusion.
 
     `contrast` defaults to `model.training` (what the Coach passes). Gradients flow
@@ -223,8 +233,9 @@ def reference_forward_fusion(model: JOYFUL, batch: Batch, contrast: bool | None 
 # --- graph and contrastive loss -----------------------------------------------------------
 
 
-def reference_edges(lengths: list[int] | Tensor, speakers: list[int] | Tensor, n_speakers: int, wp: int, wf: int
-                    ) -> set[tuple[int, int, int]]:
+def reference_edges(
+    lengths: list[int] | Tensor, speakers: list[int] | Tensor, n_speakers: int, wp: int, wf: int
+) -> set[tuple[int, int, int]]:
     """Original `batch_graphify` edges (§3.3) as {(source j, target k, relation type)}, global node ids.
 
     Dialogues lie back to back; j links to k when j - wp <= k <= j + wf inside its
@@ -257,7 +268,9 @@ def reference_infonce(u: Tensor, w: Tensor, temperature: float) -> Tensor:
         for i in range(len(a)):
             positive = torch.exp(torch.dot(a[i], b[i]) / temperature)
             inter = sum(torch.exp(torch.dot(a[i], b[j]) / temperature) for j in range(len(a)))
-            intra = sum(torch.exp(torch.dot(a[i], a[j]) / temperature) for j in range(len(a)) if j != i)
+            intra = sum(
+                torch.exp(torch.dot(a[i], a[j]) / temperature) for j in range(len(a)) if j != i
+            )
             total = total - torch.log(positive / (inter + intra))
         return total / len(a)
 

@@ -59,31 +59,65 @@ def test_same_seed_same_data_same_metrics(synthetic_path, synthetic_data, fusion
 def test_history_records_and_summary(synthetic_path, synthetic_data) -> None:
     coach, summary = run(tiny_config(synthetic_path, epochs=3), synthetic_data)
     record = summary["history"][0]
-    assert set(record["train_loss"]) == {"nll", "contrastive", "reconstruction", "gate_reg", "total"}
+    assert set(record["train_loss"]) == {
+        "nll",
+        "contrastive",
+        "reconstruction",
+        "gate_reg",
+        "total",
+    }
     assert all(math.isfinite(v) for v in record["train_loss"].values())
     assert record["train_loss"]["contrastive"] > 0 and record["train_loss"]["reconstruction"] > 0
-    for key in ("dev_loss", "dev_weighted_f1", "dev_accuracy", "lr", "improved", "train_seconds",
-                "train_utterances_per_s", "raw_dev_weighted_f1", "raw_dev_loss", "resident_mb"):
+    for key in (
+        "dev_loss",
+        "dev_weighted_f1",
+        "dev_accuracy",
+        "lr",
+        "improved",
+        "train_seconds",
+        "train_utterances_per_s",
+        "raw_dev_weighted_f1",
+        "raw_dev_loss",
+        "resident_mb",
+    ):
         assert key in record
     assert 10 < record["resident_mb"] < 1e6  # the process's resident size, MiB
     # Selection on dev wF1 only: the first epoch with the strictly greatest value.
     scores = [r["dev_weighted_f1"] for r in summary["history"]]
     assert summary["best_epoch"] == int(np.argmax(scores)) + 1
     assert summary["best_dev_weighted_f1"] == max(scores)
-    assert summary["best_dev_accuracy"] == summary["history"][summary["best_epoch"] - 1]["dev_accuracy"]
+    assert (
+        summary["best_dev_accuracy"]
+        == summary["history"][summary["best_epoch"] - 1]["dev_accuracy"]
+    )
     # With weight averaging (the default) the raw weights are tested too, at their own best dev epoch.
     assert set(summary["test"]) == {"weighted_f1", "accuracy", "loss", "report", "raw"}
     raw_scores = [r["raw_dev_weighted_f1"] for r in summary["history"]]
     assert summary["test"]["raw"]["best_epoch"] == int(np.argmax(raw_scores)) + 1
     assert summary["weight_averaging"] == "ema"
-    assert summary["precision"] == {"requested": "fp32", "used": "fp32", "reason": "--precision fp32"}
-    assert set(summary["test"]["report"]) >= {"hap", "sad", "neu", "ang", "accuracy", "weighted avg"}
+    assert summary["precision"] == {
+        "requested": "fp32",
+        "used": "fp32",
+        "reason": "--precision fp32",
+    }
+    assert set(summary["test"]["report"]) >= {
+        "hap",
+        "sad",
+        "neu",
+        "ang",
+        "accuracy",
+        "weighted avg",
+    }
     assert summary["epochs_run"] == 3 and summary["wall_seconds"] > 0
 
 
 @pytest.mark.parametrize(("averaging", "dev_passes"), [("none", 1), ("ema", 2)])
-def test_test_set_untouched_without_evaluate_test(synthetic_path, synthetic_data, averaging, dev_passes) -> None:
-    coach = build_coach(tiny_config(synthetic_path, weight_averaging=averaging), synthetic_data, CPU)
+def test_test_set_untouched_without_evaluate_test(
+    synthetic_path, synthetic_data, averaging, dev_passes
+) -> None:
+    coach = build_coach(
+        tiny_config(synthetic_path, weight_averaging=averaging), synthetic_data, CPU
+    )
     coach.loaders["test"] = CountingLoader(coach.loaders["test"])
     coach.loaders["dev"] = CountingLoader(coach.loaders["dev"])
     summary = coach.fit(evaluate_test=False)
@@ -94,7 +128,9 @@ def test_test_set_untouched_without_evaluate_test(synthetic_path, synthetic_data
 
 
 @pytest.mark.parametrize("averaging", ["none", "ema", "swa"])
-def test_test_set_evaluated_once_with_the_best_dev_state(synthetic_path, synthetic_data, averaging: str) -> None:
+def test_test_set_evaluated_once_with_the_best_dev_state(
+    synthetic_path, synthetic_data, averaging: str
+) -> None:
     config = tiny_config(synthetic_path, epochs=4, learning_rate=3e-3, weight_averaging=averaging)
     coach = build_coach(config, synthetic_data, CPU)
     coach.loaders["test"] = CountingLoader(coach.loaders["test"])
@@ -125,7 +161,9 @@ def test_dev_evaluation_is_one_forward_pass_per_batch(synthetic_path, synthetic_
     assert calls == [(False, False)] * len(coach.loaders["dev"]) and len(calls) == 2
     # The loss is the mean NLL per utterance over the whole split, from the same outputs.
     with torch.no_grad():
-        outputs = [(coach.model(b, contrast=False).log_probs, b.labels) for b in coach.loaders["dev"]]
+        outputs = [
+            (coach.model(b, contrast=False).log_probs, b.labels) for b in coach.loaders["dev"]
+        ]
     log_probs = torch.cat([o[0] for o in outputs])
     labels = torch.cat([o[1] for o in outputs])
     assert result.loss == pytest.approx(float(F.nll_loss(log_probs, labels)), rel=1e-5)
@@ -134,9 +172,12 @@ def test_dev_evaluation_is_one_forward_pass_per_batch(synthetic_path, synthetic_
 
 
 @pytest.mark.parametrize("averaging", ["none", "ema", "swa"])
-def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path, synthetic_path, synthetic_data,
-                                                         averaging: str) -> None:
-    config = tiny_config(synthetic_path, fusion="hierarchical", epochs=3, weight_averaging=averaging, swa_start=2)
+def test_resume_from_checkpoint_equals_uninterrupted_run(
+    tmp_path, synthetic_path, synthetic_data, averaging: str
+) -> None:
+    config = tiny_config(
+        synthetic_path, fusion="hierarchical", epochs=3, weight_averaging=averaging, swa_start=2
+    )
     _, uninterrupted = run(config, synthetic_data)
 
     path = tmp_path / "last.pt"
@@ -181,7 +222,9 @@ def test_callback_can_stop_training(synthetic_path, synthetic_data) -> None:
         seen.append(record["epoch"])
         return record["epoch"] == 2
 
-    coach = build_coach(tiny_config(synthetic_path, epochs=5), synthetic_data, CPU, callbacks=[stop_after_two])
+    coach = build_coach(
+        tiny_config(synthetic_path, epochs=5), synthetic_data, CPU, callbacks=[stop_after_two]
+    )
     summary = coach.fit(evaluate_test=False)
     assert seen == [1, 2] and summary["epochs_run"] == 2
 
@@ -212,7 +255,9 @@ def test_class_weights_are_inverse_training_frequencies(synthetic_path, syntheti
     torch.testing.assert_close(coach.nll.weight, torch.tensor(1 / share, dtype=torch.float32))
     assert build_coach(tiny_config(synthetic_path), synthetic_data, CPU).nll.weight is None
     weighted = coach.fit(evaluate_test=False)["history"]
-    plain = build_coach(tiny_config(synthetic_path), synthetic_data, CPU).fit(evaluate_test=False)["history"]
+    plain = build_coach(tiny_config(synthetic_path), synthetic_data, CPU).fit(evaluate_test=False)[
+        "history"
+    ]
     assert weighted[0]["train_loss"]["nll"] != plain[0]["train_loss"]["nll"]
 
 
@@ -225,11 +270,22 @@ def test_class_absent_from_training_gets_zero_weight(synthetic_path, synthetic_d
     assert weights[3] == 0.0 and all(w > 0 for w in weights[:3])
 
 
-@pytest.mark.parametrize("changes", [
-    {"optimizer": "adamw"}, {"optimizer": "sgd"}, {"scheduler": "expLR"}, {"scheduler": "none"},
-    {"max_grad_value": 0.1}, {"concat_gin_gout": True}, {"use_highway": True}, {"rnn": "lstm"}, {"rnn": "gru"},
-    {"modalities": "t"}, {"modalities": "av"},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"optimizer": "adamw"},
+        {"optimizer": "sgd"},
+        {"scheduler": "expLR"},
+        {"scheduler": "none"},
+        {"max_grad_value": 0.1},
+        {"concat_gin_gout": True},
+        {"use_highway": True},
+        {"rnn": "lstm"},
+        {"rnn": "gru"},
+        {"modalities": "t"},
+        {"modalities": "av"},
+    ],
+)
 def test_options_train(synthetic_path, synthetic_data, changes: dict) -> None:
     coach, summary = run(tiny_config(synthetic_path, epochs=1, **changes), synthetic_data)
     assert math.isfinite(summary["history"][0]["train_loss"]["total"])
@@ -238,19 +294,28 @@ def test_options_train(synthetic_path, synthetic_data, changes: dict) -> None:
 
 def test_exponential_schedule_decays_the_learning_rate(synthetic_path, synthetic_data) -> None:
     _, summary = run(tiny_config(synthetic_path, scheduler="expLR", epochs=2), synthetic_data)
-    assert [r["lr"] for r in summary["history"]] == pytest.approx([1e-3 * 0.95, 1e-3 * 0.95 ** 2])
+    assert [r["lr"] for r in summary["history"]] == pytest.approx([1e-3 * 0.95, 1e-3 * 0.95**2])
 
 
 def test_gradient_clipping_bounds_the_update(synthetic_path, synthetic_data) -> None:
     """SGD without momentum history on step 1: |update| = lr * |clipped grad| <= lr * max_grad_value."""
-    config = tiny_config(synthetic_path, optimizer="sgd", learning_rate=1.0, max_grad_value=1e-3, weight_decay=0.0,
-                         epochs=1, batch_size=100)
+    config = tiny_config(
+        synthetic_path,
+        optimizer="sgd",
+        learning_rate=1.0,
+        max_grad_value=1e-3,
+        weight_decay=0.0,
+        epochs=1,
+        batch_size=100,
+    )
 
     def biggest_update(config: JoyfulConfig) -> float:
         coach = build_coach(config, synthetic_data, CPU)
         before = {k: v.detach().clone() for k, v in coach.model.named_parameters()}
         coach.train_epoch()  # one batch: the whole training split
-        return max(float((p.detach() - before[k]).abs().max()) for k, p in coach.model.named_parameters())
+        return max(
+            float((p.detach() - before[k]).abs().max()) for k, p in coach.model.named_parameters()
+        )
 
     clipped = biggest_update(config)
     assert 0 < clipped <= 1e-3 * (1 + 1e-4)  # float32 rounding of the subtraction
@@ -259,7 +324,9 @@ def test_gradient_clipping_bounds_the_update(synthetic_path, synthetic_data) -> 
 
 def test_training_learns_the_class_signal(synthetic_path, synthetic_data) -> None:
     """Fifteen epochs fit the tiny synthetic training split well above chance (4 classes: about 0.25)."""
-    coach = build_coach(tiny_config(synthetic_path, epochs=15, learning_rate=1e-2), synthetic_data, CPU)
+    coach = build_coach(
+        tiny_config(synthetic_path, epochs=15, learning_rate=1e-2), synthetic_data, CPU
+    )
     history = coach.fit(evaluate_test=False)["history"]
     assert history[-1]["train_loss"]["nll"] < 0.8 * history[0]["train_loss"]["nll"]
     assert coach.evaluate("train").accuracy > 0.5
@@ -270,7 +337,9 @@ def test_bf16_precision_tracks_fp32(synthetic_path, synthetic_data, fusion: str)
     """--precision bf16 autocasts the matrix products; losses stay within bfloat16 rounding of fp32."""
     runs = {}
     for precision in ("fp32", "bf16"):
-        coach = build_coach(tiny_config(synthetic_path, fusion=fusion, precision=precision), synthetic_data, CPU)
+        coach = build_coach(
+            tiny_config(synthetic_path, fusion=fusion, precision=precision), synthetic_data, CPU
+        )
         runs[precision] = coach.fit(evaluate_test=False)["history"]
     for fp32, bf16 in zip(runs["fp32"], runs["bf16"], strict=True):
         assert fp32["train_loss"]["total"] != bf16["train_loss"]["total"]  # autocast really acted
@@ -288,9 +357,9 @@ def test_self_pooling_stays_float32_under_autocast() -> None:
     torch.testing.assert_close(pooled, self_pool(x.bfloat16().float(), query, chunk_size=2))
 
 
-
-def _trained_while_dev_says(config: JoyfulConfig, data: DialogueData, trend: float
-                            ) -> tuple[dict[str, torch.Tensor], list[dict]]:
+def _trained_while_dev_says(
+    config: JoyfulConfig, data: DialogueData, trend: float
+) -> tuple[dict[str, torch.Tensor], list[dict]]:
     """Train `config` while every evaluation of the dev split reports a loss that moves by `trend` an epoch
     (falling: always improving; rising: never), whatever the model does."""
     coach = build_coach(config, data, CPU)
@@ -308,7 +377,9 @@ def _trained_while_dev_says(config: JoyfulConfig, data: DialogueData, trend: flo
     return {k: v.clone() for k, v in coach.model.state_dict().items()}, history
 
 
-def test_a_cross_validation_run_never_trains_on_what_its_held_out_fold_says(synthetic_path, synthetic_data) -> None:
+def test_a_cross_validation_run_never_trains_on_what_its_held_out_fold_says(
+    synthetic_path, synthetic_data
+) -> None:
     """The held-out fold ranks the setting, so no training decision (the plateau schedule included) may read
     it: a held-out fold whose loss always falls and one whose loss always rises train the same weights."""
     config = tiny_config(synthetic_path, cv_folds=2, cv_fold=1, epochs=4, scheduler_patience=0)
@@ -320,8 +391,9 @@ def test_a_cross_validation_run_never_trains_on_what_its_held_out_fold_says(synt
         assert torch.equal(value, rising[name]), name
 
 
-def test_on_the_data_dev_split_the_plateau_schedule_watches_dev_as_the_original(synthetic_path,
-                                                                                 synthetic_data) -> None:
+def test_on_the_data_dev_split_the_plateau_schedule_watches_dev_as_the_original(
+    synthetic_path, synthetic_data
+) -> None:
     """The control of the test above (which could fail): without cross-validation the schedule steps on the dev
     loss as the original does, so a dev loss that never improves cuts the learning rate every epoch."""
     config = tiny_config(synthetic_path, epochs=3, scheduler_patience=0)

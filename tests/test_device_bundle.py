@@ -23,7 +23,9 @@ CHECK = REPO / "benchmarks" / "gpu_check.sh"
 @pytest.mark.parametrize("script", [BUNDLE, CHECK], ids=lambda p: p.name)
 def test_scripts_parse_and_print_help(script: Path) -> None:
     subprocess.run(["bash", "-n", str(script)], check=True)
-    shown = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True, check=True).stdout
+    shown = subprocess.run(
+        ["bash", str(script), "--help"], capture_output=True, text=True, check=True
+    ).stdout
     assert "GPU" in shown and not shown.startswith("#")
 
 
@@ -47,18 +49,30 @@ def test_gpu_check_budgets_fit_the_deadline() -> None:
 
 def test_bundle_prunes_only_what_a_search_never_loads() -> None:
     text = BUNDLE.read_text()
-    block = text[text.index("PRUNE=("):]
-    pruned = re.findall(r"^\s+(ray/\S+)", block[:block.index("\n)")], flags=re.M)
+    block = text[text.index("PRUNE=(") :]
+    pruned = re.findall(r"^\s+(ray/\S+)", block[: block.index("\n)")], flags=re.M)
     assert "ray/jars" in pruned and "ray/dashboard/client/build" in pruned
     # Files a 2-trial search opened (device_bundle.sh --verify lists them): none may be pruned.
-    loaded = ["ray/_raylet.so", "ray/core/src/ray/raylet/raylet", "ray/core/src/ray/gcs/gcs_server", "ray/tune/tune.py",
-              "ray/train/__init__.py", "ray/data/dataset.py", "ray/dashboard/modules/__init__.py",
-              "ray/_private/runtime_env/agent/main.py", "ray/_private/thirdparty/pynvml/__init__.py"]
+    loaded = [
+        "ray/_raylet.so",
+        "ray/core/src/ray/raylet/raylet",
+        "ray/core/src/ray/gcs/gcs_server",
+        "ray/tune/tune.py",
+        "ray/train/__init__.py",
+        "ray/data/dataset.py",
+        "ray/dashboard/modules/__init__.py",
+        "ray/_private/runtime_env/agent/main.py",
+        "ray/_private/thirdparty/pynvml/__init__.py",
+    ]
     for path in pruned:
         assert not any(f"{file}/".startswith(f"{path}/") for file in loaded), path
 
 
-@pytest.mark.skipif(shutil.which("git") is None or not (REPO / ".git").exists(), reason="needs a git checkout")
+@pytest.mark.skipif(
+    shutil.which("git") is None or not (REPO / ".git").exists(), reason="needs a git checkout"
+)
 def test_bundle_folder_is_ignored_by_git() -> None:
-    probe = subprocess.run(["git", "check-ignore", "-q", ".device_bundle/ray-optuna-cp312.tar.xz"], cwd=REPO)
+    probe = subprocess.run(
+        ["git", "check-ignore", "-q", ".device_bundle/ray-optuna-cp312.tar.xz"], cwd=REPO
+    )
     assert probe.returncode == 0

@@ -33,7 +33,9 @@ def test_processed_layout_with_either_class_path(tmp_path: Path, module: str) ->
         for record, dialogue in zip(records, data.splits[split], strict=True):  # order kept
             assert dialogue.vid == record.vid
             np.testing.assert_array_equal(dialogue.labels, record.label)
-            np.testing.assert_array_equal(dialogue.speakers, [0 if s == "M" else 1 for s in record.speaker])
+            np.testing.assert_array_equal(
+                dialogue.speakers, [0 if s == "M" else 1 for s in record.speaker]
+            )
             np.testing.assert_array_equal(dialogue.features["t"], record.sbert_sentence_embeddings)
             np.testing.assert_array_equal(dialogue.features["a"], np.stack(record.audio))
             assert dialogue.features["v"].dtype == np.float32 and len(dialogue) == len(record.label)
@@ -42,10 +44,14 @@ def test_processed_layout_with_either_class_path(tmp_path: Path, module: str) ->
 def test_text_prefers_sbert_embeddings_over_text(tmp_path: Path) -> None:
     content = make_processed(4, "MF", {"a": 2, "t": 6})
     for record in content["train"] + content["dev"] + content["test"]:
-        record.text = [np.full(100, 7.0, dtype=np.float32)] * len(record.label)  # the 100-d CNN features
+        record.text = [np.full(100, 7.0, dtype=np.float32)] * len(
+            record.label
+        )  # the 100-d CNN features
     data = load_dialogue_data(write_pickle(tmp_path / "d.pkl", content), IEMOCAP_4)
     assert data.modality_dims["t"] == 6
-    np.testing.assert_array_equal(data.splits["dev"][0].features["t"], content["dev"][0].sbert_sentence_embeddings)
+    np.testing.assert_array_equal(
+        data.splits["dev"][0].features["t"], content["dev"][0].sbert_sentence_embeddings
+    )
 
 
 def test_text_falls_back_to_text_without_sbert(tmp_path: Path) -> None:
@@ -54,7 +60,9 @@ def test_text_falls_back_to_text_without_sbert(tmp_path: Path) -> None:
         del record.sbert_sentence_embeddings
     data = load_dialogue_data(write_pickle(tmp_path / "d.pkl", content), IEMOCAP_4)
     assert data.modality_dims["t"] == 6
-    np.testing.assert_array_equal(data.splits["train"][2].features["t"], np.stack(content["train"][2].text))
+    np.testing.assert_array_equal(
+        data.splits["train"][2].features["t"], np.stack(content["train"][2].text)
+    )
 
 
 def test_meld_one_hot_speakers_become_indices(tmp_path: Path) -> None:
@@ -82,8 +90,13 @@ def _raw_tables(vids: list[str], speaker_of, label_of, dims: dict[str, int], see
         "ids": {v: [f"{v}_{i}" for i in range(n)] for v, n in lengths.items()},
         "speakers": {v: [speaker_of(i) for i in range(n)] for v, n in lengths.items()},
         "labels": {v: [label_of(i) for i in range(n)] for v, n in lengths.items()},
-        "features": {m: {v: [rng.standard_normal(d).astype(np.float32) for _ in range(n)] for v, n in lengths.items()}
-                     for m, d in dims.items()},
+        "features": {
+            m: {
+                v: [rng.standard_normal(d).astype(np.float32) for _ in range(n)]
+                for v, n in lengths.items()
+            }
+            for m, d in dims.items()
+        },
         "sentences": {v: [f"words {i}" for i in range(n)] for v, n in lengths.items()},
     }
 
@@ -91,10 +104,23 @@ def _raw_tables(vids: list[str], speaker_of, label_of, dims: dict[str, int], see
 def test_raw_iemocap_tuple_dev_is_first_tenth_in_stored_order(tmp_path: Path) -> None:
     train_vids = [f"Ses0{i % 4 + 1}_{i:02d}" for i in range(25)][::-1]  # stored order, not sorted
     test_vids = ["Ses05_a", "Ses05_b", "Ses05_c"]
-    t = _raw_tables(train_vids + test_vids, lambda i: "MF"[i % 2], lambda i: i % 4, {"t": 10, "a": 10, "v": 12})
-    content = (t["ids"], t["speakers"], t["labels"], t["features"]["t"], t["features"]["a"], t["features"]["v"],
-               t["sentences"], train_vids, test_vids)
-    data = load_dialogue_data(write_pickle(tmp_path / "IEMOCAP_features.pkl", content, protocol=2), IEMOCAP_4)
+    t = _raw_tables(
+        train_vids + test_vids, lambda i: "MF"[i % 2], lambda i: i % 4, {"t": 10, "a": 10, "v": 12}
+    )
+    content = (
+        t["ids"],
+        t["speakers"],
+        t["labels"],
+        t["features"]["t"],
+        t["features"]["a"],
+        t["features"]["v"],
+        t["sentences"],
+        train_vids,
+        test_vids,
+    )
+    data = load_dialogue_data(
+        write_pickle(tmp_path / "IEMOCAP_features.pkl", content, protocol=2), IEMOCAP_4
+    )
     assert [d.vid for d in data.splits["dev"]] == train_vids[:2]  # int(0.1 * 25) = 2
     assert [d.vid for d in data.splits["train"]] == train_vids[2:]
     assert [d.vid for d in data.splits["test"]] == test_vids
@@ -108,8 +134,17 @@ def test_raw_tuple_with_a_set_of_vids_is_sorted(tmp_path: Path) -> None:
     """A set has no stored order; the split must not depend on PYTHONHASHSEED."""
     train_vids = [f"d{i:02d}" for i in range(20)]
     t = _raw_tables(train_vids + ["t1", "t2"], lambda i: "M", lambda i: 0, {"t": 3})
-    content = (t["ids"], t["speakers"], t["labels"], t["features"]["t"], None, None, t["sentences"],
-               set(train_vids), {"t1", "t2"})
+    content = (
+        t["ids"],
+        t["speakers"],
+        t["labels"],
+        t["features"]["t"],
+        None,
+        None,
+        t["sentences"],
+        set(train_vids),
+        {"t1", "t2"},
+    )
     data = load_dialogue_data(write_pickle(tmp_path / "d.pkl", content), IEMOCAP_4)
     assert [d.vid for d in data.splits["dev"]] == ["d00", "d01"]
     assert data.modality_dims == {"t": 3}
@@ -117,13 +152,33 @@ def test_raw_tuple_with_a_set_of_vids_is_sorted(tmp_path: Path) -> None:
 
 def test_raw_meld_tuple_ignores_the_trailing_item(tmp_path: Path) -> None:
     train_vids, test_vids = list(range(30)), [100, 101]
-    t = _raw_tables(train_vids + test_vids, lambda i: [1.0 if k == (i * 4) % 9 else 0.0 for k in range(9)],
-                    lambda i: i % 7, {"t": 6, "a": 5, "v": 4}, seed=3)
-    content = (t["ids"], t["speakers"], t["labels"], t["features"]["t"], t["features"]["a"], t["features"]["v"],
-               t["sentences"], train_vids, test_vids, "trailing item (MELD's extra table)")
-    data = load_dialogue_data(write_pickle(tmp_path / "MELD_features.pkl", content), REGISTRY["meld"])
+    t = _raw_tables(
+        train_vids + test_vids,
+        lambda i: [1.0 if k == (i * 4) % 9 else 0.0 for k in range(9)],
+        lambda i: i % 7,
+        {"t": 6, "a": 5, "v": 4},
+        seed=3,
+    )
+    content = (
+        t["ids"],
+        t["speakers"],
+        t["labels"],
+        t["features"]["t"],
+        t["features"]["a"],
+        t["features"]["v"],
+        t["sentences"],
+        train_vids,
+        test_vids,
+        "trailing item (MELD's extra table)",
+    )
+    data = load_dialogue_data(
+        write_pickle(tmp_path / "MELD_features.pkl", content), REGISTRY["meld"]
+    )
     assert [d.vid for d in data.splits["dev"]] == ["0", "1", "2"]
-    assert len(data.splits["train"]) == 27 and [d.vid for d in data.splits["test"]] == ["100", "101"]
+    assert len(data.splits["train"]) == 27 and [d.vid for d in data.splits["test"]] == [
+        "100",
+        "101",
+    ]
     dialogue = data.splits["train"][0]
     np.testing.assert_array_equal(dialogue.speakers, [(i * 4) % 9 for i in range(len(dialogue))])
 
@@ -134,31 +189,48 @@ def test_raw_mosei_tuple_has_its_own_dev_split_and_binarised_labels(tmp_path: Pa
     vids = train_vids + dev_vids + test_vids
     scores = [-2.0, -0.1, 0.0, 0.4, 3.0]
     lengths = {v: 5 for v in vids}
-    audio = {v: [rng.standard_normal((int(rng.integers(2, 6)), 74)).astype(np.float32) for _ in range(5)] for v in vids}
+    audio = {
+        v: [rng.standard_normal((int(rng.integers(2, 6)), 74)).astype(np.float32) for _ in range(5)]
+        for v in vids
+    }
     content = (
         {v: list(range(n)) for v, n in lengths.items()},
         {v: ["M"] * n for v, n in lengths.items()},
         {v: scores for v in vids},
         {v: [["hello", "world"]] * n for v, n in lengths.items()},  # word lists: not features
         audio,
-        {v: [rng.standard_normal(35).astype(np.float32) for _ in range(n)] for v, n in lengths.items()},
+        {
+            v: [rng.standard_normal(35).astype(np.float32) for _ in range(n)]
+            for v, n in lengths.items()
+        },
         {v: ["hello world"] * n for v, n in lengths.items()},
-        train_vids, dev_vids, test_vids,
+        train_vids,
+        dev_vids,
+        test_vids,
     )
     data = load_dialogue_data(write_pickle(tmp_path / "tbje_mosei.pkl", content), REGISTRY["mosei"])
     assert [d.vid for d in data.splits["train"]] == train_vids
-    assert [d.vid for d in data.splits["dev"]] == dev_vids and [d.vid for d in data.splits["test"]] == test_vids
-    np.testing.assert_array_equal(data.splits["dev"][0].labels, [0, 0, 1, 1, 1])  # below 0 -> Negative
+    assert [d.vid for d in data.splits["dev"]] == dev_vids and [
+        d.vid for d in data.splits["test"]
+    ] == test_vids
+    np.testing.assert_array_equal(
+        data.splits["dev"][0].labels, [0, 0, 1, 1, 1]
+    )  # below 0 -> Negative
     assert data.modality_dims == {"a": 74, "v": 35}
     # Audio frames are averaged per utterance.
-    np.testing.assert_allclose(data.splits["train"][1].features["a"][2], audio["b"][2].mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        data.splits["train"][1].features["a"][2], audio["b"][2].mean(axis=0), rtol=1e-6
+    )
     np.testing.assert_array_equal(data.splits["train"][0].speakers, np.zeros(5))
     with pytest.raises(UserError, match="has no t \\(text\\) features"):
         data.check_modalities("atv")
     # A release with a vector of scores per utterance (7 emotion intensities) is refused in one line, not a
     # TypeError from deep in the loader.
     vectors = (*content[:2], {v: [np.zeros(7, dtype=np.float32)] * 5 for v in vids}, *content[3:])
-    with pytest.raises(UserError, match=r"dialogue 'a': a sentiment label is an array of shape \(7,\), not one score"):
+    with pytest.raises(
+        UserError,
+        match=r"dialogue 'a': a sentiment label is an array of shape \(7,\), not one score",
+    ):
         load_dialogue_data(write_pickle(tmp_path / "vectors.pkl", vectors), REGISTRY["mosei"])
 
 
@@ -212,7 +284,9 @@ def test_corrupt_bytes(tmp_path: Path) -> None:
 
 
 def test_wrong_top_level_object(tmp_path: Path) -> None:
-    assert "expected a dict with train/dev/test" in _error(write_pickle(tmp_path / "x.pkl", [1, 2, 3]))
+    assert "expected a dict with train/dev/test" in _error(
+        write_pickle(tmp_path / "x.pkl", [1, 2, 3])
+    )
 
 
 def test_missing_split(tmp_path: Path) -> None:
@@ -221,13 +295,27 @@ def test_missing_split(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("split", ["train", "dev", "test"])
 def test_empty_split(tmp_path: Path, split: str) -> None:
-    assert f"split {split!r} is empty" in _error(_processed_file(tmp_path, lambda c: c.__setitem__(split, [])))
+    assert f"split {split!r} is empty" in _error(
+        _processed_file(tmp_path, lambda c: c.__setitem__(split, []))
+    )
 
 
 def test_empty_raw_split(tmp_path: Path) -> None:
     t = _raw_tables(["a", "b"], lambda i: "M", lambda i: 0, {"t": 3})
-    content = (t["ids"], t["speakers"], t["labels"], t["features"]["t"], None, None, t["sentences"], ["a", "b"], [])
-    assert "split 'dev' is empty" in _error(write_pickle(tmp_path / "d.pkl", content))  # int(0.1 * 2) = 0
+    content = (
+        t["ids"],
+        t["speakers"],
+        t["labels"],
+        t["features"]["t"],
+        None,
+        None,
+        t["sentences"],
+        ["a", "b"],
+        [],
+    )
+    assert "split 'dev' is empty" in _error(
+        write_pickle(tmp_path / "d.pkl", content)
+    )  # int(0.1 * 2) = 0
 
 
 def test_record_of_the_wrong_type(tmp_path: Path) -> None:
@@ -240,7 +328,10 @@ def test_label_outside_the_label_map(tmp_path: Path) -> None:
         content["dev"][1].label[0] = 4
 
     message = _error(_processed_file(tmp_path, mutate))
-    assert "label 4 is outside the label map of 'iemocap_4'" in message and "hap, sad, neu, ang" in message
+    assert (
+        "label 4 is outside the label map of 'iemocap_4'" in message
+        and "hap, sad, neu, ang" in message
+    )
     assert "[dev] dialogue 'dev_1' utterance 0:" in message  # names split, dialogue and utterance
 
 
@@ -271,7 +362,10 @@ def test_feature_rows_must_match_labels(tmp_path: Path) -> None:
     def mutate(content):
         content["train"][0].audio = content["train"][0].audio[:-1]
 
-    assert "audio: " in (message := _error(_processed_file(tmp_path, mutate))) and "feature rows for" in message
+    assert (
+        "audio: " in (message := _error(_processed_file(tmp_path, mutate)))
+        and "feature rows for" in message
+    )
 
 
 def test_non_finite_features(tmp_path: Path) -> None:
@@ -293,7 +387,9 @@ def test_bad_speakers(tmp_path: Path) -> None:
     assert "one speaker per utterance" in _error(_processed_file(tmp_path / "b", too_few))
     # Nine one-hot speakers do not fit the two of IEMOCAP.
     meld = make_processed(7, "onehot", {"t": 3}, n_speakers=9, seed=5)
-    message = _error(write_pickle(tmp_path / "meld.pkl", meld), REGISTRY["meld"].__class__("x", ("a",) * 7, 2))
+    message = _error(
+        write_pickle(tmp_path / "meld.pkl", meld), REGISTRY["meld"].__class__("x", ("a",) * 7, 2)
+    )
     assert "speaker index" in message and "outside 0..1" in message
 
 
@@ -318,8 +414,15 @@ def test_no_numeric_features_at_all(tmp_path: Path) -> None:
 
 def test_plain_records_built_in_python_load(tmp_path: Path) -> None:
     """A file written by a user script with the Sample class of this package."""
-    record = Sample(vid="v", speaker=["F", "M"], label=[3, 0], audio=np.ones((2, 4), np.float32), text=None,
-                    visual=None, sbert_sentence_embeddings=np.zeros((2, 2), np.float32))
+    record = Sample(
+        vid="v",
+        speaker=["F", "M"],
+        label=[3, 0],
+        audio=np.ones((2, 4), np.float32),
+        text=None,
+        visual=None,
+        sbert_sentence_embeddings=np.zeros((2, 2), np.float32),
+    )
     path = tmp_path / "d.pkl"
     path.write_bytes(pickle.dumps({"train": [record], "dev": [record], "test": [record]}))
     data = load_dialogue_data(path, IEMOCAP_4)

@@ -20,7 +20,10 @@ def test_folds_cover_train_and_dev_once_and_never_test(synthetic_data) -> None:
     for fold in folds:
         assert {d.vid for d in fold.splits["train"]}.isdisjoint(d.vid for d in fold.splits["dev"])
         assert len(fold.splits["train"]) + len(fold.splits["dev"]) == len(pool)
-        assert fold.splits["test"] is synthetic_data.splits["test"] and fold.sha256 == synthetic_data.sha256
+        assert (
+            fold.splits["test"] is synthetic_data.splits["test"]
+            and fold.sha256 == synthetic_data.sha256
+        )
 
 
 def test_folds_are_balanced_by_label_and_size_and_depend_on_the_data_alone(synthetic_data) -> None:
@@ -28,21 +31,29 @@ def test_folds_are_balanced_by_label_and_size_and_depend_on_the_data_alone(synth
     assignment = assign_folds(pool, 3)
     assert assignment == assign_folds(pool, 3)  # no seed: every run of a search sees the same folds
     sizes = np.bincount(assignment, weights=[len(d) for d in pool])
-    assert sizes.max() - sizes.min() <= max(len(d) for d in pool)  # within one dialogue of each other
+    assert sizes.max() - sizes.min() <= max(
+        len(d) for d in pool
+    )  # within one dialogue of each other
     dominant = [int(np.bincount(d.labels).argmax()) for d in pool]
     for label in set(dominant):  # each label's dialogues spread over the folds
-        per_fold = np.bincount([f for f, g in zip(assignment, dominant, strict=True) if g == label], minlength=3)
+        per_fold = np.bincount(
+            [f for f, g in zip(assignment, dominant, strict=True) if g == label], minlength=3
+        )
         assert per_fold.max() - per_fold.min() <= max(1, int(per_fold.sum() // 2))
 
 
-@pytest.mark.parametrize("folds, fold, words", [(1, 1, "at least 2 folds"), (500, 1, "hold only"),
-                                                 (3, 4, "must be 1..3")])
+@pytest.mark.parametrize(
+    "folds, fold, words",
+    [(1, 1, "at least 2 folds"), (500, 1, "hold only"), (3, 4, "must be 1..3")],
+)
 def test_impossible_folds_are_refused_naming_the_flag(synthetic_data, folds, fold, words) -> None:
     with pytest.raises(UserError, match=words):
         fold_data(synthetic_data, folds, fold)
 
 
-def test_a_run_on_a_fold_trains_on_the_others_and_reruns_exactly(synthetic_path, synthetic_data) -> None:
+def test_a_run_on_a_fold_trains_on_the_others_and_reruns_exactly(
+    synthetic_path, synthetic_data
+) -> None:
     config = tiny_config(synthetic_path, cv_folds=3, cv_fold=2, epochs=2)
     coach = build_coach(config, synthetic_data, torch.device("cpu"))
     expected = fold_data(synthetic_data, 3, 2)
@@ -54,13 +65,24 @@ def test_a_run_on_a_fold_trains_on_the_others_and_reruns_exactly(synthetic_path,
 
 
 def test_select_last_keeps_the_last_epoch(synthetic_path, synthetic_data) -> None:
-    summary = build_coach(tiny_config(synthetic_path, epochs=3, select_epoch="last"), synthetic_data,
-                          torch.device("cpu")).fit(evaluate_test=False)
-    assert summary["best_epoch"] == 3 and summary["best_dev_weighted_f1"] == summary["history"][-1]["dev_weighted_f1"]
+    summary = build_coach(
+        tiny_config(synthetic_path, epochs=3, select_epoch="last"),
+        synthetic_data,
+        torch.device("cpu"),
+    ).fit(evaluate_test=False)
+    assert (
+        summary["best_epoch"] == 3
+        and summary["best_dev_weighted_f1"] == summary["history"][-1]["dev_weighted_f1"]
+    )
 
 
-@pytest.mark.parametrize("changes, words", [({"cv_folds": 1}, "--cv_folds is 1"),
-                                            ({"cv_folds": 3, "cv_fold": 4}, "--cv_fold is 4, but must be 1..3")])
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"cv_folds": 1}, "--cv_folds is 1"),
+        ({"cv_folds": 3, "cv_fold": 4}, "--cv_fold is 4, but must be 1..3"),
+    ],
+)
 def test_fold_settings_are_checked_naming_the_flag(synthetic_path, changes, words) -> None:
     with pytest.raises(UserError, match=words):
         tiny_config(synthetic_path, **changes).validate()

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import TINY_DIMS, random_features, tiny_config
-from reference import reference_autofusion, reference_forward_fusion, reference_fusion_output, use_reference_fusion
+from reference import (
+    reference_autofusion,
+    reference_forward_fusion,
+    reference_fusion_output,
+    use_reference_fusion,
+)
 from torch import nn
 from torch.nn import functional as F
 
@@ -19,14 +24,24 @@ SUBSETS = ["a", "t", "v", "at", "tv", "av", "atv"]
 N = 10  # utterances: chunk 5 divides it, 3 and 4 do not, 64 exceeds it
 
 
-def make_autofusion(modalities: str, chunk: int = 64, seed: int = 0, criterion: nn.Module | None = None) -> AutoFusion:
+def make_autofusion(
+    modalities: str, chunk: int = 64, seed: int = 0, criterion: nn.Module | None = None
+) -> AutoFusion:
     torch.manual_seed(seed)
     dims = {m: TINY_DIMS[m] for m in modalities}
-    return AutoFusion(dims, pool_dim=16, hidden=32, latent=8, chunk_size=chunk,
-                      criterion=criterion or create_reconstruction_loss(False, reduction="none"))
+    return AutoFusion(
+        dims,
+        pool_dim=16,
+        hidden=32,
+        latent=8,
+        chunk_size=chunk,
+        criterion=criterion or create_reconstruction_loss(False, reduction="none"),
+    )
 
 
-def grads_after(module: nn.Module, fused: torch.Tensor, losses: torch.Tensor, seed: int = 1) -> dict[str, torch.Tensor]:
+def grads_after(
+    module: nn.Module, fused: torch.Tensor, losses: torch.Tensor, seed: int = 1
+) -> dict[str, torch.Tensor]:
     """Parameter gradients of a random linear functional of (fused, losses)."""
     module.zero_grad(set_to_none=True)
     generator = torch.Generator().manual_seed(seed)
@@ -71,7 +86,9 @@ def test_gradient_wrt_inputs_matches_reference() -> None:
     module = make_autofusion("atv", chunk=3)
     features = {m: x.requires_grad_() for m, x in random_features(N, TINY_DIMS, seed=4).items()}
     out = module(features)
-    batched = torch.autograd.grad(out.fused.sum() + out.reconstruction.sum(), list(features.values()))
+    batched = torch.autograd.grad(
+        out.fused.sum() + out.reconstruction.sum(), list(features.values())
+    )
     fused_ref, losses_ref = reference_autofusion(module, features)
     reference = torch.autograd.grad(fused_ref.sum() + losses_ref.sum(), list(features.values()))
     for got, want in zip(batched, reference, strict=True):
@@ -126,14 +143,18 @@ def test_reconstruction_loss_is_mse_of_both_branches() -> None:
     out = module(features)
     global_in = torch.cat([features["a"], features["t"]], dim=1)
     query = module.inter.query()
-    inter_in = torch.cat([self_pool(module.inter.projections[m](features[m]), query, 64) for m in "at"], dim=1)
+    inter_in = torch.cat(
+        [self_pool(module.inter.projections[m](features[m]), query, 64) for m in "at"], dim=1
+    )
     expected = global_in.pow(2).mean(dim=1) + inter_in.pow(2).mean(dim=1)
     torch.testing.assert_close(out.reconstruction, expected)
 
 
 def test_parameter_count_of_the_original_module() -> None:
     """At the original widths (a100 t768 v512, P 460, hidden 1024, latent 512): 8,605,752 parameters (§3.1)."""
-    module = AutoFusion({"a": 100, "t": 768, "v": 512}, 460, 1024, 512, 64, nn.MSELoss(reduction="none"))
+    module = AutoFusion(
+        {"a": 100, "t": 768, "v": 512}, 460, 1024, 512, 64, nn.MSELoss(reduction="none")
+    )
     assert sum(p.numel() for p in module.parameters()) == 8_605_752
     assert module.output_dim == 1024
     assert module.gate_parameters() == []
@@ -148,26 +169,47 @@ def test_reference_fusion_output_wraps_autofusion() -> None:
 
 
 @pytest.mark.parametrize("fusion", ["autofusion", "hierarchical"])
-def test_whole_model_with_reference_fusion_matches(synthetic_path, synthetic_data, fusion: str) -> None:
+def test_whole_model_with_reference_fusion_matches(
+    synthetic_path, synthetic_data, fusion: str
+) -> None:
     """`reference_forward_fusion` runs the full JOYFUL model on the per-utterance path, gradients included."""
     torch.manual_seed(0)
     config = tiny_config(synthetic_path, fusion=fusion, self_pool_chunk=7)
     model = build_model(config, synthetic_data.check_modalities("atv"), synthetic_data.spec)
-    batch = next(iter(DialogueLoader(synthetic_data.splits["train"][:3], "atv", 2, batch_size=3, wp=8, wf=8,
-                                     shuffle=False)))
+    batch = next(
+        iter(
+            DialogueLoader(
+                synthetic_data.splits["train"][:3],
+                "atv",
+                2,
+                batch_size=3,
+                wp=8,
+                wf=8,
+                shuffle=False,
+            )
+        )
+    )
 
     def step(run) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         model.zero_grad(set_to_none=True)
         torch.manual_seed(1)  # same dropout masks and augmented views on both paths
         output = run()
-        loss = (F.nll_loss(output.log_probs, batch.labels) + 0.2 * output.contrastive + 0.03 * output.reconstruction
-                + (output.gate_reg if output.gate_reg is not None else 0.0))
+        loss = (
+            F.nll_loss(output.log_probs, batch.labels)
+            + 0.2 * output.contrastive
+            + 0.03 * output.reconstruction
+            + (output.gate_reg if output.gate_reg is not None else 0.0)
+        )
         loss.backward()
-        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        return loss.detach(), {
+            n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None
+        }
 
     model.train()
     loss, grads = step(lambda: model(batch, contrast=True))
-    loss_ref, grads_ref = step(lambda: reference_forward_fusion(model, batch))  # contrast follows model.training
+    loss_ref, grads_ref = step(
+        lambda: reference_forward_fusion(model, batch)
+    )  # contrast follows model.training
     torch.testing.assert_close(loss, loss_ref, rtol=1e-4, atol=1e-5)
     assert grads.keys() == grads_ref.keys()
     for name in grads:
@@ -180,28 +222,41 @@ def test_whole_model_with_reference_fusion_matches(synthetic_path, synthetic_dat
     with torch.no_grad():
         fast_eval = model(batch, contrast=False)
     torch.testing.assert_close(fast_eval.log_probs, reference_eval.log_probs, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(fast_eval.reconstruction, reference_eval.reconstruction, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        fast_eval.reconstruction, reference_eval.reconstruction, rtol=1e-4, atol=1e-4
+    )
 
 
 @pytest.mark.parametrize("fusion", ["autofusion", "hierarchical"])
-def test_evaluation_without_reconstruction_changes_nothing_it_reports(synthetic_path, synthetic_data,
-                                                                     fusion: str) -> None:
+def test_evaluation_without_reconstruction_changes_nothing_it_reports(
+    synthetic_path, synthetic_data, fusion: str
+) -> None:
     """Evaluation skips the fusion's decoders (reconstruct=False): the same fused vectors, gates and
     predictions, and zero reconstruction loss (tests/test_coach.py checks what Coach.evaluate passes)."""
     torch.manual_seed(0)
     config = tiny_config(synthetic_path, fusion=fusion)
     model = build_model(config, synthetic_data.check_modalities("atv"), synthetic_data.spec).eval()
-    batch = next(iter(DialogueLoader(synthetic_data.splits["dev"], "atv", 2, batch_size=4, wp=8, wf=8,
-                                     shuffle=False)))
+    batch = next(
+        iter(
+            DialogueLoader(
+                synthetic_data.splits["dev"], "atv", 2, batch_size=4, wp=8, wf=8, shuffle=False
+            )
+        )
+    )
     with torch.no_grad():
-        full, skipped = model.fusion(batch.features), model.fusion(batch.features, reconstruct=False)
+        full, skipped = (
+            model.fusion(batch.features),
+            model.fusion(batch.features, reconstruct=False),
+        )
         outputs = model(batch, contrast=False), model(batch, contrast=False, reconstruct=False)
     torch.testing.assert_close(skipped.fused, full.fused, rtol=0, atol=0)
-    assert torch.count_nonzero(skipped.reconstruction) == 0 and torch.count_nonzero(full.reconstruction) > 0
+    assert (
+        torch.count_nonzero(skipped.reconstruction) == 0
+        and torch.count_nonzero(full.reconstruction) > 0
+    )
     assert (skipped.gate_reg is None) == (full.gate_reg is None) == (fusion == "autofusion")
     if fusion == "hierarchical":
         torch.testing.assert_close(skipped.gate_reg, full.gate_reg, rtol=0, atol=0)
         assert skipped.gate_means.keys() == full.gate_means.keys()
     torch.testing.assert_close(outputs[1].log_probs, outputs[0].log_probs, rtol=0, atol=0)
     assert float(outputs[1].reconstruction) == 0.0 < float(outputs[0].reconstruction)
-

@@ -26,8 +26,16 @@ def make_batch(n_speakers: int = 2, seed: int = 0):
 
 def make_gnn(n_speakers: int = 2, mask: float = 0.25, perturb: float = 0.1) -> DialogueGNN:
     torch.manual_seed(0)
-    return DialogueGNN(8, 6, num_relations(n_speakers), heads=3, n_speakers=n_speakers, feature_mask_rate=mask,
-                       edge_perturb_rate=perturb, temperature=0.2)
+    return DialogueGNN(
+        8,
+        6,
+        num_relations(n_speakers),
+        heads=3,
+        n_speakers=n_speakers,
+        feature_mask_rate=mask,
+        edge_perturb_rate=perturb,
+        temperature=0.2,
+    )
 
 
 @pytest.mark.parametrize("temperature", [0.2, 1.0])
@@ -35,13 +43,17 @@ def test_infonce_equals_node_by_node_formula(temperature: float) -> None:
     generator = torch.Generator().manual_seed(1)
     u = torch.randn(7, 5, generator=generator, dtype=torch.float64)
     w = torch.randn(7, 5, generator=generator, dtype=torch.float64)
-    torch.testing.assert_close(dual_branch_infonce(u, w, temperature), reference_infonce(u, w, temperature))
+    torch.testing.assert_close(
+        dual_branch_infonce(u, w, temperature), reference_infonce(u, w, temperature)
+    )
 
 
 def test_infonce_is_symmetric_and_scale_free() -> None:
     u, w = torch.randn(6, 4), torch.randn(6, 4)
     torch.testing.assert_close(dual_branch_infonce(u, w, 0.2), dual_branch_infonce(w, u, 0.2))
-    torch.testing.assert_close(dual_branch_infonce(3 * u, 0.5 * w, 0.2), dual_branch_infonce(u, w, 0.2))
+    torch.testing.assert_close(
+        dual_branch_infonce(3 * u, 0.5 * w, 0.2), dual_branch_infonce(u, w, 0.2)
+    )
 
 
 def test_infonce_rewards_aligned_views() -> None:
@@ -91,7 +103,9 @@ def test_augmented_edges_stay_in_their_dialogue_with_consistent_types(n_speakers
     moved = (view_edges[1] != edge_index[1]).sum()
     assert 0 < moved <= int(0.5 * edge_index.shape[1])
     assert torch.equal(dialogue[view_edges[0]], dialogue[view_edges[1]])
-    assert torch.equal(view_types, relation_types(view_edges[0], view_edges[1], speakers, n_speakers))
+    assert torch.equal(
+        view_types, relation_types(view_edges[0], view_edges[1], speakers, n_speakers)
+    )
     # The input graph itself is never modified (the original perturbed it in place).
     fresh_index, fresh_type = build_dialogue_edges(lengths, speakers, n_speakers, 2, 2)
     assert torch.equal(edge_index, fresh_index) and torch.equal(edge_type, fresh_type)
@@ -102,8 +116,13 @@ def test_feature_mask_drops_the_configured_share_without_rescaling() -> None:
     x = torch.rand(400, 8) + 1.0  # no zeros of its own
     edge_index = torch.stack([torch.arange(400), torch.arange(400)])
     torch.manual_seed(8)
-    masked, _, _ = gnn._augment(x, edge_index, torch.zeros(400, dtype=torch.long),
-                                torch.zeros(400, dtype=torch.long), torch.tensor([400]))
+    masked, _, _ = gnn._augment(
+        x,
+        edge_index,
+        torch.zeros(400, dtype=torch.long),
+        torch.zeros(400, dtype=torch.long),
+        torch.tensor([400]),
+    )
     kept = masked != 0
     assert abs(float(kept.float().mean()) - 0.75) < 0.03
     torch.testing.assert_close(masked[kept], x[kept])
@@ -123,7 +142,9 @@ def test_gradients_reach_every_parameter() -> None:
     gnn = make_gnn()
     out, contrastive = gnn(*make_batch(), contrast=True)
     (out.sum() + contrastive).backward()
-    missing = [name for name, p in gnn.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    missing = [
+        name for name, p in gnn.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0
+    ]
     assert missing == []
 
 
@@ -140,13 +161,18 @@ def test_the_relational_conv_is_pyg_rgcnconv_vectorised(n_speakers: int) -> None
     reference = RGCNConv(8, 6, relations).double()
     torch.manual_seed(3)
     ours = RelationalGraphConv(8, 6, relations).double()
-    assert [name for name, _ in ours.named_parameters()] == [name for name, _ in reference.named_parameters()]
+    assert [name for name, _ in ours.named_parameters()] == [
+        name for name, _ in reference.named_parameters()
+    ]
     for mine, theirs in zip(ours.parameters(), reference.parameters(), strict=True):
         assert torch.equal(mine, theirs)
     x, edge_index, edge_type, *_ = make_batch(n_speakers, seed=4)
     x = x.double().requires_grad_()
     expected, got = reference(x, edge_index, edge_type), ours(x, edge_index, edge_type)
     torch.testing.assert_close(got, expected)
-    for mine, theirs in zip(torch.autograd.grad(got.square().sum(), [x, *ours.parameters()]),
-                            torch.autograd.grad(expected.square().sum(), [x, *reference.parameters()]), strict=True):
+    for mine, theirs in zip(
+        torch.autograd.grad(got.square().sum(), [x, *ours.parameters()]),
+        torch.autograd.grad(expected.square().sum(), [x, *reference.parameters()]),
+        strict=True,
+    ):
         torch.testing.assert_close(mine, theirs)

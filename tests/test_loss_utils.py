@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 
 import pytest
@@ -10,11 +9,11 @@ import torch
 from torch import nn
 
 from joyful.config import JoyfulConfig
-from joyful.loss_utils import LossWeightConfig, compute_training_loss, create_reconstruction_loss
+from joyful.loss_utils import compute_training_loss, create_reconstruction_loss
 
 
 def test_public_names_import_from_the_package() -> None:
-    from joyful import AutoFusion, AutoFusion_Hierarchical, Coach, LossWeightConfig, create_reconstruction_loss  # noqa: F401
+    from joyful import AutoFusion, AutoFusion_Hierarchical, Coach, create_reconstruction_loss  # noqa: F401
     from joyful.coach import Coach as CoachClass
     from joyful.model.fusion import AutoFusion as AutoFusionClass
 
@@ -23,7 +22,10 @@ def test_public_names_import_from_the_package() -> None:
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_create_reconstruction_loss_types_and_reductions(reduction: str) -> None:
-    mse, smooth = create_reconstruction_loss(False, reduction), create_reconstruction_loss(True, reduction)
+    mse, smooth = (
+        create_reconstruction_loss(False, reduction),
+        create_reconstruction_loss(True, reduction),
+    )
     assert type(mse) is nn.MSELoss and type(smooth) is nn.SmoothL1Loss
     assert mse.reduction == smooth.reduction == reduction
     prediction, target = torch.tensor([[0.0, 3.0], [0.5, -2.0]]), torch.zeros(2, 2)
@@ -40,50 +42,49 @@ def test_create_reconstruction_loss_defaults_to_mean_mse() -> None:
     assert create_reconstruction_loss(use_smooth_l1=True).beta == 1.0
 
 
-def test_loss_weight_defaults() -> None:
-    weights = LossWeightConfig()
-    assert (weights.encoder_loss_weight, weights.cl_loss_weight, weights.gate_reg_weight) == (0.03, 0.2, 0.01)
-    assert weights.get_weights() == {"encoder": 0.03, "contrastive": 0.2, "gate_reg": 0.01}
-    assert "encoder=0.03" in repr(weights) and "gate_reg=0.01" in repr(weights)
-
-
-def test_from_args_with_missing_fields_uses_defaults() -> None:
-    weights = LossWeightConfig.from_args(argparse.Namespace(encoder_loss_weight=0.05))
-    assert weights.get_weights() == {"encoder": 0.05, "contrastive": 0.2, "gate_reg": 0.01}
-    assert LossWeightConfig.from_args(argparse.Namespace()) == LossWeightConfig()
-
-
-def test_from_args_reads_a_config() -> None:
-    config = JoyfulConfig(encoder_loss_weight=0.1, cl_loss_weight=0.0, gate_reg_weight=0.5)
-    assert LossWeightConfig.from_args(config).get_weights() == {"encoder": 0.1, "contrastive": 0.0, "gate_reg": 0.5}
+def test_loss_weight_defaults_are_the_config_ones() -> None:
+    config = JoyfulConfig()
+    assert (config.encoder_loss_weight, config.cl_loss_weight, config.gate_reg_weight) == (
+        0.03,
+        0.2,
+        0.01,
+    )
 
 
 @pytest.mark.parametrize("field", ["encoder_loss_weight", "cl_loss_weight", "gate_reg_weight"])
 @pytest.mark.parametrize("value", [-0.01, math.nan, math.inf, -math.inf, "0.1", True])
-def test_bad_weights_raise_value_error_naming_the_field(field: str, value: object) -> None:
-    with pytest.raises(ValueError, match=field):
-        LossWeightConfig(**{field: value})
-    with pytest.raises(ValueError, match=field):
-        LossWeightConfig.from_args(argparse.Namespace(**{field: value}))
+def test_bad_weights_are_refused_naming_the_flag(field: str, value: object) -> None:
+    from joyful.errors import UserError
+
+    with pytest.raises(UserError, match=f"--{field}"):
+        JoyfulConfig(**{field: value}).validate()
 
 
 def test_zero_weights_are_allowed() -> None:
-    assert LossWeightConfig(0.0, 0.0, 0.0).get_weights() == {"encoder": 0.0, "contrastive": 0.0, "gate_reg": 0.0}
+    JoyfulConfig(encoder_loss_weight=0.0, cl_loss_weight=0.0, gate_reg_weight=0.0).validate()
 
 
 def test_compute_training_loss_combines_the_terms() -> None:
     nll, cl, rec, gate = (torch.tensor(v, requires_grad=True) for v in (1.5, 4.0, 20.0, 0.3))
-    weights = LossWeightConfig(encoder_loss_weight=0.05, cl_loss_weight=0.1, gate_reg_weight=2.0)
+    weights = JoyfulConfig(encoder_loss_weight=0.05, cl_loss_weight=0.1, gate_reg_weight=2.0)
     total, parts = compute_training_loss(nll, cl, rec, gate, weights)
     assert float(total) == pytest.approx(1.5 + 0.1 * 4.0 + 0.05 * 20.0 + 2.0 * 0.3)
-    assert parts == pytest.approx({"nll": 1.5, "contrastive": 4.0, "reconstruction": 20.0, "gate_reg": 0.3,
-                                   "total": float(total)})
+    assert parts == pytest.approx(
+        {
+            "nll": 1.5,
+            "contrastive": 4.0,
+            "reconstruction": 20.0,
+            "gate_reg": 0.3,
+            "total": float(total),
+        }
+    )
     total.backward()
     assert [float(t.grad) for t in (nll, cl, rec, gate)] == pytest.approx([1.0, 0.1, 0.05, 2.0])
 
 
 def test_compute_training_loss_without_gates() -> None:
-    total, parts = compute_training_loss(torch.tensor(1.0), torch.tensor(2.0), torch.tensor(10.0), None,
-                                         LossWeightConfig())
+    total, parts = compute_training_loss(
+        torch.tensor(1.0), torch.tensor(2.0), torch.tensor(10.0), None, JoyfulConfig()
+    )
     assert float(total) == pytest.approx(1.0 + 0.2 * 2.0 + 0.03 * 10.0)
     assert parts["gate_reg"] == 0.0

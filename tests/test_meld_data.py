@@ -19,7 +19,9 @@ from joyful.run import build_coach
 
 MELD_PATH = Path(__file__).resolve().parents[1].parent / "shared/data/meld_text/data_meld.pkl"
 
-pytestmark = pytest.mark.skipif(not MELD_PATH.exists(), reason=f"MELD data not present at {MELD_PATH}")
+pytestmark = pytest.mark.skipif(
+    not MELD_PATH.exists(), reason=f"MELD data not present at {MELD_PATH}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +60,17 @@ def test_loads_as_meld_too() -> None:
 
 @pytest.mark.slow
 def test_short_training_run_on_a_subset(meld: DialogueData) -> None:
-    subset = dataclasses.replace(meld, splits={"train": meld.splits["train"][:60], "dev": meld.splits["dev"][:15],
-                                               "test": meld.splits["test"][:15]})
-    config = JoyfulConfig(dataset="meld_text", modalities="at", **{**TINY_MODEL, "batch_size": 16}).validate()
+    subset = dataclasses.replace(
+        meld,
+        splits={
+            "train": meld.splits["train"][:60],
+            "dev": meld.splits["dev"][:15],
+            "test": meld.splits["test"][:15],
+        },
+    )
+    config = JoyfulConfig(
+        dataset="meld_text", modalities="at", **{**TINY_MODEL, "batch_size": 16}
+    ).validate()
     coach = build_coach(config, subset, torch.device("cpu"))
     summary = coach.fit(evaluate_test=True)
     assert summary["epochs_run"] == 2

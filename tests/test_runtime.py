@@ -36,8 +36,15 @@ print(json.dumps(after))
 
 def _resident_after_each_round(mode: str) -> list[float]:
     env = {k: v for k, v in os.environ.items() if k not in runtime.KERNEL_CACHE_VARIABLES}
-    done = subprocess.run([sys.executable, "-c", SHAPES_PROBE, mode], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", SHAPES_PROBE, mode],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     return json.loads(done.stdout.splitlines()[-1])
 
 
@@ -53,7 +60,9 @@ def test_unbounded_caches_grow() -> None:
     if not runtime.cpu_bf16_features():
         import pytest
 
-        pytest.skip("this CPU lacks native bf16; the per-shape bf16 kernels cached there are not built here")
+        pytest.skip(
+            "this CPU lacks native bf16; the per-shape bf16 kernels cached there are not built here"
+        )
     first, _, last = _resident_after_each_round("unbounded")
     assert last - first > 150, (first, last)
 
@@ -61,8 +70,10 @@ def test_unbounded_caches_grow() -> None:
 def test_a_cache_size_the_user_set_is_kept(monkeypatch) -> None:
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "7")
     monkeypatch.delenv("LRU_CACHE_CAPACITY", raising=False)
-    assert runtime.bound_kernel_caches() == {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "7",
-                                             "LRU_CACHE_CAPACITY": str(runtime.KERNEL_CACHE_CAPACITY)}
+    assert runtime.bound_kernel_caches() == {
+        "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "7",
+        "LRU_CACHE_CAPACITY": str(runtime.KERNEL_CACHE_CAPACITY),
+    }
 
 
 def test_resident_size_is_read_and_memory_can_be_released() -> None:

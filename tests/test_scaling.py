@@ -37,7 +37,9 @@ def _badly_scaled(seed: int = 0) -> list[Dialogue]:
     dialogues = []
     for i in range(6):
         n = 3 + i
-        audio = np.column_stack([rng.gamma(2.0, 7.0, n), rng.normal(3, 2, n), np.ones(n)]).astype(np.float32)
+        audio = np.column_stack([rng.gamma(2.0, 7.0, n), rng.normal(3, 2, n), np.ones(n)]).astype(
+            np.float32
+        )
         text = (0.05 * rng.standard_normal((n, 4))).astype(np.float32)
         dialogues.append(_dialogue(f"d{i}", {"a": audio, "t": text}))
     return dialogues
@@ -56,9 +58,14 @@ def test_standardize_uses_the_train_split_only():
     a = FeatureScaler.fit(data_a.splits["train"], "at", "standardize")
     b = FeatureScaler.fit(data_b.splits["train"], "at", "standardize")
     assert a.state_dict()["method"] == b.state_dict()["method"]
-    assert all(np.array_equal(a.shift[k], b.shift[k]) and np.array_equal(a.factor[k], b.factor[k]) for k in "at")
+    assert all(
+        np.array_equal(a.shift[k], b.shift[k]) and np.array_equal(a.factor[k], b.factor[k])
+        for k in "at"
+    )
     scaled = np.concatenate([scaler.transform("a", d.features["a"]) for d in train])
-    assert np.allclose(scaled[:, :2].mean(axis=0), 0, atol=1e-6) and np.allclose(scaled[:, :2].std(axis=0), 1, atol=1e-5)
+    assert np.allclose(scaled[:, :2].mean(axis=0), 0, atol=1e-6) and np.allclose(
+        scaled[:, :2].std(axis=0), 1, atol=1e-5
+    )
 
 
 def test_constant_dimensions_are_only_centred():
@@ -77,11 +84,16 @@ def test_scale_keeps_a_modality_geometry():
     scaler = FeatureScaler.fit(train, "at", "scale")
     for letter in "at":
         rows = _stacked(train, letter)
-        scaled = np.concatenate([scaler.transform(letter, d.features[letter]) for d in train]).astype(np.float64)
+        scaled = np.concatenate(
+            [scaler.transform(letter, d.features[letter]) for d in train]
+        ).astype(np.float64)
         assert np.linalg.norm(scaled, axis=1).mean() == pytest.approx(1.0, rel=1e-6)
         # One factor per modality: directions and the ratios between dimensions are kept.
-        assert np.allclose(scaled / np.linalg.norm(scaled, axis=1, keepdims=True),
-                           rows / np.linalg.norm(rows, axis=1, keepdims=True), atol=1e-6)
+        assert np.allclose(
+            scaled / np.linalg.norm(scaled, axis=1, keepdims=True),
+            rows / np.linalg.norm(rows, axis=1, keepdims=True),
+            atol=1e-6,
+        )
 
 
 def test_none_is_the_identity_and_statistics_repeat_exactly():
@@ -89,24 +101,37 @@ def test_none_is_the_identity_and_statistics_repeat_exactly():
     matrix = train[0].features["a"]
     assert FeatureScaler.fit(train, "a", "none").transform("a", matrix) is matrix
     for method in FEATURE_NORMS:
-        first, second = FeatureScaler.fit(train, "at", method), FeatureScaler.fit(copy.deepcopy(train), "at", method)
+        first, second = (
+            FeatureScaler.fit(train, "at", method),
+            FeatureScaler.fit(copy.deepcopy(train), "at", method),
+        )
         first.check_state(second.state_dict(), "x")  # identical statistics: accepted
     with pytest.raises(UserError, match="--feature_norm is 'zscore'"):
         FeatureScaler.fit(train, "a", "zscore")
 
 
 def test_coach_batches_carry_scaled_features(synthetic_path, synthetic_data):
-    coach = build_coach(tiny_config(synthetic_path, feature_norm="standardize"), synthetic_data, CPU)
+    coach = build_coach(
+        tiny_config(synthetic_path, feature_norm="standardize"), synthetic_data, CPU
+    )
     train = torch.cat([item.features["a"] for item in coach.loaders["train"].items]).double()
-    assert torch.allclose(train.mean(dim=0), torch.zeros(train.shape[1], dtype=torch.float64), atol=1e-5)
+    assert torch.allclose(
+        train.mean(dim=0), torch.zeros(train.shape[1], dtype=torch.float64), atol=1e-5
+    )
     raw = build_coach(tiny_config(synthetic_path, feature_norm="none"), synthetic_data, CPU)
-    assert torch.equal(raw.loaders["dev"].items[0].features["t"],
-                       torch.tensor(synthetic_data.splits["dev"][0].features["t"]))
-    assert not torch.equal(coach.loaders["dev"].items[0].features["t"], raw.loaders["dev"].items[0].features["t"])
+    assert torch.equal(
+        raw.loaders["dev"].items[0].features["t"],
+        torch.tensor(synthetic_data.splits["dev"][0].features["t"]),
+    )
+    assert not torch.equal(
+        coach.loaders["dev"].items[0].features["t"], raw.loaders["dev"].items[0].features["t"]
+    )
 
 
 @pytest.mark.parametrize("method", ["standardize", "scale"])
-def test_resume_from_a_checkpoint_is_exact_with_scaling(tmp_path, synthetic_path, synthetic_data, method):
+def test_resume_from_a_checkpoint_is_exact_with_scaling(
+    tmp_path, synthetic_path, synthetic_data, method
+):
     config = tiny_config(synthetic_path, feature_norm=method, epochs=3)
     whole = build_coach(config, synthetic_data, CPU).fit(evaluate_test=True)
 
@@ -115,12 +140,17 @@ def test_resume_from_a_checkpoint_is_exact_with_scaling(tmp_path, synthetic_path
         return True
 
     build_coach(config, synthetic_data, CPU, callbacks=[stop_after_one]).fit(evaluate_test=False)
-    payload = load_checkpoint(tmp_path / "c.pt")  # weights_only=True: the statistics are plain tensors
+    payload = load_checkpoint(
+        tmp_path / "c.pt"
+    )  # weights_only=True: the statistics are plain tensors
     assert payload["coach"]["feature_scaler"]["method"] == method
     resumed = build_coach(config, synthetic_data, CPU)
     resumed.load_state_dict(payload["coach"])
     again = resumed.fit(evaluate_test=True)
-    assert without_timing(again["history"]) == without_timing(whole["history"]) and again["test"] == whole["test"]
+    assert (
+        without_timing(again["history"]) == without_timing(whole["history"])
+        and again["test"] == whole["test"]
+    )
 
 
 def test_resume_on_other_train_data_is_refused(tmp_path, synthetic_path, synthetic_data):
@@ -133,7 +163,9 @@ def test_resume_on_other_train_data_is_refused(tmp_path, synthetic_path, synthet
     other = build_coach(config, shifted, CPU)
     with pytest.raises(UserError, match="other feature statistics"):
         other.load_state_dict(state, where="c.pt")
-    legacy = {k: v for k, v in state.items() if k != "feature_scaler"}  # written before feature scaling
+    legacy = {
+        k: v for k, v in state.items() if k != "feature_scaler"
+    }  # written before feature scaling
     with pytest.raises(UserError, match="has no feature statistics"):
         build_coach(config, synthetic_data, CPU).load_state_dict(legacy, where="old.pt")
     build_coach(config.replace(feature_norm="none"), synthetic_data, CPU).load_state_dict(legacy)
@@ -141,27 +173,74 @@ def test_resume_on_other_train_data_is_refused(tmp_path, synthetic_path, synthet
 
 @pytest.mark.parametrize("method", ["standardize", "scale"])
 def test_best_config_file_reruns_exactly_with_scaling(tmp_path, synthetic_path, capsys, method):
-    flags = ["--dataset", "synthetic", "--data", str(synthetic_path), "--feature_norm", method, "--epochs", "2",
-             "--modalities", "at", "--seqcontext_nlayer", "1", "--fusion_pool_dim", "16", "--fusion_hidden", "32",
-             "--fusion_latent", "16", "--hidden_size", "16", "--gnn_nheads", "2", "--learning_rate", "1e-3"]
+    flags = [
+        "--dataset",
+        "synthetic",
+        "--data",
+        str(synthetic_path),
+        "--feature_norm",
+        method,
+        "--epochs",
+        "2",
+        "--modalities",
+        "at",
+        "--seqcontext_nlayer",
+        "1",
+        "--fusion_pool_dim",
+        "16",
+        "--fusion_hidden",
+        "32",
+        "--fusion_latent",
+        "16",
+        "--hidden_size",
+        "16",
+        "--gnn_nheads",
+        "2",
+        "--learning_rate",
+        "1e-3",
+    ]
     assert train_main([*flags, "--metrics-out", str(tmp_path / "a.json"), "-q"]) == 0
     first = json.loads((tmp_path / "a.json").read_text())
     assert first["feature_scaling"]["method"] == method
-    document = {"schema_version": CONFIG_SCHEMA_VERSION, "config": first["config"],
-                "metric": {"value": first["best_dev_weighted_f1"]}}
+    document = {
+        "schema_version": CONFIG_SCHEMA_VERSION,
+        "config": first["config"],
+        "metric": {"value": first["best_dev_weighted_f1"]},
+    }
     (tmp_path / "best.json").write_text(json.dumps(document))
-    assert train_main(["--config", str(tmp_path / "best.json"), "--metrics-out", str(tmp_path / "b.json"), "-q"]) == 0
+    assert (
+        train_main(
+            [
+                "--config",
+                str(tmp_path / "best.json"),
+                "--metrics-out",
+                str(tmp_path / "b.json"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     second = json.loads((tmp_path / "b.json").read_text())
-    assert without_timing(second["history"]) == without_timing(first["history"]) and second["test"] == first["test"]
+    assert (
+        without_timing(second["history"]) == without_timing(first["history"])
+        and second["test"] == first["test"]
+    )
 
 
 def test_config_files_of_another_schema_are_refused_in_one_line(tmp_path: Path):
     """No migrations: a file of another layout version is refused with what to do."""
     old = tiny_config("x.pkl").to_dict()
-    (tmp_path / "old.json").write_text(json.dumps({"schema_version": CONFIG_SCHEMA_VERSION - 1, "config": old}))
-    with pytest.raises(UserError, match=r"schema_version \d+, but this joyful-tune reads version \d+; write it again"):
+    (tmp_path / "old.json").write_text(
+        json.dumps({"schema_version": CONFIG_SCHEMA_VERSION - 1, "config": old})
+    )
+    with pytest.raises(
+        UserError,
+        match=r"schema_version \d+, but this joyful-tune reads version \d+; write it again",
+    ):
         load_config_file(tmp_path / "old.json")
-    (tmp_path / "new.json").write_text(json.dumps({"schema_version": CONFIG_SCHEMA_VERSION + 1, "config": old}))
+    (tmp_path / "new.json").write_text(
+        json.dumps({"schema_version": CONFIG_SCHEMA_VERSION + 1, "config": old})
+    )
     with pytest.raises(UserError, match="upgrade joyful-tune"):
         load_config_file(tmp_path / "new.json")
 
@@ -177,4 +256,6 @@ def test_committed_best_configs_load_and_hold_no_machine_paths():
         if path.is_file() and path.suffix in (".json", ".jsonl", ".csv", ".md"):
             text = path.read_text()
             for prefix in ('"/work/', '"/tmp/', '"/root/', '"/home/', "`/work/", "`/tmp/"):
-                assert prefix not in text, f"{path.relative_to(repo)} holds an absolute path ({prefix})"
+                assert prefix not in text, (
+                    f"{path.relative_to(repo)} holds an absolute path ({prefix})"
+                )

@@ -20,7 +20,9 @@ def test_gradcheck_float64(chunk: int) -> None:
     # Mixed signs in the query exercise both branches of the row-maximum shortcut.
     query = torch.randn(6, dtype=torch.float64, generator=generator, requires_grad=True)
     assert (query < 0).any() and (query > 0).any()
-    assert torch.autograd.gradcheck(lambda a, b: self_pool(a, b, chunk), (x, query), eps=1e-6, atol=1e-7)
+    assert torch.autograd.gradcheck(
+        lambda a, b: self_pool(a, b, chunk), (x, query), eps=1e-6, atol=1e-7
+    )
 
 
 @pytest.mark.parametrize("chunk", [1, 4, 7, 64])

@@ -41,7 +41,9 @@ def test_layout_pads_and_unpads() -> None:
 def test_equals_the_padded_computation(kind: str, training: bool) -> None:
     """Values and gradients; dropout 0 in training so that both paths are deterministic."""
     torch.manual_seed(0)
-    module = SeqContext(24, 10, kind, num_layers=2, num_heads=default_num_heads(24), dropout=0.0).train(training)
+    module = SeqContext(
+        24, 10, kind, num_layers=2, num_heads=default_num_heads(24), dropout=0.0
+    ).train(training)
     layout = _layout(LENGTHS)
     rows = _rows(sum(LENGTHS), 24)
     fast = module(rows, layout)
@@ -72,31 +74,58 @@ def test_dropout_is_active_in_training_and_off_in_eval() -> None:
     module.train()
     assert not torch.allclose(module(rows, layout), module(rows, layout))
     module.eval()
-    torch.testing.assert_close(module(rows, layout), reference_seq_context(module, rows, layout), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        module(rows, layout), reference_seq_context(module, rows, layout), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_checkpoint_names_are_the_standard_encoder_ones() -> None:
     """The parameters stay in nn.TransformerEncoder, so state_dicts keep their usual keys."""
     names = set(SeqContext(16, 8, "transformer", 2, 8, 0.1).state_dict())
-    assert {"encoder.layers.0.self_attn.in_proj_weight", "encoder.layers.1.linear2.bias", "output.weight"} <= names
+    assert {
+        "encoder.layers.0.self_attn.in_proj_weight",
+        "encoder.layers.1.linear2.bias",
+        "output.weight",
+    } <= names
 
 
 def test_whole_model_on_the_reference_path_matches(synthetic_path, synthetic_data) -> None:
     """Per-utterance fusion + padded-grid transformer == the model's vectorised path (eval, fixed augmentations)."""
     torch.manual_seed(0)
-    model = build_model(tiny_config(synthetic_path), synthetic_data.check_modalities("atv"), synthetic_data.spec).eval()
-    batch = next(iter(DialogueLoader(synthetic_data.splits["train"][:4], "atv", 2, batch_size=4, wp=8, wf=8,
-                                     shuffle=False)))
+    model = build_model(
+        tiny_config(synthetic_path), synthetic_data.check_modalities("atv"), synthetic_data.spec
+    ).eval()
+    batch = next(
+        iter(
+            DialogueLoader(
+                synthetic_data.splits["train"][:4],
+                "atv",
+                2,
+                batch_size=4,
+                wp=8,
+                wf=8,
+                shuffle=False,
+            )
+        )
+    )
 
     def loss_of(run) -> torch.Tensor:
         torch.manual_seed(1)  # the same augmented views on both paths
         output = run()
-        return F.nll_loss(output.log_probs, batch.labels) + output.contrastive + 0.03 * output.reconstruction
+        return (
+            F.nll_loss(output.log_probs, batch.labels)
+            + output.contrastive
+            + 0.03 * output.reconstruction
+        )
 
     fast = loss_of(lambda: model(batch, contrast=True))
     with use_reference_path(model):
         slow = loss_of(lambda: model(batch, contrast=True))
     torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-5)
     assert "forward" not in vars(model.seq_context) and "forward" not in vars(model.fusion)
-    torch.testing.assert_close(loss_of(lambda: reference_forward_fusion(model, batch, contrast=True)), fast,
-                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        loss_of(lambda: reference_forward_fusion(model, batch, contrast=True)),
+        fast,
+        rtol=1e-4,
+        atol=1e-5,
+    )

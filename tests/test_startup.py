@@ -35,7 +35,9 @@ sys.exit(code)
 
 def probe(module: str, argv: list[str]) -> subprocess.CompletedProcess:
     code = PROBE.format(repo=str(REPO), module=module, argv=argv, heavy=HEAVY)
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize(("command", "module", "bad"), COMMANDS, ids=[c[0] for c in COMMANDS])
@@ -50,12 +52,22 @@ def test_help_version_and_argument_errors_import_nothing_heavy(command, module, 
             assert done.returncode == 0 and "usage:" in done.stdout
         else:  # one line: the reason and where to look, not the usage
             assert done.returncode == 2 and done.stdout == ""
-            assert len(message) == 1 and ": error: " in message[0] and "--help` lists the options" in message[0]
+            assert (
+                len(message) == 1
+                and ": error: " in message[0]
+                and "--help` lists the options" in message[0]
+            )
 
 
-@pytest.mark.parametrize(("module", "typo", "meant"), [
-    ("joyful.cli", "--learning-rat", "--learning-rate"), ("tune.search", "--datset", "--dataset"),
-    ("tune.confirm", "--confirm-seed", "--confirm-seeds"), ("joyful.predict", "--confg", "--config")])
+@pytest.mark.parametrize(
+    ("module", "typo", "meant"),
+    [
+        ("joyful.cli", "--learning-rat", "--learning-rate"),
+        ("tune.search", "--datset", "--dataset"),
+        ("tune.confirm", "--confirm-seed", "--confirm-seeds"),
+        ("joyful.predict", "--confg", "--config"),
+    ],
+)
 def test_a_mistyped_flag_is_named_with_the_flag_it_was_meant_to_be(module, typo, meant) -> None:
     """Also where a required flag is missing: the typo is the mistake to fix. Abbreviations are refused, not
     guessed (`--learning-rat` would otherwise silently be --learning-rate)."""
@@ -65,17 +77,30 @@ def test_a_mistyped_flag_is_named_with_the_flag_it_was_meant_to_be(module, typo,
     assert f"unrecognized argument {typo}; did you mean {meant}?" in message[0]
 
 
-@pytest.mark.parametrize(("module", "argv", "words"), [
-    ("joyful.cli", ["--dataset", "nosuch"], "unknown data set 'nosuch'"),
-    ("joyful.cli", ["--config", "/nonexistent/best.json"], "file not found"),
-    ("joyful.cli", ["--dataset", "synthetic", "--data", "/nonexistent.pkl"], "does not exist"),
-    ("tune.search", ["--dataset", "nosuch"], "unknown data set 'nosuch'"),
-    ("tune.search", ["--dataset", "synthetic", "--num-samples", "0"], "--num-samples is 0, but must be >= 1"),
-    ("tune.search", ["--dataset", "synthetic", "--data", "/nonexistent.pkl"], "does not exist")])
-def test_value_errors_are_answered_before_anything_heavy_loads(module, argv, words, tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("module", "argv", "words"),
+    [
+        ("joyful.cli", ["--dataset", "nosuch"], "unknown data set 'nosuch'"),
+        ("joyful.cli", ["--config", "/nonexistent/best.json"], "file not found"),
+        ("joyful.cli", ["--dataset", "synthetic", "--data", "/nonexistent.pkl"], "does not exist"),
+        ("tune.search", ["--dataset", "nosuch"], "unknown data set 'nosuch'"),
+        (
+            "tune.search",
+            ["--dataset", "synthetic", "--num-samples", "0"],
+            "--num-samples is 0, but must be >= 1",
+        ),
+        ("tune.search", ["--dataset", "synthetic", "--data", "/nonexistent.pkl"], "does not exist"),
+    ],
+)
+def test_value_errors_are_answered_before_anything_heavy_loads(
+    module, argv, words, tmp_path
+) -> None:
     """The value errors of the README's examples: one line, exit 2, nothing heavy imported (so within a second)."""
-    extra = ["--results-dir", str(tmp_path / "r"), "--storage-path", str(tmp_path / "s")] \
-        if module == "tune.search" else []
+    extra = (
+        ["--results-dir", str(tmp_path / "r"), "--storage-path", str(tmp_path / "s")]
+        if module == "tune.search"
+        else []
+    )
     done = probe(module, [*argv, *extra])
     *message, loaded = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(message) == 1 and words in message[0], done.stderr

@@ -23,8 +23,18 @@ def test_layout_and_tiny_sizes() -> None:
     record = data["train"][0]
     assert isinstance(record, Sample)
     n = len(record.label)
-    assert record.sbert_sentence_embeddings.shape == (n, 16) and record.sbert_sentence_embeddings.dtype == np.float32
-    assert len(record.audio) == len(record.visual) == len(record.text) == len(record.sentence) == len(record.speaker) == n
+    assert (
+        record.sbert_sentence_embeddings.shape == (n, 16)
+        and record.sbert_sentence_embeddings.dtype == np.float32
+    )
+    assert (
+        len(record.audio)
+        == len(record.visual)
+        == len(record.text)
+        == len(record.sentence)
+        == len(record.speaker)
+        == n
+    )
     assert record.audio[0].shape == (8,) and record.visual[0].shape == (12,)
     assert set(record.speaker) <= {"M", "F"} and set(record.label) <= {0, 1, 2, 3}
 
@@ -32,7 +42,11 @@ def test_layout_and_tiny_sizes() -> None:
 def test_default_sizes_are_iemocap_4_like() -> None:
     """Counted without building features (dims of 1): 108 / 12 / 31 dialogues of about 50 utterances."""
     data = generate(seed=0, dims={"a": 1, "t": 1, "v": 1})
-    assert {k: len(v) for k, v in data.items()} == DEFAULT_SPLITS == {"train": 108, "dev": 12, "test": 31}
+    assert (
+        {k: len(v) for k, v in data.items()}
+        == DEFAULT_SPLITS
+        == {"train": 108, "dev": 12, "test": 31}
+    )
     mean_length = np.mean([len(r.label) for r in data["train"]])
     assert 40 < mean_length < 60
 
@@ -51,11 +65,15 @@ def test_loads_through_the_data_reader(synthetic_data) -> None:
 
 
 def _utterances(seed: int = 1, spec: SyntheticSpec | None = None):
-    data = generate(seed=seed, scale=0.5, dims={"a": 6, "t": 6, "v": 6}, spec=spec or SyntheticSpec())
+    data = generate(
+        seed=seed, scale=0.5, dims={"a": 6, "t": 6, "v": 6}, spec=spec or SyntheticSpec()
+    )
     records = data["train"] + data["dev"] + data["test"]
     labels = np.concatenate([r.label for r in records])
-    feats = {m: np.concatenate([np.stack(getattr(r, attr)) for r in records])
-             for m, attr in (("a", "audio"), ("t", "text"), ("v", "visual"))}
+    feats = {
+        m: np.concatenate([np.stack(getattr(r, attr)) for r in records])
+        for m, attr in (("a", "audio"), ("t", "text"), ("v", "visual"))
+    }
     return records, labels, feats
 
 

@@ -45,7 +45,9 @@ def _raylet(temp_dir: Path, head: bool) -> tuple[psutil.Process, str]:
         except psutil.Error:
             continue
         if process.name() == "raylet" and ("--head" in command) == head:
-            node_id = next(part.split("=", 1)[1] for part in command if part.startswith("--node_id="))
+            node_id = next(
+                part.split("=", 1)[1] for part in command if part.startswith("--node_id=")
+            )
             return process, node_id
     raise AssertionError(f"no {'head' if head else 'worker'} raylet under {temp_dir}")
 
@@ -63,17 +65,43 @@ def cluster() -> dict:
     address = f"127.0.0.1:{port}"
     try:
         for command in (
-            ["start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
-             f"--temp-dir={temp_dir}/ray", "--node-ip-address=127.0.0.1", "--disable-usage-stats",
-             f"--dashboard-agent-listen-port={free_port()}"],
-            ["start", f"--address={address}", "--num-cpus=1", "--node-ip-address=127.0.0.1",
-             f"--dashboard-agent-listen-port={free_port()}"],
+            [
+                "start",
+                "--head",
+                f"--port={port}",
+                "--num-cpus=1",
+                "--include-dashboard=false",
+                f"--temp-dir={temp_dir}/ray",
+                "--node-ip-address=127.0.0.1",
+                "--disable-usage-stats",
+                f"--dashboard-agent-listen-port={free_port()}",
+            ],
+            [
+                "start",
+                f"--address={address}",
+                "--num-cpus=1",
+                "--node-ip-address=127.0.0.1",
+                f"--dashboard-agent-listen-port={free_port()}",
+            ],
         ):
-            done = subprocess.run([*RAY, *command], env=node_env, capture_output=True, text=True, timeout=180)
-            assert done.returncode == 0, f"ray {' '.join(command)}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-        (_, head_id), (worker, worker_id) = _raylet(temp_dir, head=True), _raylet(temp_dir, head=False)
-        yield {"address": address, "env": env, "head": head_id, "worker": worker_id, "worker_raylet": worker,
-               "faults": faults}
+            done = subprocess.run(
+                [*RAY, *command], env=node_env, capture_output=True, text=True, timeout=180
+            )
+            assert done.returncode == 0, (
+                f"ray {' '.join(command)}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+            )
+        (_, head_id), (worker, worker_id) = (
+            _raylet(temp_dir, head=True),
+            _raylet(temp_dir, head=False),
+        )
+        yield {
+            "address": address,
+            "env": env,
+            "head": head_id,
+            "worker": worker_id,
+            "worker_raylet": worker,
+            "faults": faults,
+        }
     finally:
         stop_ray(temp_dir)
         remove_tree(temp_dir)
@@ -93,9 +121,13 @@ def test_trials_of_one_search_run_on_both_nodes(cluster: dict, tmp_path: Path) -
     data = write_data(tmp_path / "tiny.pkl")
     space = write_space(tmp_path / "space.yaml", num_samples=4, max_epochs=3, max_concurrent=2)
     # Trial 1 holds its node a few seconds, so the next trial must be placed on the other one.
-    cluster["faults"].write_text(json.dumps({"kind": "sleep", "epoch": 1, "seconds": 5, "trial": 1}))
-    done = run_search(search_args(data, space, tmp_path, "spread", "--no-rerun", "--address", cluster["address"]),
-                      cluster["env"])
+    cluster["faults"].write_text(
+        json.dumps({"kind": "sleep", "epoch": 1, "seconds": 5, "trial": 1})
+    )
+    done = run_search(
+        search_args(data, space, tmp_path, "spread", "--no-rerun", "--address", cluster["address"]),
+        cluster["env"],
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     assert f"Ray: {cluster['address']} with 2 node(s)" in done.stdout
     trials = trial_dirs(tmp_path / "ray" / "spread" / "synthetic")
@@ -110,16 +142,39 @@ def test_trials_survive_losing_a_worker_node(cluster: dict, tmp_path: Path) -> N
     epochs = 4
     space = write_space(tmp_path / "space.yaml", num_samples=4, max_epochs=epochs, max_concurrent=2)
     # The first two trials (one per node) stall once after epoch 2: the worker dies under one of them.
-    cluster["faults"].write_text(json.dumps([
-        {"kind": "sleep", "epoch": 2, "seconds": 15, "trial": n, "state_dir": str(tmp_path / f"slept-{n}")}
-        for n in (1, 2)]))
+    cluster["faults"].write_text(
+        json.dumps(
+            [
+                {
+                    "kind": "sleep",
+                    "epoch": 2,
+                    "seconds": 15,
+                    "trial": n,
+                    "state_dir": str(tmp_path / f"slept-{n}"),
+                }
+                for n in (1, 2)
+            ]
+        )
+    )
     experiment = tmp_path / "ray" / "node-loss" / "synthetic"
     log = tmp_path / "search.log"
     search = start_search(
-        search_args(data, space, tmp_path, "node-loss", "--no-rerun", "--max-failures", "3", "--address",
-                    cluster["address"]),
-        cluster["env"], log)
+        search_args(
+            data,
+            space,
+            tmp_path,
+            "node-loss",
+            "--no-rerun",
+            "--max-failures",
+            "3",
+            "--address",
+            cluster["address"],
+        ),
+        cluster["env"],
+        log,
+    )
     try:
+
         def stalled_on_worker() -> Path | None:
             if not experiment.exists():
                 return None
@@ -128,7 +183,9 @@ def test_trials_survive_losing_a_worker_node(cluster: dict, tmp_path: Path) -> N
                     return folder
             return None
 
-        victim = wait_for(stalled_on_worker, 240, "a trial to stall on the worker node", search, log)
+        victim = wait_for(
+            stalled_on_worker, 240, "a trial to stall on the worker node", search, log
+        )
         cluster["worker_raylet"].kill()  # the node dies: its raylet, then its workers
         status = search.wait(timeout=400)
     finally:

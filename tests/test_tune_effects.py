@@ -42,21 +42,35 @@ def test_tail_std_uses_the_last_ten_epochs_or_all() -> None:
 
 
 def _runs(curves: list[list[float]], losses: list[float], tests: list[float]) -> list[RunCurve]:
-    return [RunCurve(c, [1.0] * (len(c) - 1) + [loss], [0.5] * (len(c) - 1) + [loss / 2], test)
-            for c, loss, test in zip(curves, losses, tests, strict=True)]
+    return [
+        RunCurve(c, [1.0] * (len(c) - 1) + [loss], [0.5] * (len(c) - 1) + [loss / 2], test)
+        for c, loss, test in zip(curves, losses, tests, strict=True)
+    ]
 
 
 def test_summarise_and_compare_on_hand_built_runs() -> None:
-    baseline = summarise_runs(_runs([[0.2, 0.4, 0.5, 0.6], [0.3, 0.5, 0.55, 0.6]], [0.8, 1.0], [0.50, 0.52]))
-    winner = summarise_runs(_runs([[0.5, 0.62, 0.62, 0.61], [0.55, 0.64, 0.63, 0.62]], [0.7, 0.83], [0.53, 0.53]))
+    baseline = summarise_runs(
+        _runs([[0.2, 0.4, 0.5, 0.6], [0.3, 0.5, 0.55, 0.6]], [0.8, 1.0], [0.50, 0.52])
+    )
+    winner = summarise_runs(
+        _runs([[0.5, 0.62, 0.62, 0.61], [0.55, 0.64, 0.63, 0.62]], [0.7, 0.83], [0.53, 0.53])
+    )
     # epochs to 95%: baseline 4 and 4 (0.57 / 0.57 first reached at epoch 4); winner 2 and 2.
     assert baseline.epochs_to_95 == 4.0 and winner.epochs_to_95 == 2.0
-    assert baseline.best_dev_std == 0.0 and winner.best_dev_std == pytest.approx(statistics.stdev([0.62, 0.64]))
-    assert baseline.final_train_loss == pytest.approx(0.9) and winner.final_train_loss == pytest.approx(0.765)
+    assert baseline.best_dev_std == 0.0 and winner.best_dev_std == pytest.approx(
+        statistics.stdev([0.62, 0.64])
+    )
+    assert baseline.final_train_loss == pytest.approx(
+        0.9
+    ) and winner.final_train_loss == pytest.approx(0.765)
     assert baseline.final_train_nll == pytest.approx(0.45)
-    assert winner.dev_weighted_f1 == pytest.approx(0.63) and winner.test_weighted_f1 == pytest.approx(0.53)
+    assert winner.dev_weighted_f1 == pytest.approx(
+        0.63
+    ) and winner.test_weighted_f1 == pytest.approx(0.53)
     rows = {row.measure: row for row in compare_effects(baseline, winner)}
-    assert [r.measure for r in compare_effects(baseline, winner)] == [e.measure for e in EXPECTATIONS]
+    assert [r.measure for r in compare_effects(baseline, winner)] == [
+        e.measure for e in EXPECTATIONS
+    ]
     assert rows["epochs_to_95"].change == pytest.approx(0.5)  # 50% faster: beyond 15-25%
     assert rows["epochs_to_95"].verdict == "held (beyond the expected range)"
     assert rows["epochs_to_95"].seeds_better == "2/2"
@@ -70,7 +84,10 @@ def test_summarise_and_compare_on_hand_built_runs() -> None:
     assert rows["best_dev_std"].change is None and rows["best_dev_std"].verdict == "not measurable"
     assert rows["best_dev_std"].seeds_better is None
     table = effects_markdown(list(rows.values()))
-    assert "| convergence | epochs to 95% of the run's best dev wF1 | 4.00 | 2.00 | 50.0% faster |" in table
+    assert (
+        "| convergence | epochs to 95% of the run's best dev wF1 | 4.00 | 2.00 | 50.0% faster |"
+        in table
+    )
     assert "not measurable" in table
 
 

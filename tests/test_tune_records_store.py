@@ -21,6 +21,7 @@ from tune.records.store import BEST_CONFIG_SCHEMA_VERSION, TRIAL_COLUMNS, Result
 
 validate_best_document = BestConfig.from_dict
 
+
 def make_document(value: float, **changes) -> dict:
     return best_document(value, **changes)
 
@@ -34,12 +35,20 @@ def test_first_publish_writes_a_file_train_py_reads(tmp_path):
     store = ResultStore(tmp_path)
     outcome = store.publish_best("synthetic", make_document(0.61))
     assert outcome.written and outcome.reason == "no earlier result" and outcome.previous is None
-    assert outcome.path == tmp_path / "best_configs" / "synthetic.json" == store.best_config_path("synthetic")
+    assert (
+        outcome.path
+        == tmp_path / "best_configs" / "synthetic.json"
+        == store.best_config_path("synthetic")
+    )
     config, document = load_config_file(outcome.path)
     assert config.learning_rate == 1e-4 and document["metric"]["value"] == 0.61
     assert store.read_best("synthetic") == BestConfig.from_dict(make_document(0.61))
     [record] = store.history("synthetic")
-    assert record["outcome"] == "published" and record["metric"]["value"] == 0.61 and "recorded_at" in record
+    assert (
+        record["outcome"] == "published"
+        and record["metric"]["value"] == 0.61
+        and "recorded_at" in record
+    )
     assert leftovers(tmp_path / "best_configs") == []
 
 
@@ -47,7 +56,11 @@ def test_better_result_replaces_and_history_keeps_both(tmp_path):
     store = ResultStore(tmp_path)
     store.publish_best("synthetic", make_document(0.61))
     outcome = store.publish_best("synthetic", make_document(0.63, learning_rate=3e-4))
-    assert outcome.written and "better than earlier" in outcome.reason and "0.63 > 0.61" in outcome.reason
+    assert (
+        outcome.written
+        and "better than earlier" in outcome.reason
+        and "0.63 > 0.61" in outcome.reason
+    )
     assert outcome.previous.metric.value == 0.61
     assert store.read_best("synthetic").metric.value == 0.63
     assert [(r["outcome"], r["metric"]["value"]) for r in store.history("synthetic")] == [
@@ -62,7 +75,9 @@ def test_worse_or_equal_result_is_kept_out_and_recorded(tmp_path, value):
     store.publish_best("synthetic", make_document(0.63))
     before = store.best_config_path("synthetic").read_bytes()
     outcome = store.publish_best("synthetic", make_document(value, learning_rate=5e-4))
-    assert not outcome.written and outcome.reason.startswith("kept earlier result of search 's1': 0.63 >= ")
+    assert not outcome.written and outcome.reason.startswith(
+        "kept earlier result of search 's1': 0.63 >= "
+    )
     assert "same data and metric" in outcome.reason
     assert store.best_config_path("synthetic").read_bytes() == before
     last = store.history("synthetic")[-1]
@@ -75,12 +90,17 @@ def test_an_unconfirmed_result_replacing_a_confirmed_one_says_so(tmp_path):
 
     confirmed = make_document(0.61)
     confirmed["confirmation"] = ConfirmationResult(
-        seeds=[1024, 1025], entries=[confirmation_entry("baseline", {1024: 0.6, 1025: 0.62})],
-        winner_label="baseline").to_dict()
+        seeds=[1024, 1025],
+        entries=[confirmation_entry("baseline", {1024: 0.6, 1025: 0.62})],
+        winner_label="baseline",
+    ).to_dict()
     store.publish_best("synthetic", confirmed)
     outcome = store.publish_best("synthetic", make_document(0.62))
     assert outcome.written and "0.62 > 0.61" in outcome.reason
-    assert "the earlier result was confirmed over seeds and this one is a single unconfirmed trial" in outcome.reason
+    assert (
+        "the earlier result was confirmed over seeds and this one is a single unconfirmed trial"
+        in outcome.reason
+    )
     assert "confirmed over seeds" not in store.publish_best("synthetic", make_document(0.63)).reason
 
 
@@ -104,26 +124,40 @@ def test_result_for_other_data_or_metric_needs_overwrite(tmp_path, change, words
     store = ResultStore(tmp_path)
     store.publish_best("synthetic", make_document(0.63))
     before = store.best_config_path("synthetic").read_bytes()
-    refused = store.publish_best("synthetic", make_document(0.10 if "mode" in change else 0.99, **change))
+    refused = store.publish_best(
+        "synthetic", make_document(0.10 if "mode" in change else 0.99, **change)
+    )
     assert not refused.written and words in refused.reason and "--overwrite" in refused.reason
     assert store.best_config_path("synthetic").read_bytes() == before
     replaced = store.publish_best("synthetic", make_document(0.50, **change), overwrite=True)
-    assert replaced.written and words in replaced.reason and "earlier kept in history" in replaced.reason
+    assert (
+        replaced.written
+        and words in replaced.reason
+        and "earlier kept in history" in replaced.reason
+    )
     assert store.read_best("synthetic").metric.value == 0.50
-    assert [r["outcome"] for r in store.history("synthetic")] == ["published", "kept-earlier", "published"]
+    assert [r["outcome"] for r in store.history("synthetic")] == [
+        "published",
+        "kept-earlier",
+        "published",
+    ]
     assert store.history("synthetic")[0]["metric"]["value"] == 0.63
 
 
 def test_mode_min_keeps_the_lower_value(tmp_path):
     store = ResultStore(tmp_path)
     store.publish_best("synthetic", make_document(0.50, metric="dev_loss", mode="min"))
-    assert not store.publish_best("synthetic", make_document(0.70, metric="dev_loss", mode="min")).written
+    assert not store.publish_best(
+        "synthetic", make_document(0.70, metric="dev_loss", mode="min")
+    ).written
     outcome = store.publish_best("synthetic", make_document(0.30, metric="dev_loss", mode="min"))
     assert outcome.written and "0.3 < 0.5" in outcome.reason
     assert store.read_best("synthetic").metric.value == 0.30
 
 
-@pytest.mark.parametrize("content", ['{"schema_version": 1, "config": {', '{"schema_version": 1, "config": {}}', "[]"])
+@pytest.mark.parametrize(
+    "content", ['{"schema_version": 1, "config": {', '{"schema_version": 1, "config": {}}', "[]"]
+)
 def test_corrupt_earlier_file_is_moved_aside_not_destroyed(tmp_path, content):
     store = ResultStore(tmp_path)
     path = store.best_config_path("synthetic")
@@ -301,22 +335,54 @@ def test_trials_csv_has_fixed_columns_then_sorted_params(tmp_path):
             "learning_rate": 1e-4,
             "drop_rate": 0.3,
         },
-        {"trial_id": "t2", "status": "ERROR", "epochs_run": 1, "error": "CUDA out of memory,\nat step 3", "wp": 4},
+        {
+            "trial_id": "t2",
+            "status": "ERROR",
+            "epochs_run": 1,
+            "error": "CUDA out of memory,\nat step 3",
+            "wp": 4,
+        },
     ]
     path = ResultStore(tmp_path).write_trials_csv("synthetic", rows)
     assert path == tmp_path / "trials" / "synthetic.csv"
     with open(path, newline="") as handle:
         table = list(csv.reader(handle))
     assert table[0] == [*TRIAL_COLUMNS, "drop_rate", "learning_rate", "wp"]
-    assert table[1] == ["t1", "TERMINATED", "10", "", "0.61", "8", "max epochs", "", "0.3", "0.0001", ""]
-    assert table[2] == ["t2", "ERROR", "1", "", "", "", "", "CUDA out of memory,\nat step 3", "", "", "4"]
+    assert table[1] == [
+        "t1",
+        "TERMINATED",
+        "10",
+        "",
+        "0.61",
+        "8",
+        "max epochs",
+        "",
+        "0.3",
+        "0.0001",
+        "",
+    ]
+    assert table[2] == [
+        "t2",
+        "ERROR",
+        "1",
+        "",
+        "",
+        "",
+        "",
+        "CUDA out of memory,\nat step 3",
+        "",
+        "",
+        "4",
+    ]
     assert leftovers(path.parent) == []
     with pytest.raises(ValueError, match="trial_id"):
         ResultStore(tmp_path).write_trials_csv("synthetic", [{"status": "ERROR"}])
 
 
 # --- several processes ----------------------------------------------------------------
-def _publish_many(results_dir: str, values: list[float], overwrite: bool, ready: str, go: str) -> int:
+def _publish_many(
+    results_dir: str, values: list[float], overwrite: bool, ready: str, go: str
+) -> int:
     """Run in a spawned process: wait for the start signal, then publish each value."""
     Path(ready).touch()
     deadline = time.monotonic() + 60
@@ -325,12 +391,17 @@ def _publish_many(results_dir: str, values: list[float], overwrite: bool, ready:
             raise TimeoutError("no start signal")
         time.sleep(0.002)
     store = ResultStore(results_dir)
-    return sum(store.publish_best("synthetic", make_document(v), overwrite=overwrite).written for v in values)
+    return sum(
+        store.publish_best("synthetic", make_document(v), overwrite=overwrite).written
+        for v in values
+    )
 
 
 @pytest.fixture(scope="module")
 def pool():
-    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as executor:
+    with ProcessPoolExecutor(
+        max_workers=2, mp_context=multiprocessing.get_context("spawn")
+    ) as executor:
         yield executor
 
 
@@ -341,7 +412,14 @@ def _start_together(pool, tmp_path, jobs):
     for i, (values, overwrite) in enumerate(jobs):
         readies.append(tmp_path / f"ready{i}")
         futures.append(
-            pool.submit(_publish_many, str(tmp_path / "results"), values, overwrite, str(readies[-1]), str(go))
+            pool.submit(
+                _publish_many,
+                str(tmp_path / "results"),
+                values,
+                overwrite,
+                str(readies[-1]),
+                str(go),
+            )
         )
     deadline = time.monotonic() + 60
     while not all(r.exists() for r in readies):

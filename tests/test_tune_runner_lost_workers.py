@@ -27,41 +27,70 @@ def _as_ray_raises_it(error: BaseException) -> RuntimeError:
 def test_the_cause_of_a_lost_worker_is_one_line() -> None:
     from ray.exceptions import NodeDiedError, OutOfMemoryError
 
-    oom = OutOfMemoryError("1 worker(s) were killed due to the node running low on memory. Memory on the node was "
-                           "3.80GB used / 23.54GB limit\nOOM kill reason: ...\nTop 10 memory users: ...")
+    oom = OutOfMemoryError(
+        "1 worker(s) were killed due to the node running low on memory. Memory on the node was "
+        "3.80GB used / 23.54GB limit\nOOM kill reason: ...\nTop 10 memory users: ..."
+    )
     assert lost_worker_cause(_as_ray_raises_it(oom)) == (
         "1 worker(s) were killed due to the node running low on memory. Memory on the node was 3.80GB used / "
-        "23.54GB limit")
-    assert lost_worker_cause(_as_ray_raises_it(NodeDiedError("node 10.0.0.2 died"))) == "node 10.0.0.2 died"
+        "23.54GB limit"
+    )
+    assert (
+        lost_worker_cause(_as_ray_raises_it(NodeDiedError("node 10.0.0.2 died")))
+        == "node 10.0.0.2 died"
+    )
     assert lost_worker_cause(ValueError("a bug of ours")) is None
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_a_lost_worker_that_escapes_stops_the_search_with_the_resume_command(tmp_path: Path, monkeypatch,
-                                                                             capsys) -> None:
+def test_a_lost_worker_that_escapes_stops_the_search_with_the_resume_command(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
     """Were Ray to raise it anyway (another Ray version), the search says so in one line and exits 3."""
     from ray.exceptions import OutOfMemoryError
 
     import tune.search
 
     def lost(*args: object, **kwargs: object) -> int:
-        raise _as_ray_raises_it(OutOfMemoryError("1 worker(s) were killed due to the node running low on memory\n"
-                                                 "(180 more lines)"))
+        raise _as_ray_raises_it(
+            OutOfMemoryError(
+                "1 worker(s) were killed due to the node running low on memory\n(180 more lines)"
+            )
+        )
 
     monkeypatch.setattr(tune.search, "run_dataset", lost)
+    monkeypatch.setenv(
+        "JOYFUL_TUNE_DRIVER", "1"
+    )  # the search's own process, where the monkeypatch holds
     ray_tmp = short_tmpdir()
     monkeypatch.setenv("RAY_TMPDIR", str(ray_tmp))
     data, space = write_data(tmp_path / "tiny.pkl"), write_space(tmp_path / "space.yaml")
     try:
-        code = tune.search.main(["--dataset", "synthetic", "--data", str(data), "--space", str(space), "--results-dir",
-                                 str(tmp_path / "results"), "--storage-path", str(tmp_path / "ray"), "--name", "lost",
-                                 "--quiet"])
+        code = tune.search.main(
+            [
+                "--dataset",
+                "synthetic",
+                "--data",
+                str(data),
+                "--space",
+                str(space),
+                "--results-dir",
+                str(tmp_path / "results"),
+                "--storage-path",
+                str(tmp_path / "ray"),
+                "--name",
+                "lost",
+                "--quiet",
+            ]
+        )
     finally:
         stop_ray(ray_tmp)
     [line] = capsys.readouterr().err.strip().splitlines()
     assert code == 3
-    assert line.startswith("tune/search.py: error: a trial worker was lost and could not be replaced (1 worker(s) were "
-                           "killed due to the node running low on memory); the finished trials are saved - resume "
-                           "with: ")
+    assert line.startswith(
+        "tune/search.py: error: a trial worker was lost and could not be replaced (1 worker(s) were "
+        "killed due to the node running low on memory); the finished trials are saved - resume "
+        "with: "
+    )
     assert "--name lost" in line and line.endswith("--resume")

@@ -9,8 +9,17 @@ from types import SimpleNamespace
 from tune.forecast import Pace, SearchShape
 from tune.runner.progress import ProgressLine
 
-SHAPE = SearchShape.of(trials=4, epochs=2, folds=3, concurrency=2, grace_period=1, reduction_factor=2,
-                       stops_early=True, confirmation_runs=0, rerun=False)
+SHAPE = SearchShape.of(
+    trials=4,
+    epochs=2,
+    folds=3,
+    concurrency=2,
+    grace_period=1,
+    reduction_factor=2,
+    stops_early=True,
+    confirmation_runs=0,
+    rerun=False,
+)
 
 
 def _trial(trial_id: str, status: str, **last_result: float) -> SimpleNamespace:
@@ -37,7 +46,10 @@ def test_the_expected_time_is_printed_once_the_first_epochs_are_measured_before_
     progress.on_trial_result(0, [running], running, {})
     [line] = out.getvalue().splitlines()
     # 4 trials x 3 folds x 2 epochs at 1.0 s, 2 at a time, with the overhead: 16 s in full, 11 s as ASHA stops
-    assert line.startswith("[meld] expected time ") and "4 trials x 6 epochs at 1.0 s a fold-epoch, 2 at a time" in line
+    assert (
+        line.startswith("[meld] expected time ")
+        and "4 trials x 6 epochs at 1.0 s a fold-epoch, 2 at a time" in line
+    )
 
 
 def test_a_heartbeat_shows_each_running_trial_its_fold_scores_the_best_and_the_expected_end():
@@ -45,9 +57,20 @@ def test_a_heartbeat_shows_each_running_trial_its_fold_scores_the_best_and_the_e
     for seconds in (2.0, 1.0, 1.0):
         pace.add_epoch("aaaa", seconds)
     progress, out = _progress(pace)
-    trials = [_trial("aaaa", "TERMINATED", fold=3, search_score=0.41, fold_scores=[0.4, 0.42, 0.41]),
-              _trial("bbbb", "RUNNING", fold=1, search_score=0.38, fold_scores=[0.38], progress=True, fold_epoch=1),
-              _trial("cccc", "RUNNING"), _trial("dddd", "PENDING")]
+    trials = [
+        _trial("aaaa", "TERMINATED", fold=3, search_score=0.41, fold_scores=[0.4, 0.42, 0.41]),
+        _trial(
+            "bbbb",
+            "RUNNING",
+            fold=1,
+            search_score=0.38,
+            fold_scores=[0.38],
+            progress=True,
+            fold_epoch=1,
+        ),
+        _trial("cccc", "RUNNING"),
+        _trial("dddd", "PENDING"),
+    ]
     progress.on_step_end(0, trials)
     assert out.getvalue() == ""  # the first heartbeat waits its interval
     progress.on_trial_complete(0, trials, trials[0])
@@ -55,28 +78,43 @@ def test_a_heartbeat_shows_each_running_trial_its_fold_scores_the_best_and_the_e
     progress.on_step_end(1, trials)
     progress.on_step_end(2, trials)  # within the interval of the last line: silent
     done, beat = out.getvalue().splitlines()
-    assert done.startswith("[meld] trial aaaa ran 3/3 folds, score 0.4100; 1/4 trials done (0 stopped early, "
-                           "0 failed), 2 running; best mean over folds 0.4100 (aaaa); ")
-    assert beat.startswith("[meld] 1/4 trials done; running: bbbb fold 2/3 epoch 1 (folds done: 0.380); cccc "
-                           "starting; best mean over folds 0.4100 (aaaa); 0m00s elapsed, ~")
+    assert done.startswith(
+        "[meld] trial aaaa ran 3/3 folds, score 0.4100; 1/4 trials done (0 stopped early, "
+        "0 failed), 2 running; best mean over folds 0.4100 (aaaa); "
+    )
+    assert beat.startswith(
+        "[meld] 1/4 trials done; running: bbbb fold 2/3 epoch 1 (folds done: 0.380); cccc "
+        "starting; best mean over folds 0.4100 (aaaa); 0m00s elapsed, ~"
+    )
     assert "left (trials end ~" in beat
 
 
 def test_a_stopped_trial_says_why_in_the_scheduler_words():
-    scheduler = SimpleNamespace(stopped={"bbbb": "stopped at the fold-1 rung: 0.2000, below the cutoff 0.4000"})
+    scheduler = SimpleNamespace(
+        stopped={"bbbb": "stopped at the fold-1 rung: 0.2000, below the cutoff 0.4000"}
+    )
     progress, out = _progress(scheduler=scheduler)
     trial = _trial("bbbb", "RUNNING", fold=1, search_score=0.2)
     progress.on_trial_complete(0, [trial], trial)
-    assert out.getvalue().startswith("[meld] trial bbbb stopped at the fold-1 rung: 0.2000, below the cutoff 0.4000, "
-                                     "score 0.2000; 1/4 trials done (1 stopped early, 0 failed)")
+    assert out.getvalue().startswith(
+        "[meld] trial bbbb stopped at the fold-1 rung: 0.2000, below the cutoff 0.4000, "
+        "score 0.2000; 1/4 trials done (1 stopped early, 0 failed)"
+    )
 
 
 def test_on_the_dev_split_a_heartbeat_counts_epochs():
     progress, out = _progress(time_attr="epoch", max_budget=8, heartbeat_seconds=0.0)
-    progress.on_step_end(0, [_trial("aaaa", "RUNNING", epoch=5, dev_weighted_f1=0.5),
-                             _trial("bbbb", "RUNNING", epoch=2)])
-    assert out.getvalue() == ("[meld] 0/4 trials done; running: aaaa epoch 5/8 (0.500); bbbb epoch 2/8; "
-                              "no score yet; 0m00s elapsed\n")
+    progress.on_step_end(
+        0,
+        [
+            _trial("aaaa", "RUNNING", epoch=5, dev_weighted_f1=0.5),
+            _trial("bbbb", "RUNNING", epoch=2),
+        ],
+    )
+    assert out.getvalue() == (
+        "[meld] 0/4 trials done; running: aaaa epoch 5/8 (0.500); bbbb epoch 2/8; "
+        "no score yet; 0m00s elapsed\n"
+    )
 
 
 def test_a_resumed_search_unpickles_its_progress_line_with_fresh_clocks_and_finds_the_best_so_far():
@@ -90,8 +128,15 @@ def test_a_resumed_search_unpickles_its_progress_line_with_fresh_clocks_and_find
     restored.__setstate__(state)
     restored.out = out = io.StringIO()
     restored.heartbeat_seconds = 0.0
-    restored.on_step_end(0, [_trial("e9cfe1aa", "TERMINATED", fold=3, search_score=0.5393),
-                             _trial("aaaa", "TERMINATED", fold=1, search_score=0.4612), _trial("bbbb", "RUNNING",
-                                                                                               fold=2)])
-    assert out.getvalue() == ("[meld] 2/4 trials done; running: bbbb fold 2/3; best mean over folds 0.5393 "
-                              "(e9cfe1aa); 0m00s elapsed\n")
+    restored.on_step_end(
+        0,
+        [
+            _trial("e9cfe1aa", "TERMINATED", fold=3, search_score=0.5393),
+            _trial("aaaa", "TERMINATED", fold=1, search_score=0.4612),
+            _trial("bbbb", "RUNNING", fold=2),
+        ],
+    )
+    assert out.getvalue() == (
+        "[meld] 2/4 trials done; running: bbbb fold 2/3; best mean over folds 0.5393 "
+        "(e9cfe1aa); 0m00s elapsed\n"
+    )

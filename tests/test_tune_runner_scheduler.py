@@ -12,10 +12,25 @@ from tune.stats.noise import SplitNoise
 STOP, GO = TrialScheduler.STOP, TrialScheduler.CONTINUE
 
 
-def _scheduler(noise: float | SplitNoise = 0.02, *, time_attr: str = "epoch", max_t: int = 10, grace: int = 2,
-               rf: int = 2, floor: float = 0.25) -> PatientHalving:
-    return PatientHalving(time_attr=time_attr, max_t=max_t, grace_period=grace, reduction_factor=rf, floor=floor,
-                          noise=noise, metric="search_score", mode="max")
+def _scheduler(
+    noise: float | SplitNoise = 0.02,
+    *,
+    time_attr: str = "epoch",
+    max_t: int = 10,
+    grace: int = 2,
+    rf: int = 2,
+    floor: float = 0.25,
+) -> PatientHalving:
+    return PatientHalving(
+        time_attr=time_attr,
+        max_t=max_t,
+        grace_period=grace,
+        reduction_factor=rf,
+        floor=floor,
+        noise=noise,
+        metric="search_score",
+        mode="max",
+    )
 
 
 def _at(scheduler: PatientHalving, trial: str, budget: int, score: float) -> str:
@@ -34,10 +49,14 @@ def test_a_clearly_worse_trial_is_stopped_and_a_close_one_goes_on() -> None:
     scheduler = _scheduler()
     for trial, score in (("a", 0.50), ("b", 0.52), ("c", 0.55)):
         assert _at(scheduler, trial, 2, score) == GO
-    assert _at(scheduler, "close", 2, 0.52) == GO  # below the cutoff (0.535, the median of 3) by 0.015 < noise 0.02
+    assert (
+        _at(scheduler, "close", 2, 0.52) == GO
+    )  # below the cutoff (0.535, the median of 3) by 0.015 < noise 0.02
     assert _at(scheduler, "bad", 2, 0.30) == STOP
-    assert scheduler.stopped["bad"] == ("stopped at the epoch-2 rung: 0.3000, below the cutoff 0.5200 of 4 trials by "
-                                        "more than the noise 0.0200")
+    assert scheduler.stopped["bad"] == (
+        "stopped at the epoch-2 rung: 0.3000, below the cutoff 0.5200 of 4 trials by "
+        "more than the noise 0.0200"
+    )
     assert _at(scheduler, "bad", 3, 0.30) == GO  # a rung decides once per trial
 
 
@@ -46,7 +65,9 @@ def test_the_first_trials_at_a_rung_are_not_judged_by_one_or_two_scores() -> Non
     assert _at(scheduler, "a", 2, 0.60) == GO
     assert _at(scheduler, "b", 2, 0.30) == GO  # one earlier score is no quantile
     assert _at(scheduler, "c", 2, 0.58) == GO
-    assert _at(scheduler, "d", 2, 0.30) == STOP  # three earlier scores: it trails the top third by far
+    assert (
+        _at(scheduler, "d", 2, 0.30) == STOP
+    )  # three earlier scores: it trails the top third by far
 
 
 def test_the_next_rung_and_the_budget() -> None:
@@ -64,14 +85,20 @@ def test_with_folds_the_noise_shrinks_as_folds_accumulate() -> None:
     """Cross-validation: a fold holds ~1/5 of train + dev, so a one-fold score is noisier than the dev split's,
     and a mean over more folds less so. A trial 0.03 behind is kept after fold 1 and stopped after fold 4."""
     noise = SplitNoise(dev_se=0.06, dev_dialogues=100, folds=5, pool_dialogues=1000)
-    assert noise(1) == pytest.approx(0.06 * (100 / 200) ** 0.5) and noise(4) == pytest.approx(noise(1) / 2)
+    assert noise(1) == pytest.approx(0.06 * (100 / 200) ** 0.5) and noise(4) == pytest.approx(
+        noise(1) / 2
+    )
     scheduler = _scheduler(noise, time_attr="fold", max_t=5, grace=1)
     assert sorted(scheduler.recorded) == [1, 2, 4]
     for trial, score in (("a", 0.55), ("b", 0.56), ("c", 0.57)):
         _at(scheduler, trial, 1, score)
         _at(scheduler, trial, 4, score)
-    assert _at(scheduler, "d", 1, 0.53) == GO  # 0.03 behind the cutoff 0.56; the noise after one fold 0.042
-    assert _at(scheduler, "d", 4, 0.53) == STOP  # the same gap after four folds, whose mean is uncertain by 0.021
+    assert (
+        _at(scheduler, "d", 1, 0.53) == GO
+    )  # 0.03 behind the cutoff 0.56; the noise after one fold 0.042
+    assert (
+        _at(scheduler, "d", 4, 0.53) == STOP
+    )  # the same gap after four folds, whose mean is uncertain by 0.021
 
 
 def test_bad_arguments_name_the_rule() -> None:

@@ -15,7 +15,6 @@ from joyful.config import JoyfulConfig
 from joyful.errors import UserError
 from tune.space import (
     Budget,
-    DefineByRun,
     Parameter,
     SearchSpace,
     default_space_path,
@@ -84,7 +83,14 @@ def load(tmp_path: Path, doc: dict | str, dataset: str | None = None) -> SearchS
 
 # --- shipped files --------------------------------------------------------------
 def test_every_dataset_has_a_space():
-    assert {p.stem for p in SHIPPED} >= {"iemocap", "iemocap_4", "mosei", "meld", "meld_text", "synthetic"}
+    assert {p.stem for p in SHIPPED} >= {
+        "iemocap",
+        "iemocap_4",
+        "mosei",
+        "meld",
+        "meld_text",
+        "synthetic",
+    }
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
@@ -93,23 +99,34 @@ def test_shipped_space_loads_and_validates(path: Path):
     assert default_space_path(path.stem) == path
     assert path.read_text().startswith("#"), "each file starts with a header comment"
     assert space.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert space.param_names()[:4] == ["fusion", "encoder_loss_weight", "gate_reg_weight", "reconstruction_loss"]
+    assert space.param_names()[:4] == [
+        "fusion",
+        "encoder_loss_weight",
+        "gate_reg_weight",
+        "reconstruction_loss",
+    ]
     assert space.baseline_point() == {"fusion": "autofusion", "encoder_loss_weight": 0.03}
     config = space.trial_config(JoyfulConfig(dataset=path.stem), space.baseline_point())
-    assert config.fusion == "autofusion" and config.modalities == space.fixed.get("modalities", "atv")
+    assert config.fusion == "autofusion" and config.modalities == space.fixed.get(
+        "modalities", "atv"
+    )
     study = optuna.create_study(direction=space.mode + "imize")
     trial = study.ask()
-    space.define_by_run()(trial)
+    space.suggest(trial)
     space.trial_config(JoyfulConfig(dataset=path.stem), trial.params)
 
 
-@pytest.mark.parametrize("path", [p for p in SHIPPED if p.stem != "synthetic"], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [p for p in SHIPPED if p.stem != "synthetic"], ids=lambda p: p.name
+)
 def test_real_data_spaces_tune_the_nuisance_settings(path: Path):
     """Fusions are compared at tuned settings: every real-data space searches the learning rate (log),
     dropout, weight decay, class weighting and feature scaling, and names the user's proposal."""
     space = load_space(path, dataset=path.stem)
     by_name = {p.name: p for p in space.parameters}
-    assert {"learning_rate", "drop_rate", "weight_decay", "class_weight", "feature_norm"} <= set(by_name)
+    assert {"learning_rate", "drop_rate", "weight_decay", "class_weight", "feature_norm"} <= set(
+        by_name
+    )
     assert by_name["learning_rate"].log and by_name["learning_rate"].role == "nuisance"
     assert space.tuned_names()[0] != "encoder_loss_weight"  # the baseline fixes it at 0.03
     assert "learning_rate" in space.tuned_names() and "fusion" not in space.tuned_names()
@@ -118,10 +135,24 @@ def test_real_data_spaces_tune_the_nuisance_settings(path: Path):
 
 def test_synthetic_budget_is_the_quick_start():
     space = load_space(default_space_path("synthetic"), "synthetic")
-    assert space.budget == Budget(10, 6, 2, 2, 1.0, 0.0, 2)
+    assert space.budget == Budget(
+        num_samples=10,
+        max_epochs=6,
+        grace_period=2,
+        reduction_factor=2,
+        cpus_per_trial=1.0,
+        gpus_per_trial=0.0,
+        max_concurrent=2,
+    )
     assert space.budget.checkpoint_every == 1  # small, fast trials: every epoch
-    assert space.fixed == {"modalities": "atv", "seqcontext_nlayer": 1, "learning_rate": 3e-4, "fusion_pool_dim": 256,
-                           "fusion_hidden": 512, "fusion_latent": 256}
+    assert space.fixed == {
+        "modalities": "atv",
+        "seqcontext_nlayer": 1,
+        "learning_rate": 3e-4,
+        "fusion_pool_dim": 256,
+        "fusion_hidden": 512,
+        "fusion_latent": 256,
+    }
     assert (space.resampling.kind, space.resampling.folds) == ("cv", 3)
 
 
@@ -139,7 +170,15 @@ def test_valid_document_parses(tmp_path):
     assert (space.dataset, space.metric, space.mode) == ("synthetic", "dev_weighted_f1", "max")
     gate = space.parameters[2]
     assert gate == Parameter(
-        "gate_reg_weight", "float", 1e-4, 0.1, True, None, None, {"fusion": ("hierarchical",)}, "nuisance"
+        "gate_reg_weight",
+        "float",
+        1e-4,
+        0.1,
+        True,
+        None,
+        None,
+        {"fusion": ("hierarchical",)},
+        "nuisance",
     )
     assert space.parameters[0].choices == ("autofusion", "hierarchical")
     assert space.path == str(tmp_path.joinpath("space.yaml").resolve())
@@ -156,7 +195,9 @@ def test_defaults_and_yaml_conveniences(tmp_path):
     assert space.budget == Budget()
     assert space.fixed == {} and space.baseline == {}
     gate = space.parameters[0]
-    assert (gate.low, gate.high) == (1e-4, 1.0) and isinstance(gate.high, float)  # `1e-4` is a float, ints accepted
+    assert (gate.low, gate.high) == (1e-4, 1.0) and isinstance(
+        gate.high, float
+    )  # `1e-4` is a float, ints accepted
 
 
 def test_parameter_normalises_scalar_condition():
@@ -192,9 +233,17 @@ def _delete(*keys):
 
 P = "parameters"
 INVALID = [
-    ("unknown top-level key", _set("paramters", {}), "unknown key 'paramters'; did you mean 'parameters'"),
+    (
+        "unknown top-level key",
+        _set("paramters", {}),
+        "unknown key 'paramters'; did you mean 'parameters'",
+    ),
     ("missing dataset", _delete("dataset"), "dataset: missing"),
-    ("dataset with a path", _set("dataset", "../meld"), "dataset: --dataset '../meld' must be a plain name"),
+    (
+        "dataset with a path",
+        _set("dataset", "../meld"),
+        "dataset: --dataset '../meld' must be a plain name",
+    ),
     ("unknown budget key", _set("budget", "num_sample", 3), "budget: unknown key 'num_sample'"),
     ("budget not a mapping", _set("budget", [1, 2]), "budget: must be a mapping"),
     (
@@ -202,16 +251,28 @@ INVALID = [
         _set(P, "encoder_los_weight", {"type": "float", "low": 0.1, "high": 1}),
         "'encoder_los_weight' is not a JoyfulConfig setting; did you mean encoder_loss_weight",
     ),
-    ("fixed key unknown", _set("fixed", "modality", "at"), "fixed.modality: 'modality' is not a JoyfulConfig setting"),
+    (
+        "fixed key unknown",
+        _set("fixed", "modality", "at"),
+        "fixed.modality: 'modality' is not a JoyfulConfig setting",
+    ),
     (
         "fixed value wrong type",
         _set("fixed", "modalities", 3),
         "fixed.modalities: setting 'modalities' must be of type str",
     ),
     ("fixed bool for int", _set("fixed", "batch_size", True), "'batch_size' must be of type int"),
-    ("fixed value breaks rule", _set("fixed", "modalities", "xyz"), "fixed.modalities: --modalities is 'xyz'"),
+    (
+        "fixed value breaks rule",
+        _set("fixed", "modalities", "xyz"),
+        "fixed.modalities: --modalities is 'xyz'",
+    ),
     ("fixed epochs", _set("fixed", "epochs", 3), "set it with budget.max_epochs"),
-    ("searched dataset", _set(P, "dataset", {"type": "categorical", "choices": ["a", "b"]}), "top-level 'dataset' key"),
+    (
+        "searched dataset",
+        _set(P, "dataset", {"type": "categorical", "choices": ["a", "b"]}),
+        "top-level 'dataset' key",
+    ),
     (
         "fixed and searched",
         _set("fixed", "fusion", "hierarchical"),
@@ -232,27 +293,51 @@ INVALID = [
         _delete(P, "encoder_loss_weight", "type"),
         "encoder_loss_weight.type: missing; use one of float, int, categorical",
     ),
-    ("missing high", _delete(P, "encoder_loss_weight", "high"), "a float parameter needs both low and high"),
-    ("low > high", _set(P, "encoder_loss_weight", "low", 0.2), "parameters.encoder_loss_weight: low 0.2 > high 0.1"),
+    (
+        "missing high",
+        _delete(P, "encoder_loss_weight", "high"),
+        "a float parameter needs both low and high",
+    ),
+    (
+        "low > high",
+        _set(P, "encoder_loss_weight", "low", 0.2),
+        "parameters.encoder_loss_weight: low 0.2 > high 0.1",
+    ),
     (
         "low == high",
         _set(P, "encoder_loss_weight", "low", 0.1),
         "low == high == 0.1; to keep it constant, move it to fixed",
     ),
-    ("log with low 0", _set(P, "encoder_loss_weight", "low", 0), "log: true needs low > 0, got low 0.0"),
+    (
+        "log with low 0",
+        _set(P, "encoder_loss_weight", "low", 0),
+        "log: true needs low > 0, got low 0.0",
+    ),
     (
         "log not bool",
         _set(P, "encoder_loss_weight", "log", "yes please"),
         "encoder_loss_weight.log: 'yes please' must be",
     ),
-    ("bool bound", _set(P, "encoder_loss_weight", "low", True), "encoder_loss_weight.low: True must be a number"),
-    ("string bound", _set(P, "encoder_loss_weight", "high", "big"), "encoder_loss_weight.high: 'big' must be a number"),
+    (
+        "bool bound",
+        _set(P, "encoder_loss_weight", "low", True),
+        "encoder_loss_weight.low: True must be a number",
+    ),
+    (
+        "string bound",
+        _set(P, "encoder_loss_weight", "high", "big"),
+        "encoder_loss_weight.high: 'big' must be a number",
+    ),
     (
         "negative loss weight",
         _set(P, "encoder_loss_weight", {"type": "float", "low": -0.1, "high": 0.1}),
         "encoder_loss_weight.low: -0.1 is not a valid value (--encoder_loss_weight is -0.1, but must be a finite number >= 0)",
     ),
-    ("rate out of range", _set(P, "drop_rate", {"type": "float", "low": 0.1, "high": 1.5}), "--drop_rate is 1.5"),
+    (
+        "rate out of range",
+        _set(P, "drop_rate", {"type": "float", "low": 0.1, "high": 1.5}),
+        "--drop_rate is 1.5",
+    ),
     (
         "float for int setting",
         _set(P, "batch_size", {"type": "float", "low": 8, "high": 64}),
@@ -268,8 +353,16 @@ INVALID = [
         _set(P, "optimizer", {"type": "float", "low": 0, "high": 1}),
         "use type: categorical",
     ),
-    ("choices on float", _set(P, "encoder_loss_weight", "choices", [0.1]), "choices applies only to type categorical"),
-    ("low on categorical", _set(P, "fusion", "low", 1), "low does not apply to a categorical parameter"),
+    (
+        "choices on float",
+        _set(P, "encoder_loss_weight", "choices", [0.1]),
+        "choices applies only to type categorical",
+    ),
+    (
+        "low on categorical",
+        _set(P, "fusion", "low", 1),
+        "low does not apply to a categorical parameter",
+    ),
     (
         "empty choices",
         _set(P, "fusion", "choices", []),
@@ -280,7 +373,11 @@ INVALID = [
         _delete(P, "fusion", "choices"),
         "fusion.choices: a categorical parameter needs a non-empty list",
     ),
-    ("duplicate choices", _set(P, "fusion", "choices", ["autofusion", "autofusion"]), "duplicate choice 'autofusion'"),
+    (
+        "duplicate choices",
+        _set(P, "fusion", "choices", ["autofusion", "autofusion"]),
+        "duplicate choice 'autofusion'",
+    ),
     (
         "choice not in registry",
         _set(P, "fusion", "choices", ["autofusion", "gated"]),
@@ -292,8 +389,16 @@ INVALID = [
         "batch_size.choices: setting 'batch_size' must be of type int, got 'big'",
     ),
     ("nested choice", _set(P, "fusion", "choices", [["autofusion"]]), "must be a plain value"),
-    ("bad role", _set(P, "fusion", "role", "fixed"), "fusion.role: 'fixed' is not one of scientific, nuisance"),
-    ("step with log", _set(P, "encoder_loss_weight", "step", 0.01), "step and log: true cannot be combined"),
+    (
+        "bad role",
+        _set(P, "fusion", "role", "fixed"),
+        "fusion.role: 'fixed' is not one of scientific, nuisance",
+    ),
+    (
+        "step with log",
+        _set(P, "encoder_loss_weight", "step", 0.01),
+        "step and log: true cannot be combined",
+    ),
     (
         "step not dividing",
         _set(P, "seqcontext_nlayer", {"type": "int", "low": 1, "high": 4, "step": 2}),
@@ -305,7 +410,11 @@ INVALID = [
         "must be a positive number",
     ),
     ("no parameters", _set(P, {}), "parameters: missing or empty"),
-    ("parameter not a mapping", _set(P, "fusion", "autofusion"), "parameters.fusion: must be a mapping"),
+    (
+        "parameter not a mapping",
+        _set(P, "fusion", "autofusion"),
+        "parameters.fusion: must be a mapping",
+    ),
     (
         "when unknown parameter",
         _set(P, "gate_reg_weight", "when", {"fusio": "hierarchical"}),
@@ -318,7 +427,10 @@ INVALID = [
     ),
     (
         "when on fixed",
-        lambda d: (d["fixed"].update(scheduler="none"), d[P]["gate_reg_weight"].update(when={"scheduler": "none"})),
+        lambda d: (
+            d["fixed"].update(scheduler="none"),
+            d[P]["gate_reg_weight"].update(when={"scheduler": "none"}),
+        ),
         "'scheduler' is fixed, not searched",
     ),
     (
@@ -326,7 +438,11 @@ INVALID = [
         _set(P, "gate_reg_weight", "when", {"encoder_loss_weight": 0.05}),
         "conditions on a float parameter",
     ),
-    ("when on itself", _set(P, "gate_reg_weight", "when", {"gate_reg_weight": 0.01}), "cannot depend on itself"),
+    (
+        "when on itself",
+        _set(P, "gate_reg_weight", "when", {"gate_reg_weight": 0.01}),
+        "cannot depend on itself",
+    ),
     (
         "when out of int range",
         lambda d: (
@@ -337,16 +453,43 @@ INVALID = [
     ),
     (
         "when cycle",
-        lambda d: (d[P]["fusion"].update(when={"reconstruction_loss": "mse"}), d["baseline"].clear()),
+        lambda d: (
+            d[P]["fusion"].update(when={"reconstruction_loss": "mse"}),
+            d["baseline"].clear(),
+        ),
         "'when' conditions form a cycle: fusion -> reconstruction_loss -> fusion",
     ),
-    ("unknown metric", _set("metric", "test_weighted_f1"), "metric: 'test_weighted_f1' is not one of dev_weighted_f1"),
+    (
+        "unknown metric",
+        _set("metric", "test_weighted_f1"),
+        "metric: 'test_weighted_f1' is not one of dev_weighted_f1",
+    ),
     ("bad mode", _set("mode", "maximize"), "mode: 'maximize' must be max or min"),
-    ("loss maximised", _set("metric", "dev_loss"), "dev_loss must be optimised with mode min, not max"),
-    ("f1 minimised", _set("mode", "min"), "dev_weighted_f1 must be optimised with mode max, not min"),
-    ("num_samples 0", _set("budget", "num_samples", 0), "budget.num_samples is 0, but must be >= 1"),
-    ("num_samples float", _set("budget", "num_samples", 2.5), "budget.num_samples is 2.5, but must be an integer"),
-    ("num_samples bool", _set("budget", "num_samples", True), "budget.num_samples is True, but must be an integer"),
+    (
+        "loss maximised",
+        _set("metric", "dev_loss"),
+        "dev_loss must be optimised with mode min, not max",
+    ),
+    (
+        "f1 minimised",
+        _set("mode", "min"),
+        "dev_weighted_f1 must be optimised with mode max, not min",
+    ),
+    (
+        "num_samples 0",
+        _set("budget", "num_samples", 0),
+        "budget.num_samples is 0, but must be >= 1",
+    ),
+    (
+        "num_samples float",
+        _set("budget", "num_samples", 2.5),
+        "budget.num_samples is 2.5, but must be an integer",
+    ),
+    (
+        "num_samples bool",
+        _set("budget", "num_samples", True),
+        "budget.num_samples is True, but must be an integer",
+    ),
     ("max_epochs 0", _set("budget", "max_epochs", 0), "budget.max_epochs is 0, but must be >= 1"),
     ("grace 0", _set("budget", "grace_period", 0), "budget.grace_period is 0, but must be >= 1"),
     (
@@ -354,14 +497,37 @@ INVALID = [
         _set("budget", "grace_period", 9),
         "budget.grace_period is 9, but must be <= budget.max_epochs (8)",
     ),
-    ("reduction factor 1", _set("budget", "reduction_factor", 1), "budget.reduction_factor is 1, but must be >= 2"),
+    (
+        "reduction factor 1",
+        _set("budget", "reduction_factor", 1),
+        "budget.reduction_factor is 1, but must be >= 2",
+    ),
     ("cpus 0", _set("budget", "cpus_per_trial", 0), "budget.cpus_per_trial is 0, but must be > 0"),
-    ("cpus string", _set("budget", "cpus_per_trial", "two"), "budget.cpus_per_trial is 'two', but must be a number"),
-    ("gpus negative", _set("budget", "gpus_per_trial", -0.5), "budget.gpus_per_trial is -0.5, but must be >= 0"),
-    ("max_concurrent negative", _set("budget", "max_concurrent", -1), "budget.max_concurrent is -1, but must be >= 0"),
-    ("checkpoint_every 0", _set("budget", "checkpoint_every", 0), "budget.checkpoint_every is 0, but must be >= 1"),
-    ("checkpoint_every float", _set("budget", "checkpoint_every", 1.5),
-     "budget.checkpoint_every is 1.5, but must be an integer"),
+    (
+        "cpus string",
+        _set("budget", "cpus_per_trial", "two"),
+        "budget.cpus_per_trial is 'two', but must be a number",
+    ),
+    (
+        "gpus negative",
+        _set("budget", "gpus_per_trial", -0.5),
+        "budget.gpus_per_trial is -0.5, but must be >= 0",
+    ),
+    (
+        "max_concurrent negative",
+        _set("budget", "max_concurrent", -1),
+        "budget.max_concurrent is -1, but must be >= 0",
+    ),
+    (
+        "checkpoint_every 0",
+        _set("budget", "checkpoint_every", 0),
+        "budget.checkpoint_every is 0, but must be >= 1",
+    ),
+    (
+        "checkpoint_every float",
+        _set("budget", "checkpoint_every", 1.5),
+        "budget.checkpoint_every is 1.5, but must be an integer",
+    ),
     (
         "baseline not searched",
         _set("baseline", "learning_rate", 1e-3),
@@ -372,7 +538,11 @@ INVALID = [
         _set("baseline", "encoder_loss_weight", 0.5),
         "baseline.encoder_loss_weight: 0.5 is outside the space",
     ),
-    ("baseline bad choice", _set("baseline", "fusion", "gated"), "baseline.fusion: 'gated' is outside the space"),
+    (
+        "baseline bad choice",
+        _set("baseline", "fusion", "gated"),
+        "baseline.fusion: 'gated' is outside the space",
+    ),
     (
         "baseline inactive",
         _set("baseline", "gate_reg_weight", 0.01),
@@ -381,7 +551,9 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize(("change", "fragment"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+@pytest.mark.parametrize(
+    ("change", "fragment"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID]
+)
 def test_invalid_space_is_named(tmp_path, change, fragment):
     with pytest.raises(UserError) as info:
         load(tmp_path, patched(change))
@@ -394,7 +566,10 @@ def test_invalid_space_is_named(tmp_path, change, fragment):
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("dataset: synthetic\nparameters: {fusion: {type: categorical, choices: [a, b]\n", "line 3: invalid YAML"),
+        (
+            "dataset: synthetic\nparameters: {fusion: {type: categorical, choices: [a, b]\n",
+            "line 3: invalid YAML",
+        ),
         ("dataset: synthetic\ndataset: meld\n", "line 2: invalid YAML (duplicate key 'dataset')"),
         ("- dataset\n- synthetic\n", "the top level must be a mapping"),
         ("", "the top level must be a mapping"),
@@ -408,7 +583,9 @@ def test_unparsable_file_is_named(tmp_path, text, fragment):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(UserError, match=r"nope\.yaml: file not found \(shipped spaces: .*synthetic"):
+    with pytest.raises(
+        UserError, match=r"nope\.yaml: file not found \(shipped spaces: .*synthetic"
+    ):
         load_space(tmp_path / "nope.yaml")
 
 
@@ -426,12 +603,16 @@ def test_dataset_mismatch(tmp_path):
 
 
 # --- define-by-run -----------------------------------------------------------------
-def _ask_many(define, n: int = 30, seed: int = 0) -> list[dict]:
+def _space_of(*parameters: Parameter) -> SearchSpace:
+    return SearchSpace("synthetic", tuple(parameters), {}, {}, Budget())
+
+
+def _ask_many(space: SearchSpace, n: int = 30, seed: int = 0) -> list[dict]:
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     seen = []
     for i in range(n):
         trial = study.ask()
-        assert define(trial) is None
+        assert space.suggest(trial) == trial.params
         seen.append(dict(trial.params))
         study.tell(trial, (i * 7919 % 13) / 13)
     return seen
@@ -439,7 +620,7 @@ def _ask_many(define, n: int = 30, seed: int = 0) -> list[dict]:
 
 def test_define_by_run_suggests_conditional_parameters(tmp_path):
     space = load(tmp_path, VALID)
-    seen = _ask_many(space.define_by_run())
+    seen = _ask_many(space)
     branches = {params["fusion"] for params in seen}
     assert branches == {"autofusion", "hierarchical"}
     for params in seen:
@@ -453,23 +634,34 @@ def test_define_by_run_suggests_conditional_parameters(tmp_path):
 
 
 def test_define_by_run_orders_parents_first_and_handles_int_steps():
-    child = Parameter("gate_reg_weight", "float", 1e-3, 0.1, log=True, when={"fusion": "hierarchical"})
+    child = Parameter(
+        "gate_reg_weight", "float", 1e-3, 0.1, log=True, when={"fusion": "hierarchical"}
+    )
     parent = Parameter("fusion", "categorical", choices=("hierarchical",))
     layers = Parameter("seqcontext_nlayer", "int", 1, 5, step=2)
     rate = Parameter("drop_rate", "float", 0.1, 0.5, step=0.1)
-    define = DefineByRun((child, layers, parent, rate))
-    assert [p.name for p in define.parameters] == ["fusion", "gate_reg_weight", "seqcontext_nlayer", "drop_rate"]
-    for params in _ask_many(define, n=12):
+    space = _space_of(child, layers, parent, rate)
+    assert [p.name for p in space.active_parameters({"fusion": "hierarchical"})] == [
+        "fusion",
+        "gate_reg_weight",
+        "seqcontext_nlayer",
+        "drop_rate",
+    ]
+    for params in _ask_many(space, n=12):
         assert set(params) == {"fusion", "gate_reg_weight", "seqcontext_nlayer", "drop_rate"}
         assert params["seqcontext_nlayer"] in (1, 3, 5)
         assert round(params["drop_rate"] * 10) == pytest.approx(params["drop_rate"] * 10)
 
 
 def test_define_by_run_rejects_a_cycle():
-    a = Parameter("fusion", "categorical", choices=("autofusion",), when={"reconstruction_loss": "mse"})
-    b = Parameter("reconstruction_loss", "categorical", choices=("mse",), when={"fusion": "autofusion"})
+    a = Parameter(
+        "fusion", "categorical", choices=("autofusion",), when={"reconstruction_loss": "mse"}
+    )
+    b = Parameter(
+        "reconstruction_loss", "categorical", choices=("mse",), when={"fusion": "autofusion"}
+    )
     with pytest.raises(UserError, match="cycle"):
-        DefineByRun((a, b))
+        _space_of(a, b).suggest(optuna.create_study().ask())
 
 
 def test_define_by_run_suggests_each_parameter_from_its_own_range():
@@ -480,7 +672,7 @@ def test_define_by_run_suggests_each_parameter_from_its_own_range():
     fusion = Parameter("fusion", "categorical", choices=("autofusion", "hierarchical"))
     study = optuna.create_study()
     trial = study.ask()
-    DefineByRun((layers, rate, weight, fusion))(trial)
+    _space_of(layers, rate, weight, fusion).suggest(trial)
     assert trial.distributions == {
         "seqcontext_nlayer": optuna.distributions.IntDistribution(1, 5, step=2),
         "drop_rate": optuna.distributions.FloatDistribution(0.1, 0.5, step=0.1),
@@ -493,7 +685,12 @@ def test_active_parameters_need_active_parents(tmp_path):
     """A grandchild is inactive when its parent is: the parent's value in a config does not count then."""
     layers = {"type": "int", "low": 1, "high": 3, "when": {"reconstruction_loss": "mse"}}
     space = load(tmp_path, patched(_set(P, "seqcontext_nlayer", layers)))
-    values = {"fusion": "autofusion", "encoder_loss_weight": 0.03, "reconstruction_loss": "mse", "seqcontext_nlayer": 2}
+    values = {
+        "fusion": "autofusion",
+        "encoder_loss_weight": 0.03,
+        "reconstruction_loss": "mse",
+        "seqcontext_nlayer": 2,
+    }
     assert [p.name for p in space.active_parameters(values)] == ["fusion", "encoder_loss_weight"]
     assert space.active_point(values) == {"fusion": "autofusion", "encoder_loss_weight": 0.03}
     hierarchical = {**values, "fusion": "hierarchical", "gate_reg_weight": 0.01}
@@ -502,32 +699,67 @@ def test_active_parameters_need_active_parents(tmp_path):
     assert space.point_from({**hierarchical, "seqcontext_nlayer": 7}) is None  # outside the space
     del hierarchical["gate_reg_weight"]
     assert space.point_from(hierarchical) is None  # an active parameter is missing
-    for params in _ask_many(space.define_by_run(), n=20):
+    for params in _ask_many(space, n=20):
         assert set(params) == {p.name for p in space.active_parameters(params)}
 
 
 PARAMETER_MISTAKES = [
     (dict(type="float", low=0.2, high=0.1), "parameters.x: low 0.2 > high 0.1"),
-    (dict(type="int", low=2, high=2), "parameters.x: low == high == 2; to keep it constant, move it to fixed"),
-    (dict(type="float", low=0, high=1, log=True), "parameters.x: log: true needs low > 0, got low 0.0"),
-    (dict(type="float", low=0.1, high=1, log="yes"), "parameters.x.log: 'yes' must be true or false"),
-    (dict(type="int", low=1, high=4, step=2), "parameters.x: high - low (3) must be a multiple of step 2"),
-    (dict(type="float", low=0.1, high=1, step=0.1, log=True), "parameters.x: step and log: true cannot be"),
+    (
+        dict(type="int", low=2, high=2),
+        "parameters.x: low == high == 2; to keep it constant, move it to fixed",
+    ),
+    (
+        dict(type="float", low=0, high=1, log=True),
+        "parameters.x: log: true needs low > 0, got low 0.0",
+    ),
+    (
+        dict(type="float", low=0.1, high=1, log="yes"),
+        "parameters.x.log: 'yes' must be true or false",
+    ),
+    (
+        dict(type="int", low=1, high=4, step=2),
+        "parameters.x: high - low (3) must be a multiple of step 2",
+    ),
+    (
+        dict(type="float", low=0.1, high=1, step=0.1, log=True),
+        "parameters.x: step and log: true cannot be",
+    ),
     (dict(type="int", low=1.5, high=4), "parameters.x.low: 1.5 must be an integer"),
     (dict(type="float", low=0.1, high=float("nan")), "parameters.x.high: nan must be a number"),
     (dict(type="float", high=1.0), "parameters.x: a float parameter needs both low and high"),
-    (dict(type="categorical", choices=()), "parameters.x.choices: a categorical parameter needs a non-empty list"),
+    (
+        dict(type="categorical", choices=()),
+        "parameters.x.choices: a categorical parameter needs a non-empty list",
+    ),
     (dict(type="categorical", choices=("a", "a")), "parameters.x.choices: duplicate choice 'a'"),
-    (dict(type="categorical", choices=("a",), low=1), "parameters.x: low does not apply to a categorical parameter"),
-    (dict(type="float", low=0.1, high=1, choices=(0.5,)), "parameters.x: choices applies only to type categorical"),
+    (
+        dict(type="categorical", choices=("a",), low=1),
+        "parameters.x: low does not apply to a categorical parameter",
+    ),
+    (
+        dict(type="float", low=0.1, high=1, choices=(0.5,)),
+        "parameters.x: choices applies only to type categorical",
+    ),
     (dict(type="normal"), "parameters.x.type: 'normal' is not one of float, int, categorical"),
-    (dict(type="categorical", choices=("a",), role="fixed"), "parameters.x.role: 'fixed' is not one of scientific"),
-    (dict(type="categorical", choices=("a",), when={"x": "a"}), "parameters.x.when.x: a parameter cannot depend on"),
-    (dict(type="categorical", choices=("a",), when={"y": []}), "parameters.x.when.y: needs a value or a non-empty"),
+    (
+        dict(type="categorical", choices=("a",), role="fixed"),
+        "parameters.x.role: 'fixed' is not one of scientific",
+    ),
+    (
+        dict(type="categorical", choices=("a",), when={"x": "a"}),
+        "parameters.x.when.x: a parameter cannot depend on",
+    ),
+    (
+        dict(type="categorical", choices=("a",), when={"y": []}),
+        "parameters.x.when.y: needs a value or a non-empty",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("fields", "message"), PARAMETER_MISTAKES, ids=[m for _, m in PARAMETER_MISTAKES])
+@pytest.mark.parametrize(
+    ("fields", "message"), PARAMETER_MISTAKES, ids=[m for _, m in PARAMETER_MISTAKES]
+)
 def test_parameter_checks_itself(fields, message):
     with pytest.raises(UserError) as info:
         Parameter("x", **fields)
@@ -543,17 +775,43 @@ def test_parameter_stores_float_bounds_and_knows_its_values():
     assert p.value_problem("big") == "must be a number"
 
 
-def test_define_by_run_pickles(tmp_path):
+def test_a_space_pickles_and_samples_the_same(tmp_path):
+    """Tune pickles the searcher with the experiment, and the searcher holds the space."""
     space = load(tmp_path, VALID)
-    define = pickle.loads(pickle.dumps(space.define_by_run()))
-    assert isinstance(define, DefineByRun)
-    assert define.parameters == space.define_by_run().parameters
-    assert _ask_many(define, n=15) == _ask_many(space.define_by_run(), n=15)
+    copy = pickle.loads(pickle.dumps(space))
+    assert copy == space and _ask_many(copy, n=15) == _ask_many(space, n=15)
+
+
+def test_from_unit_spreads_a_sample_over_the_range_and_to_unit_inverts_it():
+    """How a Sobol sample becomes values (the learning-curve table): log ranges evenly in log, grids kept."""
+    rate = Parameter("learning_rate", "float", 1e-4, 1e-2, log=True)
+    assert rate.from_unit(0.0) == pytest.approx(1e-4) and rate.from_unit(0.5) == pytest.approx(1e-3)
+    assert rate.to_unit(1e-3) == pytest.approx(0.5)
+    layers = Parameter("seqcontext_nlayer", "int", 1, 5, step=2)
+    assert [layers.from_unit(u) for u in (0.0, 0.3, 0.6, 0.99)] == [1, 3, 3, 5]
+    fusion = Parameter("fusion", "categorical", choices=("autofusion", "hierarchical"))
+    assert [fusion.from_unit(u) for u in (0.0, 0.49, 0.5, 1.0)] == [
+        "autofusion",
+        "autofusion",
+        "hierarchical",
+        "hierarchical",
+    ]
+    assert fusion.to_unit("hierarchical") == 0.75
+    drop = Parameter("drop_rate", "float", 0.1, 0.5, step=0.1)
+    assert (
+        drop.from_unit(0.33) == pytest.approx(0.2)
+        and drop.value_problem(drop.from_unit(0.77)) is None
+    )
 
 
 # --- baseline, trial config, edges -------------------------------------------------------
 def test_baseline_point_keeps_only_active_parameters(tmp_path):
-    doc = patched(_set("baseline", {"fusion": "hierarchical", "encoder_loss_weight": 0.03, "gate_reg_weight": 0.01}))
+    doc = patched(
+        _set(
+            "baseline",
+            {"fusion": "hierarchical", "encoder_loss_weight": 0.03, "gate_reg_weight": 0.01},
+        )
+    )
     assert load(tmp_path, doc).baseline_point() == {
         "fusion": "hierarchical",
         "encoder_loss_weight": 0.03,
@@ -565,7 +823,10 @@ def test_baseline_point_keeps_only_active_parameters(tmp_path):
 
 
 def test_trial_config_applies_fixed_then_sampled(tmp_path):
-    space = load(tmp_path, patched(_set("fixed", {"modalities": "at", "learning_rate": 1e-4, "seqcontext_nlayer": 1})))
+    space = load(
+        tmp_path,
+        patched(_set("fixed", {"modalities": "at", "learning_rate": 1e-4, "seqcontext_nlayer": 1})),
+    )
     base = JoyfulConfig(dataset="synthetic", modalities="t", learning_rate=1e-2, epochs=3)
     sampled = {
         "fusion": "hierarchical",
@@ -579,7 +840,11 @@ def test_trial_config_applies_fixed_then_sampled(tmp_path):
         1e-4,
         1,
     )  # fixed wins over base
-    assert (config.fusion, config.encoder_loss_weight, config.gate_reg_weight) == ("hierarchical", 0.05, 0.002)
+    assert (config.fusion, config.encoder_loss_weight, config.gate_reg_weight) == (
+        "hierarchical",
+        0.05,
+        0.002,
+    )
     assert config.reconstruction_loss == "smooth_l1"
     assert (config.dataset, config.epochs) == ("synthetic", 3)  # untouched by the space
     assert base.fusion == "autofusion"  # the base is not mutated
@@ -592,18 +857,24 @@ def test_trial_config_applies_fixed_then_sampled(tmp_path):
 def test_at_edge():
     log = Parameter("gate_reg_weight", "float", 1e-4, 1e-1, log=True)
     assert log.at_edge(1.2e-4) and log.at_edge(0.09) and log.at_edge(1e-4)
-    assert not log.at_edge(3e-3) and not log.at_edge(1.5e-4)  # 1.5e-4 is 6% of the log range above low
+    assert not log.at_edge(3e-3) and not log.at_edge(
+        1.5e-4
+    )  # 1.5e-4 is 6% of the log range above low
     linear = Parameter("drop_rate", "float", 0.0, 0.5)
     assert linear.at_edge(0.02) and linear.at_edge(0.49)
     assert not linear.at_edge(0.03) and not linear.at_edge(0.25)
     assert linear.at_edge(0.03, rel=0.1)
     assert Parameter("seqcontext_nlayer", "int", 1, 11).at_edge(1)
-    assert not Parameter("fusion", "categorical", choices=("autofusion", "hierarchical")).at_edge("hierarchical")
+    assert not Parameter("fusion", "categorical", choices=("autofusion", "hierarchical")).at_edge(
+        "hierarchical"
+    )
 
 
 def test_trials_spread_evenly_over_the_scientific_values(tmp_path):
     """Scientific categorical values get an equal share of the search; Optuna fills in the rest of each point."""
-    space = load(tmp_path, VALID)  # fusion has no role: scientific by default; reconstruction_loss is conditional
+    space = load(
+        tmp_path, VALID
+    )  # fusion has no role: scientific by default; reconstruction_loss is conditional
     assert space.strata() == [{"fusion": "autofusion"}, {"fusion": "hierarchical"}]
     baseline = space.baseline_point()
     points = space.stratified_points(11, [baseline])
@@ -618,7 +889,7 @@ def test_trials_spread_evenly_over_the_scientific_values(tmp_path):
     seen = []
     for _ in range(4):
         trial = study.ask()
-        space.define_by_run()(trial)
+        space.suggest(trial)
         seen.append(trial.params)
         study.tell(trial, 0.5)
     assert [p["fusion"] for p in seen] == [p["fusion"] for p in points[:4]]

@@ -9,7 +9,9 @@ from joyful.metrics import weighted_f1
 from tune.stats.bootstrap import Predictions, bootstrap_interval, weighted_f1_of_confusion
 
 
-def _model(seed: int, accuracy: float, lengths: list[int], n_classes: int = 4) -> tuple[np.ndarray, Predictions]:
+def _model(
+    seed: int, accuracy: float, lengths: list[int], n_classes: int = 4
+) -> tuple[np.ndarray, Predictions]:
     rng = np.random.default_rng(seed)
     labels = np.random.default_rng(0).integers(0, n_classes, sum(lengths))
     right = rng.random(len(labels)) < accuracy
@@ -22,7 +24,9 @@ def test_the_weighted_f1_of_a_confusion_matrix_is_sklearns() -> None:
     labels[:3] = 3  # a class never predicted right, one never true: zero division paths
     model = Predictions(labels, np.where(model.predicted == 2, 1, model.predicted), model.dialogue)
     confusion = model.confusions(4, 4).sum(axis=0)
-    assert weighted_f1_of_confusion(confusion, 4) == pytest.approx(weighted_f1(labels, model.predicted))
+    assert weighted_f1_of_confusion(confusion, 4) == pytest.approx(
+        weighted_f1(labels, model.predicted)
+    )
 
 
 def test_the_interval_is_the_percentile_one_over_resampled_dialogues() -> None:
@@ -34,11 +38,18 @@ def test_the_interval_is_the_percentile_one_over_resampled_dialogues() -> None:
     weights = rng.multinomial(len(lengths), np.full(len(lengths), 1 / len(lengths)), size=300)
     scores = []
     for draw in weights:
-        chosen = np.concatenate([np.flatnonzero(model.dialogue == d) for d, times in enumerate(draw)
-                                 for _ in range(times)])
+        chosen = np.concatenate(
+            [
+                np.flatnonzero(model.dialogue == d)
+                for d, times in enumerate(draw)
+                for _ in range(times)
+            ]
+        )
         scores.append(weighted_f1(labels[chosen], model.predicted[chosen]))
     assert interval.estimate == pytest.approx(weighted_f1(labels, model.predicted))
-    assert (interval.low, interval.high) == pytest.approx(tuple(np.quantile(scores, [0.025, 0.975])))
+    assert (interval.low, interval.high) == pytest.approx(
+        tuple(np.quantile(scores, [0.025, 0.975]))
+    )
     assert interval.dialogues == 6 and interval.low <= interval.estimate <= interval.high
 
 
@@ -47,13 +58,20 @@ def test_a_paired_difference_cancels_what_both_models_share() -> None:
     labels, better = _model(4, 0.80, lengths)
     _, worse = _model(5, 0.55, lengths)
     paired = bootstrap_interval(better, worse, n_classes=4, seed=1)
-    assert paired.estimate == pytest.approx(weighted_f1(labels, better.predicted) - weighted_f1(labels, worse.predicted))
+    assert paired.estimate == pytest.approx(
+        weighted_f1(labels, better.predicted) - weighted_f1(labels, worse.predicted)
+    )
     assert paired.low > 0 and not paired.tie
     same = bootstrap_interval(better, better, n_classes=4, seed=1)
     assert (same.estimate, same.low, same.high) == (0.0, 0.0, 0.0) and same.tie
-    close = bootstrap_interval(better, Predictions(labels, np.where(np.arange(len(labels)) == 0, -1 % 4,
-                                                                    better.predicted), better.dialogue),
-                               n_classes=4, seed=1)
+    close = bootstrap_interval(
+        better,
+        Predictions(
+            labels, np.where(np.arange(len(labels)) == 0, -1 % 4, better.predicted), better.dialogue
+        ),
+        n_classes=4,
+        seed=1,
+    )
     assert close.tie  # one utterance apart: no evidence either way
 
 

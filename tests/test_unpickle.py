@@ -85,9 +85,15 @@ def test_forbidden_class_is_refused_and_nothing_runs(tmp_path: Path, name: str) 
 
 @pytest.mark.parametrize("protocol", range(0, pickle.HIGHEST_PROTOCOL + 1))
 def test_records_and_arrays_load_with_every_protocol(protocol: int) -> None:
-    record = Sample(vid="v1", speaker=["M", "F"], label=[0, 3], audio=[np.arange(3, dtype=np.float32)] * 2,
-                    sbert_sentence_embeddings=np.ones((2, 4), dtype=np.float32), visual=None,
-                    extra={"set": {1, 2}, "tuple": (1, 2.5)})
+    record = Sample(
+        vid="v1",
+        speaker=["M", "F"],
+        label=[0, 3],
+        audio=[np.arange(3, dtype=np.float32)] * 2,
+        sbert_sentence_embeddings=np.ones((2, 4), dtype=np.float32),
+        visual=None,
+        extra={"set": {1, 2}, "tuple": (1, 2.5)},
+    )
     loaded = restricted_load(pickle.dumps({"train": [record]}, protocol=protocol), source="test")
     got = loaded["train"][0]
     assert type(got) is Sample and got.vid == "v1" and got.label == [0, 3] and got.visual is None
@@ -138,7 +144,9 @@ def test_codecs_encode_only_rebuilds_latin1_bytes() -> None:
         restricted_load(pickle.dumps(_Codec(), protocol=2), source="t")
 
 
-@pytest.mark.parametrize("raw", [b"\x80\x04\x95", b"not a pickle at all", b"\x80\x05" + b"\xff" * 40])
+@pytest.mark.parametrize(
+    "raw", [b"\x80\x04\x95", b"not a pickle at all", b"\x80\x05" + b"\xff" * 40]
+)
 def test_corrupt_bytes_are_a_user_error(raw: bytes) -> None:
     with pytest.raises(UserError, match="src"):
         restricted_load(raw, source="src")
@@ -149,4 +157,7 @@ def test_a_two_line_unpickler_message_becomes_one_line() -> None:
     with pytest.raises(UserError) as caught:
         restricted_load(b"P0\n.", source="data file x.pkl")
     message = str(caught.value)
-    assert "\n" not in message and "persistent id instruction was encountered, but no persistent_load" in message
+    assert (
+        "\n" not in message
+        and "persistent id instruction was encountered, but no persistent_load" in message
+    )

@@ -29,8 +29,16 @@ from joyful.data.synthetic import generate
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_DIMS = {"a": 8, "t": 16, "v": 12}
-TINY_FIXED = {"modalities": "atv", "seqcontext_nlayer": 1, "fusion_pool_dim": 16, "fusion_hidden": 32,
-              "fusion_latent": 16, "hidden_size": 16, "gnn_nheads": 2, "learning_rate": 1.0e-3}
+TINY_FIXED = {
+    "modalities": "atv",
+    "seqcontext_nlayer": 1,
+    "fusion_pool_dim": 16,
+    "fusion_hidden": 32,
+    "fusion_latent": 16,
+    "hidden_size": 16,
+    "gnn_nheads": 2,
+    "learning_rate": 1.0e-3,
+}
 # One searched float: trials differ, and the baseline (0.03) marks trial 0 exactly.
 TINY_PARAMETERS = {"encoder_loss_weight": {"type": "float", "low": 0.01, "high": 0.1, "log": True}}
 TINY_BASELINE = {"encoder_loss_weight": 0.03}
@@ -42,39 +50,85 @@ SHA_A = "a" * 64
 SHA_B = "b" * 64
 
 
-def best_document(value: float = 0.7, *, sha256: str = SHA_A, metric: str = "dev_weighted_f1", mode: str = "max",
-                  dataset: str = "synthetic", learning_rate: float = 1e-4, search: str = "s1") -> dict:
+def best_document(
+    value: float = 0.7,
+    *,
+    sha256: str = SHA_A,
+    metric: str = "dev_weighted_f1",
+    mode: str = "max",
+    dataset: str = "synthetic",
+    learning_rate: float = 1e-4,
+    search: str = "s1",
+) -> dict:
     """A valid best-config document (as a search writes it, unconfirmed) of an AutoFusion baseline."""
     from joyful.config import JoyfulConfig
     from tune.records import BEST_CONFIG_KIND, BEST_CONFIG_SCHEMA_VERSION
 
-    config = JoyfulConfig(dataset=dataset, seqcontext_nlayer=1, learning_rate=learning_rate).to_dict()
+    config = JoyfulConfig(
+        dataset=dataset, seqcontext_nlayer=1, learning_rate=learning_rate
+    ).to_dict()
     data_path = f"data/{dataset}/data_{dataset}.pkl"
     searched = {"fusion": "autofusion", "encoder_loss_weight": 0.03}
     return {
-        "schema_version": BEST_CONFIG_SCHEMA_VERSION, "kind": BEST_CONFIG_KIND, "dataset": dataset,
-        "modalities": config["modalities"], "data": {"path": data_path, "sha256": sha256}, "config": config,
-        "searched": searched, "metric": {"name": metric, "mode": mode, "value": value, "best_epoch": 7},
+        "schema_version": BEST_CONFIG_SCHEMA_VERSION,
+        "kind": BEST_CONFIG_KIND,
+        "dataset": dataset,
+        "modalities": config["modalities"],
+        "data": {"path": data_path, "sha256": sha256},
+        "config": config,
+        "searched": searched,
+        "metric": {"name": metric, "mode": mode, "value": value, "best_epoch": 7},
         "test": {"weighted_f1": 0.5, "accuracy": 0.55},
-        "single_trial_best": {"trial_id": "t0001", "config": config, "searched": searched, "value": value,
-                              "best_epoch": 7, "checkpoint": None},
+        "single_trial_best": {
+            "trial_id": "t0001",
+            "config": config,
+            "searched": searched,
+            "value": value,
+            "best_epoch": 7,
+            "checkpoint": None,
+        },
         "confirmation": None,
-        "study": {"name": search, "experiment": f"ray_results/{search}/{dataset}",
-                  "space_file": "search_spaces/synthetic.yaml", "space_sha256": "c" * 64,
-                  "space_fingerprint": "d" * 64, "optuna_storage": "results/studies/x.journal",
-                  "optuna_study": search, "num_samples": 4,
-                  "searcher": {"kind": "optuna-tpe", "seed": 0, "baseline_first": searched},
-                  "scheduler": {"kind": "asha", "time_attr": "epoch", "max_t": 8, "grace_period": 2,
-                                "reduction_factor": 2},
-                  "resources": {"cpus_per_trial": 1.0, "gpus_per_trial": 0.0, "max_concurrent": 2},
-                  "trials": {"completed": 4, "early_stopped": 0, "errored": 0, "non_finite": 0},
-                  "started_at": "2025-01-01T00:00:00+00:00", "ended_at": "2025-01-01T01:00:00+00:00",
-                  "search_seconds": 3600.0, "storage_path": "ray_results"},
-        "versions": {"python": "3.11", "torch": "2.4", "ray": "2.60.0", "optuna": "5.0.0", "joyful_tune": "0.1.0"},
+        "study": {
+            "name": search,
+            "experiment": f"ray_results/{search}/{dataset}",
+            "space_file": "search_spaces/synthetic.yaml",
+            "space_sha256": "c" * 64,
+            "space_fingerprint": "d" * 64,
+            "optuna_storage": "results/studies/x.journal",
+            "optuna_study": search,
+            "num_samples": 4,
+            "searcher": {"kind": "optuna-tpe", "seed": 0, "baseline_first": searched},
+            "scheduler": {
+                "kind": "asha",
+                "time_attr": "epoch",
+                "max_t": 8,
+                "grace_period": 2,
+                "reduction_factor": 2,
+            },
+            "resources": {"cpus_per_trial": 1.0, "gpus_per_trial": 0.0, "max_concurrent": 2},
+            "trials": {"completed": 4, "early_stopped": 0, "errored": 0, "non_finite": 0},
+            "started_at": "2025-01-01T00:00:00+00:00",
+            "ended_at": "2025-01-01T01:00:00+00:00",
+            "search_seconds": 3600.0,
+            "storage_path": "ray_results",
+        },
+        "versions": {
+            "python": "3.11",
+            "torch": "2.4",
+            "ray": "2.60.0",
+            "optuna": "5.0.0",
+            "joyful_tune": "0.1.0",
+        },
         "rerun_command": f"python train.py --config results/best_configs/{dataset}.json",
-        "checkpoint": None, "written_at": "2025-01-01T01:00:00+00:00",
+        "checkpoint": None,
+        "written_at": "2025-01-01T01:00:00+00:00",
         "rerun": {"ran": False, "reason": "--no-rerun was given"},
-        "resampling": {"kind": "holdout", "folds": None, "reason": "the space file's choice", "dev_noise": None},
+        "resampling": {
+            "kind": "holdout",
+            "folds": None,
+            "reason": "the space file's choice",
+            "dev_noise": None,
+        },
     }
 
 
@@ -83,9 +137,21 @@ def confirmation_entry(label: str, values: dict[int, float], config: Any = None)
     from joyful.config import JoyfulConfig
     from tune.stats.confirmation import ConfigRuns, SeedRun
 
-    runs = [SeedRun(seed=s, best_dev_weighted_f1=v, best_epoch=2, epochs_run=3, test_weighted_f1=v - 0.01,
-                    test_accuracy=v, dev_weighted_f1=[v - 0.1, v, v - 0.01], train_loss=[1.0, 0.8, 0.7],
-                    train_nll=[0.9, 0.7, 0.6], precision="fp32") for s, v in values.items()]
+    runs = [
+        SeedRun(
+            seed=s,
+            best_dev_weighted_f1=v,
+            best_epoch=2,
+            epochs_run=3,
+            test_weighted_f1=v - 0.01,
+            test_accuracy=v,
+            dev_weighted_f1=[v - 0.1, v, v - 0.01],
+            train_loss=[1.0, 0.8, 0.7],
+            train_nll=[0.9, 0.7, 0.6],
+            precision="fp32",
+        )
+        for s, v in values.items()
+    ]
     return ConfigRuns(label, config or JoyfulConfig(learning_rate=0.001 * (1 + len(label))), runs)
 
 
@@ -104,22 +170,40 @@ def write_data(path: Path, content: Any = None, protocol: int = 4) -> Path:
     return path
 
 
-def space_document(*, num_samples: int = 2, max_epochs: int = 3, grace_period: int | None = None,
-                   reduction_factor: int = 2, max_concurrent: int = 2, fixed: dict | None = None,
-                   parameters: dict | None = None, baseline: dict | None = None,
-                   resampling: str | dict = "holdout") -> dict:
+def space_document(
+    *,
+    num_samples: int = 2,
+    max_epochs: int = 3,
+    grace_period: int | None = None,
+    reduction_factor: int = 2,
+    max_concurrent: int = 2,
+    fixed: dict | None = None,
+    parameters: dict | None = None,
+    baseline: dict | None = None,
+    resampling: str | dict = "holdout",
+) -> dict:
     """A search-space document for data set 'synthetic' with the tiny model (no ASHA stops by default), scored on
     the dev split unless `resampling` says otherwise (the tiny data's dev split is noisy: `auto` would pick cv)."""
-    return copy.deepcopy({
-        "dataset": "synthetic", "metric": "dev_weighted_f1", "mode": "max", "resampling": resampling,
-        "budget": {"num_samples": num_samples, "max_epochs": max_epochs,
-                   "grace_period": max_epochs if grace_period is None else grace_period,
-                   "reduction_factor": reduction_factor, "cpus_per_trial": 1, "gpus_per_trial": 0,
-                   "max_concurrent": max_concurrent},
-        "fixed": {**TINY_FIXED, **(fixed or {})},
-        "parameters": TINY_PARAMETERS if parameters is None else parameters,
-        "baseline": TINY_BASELINE if baseline is None else baseline,
-    })
+    return copy.deepcopy(
+        {
+            "dataset": "synthetic",
+            "metric": "dev_weighted_f1",
+            "mode": "max",
+            "resampling": resampling,
+            "budget": {
+                "num_samples": num_samples,
+                "max_epochs": max_epochs,
+                "grace_period": max_epochs if grace_period is None else grace_period,
+                "reduction_factor": reduction_factor,
+                "cpus_per_trial": 1,
+                "gpus_per_trial": 0,
+                "max_concurrent": max_concurrent,
+            },
+            "fixed": {**TINY_FIXED, **(fixed or {})},
+            "parameters": TINY_PARAMETERS if parameters is None else parameters,
+            "baseline": TINY_BASELINE if baseline is None else baseline,
+        }
+    )
 
 
 def write_space(path: Path, **budget_and_keys: Any) -> Path:
@@ -130,7 +214,9 @@ def write_space(path: Path, **budget_and_keys: Any) -> Path:
 
 def files_under(folder: Path) -> list[Path]:
     """Every regular file below `folder` (empty when it does not exist)."""
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file()) if Path(folder).exists() else []
+    return (
+        sorted(p for p in Path(folder).rglob("*") if p.is_file()) if Path(folder).exists() else []
+    )
 
 
 # --- running the CLIs ------------------------------------------------------------------
@@ -142,9 +228,24 @@ def search_args(data: Path, space: Path, root: Path, name: str = "exp", *extra: 
     Confirmation is off here: these tests are about the search itself (confirmation has its
     own tests), and with it on the published metric would be a confirmed run, not the trial's.
     """
-    return ["--dataset", "synthetic", "--data", str(data), "--space", str(space),
-            "--results-dir", str(root / "results"), "--storage-path", str(root / "ray"), "--name", name,
-            "--quiet", "--confirm-top", "0", *extra]
+    return [
+        "--dataset",
+        "synthetic",
+        "--data",
+        str(data),
+        "--space",
+        str(space),
+        "--results-dir",
+        str(root / "results"),
+        "--storage-path",
+        str(root / "ray"),
+        "--name",
+        name,
+        "--quiet",
+        "--confirm-top",
+        "0",
+        *extra,
+    ]
 
 
 def search_env(ray_tmp: Path | str, fault: Any = None) -> dict[str, str]:
@@ -161,17 +262,32 @@ def search_env(ray_tmp: Path | str, fault: Any = None) -> dict[str, str]:
     return env
 
 
-def run_search(args: list[str], env: dict[str, str], timeout: float = 280) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "tune/search.py", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+def run_search(
+    args: list[str], env: dict[str, str], timeout: float = 280
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "tune/search.py", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def start_search(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     """Start a search in the background; its stdout and stderr go to `log`."""
     handle = log.open("w")
     # A session of its own, like a search started from a terminal: os.killpg(pid, SIGINT) is Ctrl-C.
-    return subprocess.Popen([sys.executable, "tune/search.py", *args], cwd=REPO, env=env, stdout=handle,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "tune/search.py", *args],
+        cwd=REPO,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def short_tmpdir(prefix: str = "jt-") -> Path:
@@ -240,21 +356,41 @@ class CliRunner:
         self.real = os.environ.get("JOYFUL_TEST_REAL_SUBPROCESS") == "1"
         self.server: subprocess.Popen | None = None
         if not self.real:
-            self.server = subprocess.Popen([sys.executable, "-c", _SERVER], cwd=REPO, stdin=subprocess.PIPE,
-                                           stdout=subprocess.PIPE, text=True)
+            self.server = subprocess.Popen(
+                [sys.executable, "-c", _SERVER],
+                cwd=REPO,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
 
-    def __call__(self, script: str, *args: str, env: dict[str, str] | None = None,
-                 timeout: float = 120) -> subprocess.CompletedProcess:
+    def __call__(
+        self, script: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
         env = {**os.environ, **(env or {})}
         env.pop("JOYFUL_TUNE_FAULT", None)
         if self.server is None:
-            return subprocess.run([sys.executable, script, *args], cwd=REPO, env=env, capture_output=True,
-                                  text=True, timeout=timeout)
-        request = {"script": script, "args": list(args), "env": env, "cwd": str(REPO), "timeout": timeout}
+            return subprocess.run(
+                [sys.executable, script, *args],
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+        request = {
+            "script": script,
+            "args": list(args),
+            "env": env,
+            "cwd": str(REPO),
+            "timeout": timeout,
+        }
         self.server.stdin.write(json.dumps(request) + "\n")
         self.server.stdin.flush()
         reply = json.loads(self.server.stdout.readline())
-        return subprocess.CompletedProcess([script, *args], reply["returncode"], reply["stdout"], reply["stderr"])
+        return subprocess.CompletedProcess(
+            [script, *args], reply["returncode"], reply["stdout"], reply["stderr"]
+        )
 
     def close(self) -> None:
         if self.server is not None:
@@ -267,7 +403,9 @@ class CliRunner:
 
 def trial_dirs(experiment: Path) -> list[Path]:
     """The trial folders of a Tune experiment (each holds result.json and checkpoints)."""
-    return sorted(p for p in Path(experiment).iterdir() if p.is_dir() and (p / "params.json").exists())
+    return sorted(
+        p for p in Path(experiment).iterdir() if p.is_dir() and (p / "params.json").exists()
+    )
 
 
 def reported(trial_dir: Path) -> list[dict]:
@@ -288,8 +426,13 @@ def trial_params(trial_dir: Path) -> dict:
     return json.loads((trial_dir / "params.json").read_text())
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, process: subprocess.Popen | None = None,
-             log: Path | None = None) -> Any:
+def wait_for(
+    condition: Callable[[], Any],
+    timeout: float,
+    what: str,
+    process: subprocess.Popen | None = None,
+    log: Path | None = None,
+) -> Any:
     """Poll `condition` until it returns something truthy; fail with `what` (and the log) on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -297,10 +440,15 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, process: s
         if value:
             return value
         if process is not None and process.poll() is not None:
-            raise AssertionError(f"the process ended (status {process.returncode}) before {what}:\n"
-                                 + (log.read_text()[-3000:] if log else ""))
+            raise AssertionError(
+                f"the process ended (status {process.returncode}) before {what}:\n"
+                + (log.read_text()[-3000:] if log else "")
+            )
         time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}:\n" + (log.read_text()[-3000:] if log else ""))
+    raise AssertionError(
+        f"timed out after {timeout:g} s waiting for {what}:\n"
+        + (log.read_text()[-3000:] if log else "")
+    )
 
 
 # --- processes -------------------------------------------------------------------------------

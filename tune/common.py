@@ -1,5 +1,5 @@
-"""The small rules of tune/, each written once: what a score is, what a stored cell holds, how a value and a
-moment are written. Everything in tune/ that needs one of them imports it from here."""
+"""The small rules of tune/, each written once: what a score is, what a stored cell holds, how a
+value and a moment are written. Everything in tune/ that needs one of them imports it from here."""
 
 from __future__ import annotations
 
@@ -12,13 +12,17 @@ __all__ = ["finite", "fmt_value", "present", "slug", "utc_now", "utc_stamp"]
 
 
 def finite(value: Any) -> bool:
-    """Whether `value` is a finite number: a score. Booleans are not numbers here (True is not a wF1 of 1)."""
+    """Whether `value` is a finite number: a score. Booleans are not numbers here (True is not a wF1
+    of 1)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def present(value: Any) -> bool:
-    """Whether a stored cell holds a value (not None, "" or NaN: a parameter inactive in that trial)."""
-    return value is not None and value != "" and not (isinstance(value, float) and math.isnan(value))
+    """Whether a stored cell holds a value (not None, "" or NaN: a parameter inactive in that
+    trial)."""
+    return (
+        value is not None and value != "" and not (isinstance(value, float) and math.isnan(value))
+    )
 
 
 def fmt_value(value: Any) -> str:

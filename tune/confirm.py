@@ -1,20 +1,21 @@
-"""`tune/confirm.py`: confirm a finished search later - its best configurations, the baseline and the untuned
-defaults re-trained over fresh seeds.
+"""`tune/confirm.py`: confirm a finished search later - its best configurations, the baseline and
+the untuned defaults re-trained over fresh seeds.
 
-A single lucky trial is not a finding: a small dev split and the seed each move a score by about as much as the
-hoped-for gain. Confirmation re-trains the top-K configurations of a search, the user's baseline at tuned nuisance
-settings and the untuned defaults, with S new seeds each (never the search's seed), scored as the search scored
-its trials (on the dev split, or on each of its folds), as parallel Ray trials; it reports per configuration the
-mean, std and 95% t-interval of the dev score and the paired difference to the baseline, and the headline
-comparisons with dialogue-bootstrap intervals. The winner is the highest mean dev score; a lead over the baseline
+A single lucky trial is not a finding: a small dev split and the seed each move a score by about as
+much as the hoped-for gain. Confirmation re-trains the top-K configurations of a search, the space's
+baseline at tuned nuisance settings and the untuned defaults, with S new seeds each (never the
+search's seed), scored as the search scored its trials (on the dev split, or on each of its folds),
+as parallel Ray trials; it reports per configuration the mean, std and 95% t-interval of the dev
+score and the paired difference to the baseline, and the headline comparisons with
+dialogue-bootstrap intervals. The winner is the highest mean dev score; a lead over the baseline
 within its interval publishes the baseline.
 
     python tune/confirm.py --dataset meld_text --confirm-top 1
 
-reads the study record and the best config of a finished search (`ResultStore`), plans it as a search whose best
-config exists (`SearchPlan.existing`), runs the publish stage (tune/publish.py) from there, updates it (`confirmation`, `config` set to the
-confirmed winner at its median run, the ensemble and the comparisons) through `ResultStore.update_confirmation`,
-and rebuilds the report.
+reads the study record and the best config of a finished search (`ResultStore`), plans it as a
+search whose best config exists (`SearchPlan.existing`), runs the publish stage (tune/publish.py)
+from there, updates it (`confirmation`, `config` set to the confirmed winner at its median run, the
+ensemble and the comparisons) through `ResultStore.update_confirmation`, and rebuilds the report.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ from tune.plan import SearchPlan
 from tune.publish import publish
 from tune.records import StudyRecord
 from tune.records.store import ResultStore
-from tune.runner.cluster import check_shared_storage, check_storage_path, check_trial_fits, start_ray
+from tune.runner.cluster import (
+    check_shared_storage,
+    check_storage_path,
+    check_trial_fits,
+    start_ray,
+)
 from tune.space import Resampling, load_space
 
 __all__ = ["main"]
@@ -56,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         options = ConfirmOptions.from_namespace(namespace)
-        plan, record = plan_confirmation(options, command=shlex.join(["python", "tune/confirm.py", *argv]))
+        plan, record = plan_confirmation(
+            options, command=shlex.join(["python", "tune/confirm.py", *argv])
+        )
     except UserError as exc:
         print(f"tune/confirm.py: error: {exc}", file=sys.stderr)
         return UserError.exit_code
@@ -64,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def plan_confirmation(options: ConfirmOptions, command: str) -> tuple[SearchPlan, StudyRecord]:
-    """Everything checked before Ray starts: the search's records, the data fingerprint, the resources; the
-    finished search as a plan whose `existing` best config the confirmation adds to."""
+    """Everything checked before Ray starts: the search's records, the data fingerprint, the
+    resources; the finished search as a plan whose `existing` best config the confirmation adds to.
+    """
     import dataclasses
 
     from joyful.run import load_data  # torch: only once the arguments are fine
@@ -76,36 +85,68 @@ def plan_confirmation(options: ConfirmOptions, command: str) -> tuple[SearchPlan
     store = ResultStore(options.results_dir)
     best = store.read_best(options.dataset)
     if best is None:
-        raise UserError(f"no best config at {store.best_config_path(options.dataset)}; run tune/search.py first")
+        raise UserError(
+            f"no best config at {store.best_config_path(options.dataset)}; run tune/search.py first"
+        )
     study = store.read_study(options.dataset)
     if study.name != best.study.name:
-        raise UserError(f"{store.study_path(options.dataset)} (search {study.name!r}) and the best config (search "
-                        f"{best.study.name!r}) come from different searches; re-run the search")
+        raise UserError(
+            f"{store.study_path(options.dataset)} (search {study.name!r}) and the best config "
+            f"(search {best.study.name!r}) come from different searches; re-run the search"
+        )
     space = load_space(study.space_file, options.dataset)
     base = study.base()
     if options.data:
         base = base.replace(data=str(Path(options.data).resolve()))
     data = load_data(base, options.dataset_spec)
     if data.sha256 != study.data_sha256:
-        raise UserError(f"{data.source} is not the data the search used (sha256 {data.sha256[:12]}… vs "
-                        f"{study.data_sha256[:12]}…); pass --data with that file")
+        raise UserError(
+            f"{data.source} is not the data the search used (sha256 {data.sha256[:12]}… vs "
+            f"{study.data_sha256[:12]}…); pass --data with that file"
+        )
     budget = dataclasses.replace(study.budget, **options.resources()).check(flags=True)
     name = options.name or f"confirm-{options.dataset}-{utc_stamp()}"
     storage = check_storage_path(options.storage_path)
     if "://" not in storage and (Path(storage) / study.name / name).exists():
-        raise UserError(f"experiment {Path(storage) / study.name / name} exists; pass another --name")
-    search_options = SearchOptions(dataset=(options.dataset,), results_dir=options.results_dir,
-                                   dataset_spec=options.dataset_spec, storage_path=options.storage_path, name=name,
-                                   confirm_top=options.confirm_top, confirm_seeds=options.confirm_seeds,
-                                   quiet=options.quiet, no_rerun=True, address=options.address)
+        raise UserError(
+            f"experiment {Path(storage) / study.name / name} exists; pass another --name"
+        )
+    search_options = SearchOptions(
+        dataset=(options.dataset,),
+        results_dir=options.results_dir,
+        dataset_spec=options.dataset_spec,
+        storage_path=options.storage_path,
+        name=name,
+        confirm_top=options.confirm_top,
+        confirm_seeds=options.confirm_seeds,
+        quiet=options.quiet,
+        no_rerun=True,
+        address=options.address,
+    )
     references = reference_models(data, base.modalities)
     resampling = Resampling(study.resampling.kind, study.resampling.folds or 5)
     plan = SearchPlan(
-        options=search_options, name=study.name, storage=storage, store=store, dataset=options.dataset, space=space,
-        budget=budget, strategy=study.strategy, base_config=base, data=data, space_fingerprint=study.space_fingerprint,
-        optuna_storage=store.journal_of(study), majority=study.majority, references=references,
-        noise=split_noise(data, references.dev["logistic regression"]), resampling=resampling,
-        resampling_reason=study.resampling.reason, existing=best, command=command, confirmation_name=name)
+        options=search_options,
+        name=study.name,
+        storage=storage,
+        store=store,
+        dataset=options.dataset,
+        space=space,
+        budget=budget,
+        strategy=study.strategy,
+        base_config=base,
+        data=data,
+        space_fingerprint=study.space_fingerprint,
+        optuna_storage=store.journal_of(study),
+        majority=study.majority,
+        references=references,
+        noise=split_noise(data, references.dev["logistic regression"]),
+        resampling=resampling,
+        resampling_reason=study.resampling.reason,
+        existing=best,
+        command=command,
+        confirmation_name=name,
+    )
     plan.check_confirmation()
     plan.study = load_study(plan.optuna_storage, study.name)
     return plan, study

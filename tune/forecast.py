@@ -1,14 +1,16 @@
-"""How long a search will take, from the speed its trials show, and whether another trial fits its time budget.
+"""How long a search will take, from the speed its trials show, and whether another trial fits its
+time budget.
 
-A trial's work is counted in epochs ("units": with cross-validation, every fold's epochs). `Pace` collects the
-seconds each epoch took as the trials report them (under the search's real concurrency, so the slowdown of
-trials sharing a machine is in the figure); a trial's first epoch (kernels built, data moved) is left out once
-later ones exist. `SearchShape` is what the plan knows of the work: trials, epochs per trial, how many run at
-once, and how much successive halving is expected to cut. `Forecast` combines the two.
+A trial's work is counted in epochs ("units": with cross-validation, every fold's epochs). `Pace`
+collects the seconds each epoch took as the trials report them (under the search's real concurrency,
+so the slowdown of trials sharing a machine is in the figure); a trial's first epoch (kernels built,
+data moved) is left out once later ones exist. `SearchShape` is what the plan knows of the work:
+trials, epochs per trial, how many run at once, and how much successive halving is expected to cut.
+`Forecast` combines the two.
 
-Successive halving makes the total uncertain: between every trial running in full and the scheduler stopping
-as many as plain ASHA would (1 - 1/eta of the trials at each rung). The estimate is the middle of that range,
-and the range is printed with it.
+Successive halving makes the total uncertain: between every trial running in full and the scheduler
+stopping as many as plain ASHA would (1 - 1/eta of the trials at each rung). The estimate is the
+middle of that range, and the range is printed with it.
 
 No Ray, no clock of its own: the searcher and the progress line pass the time in.
 """
@@ -22,8 +24,8 @@ from tune.space import rungs, words_of_duration
 
 __all__ = ["Forecast", "Pace", "SearchShape", "TRIAL_OVERHEAD_S", "TimeBudget"]
 
-# Seconds a trial costs beyond its epochs (a worker started or reused, the model built, checkpoints), until
-# finished trials measure it.
+# Seconds a trial costs beyond its epochs (a worker started or reused, the model built,
+# checkpoints), until finished trials measure it.
 TRIAL_OVERHEAD_S = 3.0
 
 
@@ -31,15 +33,20 @@ TRIAL_OVERHEAD_S = 3.0
 class Pace:
     """Seconds per epoch as measured by the trials, and each trial's epochs done so far."""
 
-    epochs: dict[str, list[float]] = field(default_factory=dict)  # trial id -> seconds of each epoch it ran
-    overheads: list[float] = field(default_factory=list)  # finished trials' wall time beyond their epochs
+    epochs: dict[str, list[float]] = field(
+        default_factory=dict
+    )  # trial id -> seconds of each epoch it ran
+    overheads: list[float] = field(
+        default_factory=list
+    )  # finished trials' wall time beyond their epochs
 
     def add_epoch(self, trial_id: str, seconds: float) -> None:
         if seconds >= 0:
             self.epochs.setdefault(trial_id, []).append(float(seconds))
 
     def add_finished(self, trial_id: str, wall_seconds: float) -> None:
-        """A finished trial's wall time: what it took beyond its epochs is the per-trial overhead."""
+        """A finished trial's wall time: what it took beyond its epochs is the per-trial
+        overhead."""
         spent = sum(self.epochs.get(trial_id, []))
         if wall_seconds > 0 and spent > 0:
             self.overheads.append(max(0.0, wall_seconds - spent))
@@ -49,7 +56,8 @@ class Pace:
         return any(self.epochs.values())
 
     def epoch_seconds(self) -> float | None:
-        """The median epoch: every trial's epochs after its first, or the first ones while there are no others."""
+        """The median epoch: every trial's epochs after its first, or the first ones while there are
+        no others."""
         later = [s for times in self.epochs.values() for s in times[1:]]
         first = [times[0] for times in self.epochs.values() if times]
         sample = later if len(later) >= 2 else later + first
@@ -64,9 +72,10 @@ class Pace:
 
 @dataclass(frozen=True)
 class SearchShape:
-    """The work of a search: `trials` of up to `units` epochs each (folds x epochs with cross-validation),
-    `concurrency` at once, scheduler rungs at `rung_units` (epochs into a trial) with `reduction_factor`
-    (none: every trial runs in full); the confirmation's runs and their epochs; the winner's re-run."""
+    """The work of a search: `trials` of up to `units` epochs each (folds x epochs with
+    cross-validation), `concurrency` at once, scheduler rungs at `rung_units` (epochs into a trial)
+    with `reduction_factor` (none: every trial runs in full); the confirmation's runs and their
+    epochs; the winner's re-run."""
 
     trials: int
     units: int
@@ -79,18 +88,42 @@ class SearchShape:
     rerun_epochs: int = 0
 
     @classmethod
-    def of(cls, *, trials: int, epochs: int, folds: int, concurrency: int, grace_period: int,
-           reduction_factor: int, stops_early: bool, confirmation_runs: int = 0, rerun: bool = True) -> SearchShape:
-        """The shape of a search with `folds` (0: the dev split) and a scheduler that `stops_early` or not."""
+    def of(
+        cls,
+        *,
+        trials: int,
+        epochs: int,
+        folds: int,
+        concurrency: int,
+        grace_period: int,
+        reduction_factor: int,
+        stops_early: bool,
+        confirmation_runs: int = 0,
+        rerun: bool = True,
+    ) -> SearchShape:
+        """The shape of a search with `folds` (0: the dev split) and a scheduler that `stops_early`
+        or not."""
         per_fold = epochs if folds else 1
-        scheduled = rungs(1 if folds else grace_period, reduction_factor, folds or epochs) if stops_early else []
-        return cls(trials=trials, units=epochs * max(folds, 1), concurrency=max(1, min(concurrency, trials)), folds=folds,
-                   rung_units=tuple(r * per_fold for r in scheduled), reduction_factor=reduction_factor,
-                   confirmation_runs=confirmation_runs, confirmation_epochs=epochs if confirmation_runs else 0,
-                   rerun_epochs=epochs if rerun else 0)
+        scheduled = (
+            rungs(1 if folds else grace_period, reduction_factor, folds or epochs)
+            if stops_early
+            else []
+        )
+        return cls(
+            trials=trials,
+            units=epochs * max(folds, 1),
+            concurrency=max(1, min(concurrency, trials)),
+            folds=folds,
+            rung_units=tuple(r * per_fold for r in scheduled),
+            reduction_factor=reduction_factor,
+            confirmation_runs=confirmation_runs,
+            confirmation_epochs=epochs if confirmation_runs else 0,
+            rerun_epochs=epochs if rerun else 0,
+        )
 
     def least_share(self) -> float:
-        """The share of a trial's epochs it runs on average if the scheduler stops as many as plain ASHA."""
+        """The share of a trial's epochs it runs on average if the scheduler stops as many as plain
+        ASHA."""
         if not self.rung_units:
             return 1.0
         bounds = [0, *self.rung_units, self.units]
@@ -115,7 +148,8 @@ class Forecast:
         return None if seconds is None else cls(shape, seconds, pace.overhead())
 
     def trial_seconds(self, share: float | None = None) -> float:
-        """One trial's expected wall time, running `share` of its epochs (default: the middle estimate)."""
+        """One trial's expected wall time, running `share` of its epochs (default: the middle
+        estimate)."""
         share = self.middle_share() if share is None else share
         return self.shape.units * share * self.epoch_seconds + self.overhead
 
@@ -131,7 +165,8 @@ class Forecast:
         return self.search_seconds(self.shape.least_share()), self.search_seconds(1.0)
 
     def remaining_search_seconds(self, units_done: int, trials_finished: int) -> float:
-        """What is left of the trial phase once `units_done` epochs ran and `trials_finished` trials ended."""
+        """What is left of the trial phase once `units_done` epochs ran and `trials_finished` trials
+        ended."""
         expected_units = self.shape.trials * self.shape.units * self.middle_share()
         units_left = max(0.0, expected_units - units_done)
         overheads = max(0, self.shape.trials - trials_finished) * self.overhead
@@ -150,45 +185,67 @@ class Forecast:
         return max(0, int(seconds * self.shape.concurrency // self.trial_seconds()))
 
     def words(self, time_budget: float = 0.0) -> str:
-        """The estimate line: total, its parts and range, the work it assumes, and what a budget would run."""
+        """The estimate line: total, its parts and range, the work it assumes, and what a budget
+        would run."""
         low, high = self.search_range()
-        search, confirmation = self.search_seconds(), self.confirmation_seconds() + self.rerun_seconds()
+        search, confirmation = (
+            self.search_seconds(),
+            self.confirmation_seconds() + self.rerun_seconds(),
+        )
         unit = "fold-epoch" if self.shape.folds else "epoch"
-        line = (f"expected time {words_of_duration(search + confirmation)}: the trials "
-                f"{words_of_duration(search)} ({words_of_duration(low)} if the scheduler stops as many trials as "
-                f"plain ASHA, {words_of_duration(high)} if none) - {self.shape.trials} trials x "
-                f"{self.shape.units} epochs at {self.epoch_seconds:.1f} s a {unit}, {self.shape.concurrency} at "
-                f"a time; then the re-run and confirmation {words_of_duration(confirmation)}")
+        line = (
+            f"expected time {words_of_duration(search + confirmation)}: the trials "
+            f"{words_of_duration(search)} ({words_of_duration(low)} if the scheduler stops as many "
+            "trials as "
+            f"plain ASHA, {words_of_duration(high)} if none) - {self.shape.trials} trials x "
+            f"{self.shape.units} epochs at {self.epoch_seconds:.1f} s a {unit}, "
+            f"{self.shape.concurrency} at "
+            f"a time; then the re-run and confirmation {words_of_duration(confirmation)}"
+        )
         if time_budget > 0:
             fits = self.trials_within(max(0.0, time_budget - confirmation))
-            line += f"; the time budget {words_of_duration(time_budget)} runs about {min(fits, self.shape.trials)}"
+            line += (
+                f"; the time budget {words_of_duration(time_budget)} runs about "
+                f"{min(fits, self.shape.trials)}"
+            )
         else:
-            line += (f"; --time-budget {_minutes(search + confirmation)} would run all of them, "
-                     f"--time-budget {_minutes((search + confirmation) / 2)} about "
-                     f"{self.trials_within(max(0.0, (search + confirmation) / 2 - confirmation))}")
+            line += (
+                f"; --time-budget {_minutes(search + confirmation)} would run all of them, "
+                f"--time-budget {_minutes((search + confirmation) / 2)} about "
+                f"{self.trials_within(max(0.0, (search + confirmation) / 2 - confirmation))}"
+            )
         return line
 
 
 @dataclass(frozen=True)
 class TimeBudget:
-    """A search's wall-time limit: `seconds` in all, of which `spent` went to earlier invocations' trials (a
-    resumed search keeps what is left). Times are seconds since this invocation's trials started."""
+    """A search's wall-time limit: `seconds` in all, of which `spent` went to earlier invocations'
+    trials (a resumed search keeps what is left). Times are seconds since this invocation's trials
+    started."""
 
     seconds: float
     spent: float = 0.0
 
     def search_deadline(self, forecast: Forecast) -> float:
-        """When the last trial should end: what is left, less the expected re-run and confirmation."""
-        return self.seconds - self.spent - forecast.confirmation_seconds() - forecast.rerun_seconds()
+        """When the last trial should end: what is left, less the expected re-run and
+        confirmation."""
+        return (
+            self.seconds - self.spent - forecast.confirmation_seconds() - forecast.rerun_seconds()
+        )
 
     def decide(self, elapsed: float, forecast: Forecast | None, started: int, slots: int) -> str:
-        """"start" when a trial started now is expected to end by the search's deadline, "done" when none will
-        any more; before any epoch was measured the first wave starts (one trial per slot) and the rest "wait"."""
+        """What to do with a new trial: "start" it when it is expected to end by the search's
+        deadline, "done" when none will any more; before any epoch was measured the first wave
+        starts (one trial per slot) and the rest "wait"."""
         if elapsed >= self.seconds - self.spent:
             return "done"
         if forecast is None:
             return "start" if started < slots else "wait"
-        return "start" if elapsed + forecast.trial_seconds() <= self.search_deadline(forecast) else "done"
+        return (
+            "start"
+            if elapsed + forecast.trial_seconds() <= self.search_deadline(forecast)
+            else "done"
+        )
 
 
 def _minutes(seconds: float) -> str:

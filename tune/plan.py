@@ -1,44 +1,44 @@
-"""One data set's search, planned and checked before Ray starts, and passed whole to what runs it (`SearchPlan`).
+"""One data set's search, planned and checked before Ray starts, and passed whole to what runs it
+(`SearchPlan`).
 
-The plan holds the invocation's options (`SearchOptions`, whole), the data, the space with its budget and
-strategy as the command line and a resumed study leave them, the resampling, the references, the warm start,
-and - once the search has opened it - the Optuna study itself. It builds the search's sampler, scheduler and
-their records, and the study record; `tune.runner.tuner.run_search(plan)` and `tune.publish.publish(plan, run)`
-take it. No Ray here: a refused search costs seconds and leaves nothing behind (`CreatedFolders`).
+The plan holds the invocation's options (`SearchOptions`, whole), the data, the space with its
+budget and strategy as the command line and a resumed study leave them, the resampling, the
+references, the warm start, and - once the search has opened it - the Optuna study itself. It builds
+the search's sampler, scheduler and their records, and the study record;
+`tune.runner.tuner.run_search(plan)` and `tune.publish.publish(plan, run)` take it. No Ray here: a
+refused search costs seconds and leaves nothing behind (`CreatedFolders`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from joyful.config import JoyfulConfig
 from joyful.data.dialogues import DialogueData
-from joyful.datasets import check_dataset_name, resolve_dataset
-from joyful.errors import UserError
-from joyful.io import check_data_file, portable_path
+from joyful.io import portable_path
 from tune.forecast import SearchShape, TimeBudget
 from tune.options import SearchOptions
 from tune.records import BestConfig, MajorityLevel, StudyRecord
 from tune.records import Resampling as ResamplingRecord
 from tune.records.store import ResultStore
-from tune.space import Budget, Resampling, SearchSpace, Strategy, resolve_space
+from tune.space import Budget, Resampling, SearchSpace, Strategy
 from tune.stats.candidates import confirm_seed_count
 from tune.stats.noise import SplitNoise
 from tune.stats.references import ReferenceModels
 from tune.study.warm_start import WarmStart
 
-__all__ = ["CreatedFolders", "SearchPlan", "check_dataset", "learning_concurrency", "plan_dataset", "resolve_settings"]
+__all__ = ["SearchPlan", "learning_concurrency"]
 
 
 @dataclass
 class SearchPlan:
-    """One data set's search, checked (see the module docstring). `existing` is the published best config a
-    later confirmation (tune/confirm.py) adds to; `command` that confirmation's command line."""
+    """One data set's search, checked (see the module docstring). `existing` is the published best
+    config a later confirmation (tune/confirm.py) adds to; `command` that confirmation's command
+    line."""
 
     options: SearchOptions
     name: str  # the search's name: its Ray experiment and its Optuna study
@@ -59,13 +59,18 @@ class SearchPlan:
     resampling_reason: str
     resume: bool = False  # continues an experiment (else it starts now)
     warm_start: WarmStart | None = None
-    finished_at: str | None = None  # with --resume: when the search already finished (nothing left to do)
+    finished_at: str | None = (
+        None  # with --resume: when the search already finished (nothing left to do)
+    )
     existing: BestConfig | None = None
     command: str | None = None
     confirmation_name: str = ""
-    study: Any = None  # the open Optuna study, once `tune.study.opening.open_study` made or loaded it
+    study: Any = (
+        None  # the open Optuna study, once `tune.study.opening.open_study` made or loaded it
+    )
 
-    # --- what the search is --------------------------------------------------------------------------------
+    # --- what the search is
+    # --------------------------------------------------------------------------------
     @property
     def experiment_root(self) -> str:
         return f"{self.storage.rstrip('/')}/{self.name}"
@@ -80,8 +85,9 @@ class SearchPlan:
         return self.resampling.folds if self.resampling.cv else 0
 
     def fidelity(self) -> tuple[str, int, int]:
-        """What a trial's budget counts, its maximum and the first rung: epochs on the dev split (grace period from
-        the budget), or folds with cross-validation (the first rung after one fold)."""
+        """What a trial's budget counts, its maximum and the first rung: epochs on the dev split
+        (grace period from the budget), or folds with cross-validation (the first rung after one
+        fold)."""
         if self.folds:
             return "fold", self.folds, 1
         return "epoch", self.budget.max_epochs, self.budget.grace_period
@@ -97,12 +103,17 @@ class SearchPlan:
     @property
     def fingerprints(self) -> dict[str, str]:
         """The Optuna study's user attributes: what a warm start must match."""
-        return {"dataset": self.dataset, "data_sha256": self.data.sha256, "space_fingerprint": self.space_fingerprint,
-                "space_file": portable_path(self.space.path) or ""}
+        return {
+            "dataset": self.dataset,
+            "data_sha256": self.data.sha256,
+            "space_fingerprint": self.space_fingerprint,
+            "space_file": portable_path(self.space.path) or "",
+        }
 
     def queued(self) -> list[dict[str, Any]]:
-        """The points run before any proposal: the baseline (unless a warm start holds a trial of it already: one
-        with the baseline's values, whatever the settings it leaves open), then earlier winners."""
+        """The points run before any proposal: the baseline (unless a warm start holds a trial of it
+        already: one with the baseline's values, whatever the settings it leaves open), then earlier
+        winners."""
         learned = [t.params for t in self.warm_start.trials] if self.warm_start else []
         baseline = self.space.baseline_point()
         ran = any(all(params.get(k) == v for k, v in baseline.items()) for params in learned)
@@ -113,7 +124,8 @@ class SearchPlan:
         return TimeBudget(self.budget.time_budget) if self.budget.time_budget > 0 else None
 
     def confirmation_runs(self, top: int | None = None) -> int:
-        """Runs of the confirmation: baseline, defaults, `top` candidates and a proposal, each seed and fold."""
+        """Runs of the confirmation: baseline, defaults, `top` candidates and a proposal, each seed
+        and fold."""
         top = self.options.confirm_top if top is None else top
         if top <= 0:
             return 0
@@ -121,33 +133,48 @@ class SearchPlan:
         return entries * self.confirm_seeds * max(self.folds, 1)
 
     def concurrency(self, slots: int) -> tuple[int, str]:
-        """Trials at once on `slots` free trial slots, and why: the budget's `max_concurrent`, else as many as
-        the slots allow and as still let the sampler learn from finished trials (`learning_concurrency`)."""
+        """Trials at once on `slots` free trial slots, and why: the budget's `max_concurrent`, else
+        as many as the slots allow and as still let the sampler learn from finished trials
+        (`learning_concurrency`)."""
         if self.budget.max_concurrent:
             return self.budget.max_concurrent, "budget.max_concurrent"
         arms = len(self.space.arms())
         cap = learning_concurrency(self.budget.num_samples, arms, self.startup())
         if self.strategy.sampler == "random" or slots <= cap:
             return max(1, slots), "the free trial slots"
-        return cap, (f"at most {cap} of {slots} trial slots, so that the sampler's model proposes at least half of "
-                     f"the {self.budget.num_samples} trials; raise --num-samples or --time-budget to use more")
+        return cap, (
+            f"at most {cap} of {slots} trial slots, so that the sampler's model proposes at least "
+            "half of "
+            f"the {self.budget.num_samples} trials; raise --num-samples or --time-budget to use "
+            "more"
+        )
 
     def startup(self) -> int:
         from tune.sampling import default_startup
 
         arms = len(self.space.arms())
-        return self.strategy.startup_trials or default_startup(self.strategy.sampler, self.budget.num_samples / arms)
+        return self.strategy.startup_trials or default_startup(
+            self.strategy.sampler, self.budget.num_samples / arms
+        )
 
     def shape(self, concurrency: int) -> SearchShape:
-        return SearchShape.of(trials=self.budget.num_samples, epochs=self.budget.max_epochs, folds=self.folds,
-                              concurrency=concurrency, grace_period=self.budget.grace_period,
-                              reduction_factor=self.budget.reduction_factor,
-                              stops_early=self.strategy.scheduler != "fifo", confirmation_runs=self.confirmation_runs(),
-                              rerun=not self.options.no_rerun)
+        return SearchShape.of(
+            trials=self.budget.num_samples,
+            epochs=self.budget.max_epochs,
+            folds=self.folds,
+            concurrency=concurrency,
+            grace_period=self.budget.grace_period,
+            reduction_factor=self.budget.reduction_factor,
+            stops_early=self.strategy.scheduler != "fifo",
+            confirmation_runs=self.confirmation_runs(),
+            rerun=not self.options.no_rerun,
+        )
 
-    # --- what it builds --------------------------------------------------------------------------------------
+    # --- what it builds
+    # --------------------------------------------------------------------------------------
     def build_scheduler(self) -> Any:
-        """The Ray scheduler the strategy names (patient successive halving, plain ASHA, or none)."""
+        """The Ray scheduler the strategy names (patient successive halving, plain ASHA, or
+        none)."""
         from ray.tune.schedulers import FIFOScheduler
 
         from tune.runner.scheduler import PatientHalving
@@ -155,149 +182,59 @@ class SearchPlan:
         if self.strategy.scheduler == "fifo":
             return FIFOScheduler()
         time_attr, max_t, grace = self.fidelity()
-        return PatientHalving(time_attr=time_attr, max_t=max_t, grace_period=grace,
-                              reduction_factor=self.budget.reduction_factor, floor=self.majority.dev_weighted_f1,
-                              noise=self.noise, patient=self.strategy.scheduler == "patient")
+        return PatientHalving(
+            time_attr=time_attr,
+            max_t=max_t,
+            grace_period=grace,
+            reduction_factor=self.budget.reduction_factor,
+            floor=self.majority.dev_weighted_f1,
+            noise=self.noise,
+            patient=self.strategy.scheduler == "patient",
+        )
 
     def resampling_record(self) -> ResamplingRecord:
         """How the search scores its trials, as its records keep it."""
-        return ResamplingRecord(kind=self.resampling.kind, folds=self.folds or None, reason=self.resampling_reason,
-                                dev_noise=self.noise.dev_se)
+        return ResamplingRecord(
+            kind=self.resampling.kind,
+            folds=self.folds or None,
+            reason=self.resampling_reason,
+            dev_noise=self.noise.dev_se,
+        )
 
     def study_record(self, run: Any) -> StudyRecord:
         """The record of this search after `run` (a `tune.runner.tuner.SearchRun`)."""
         from tune.study.story import search_times
 
         return StudyRecord(
-            dataset=self.dataset, name=self.name, metric=self.space.metric, mode=self.space.mode,
-            space_file=portable_path(self.space.path) or "", space_sha256=self.space.sha256,
-            space_fingerprint=self.space_fingerprint, data_path=portable_path(self.data.source) or "",
-            data_sha256=self.data.sha256, base_config=self.base_config.to_dict(), budget=self.budget,
-            strategy=dataclasses.asdict(self.strategy), optuna_storage=portable_path(self.optuna_storage) or "",
-            optuna_study=self.name, trials=run.trials, majority=self.majority, resampling=self.resampling_record(),
-            warm_start=self.warm_start.summary() if self.warm_start else None, sampling=run.sampling,
-            ending=run.ending, **search_times(self.study))
+            dataset=self.dataset,
+            name=self.name,
+            metric=self.space.metric,
+            mode=self.space.mode,
+            space_file=portable_path(self.space.path) or "",
+            space_sha256=self.space.sha256,
+            space_fingerprint=self.space_fingerprint,
+            data_path=portable_path(self.data.source) or "",
+            data_sha256=self.data.sha256,
+            base_config=self.base_config.to_dict(),
+            budget=self.budget,
+            strategy=dataclasses.asdict(self.strategy),
+            optuna_storage=portable_path(self.optuna_storage) or "",
+            optuna_study=self.name,
+            trials=run.trials,
+            majority=self.majority,
+            resampling=self.resampling_record(),
+            warm_start=self.warm_start.summary() if self.warm_start else None,
+            sampling=run.sampling,
+            ending=run.ending,
+            **search_times(self.study),
+        )
 
 
 def learning_concurrency(trials: int, arms: int, startup: int) -> int:
     """The most trials at once that still leave at least half of `trials` to the sampler's model.
 
-    Trial k (in the order asked, from 0) is asked when about k - c + 1 trials have finished, a share 1/arms of
-    them in its own arm; its model proposes once `startup` of them are done, so from k = arms x startup + c - 1
-    on. Half of the trials are model-proposed when c <= trials/2 - arms x startup + 1."""
+    Trial k (in the order asked, from 0) is asked when about k - c + 1 trials have finished, a share
+    1/arms of them in its own arm; its model proposes once `startup` of them are done, so from k =
+    arms x startup + c - 1 on. Half of the trials are model-proposed when c <= trials/2 - arms x
+    startup + 1."""
     return max(1, math.floor(trials / 2 - arms * startup + 1))
-
-
-def resolve_settings(space: SearchSpace, options: SearchOptions) -> tuple[Budget, Strategy]:
-    """The space file's budget and strategy with the command line's flags, checked (errors name the flag)."""
-    budget, strategy = space.budget, space.strategy
-    if given := options.section_overrides("budget"):
-        budget = dataclasses.replace(budget, **given).check(flags=True)
-    if given := options.section_overrides("strategy"):
-        strategy = dataclasses.replace(strategy, **given).check(flags=True)
-    return budget, strategy
-
-
-def check_dataset(dataset: str, data_path: str | None, space_path: str | None, options: SearchOptions, *,
-                  announce: bool = True) -> tuple[SearchSpace, Budget, Strategy]:
-    """What can be checked of one data set's search without torch: its name, spec, space file, budget, strategy
-    and data path (a mistake there is one line within a second). `announce` prints which space file is used when
-    it is not the data set's own."""
-    check_dataset_name(dataset)
-    resolve_dataset(dataset, options.dataset_spec)
-    space, note = resolve_space(dataset, space_path)
-    if note and announce:
-        print(f"{dataset}: {note}")
-    budget, strategy = resolve_settings(space, options)
-    if data_path:
-        check_data_file(Path(data_path))
-    return space, budget, strategy
-
-
-def plan_dataset(dataset: str, data_path: str | None, space_path: str | None, options: SearchOptions, *,
-                 name: str, storage: str, store: ResultStore, resume: bool = False, checked: bool = False
-                 ) -> SearchPlan:
-    """One data set's search, checked: `name` is the search's (its Optuna study's) name, `storage` its checked
-    experiment storage; `resume` continues the study `name` with its stored budget and strategy; `checked`:
-    `check_dataset` ran already and said which space file it uses."""
-    from joyful.run import load_data  # torch: only once the arguments are fine
-    from tune.stats.noise import split_noise
-    from tune.stats.references import majority_level, reference_models
-    from tune.study.storage import load_study, space_fingerprint, study_exists
-    from tune.study.story import finished, stored_resampling
-    from tune.study.warm_start import plan_warm_start
-
-    space, budget, strategy = check_dataset(dataset, data_path, space_path, options, announce=not checked)
-    values = {**JoyfulConfig(dataset=dataset).to_dict(), **space.fixed, "dataset": dataset}
-    if data_path:
-        values["data"] = portable_path(data_path)  # as result files record it; errors name the path as given
-    base = JoyfulConfig.from_dict(values, source=f"search space {space.path}")
-    where = base.replace(data=str(Path(data_path).resolve())) if data_path else base
-    data = load_data(where, options.dataset_spec, check_modalities="modalities" in space.fixed)
-    if "modalities" not in space.fixed:  # the space leaves them open: every modality the file has
-        base = base.replace(modalities="".join(m for m in "atv" if m in data.modality_dims))
-    if not base.data:
-        base = base.replace(data=portable_path(data.source))
-    fingerprint = space_fingerprint(space)
-    optuna_storage = options.optuna_storage or store.optuna_storage_path(dataset, data.sha256, fingerprint)
-    stored = load_study(optuna_storage, name) if resume and study_exists(optuna_storage, name) else None
-    finished_at = None
-    if stored is not None:
-        budget, strategy = resumed_settings(stored, name, options, budget, strategy)
-        finished_at = finished(stored)
-    base = base.replace(epochs=budget.max_epochs, num_threads=max(1, int(budget.cpus_per_trial)))
-    references = reference_models(data, base.modalities)
-    dev_noise = split_noise(data, references.dev["logistic regression"])
-    resampling, reason = space.resampling.resolve(dev_noise.dev_se)
-    if stored is not None and (kept := stored_resampling(stored)):
-        # The search goes on as it started; its record keeps the reason given then.
-        resampling, reason = kept[0], kept[1] or f"resampling: {kept[0].kind} (as the search started)"
-    print(f"{dataset}: {reason}")
-    plan = SearchPlan(options=options, name=name, storage=storage, store=store, dataset=dataset, space=space,
-                      budget=budget, strategy=strategy, base_config=base, data=data, space_fingerprint=fingerprint,
-                      optuna_storage=optuna_storage, majority=majority_level(data, pooled=resampling.cv),
-                      references=references,
-                      noise=dataclasses.replace(dev_noise, folds=resampling.folds if resampling.cv else 0),
-                      resampling=resampling, resampling_reason=reason, resume=resume, finished_at=finished_at,
-                      confirmation_name=f"{dataset}-confirm")
-    if options.warm_start:
-        plan.warm_start = plan_warm_start(options.warm_start, dataset=dataset, space=space,
-                                          fingerprints=plan.fingerprints, optuna_storage=optuna_storage,
-                                          store=store, exclude=name)
-    return plan
-
-
-def resumed_settings(study: Any, name: str, options: SearchOptions, budget: Budget, strategy: Strategy
-                     ) -> tuple[Budget, Strategy]:
-    """The budget and strategy the resumed search `name` continues with: those it started with (stored in its
-    Optuna study), never the space file's or new flags' - a flag that differs from them is refused."""
-    from tune.study.story import stored_budget, stored_strategy
-
-    kept_budget, kept_strategy = stored_budget(study) or budget, stored_strategy(study) or strategy
-    conflicts = [f"--{flag.replace('_', '-')} {value} (it ran with {getattr(kept, flag)})"
-                 for kept, section in ((kept_budget, "budget"), (kept_strategy, "strategy"))
-                 for flag, value in options.section_overrides(section).items() if value != getattr(kept, flag)]
-    if conflicts:
-        raise UserError(f"--resume continues search {name!r} with the budget and strategy it started with; drop "
-                        + ", ".join(conflicts))
-    return kept_budget, kept_strategy
-
-
-class CreatedFolders:
-    """The storage and results folders a search is about to create: removed again, when they hold no file,
-    if the search is refused before any trial ran (a refused search leaves nothing behind)."""
-
-    def __init__(self, *paths: str) -> None:
-        self.new = [self._topmost_missing(Path(p).resolve()) for p in paths if "://" not in p and not Path(p).exists()]
-
-    @staticmethod
-    def _topmost_missing(path: Path) -> Path:
-        """The highest folder of `path` that does not exist yet (mkdir(parents=True) creates it too)."""
-        while not path.parent.exists():
-            path = path.parent
-        return path
-
-    def remove_empty(self) -> None:
-        for root in self.new:
-            if root.is_dir() and not any(path.is_file() for path in root.rglob("*")):
-                shutil.rmtree(root, ignore_errors=True)

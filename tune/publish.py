@@ -1,14 +1,16 @@
-"""The publish stage, once for both commands: after a search's trials (tune/search.py) or for a later
-confirmation of a finished search (tune/confirm.py).
+"""The publish stage, once for both commands: after a search's trials (tune/search.py) or for a
+later confirmation of a finished search (tune/confirm.py).
 
-    study record -> winner -> re-run (search) -> best config -> confirmation -> ensemble -> references
-    -> best-config file (kept only if better) -> disk -> Optuna story -> report -> tracking -> summary
+    study record -> winner -> re-run (search) -> best config -> confirmation -> ensemble ->
+    references -> best-config file (kept only if better) -> disk -> Optuna story -> report ->
+    tracking -> summary
 
-`publish(plan, record)` runs the whole stage for the search of `plan` (a `tune.plan.SearchPlan`, its Optuna
-study open) whose trials `record` holds. Training goes through the same code path as `train.py` (no Ray) for the
-re-run, and through Ray for the confirmation. What an interrupted stage has done is kept: the re-run's result
-is stored in the Optuna study, the confirmation's finished runs in its Ray experiment, so `--resume` does
-neither again. With a time budget the confirmation is cut to what is left of it.
+`publish(plan, record)` runs the whole stage for the search of `plan` (a `tune.plan.SearchPlan`, its
+Optuna study open) whose trials `record` holds. Training goes through the same code path as
+`train.py` (no Ray) for the re-run, and through Ray for the confirmation. What an interrupted stage
+has done is kept: the re-run's result is stored in the Optuna study, the confirmation's finished
+runs in its Ray experiment, so `--resume` does neither again. With a time budget the confirmation is
+cut to what is left of it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ import sys
 
 from joyful.config import JoyfulConfig
 from tune.plan import SearchPlan
-from tune.records import BestConfig, Comparison, Rerun, StudyRecord, TestScores, TrialRecord, choose_winner
+from tune.records import (
+    BestConfig,
+    Comparison,
+    Rerun,
+    StudyRecord,
+    TestScores,
+    TrialRecord,
+    choose_winner,
+)
 from tune.records.building import best_from_search, confirmed, winner_config
 from tune.records.disk import tidy_disk
 from tune.records.store import PublishOutcome
@@ -44,19 +54,25 @@ def publish(plan: SearchPlan, record: StudyRecord) -> int:
     winner = choose_winner(record.trials)
     print_summary(record, winner)
     if winner is None:
-        print(f"{dataset}: no trial finished with a finite score; nothing published", file=sys.stderr)
+        print(
+            f"{dataset}: no trial finished with a finite score; nothing published", file=sys.stderr
+        )
         _tell(plan, record, None, None, None)
         return 1
     best = plan.existing if plan.existing is not None else _offer_from_search(plan, record, winner)
     result = None
     if top > 0:
         result = _confirm(plan, record, top)
-        from tune.runner.ensemble_files import keep_ensemble  # Ray checkpoints: only once confirmation ran
+        from tune.runner.ensemble_files import (
+            keep_ensemble,
+        )  # Ray checkpoints: only once confirmation ran
 
         best = keep_ensemble(confirmed(best, result, plan.space, plan.command), result, store)
         print_confirmation(best.confirmation)
-    best = best.replace(references=plan.references.record,
-                        comparisons=_comparisons(plan, best, result, plan.references) if result is not None else [])
+    best = best.replace(
+        references=plan.references.record,
+        comparisons=_comparisons(plan, best, result, plan.references) if result is not None else [],
+    )
     for line in [c.words() for c in best.comparisons]:
         print(f"{dataset}: {line}")
     verdict = judge(published_test(best), best.references)
@@ -74,8 +90,9 @@ def publish(plan: SearchPlan, record: StudyRecord) -> int:
 
 
 def confirmation_top(plan: SearchPlan, record: StudyRecord) -> tuple[int, str]:
-    """How many configurations beside the baseline confirmation re-trains, and what was left out to fit the time
-    budget: --confirm-top, cut (not below 1) until the expected confirmation fits what is left of the budget."""
+    """How many configurations beside the baseline confirmation re-trains, and what was left out to
+    fit the time budget: --confirm-top, cut (not below 1) until the expected confirmation fits what
+    is left of the budget."""
     top = plan.options.confirm_top
     if top <= 0 or plan.time_budget is None or not record.trials:
         return top, ""
@@ -83,7 +100,9 @@ def confirmation_top(plan: SearchPlan, record: StudyRecord) -> tuple[int, str]:
 
     if record.ending is None or not record.ending.epoch_seconds:
         return top, ""
-    concurrency = record.sampling.concurrency if record.sampling and record.sampling.concurrency else 1
+    concurrency = (
+        record.sampling.concurrency if record.sampling and record.sampling.concurrency else 1
+    )
     forecast = Forecast(plan.shape(concurrency), record.ending.epoch_seconds)
     left = plan.budget.time_budget - record.search_seconds - forecast.rerun_seconds()
     fits = top
@@ -91,16 +110,20 @@ def confirmation_top(plan: SearchPlan, record: StudyRecord) -> tuple[int, str]:
         fits -= 1
     if fits == top:
         return top, ""
-    return fits, (f"confirmation cut from the top {top} to the top {fits} configuration(s) to fit what is left of "
-                  f"the time budget ({max(0.0, left) / 60:.0f} min)")
+    return fits, (
+        f"confirmation cut from the top {top} to the top {fits} configuration(s) to fit what is "
+        f"left of the time budget ({max(0.0, left) / 60:.0f} min)"
+    )
 
 
-# --- the steps -------------------------------------------------------------------------------------------
+# --- the steps
+# -------------------------------------------------------------------------------------------
 
 
 def _offer_from_search(plan: SearchPlan, record: StudyRecord, winner: TrialRecord) -> BestConfig:
-    """The best config a finished search offers: its winner, re-run through the training code path unless the
-    search says why not (a re-run done before an interruption is taken from the Optuna study)."""
+    """The best config a finished search offers: its winner, re-run through the training code path
+    unless the search says why not (a re-run done before an interruption is taken from the Optuna
+    study)."""
     from tune.study.story import recall_rerun, remember_rerun  # Optuna: only once trials have run
 
     rerun, test = Rerun(ran=False, reason="--no-rerun was given"), None
@@ -108,34 +131,58 @@ def _offer_from_search(plan: SearchPlan, record: StudyRecord, winner: TrialRecor
         remembered = recall_rerun(plan.study, winner.trial_id)
         if remembered is not None:
             rerun, test = remembered
-            print(f"re-run of the winner ({winner.trial_id}) done before the interruption: best dev wF1 "
-                  f"{rerun.best_dev_weighted_f1:.4f} ({'reproduced exactly' if rerun.reproduced else 'DIFFERS'})")
+            print(
+                f"re-run of the winner ({winner.trial_id}) done before the interruption: best dev "
+                f"wF1 {rerun.best_dev_weighted_f1:.4f} "
+                f"({'reproduced exactly' if rerun.reproduced else 'DIFFERS'})"
+            )
         else:
-            # The same device type as the trials: exact reproduction holds on the same kind of device.
+            # The same device type as the trials: exact reproduction holds on the same kind of
+            # device.
             device = "cuda" if plan.budget.gpus_per_trial > 0 and _cuda() else "cpu"
-            rerun, test = rerun_winner(winner_config(record, plan.space, winner), winner, device,
-                                       plan.options.dataset_spec)
+            rerun, test = rerun_winner(
+                winner_config(record, plan.space, winner), winner, device, plan.options.dataset_spec
+            )
             remember_rerun(plan.study, winner.trial_id, rerun, test)
-    return best_from_search(record, plan.space, winner, seed=plan.options.seed,
-                            experiment_root=plan.experiment_root, best_path=plan.store.best_config_path(plan.dataset),
-                            rerun=rerun, test=test, data_facts=plan.data.facts(record.base().modalities))
+    return best_from_search(
+        record,
+        plan.space,
+        winner,
+        seed=plan.options.seed,
+        experiment_root=plan.experiment_root,
+        best_path=plan.store.best_config_path(plan.dataset),
+        rerun=rerun,
+        test=test,
+        data_facts=plan.data.facts(record.base().modalities),
+    )
 
 
-def _comparisons(plan: SearchPlan, best: BestConfig, result: ConfirmationResult,
-                 references: ReferenceModels) -> list[Comparison]:
-    """The headline comparisons with their paired intervals: the published model against the logistic regression
-    on test, then the confirmation's (winner against baseline and defaults, proposal against baseline)."""
+def _comparisons(
+    plan: SearchPlan, best: BestConfig, result: ConfirmationResult, references: ReferenceModels
+) -> list[Comparison]:
+    """The headline comparisons with their paired intervals: the published model against the
+    logistic regression on test, then the confirmation's (winner against baseline and defaults,
+    proposal against baseline)."""
     found = []
     published = _published_predictions(best, result)
     if published is not None:
-        found.append(comparison("published model vs logistic regression", "published model", "logistic regression",
-                                "test", published, references.test["logistic regression"],
-                                plan.data.spec.n_classes))
+        found.append(
+            comparison(
+                "published model vs logistic regression",
+                "published model",
+                "logistic regression",
+                "test",
+                published,
+                references.test["logistic regression"],
+                plan.data.spec.n_classes,
+            )
+        )
     return found + result.comparisons()
 
 
 def _published_predictions(best: BestConfig, result: ConfirmationResult) -> Predictions | None:
-    """The published model's test predictions: its ensemble's members' mean probabilities, else its runs'."""
+    """The published model's test predictions: its ensemble's members' mean probabilities, else its
+    runs'."""
     if best.ensemble is None:
         return result.winner.predictions("test")
     chosen = {(m.label, m.seed, m.fold) for m in best.ensemble.members}
@@ -146,28 +193,54 @@ def _published_predictions(best: BestConfig, result: ConfirmationResult) -> Pred
 def _confirm(plan: SearchPlan, record: StudyRecord, top: int) -> ConfirmationResult:
     from tune.runner.confirmation import confirm_search  # Ray: late, as the search's own runner
 
-    print(f"confirming the top {top} configuration(s) and the baseline over {plan.confirm_seeds} seeds "
-          f"-> {plan.experiment_root}/{plan.confirmation_name}")
-    return confirm_search(record, plan.space, plan.data, top=top, seeds=plan.confirm_seeds,
-                          cpus_per_trial=plan.budget.cpus_per_trial, gpus_per_trial=plan.budget.gpus_per_trial,
-                          storage_path=plan.experiment_root, name=plan.confirmation_name,
-                          verbose=0 if plan.options.quiet else 1)
+    print(
+        f"confirming the top {top} configuration(s) and the baseline over {plan.confirm_seeds} "
+        f"seeds -> {plan.experiment_root}/{plan.confirmation_name}"
+    )
+    return confirm_search(
+        record,
+        plan.space,
+        plan.data,
+        top=top,
+        seeds=plan.confirm_seeds,
+        cpus_per_trial=plan.budget.cpus_per_trial,
+        gpus_per_trial=plan.budget.gpus_per_trial,
+        storage_path=plan.experiment_root,
+        name=plan.confirmation_name,
+        verbose=0 if plan.options.quiet else 1,
+    )
 
 
-def _tell(plan: SearchPlan, record: StudyRecord, winner: TrialRecord | None, best: BestConfig | None,
-          outcome: PublishOutcome | None) -> None:
-    """The Optuna study's story, the report and the trackers: what every ending of the stage leaves."""
+def _tell(
+    plan: SearchPlan,
+    record: StudyRecord,
+    winner: TrialRecord | None,
+    best: BestConfig | None,
+    outcome: PublishOutcome | None,
+) -> None:
+    """The Optuna study's story, the report and the trackers: what every ending of the stage
+    leaves."""
     from joyful.io import portable_path
-    from tune.study.story import record_story
+    from tune.study.outcome import record_story
     from tune.tracking import finish_tracking
 
-    published = None if outcome is None else {"written": outcome.written, "reason": outcome.reason,
-                                              "path": portable_path(outcome.path)}
+    published = (
+        None
+        if outcome is None
+        else {
+            "written": outcome.written,
+            "reason": outcome.reason,
+            "path": portable_path(outcome.path),
+        }
+    )
     record_story(plan.study, record, best, published)
     write_report(plan.dataset, plan.store)
     artifacts = [plan.store.report_path(plan.dataset)]
     if best is not None:
-        artifacts += [plan.store.best_config_path(plan.dataset), plan.store.figures_dir(plan.dataset)]
+        artifacts += [
+            plan.store.best_config_path(plan.dataset),
+            plan.store.figures_dir(plan.dataset),
+        ]
     finish_tracking(plan.options.tracking, record, winner, artifacts)
 
 
@@ -177,20 +250,42 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def rerun_winner(config: JoyfulConfig, winner: TrialRecord, device: str,
-                 dataset_spec: str | None) -> tuple[Rerun, TestScores]:
+def rerun_winner(
+    config: JoyfulConfig, winner: TrialRecord, device: str, dataset_spec: str | None
+) -> tuple[Rerun, TestScores]:
     """Re-train the winner through the training code path: (the `rerun` record, its test scores)."""
     from joyful.run import RunOptions, train  # torch: only once trials have run
 
     print(f"re-training the winner ({winner.trial_id}) through the training code path ...")
-    metrics = train(config, RunOptions(device=device, dataset_spec=dataset_spec), log=lambda message: None)
-    # With cross-validation the re-run is the winner's first fold: its dev score at the chosen epoch.
-    expected = winner.fold_scores[0] if config.cv_folds and winner.fold_scores else winner.best_dev_weighted_f1
+    metrics = train(
+        config, RunOptions(device=device, dataset_spec=dataset_spec), log=lambda message: None
+    )
+    # With cross-validation the re-run is the winner's first fold: its dev score at the chosen
+    # epoch.
+    expected = (
+        winner.fold_scores[0]
+        if config.cv_folds and winner.fold_scores
+        else winner.best_dev_weighted_f1
+    )
     reproduced = metrics["best_dev_weighted_f1"] == expected
-    test = TestScores(weighted_f1=metrics["test"]["weighted_f1"], accuracy=metrics["test"]["accuracy"])
+    test = TestScores(
+        weighted_f1=metrics["test"]["weighted_f1"], accuracy=metrics["test"]["accuracy"]
+    )
     what = f"fold 1 of {config.cv_folds}" if config.cv_folds else "the dev split"
-    print(f"re-run ({what}): dev wF1 {metrics['best_dev_weighted_f1']:.4f} (the trial's on {what}: "
-          f"{expected:.4f}, {'reproduced exactly' if reproduced else 'DIFFERS'}); test wF1 {test.weighted_f1:.4f}")
-    return (Rerun(ran=True, best_dev_weighted_f1=metrics["best_dev_weighted_f1"], best_epoch=metrics["best_epoch"],
-                  reproduced=reproduced, device=metrics["device"], precision=metrics["precision"]["used"],
-                  wall_seconds=round(metrics["wall_seconds"], 1)), test)
+    print(
+        f"re-run ({what}): dev wF1 {metrics['best_dev_weighted_f1']:.4f} (the trial's on {what}: "
+        f"{expected:.4f}, {'reproduced exactly' if reproduced else 'DIFFERS'}); test wF1 "
+        f"{test.weighted_f1:.4f}"
+    )
+    return (
+        Rerun(
+            ran=True,
+            best_dev_weighted_f1=metrics["best_dev_weighted_f1"],
+            best_epoch=metrics["best_epoch"],
+            reproduced=reproduced,
+            device=metrics["device"],
+            precision=metrics["precision"]["used"],
+            wall_seconds=round(metrics["wall_seconds"], 1),
+        ),
+        test,
+    )

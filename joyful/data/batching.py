@@ -49,7 +49,9 @@ class TensorDialogue:
 
     __slots__ = ("features", "speakers", "labels", "length")
 
-    def __init__(self, dialogue: Dialogue, modalities: str, scaler: FeatureScaler | None = None) -> None:
+    def __init__(
+        self, dialogue: Dialogue, modalities: str, scaler: FeatureScaler | None = None
+    ) -> None:
         # torch.tensor copies: arrays shared through Ray's object store are read-only.
         scale = scaler.transform if scaler is not None else (lambda letter, matrix: matrix)
         self.features = {m: torch.tensor(scale(m, dialogue.features[m])) for m in modalities}
@@ -85,9 +87,20 @@ class DialogueLoader:
     device, since nothing about them can change between epochs.
     """
 
-    def __init__(self, dialogues: list[Dialogue], modalities: str, n_speakers: int, *, batch_size: int,
-                 wp: int, wf: int, shuffle: bool, device: torch.device | str = "cpu",
-                 generator: torch.Generator | None = None, scaler: FeatureScaler | None = None) -> None:
+    def __init__(
+        self,
+        dialogues: list[Dialogue],
+        modalities: str,
+        n_speakers: int,
+        *,
+        batch_size: int,
+        wp: int,
+        wf: int,
+        shuffle: bool,
+        device: torch.device | str = "cpu",
+        generator: torch.Generator | None = None,
+        scaler: FeatureScaler | None = None,
+    ) -> None:
         self.items = [TensorDialogue(d, modalities, scaler) for d in dialogues]
         self.n_speakers, self.batch_size, self.wp, self.wf = n_speakers, batch_size, wp, wf
         self.shuffle, self.device = shuffle, device
@@ -95,7 +108,8 @@ class DialogueLoader:
         self._cached: list[Batch] | None = None
 
     def __len__(self) -> int:
-        """Batches an epoch (a training epoch whose order leaves a one-utterance chunk has one fewer; see `_chunks`)."""
+        """Batches an epoch (a training epoch whose order leaves a one-utterance chunk has one
+        fewer; see `_chunks`)."""
         return (len(self.items) + self.batch_size - 1) // self.batch_size
 
     @property
@@ -105,14 +119,16 @@ class DialogueLoader:
     def __iter__(self) -> Iterator[Batch]:
         if not self.shuffle:
             if self._cached is None:
-                self._cached = [b.to(self.device) for b in self._batches(list(range(len(self.items))))]
+                self._cached = [
+                    b.to(self.device) for b in self._batches(list(range(len(self.items))))
+                ]
             return iter(self._cached)
         order = torch.randperm(len(self.items), generator=self.generator).tolist()
         return (b.to(self.device) for b in self._batches(order))
 
     def in_order(self) -> Iterator[Batch]:
-        """The batches in stored order, without touching the shuffle generator (for passes that must not change
-        what training draws next)."""
+        """The batches in stored order, without touching the shuffle generator (for passes that must
+        not change what training draws next)."""
         return (b.to(self.device) for b in self._batches(list(range(len(self.items)))))
 
     def _batches(self, order: list[int]) -> Iterator[Batch]:
@@ -120,15 +136,19 @@ class DialogueLoader:
             yield collate(chunk, self.n_speakers, self.wp, self.wf)
 
     def _chunks(self, order: list[int]) -> list[list[TensorDialogue]]:
-        """`batch_size` dialogues a chunk; in a training loader, a chunk of a single utterance joins its neighbour.
+        """`batch_size` dialogues a chunk; in a training loader, a chunk of a single utterance joins
+        its neighbour.
 
-        BatchNorm in training mode cannot normalise one row, and MELD has one-utterance dialogues: one drawn last
-        (or batch size 1) would end the run. Joining it to the previous chunk (the next for the first) keeps every
-        utterance in the epoch. Only training batches change, and only where training would otherwise fail;
-        evaluation (unshuffled loaders, model in eval mode) batches as before.
+        BatchNorm in training mode cannot normalise one row, and MELD has one-utterance dialogues:
+        one drawn last (or batch size 1) would end the run. Joining it to the previous chunk (the
+        next for the first) keeps every utterance in the epoch. Only training batches change, and
+        only where training would otherwise fail; evaluation (unshuffled loaders, model in eval
+        mode) batches as before.
         """
-        chunks = [[self.items[i] for i in order[start:start + self.batch_size]]
-                  for start in range(0, len(order), self.batch_size)]
+        chunks = [
+            [self.items[i] for i in order[start : start + self.batch_size]]
+            for start in range(0, len(order), self.batch_size)
+        ]
         if not self.shuffle:
             return chunks
         joined: list[list[TensorDialogue]] = []

@@ -54,36 +54,55 @@ class DialogueData:
             have = "".join(m for m in "atv" if m in self.modality_dims) or "none"
             names = ", ".join(f"{m} ({MODALITY_NAMES[m]})" for m in missing)
             raise UserError(
-                f"--modalities {modalities}: the data in {self.source or 'this file'} has no {names} features; "
-                f"it has: {have} (use e.g. --modalities {have})"
+                f"--modalities {modalities}: the data in {self.source or 'this file'} has no "
+                f"{names} features; it has: {have} (use e.g. --modalities {have})"
             )
         return {m: self.modality_dims[m] for m in modalities}
 
     def facts(self, modalities: str) -> dict[str, Any]:
-        """What a config trained on this file records about it, so that a re-run can tell whether another file
-        is the same data (`sha256`) or at least data of the same shape (widths, labels present)."""
-        labels = np.unique(np.concatenate([d.labels for split in self.splits.values() for d in split]))
-        return {"path": self.source, "sha256": self.sha256, "modality_dims": self.check_modalities(modalities),
-                "label_values": [int(v) for v in labels], "label_names": list(self.spec.label_names)}
+        """What a config trained on this file records about it, so that a re-run can tell whether
+        another file is the same data (`sha256`) or at least data of the same shape (widths, labels
+        present)."""
+        labels = np.unique(
+            np.concatenate([d.labels for split in self.splits.values() for d in split])
+        )
+        return {
+            "path": self.source,
+            "sha256": self.sha256,
+            "modality_dims": self.check_modalities(modalities),
+            "label_values": [int(v) for v in labels],
+            "label_names": list(self.spec.label_names),
+        }
 
     def check_same_shape(self, modalities: str, recorded: dict[str, Any], where: str) -> str | None:
         """Compare this file with the data facts `recorded` (by `facts`) in a config file `where`.
 
-        Other feature widths or another set of labels: UserError (a file of another data set). The same
-        shape but another sha256: a warning line (returned), since a re-exported copy of the same data
-        is common. None when the file is the recorded one.
+        Other feature widths or another set of labels: UserError (a file of another data set). The
+        same shape but another sha256: a warning line (returned), since a re-exported copy of the
+        same data is common. None when the file is the recorded one.
         """
         if recorded.get("sha256") == self.sha256:
             return None
         ours = self.facts(modalities)
         for key, what in (("modality_dims", "feature widths"), ("label_values", "labels")):
             if key in recorded and recorded[key] != ours[key]:
-                raise UserError(f"{self.source} is not the data {where} was tuned on: its {what} are {ours[key]}, "
-                                f"the config's data had {recorded[key]}; pass the data file it records "
-                                f"({recorded.get('path', 'see the file')})")
-        shape = "same feature widths and labels" if "modality_dims" in recorded else "shape not recorded"
-        return (f"warning: {self.source} differs from the data {where} was tuned on (sha256 {self.sha256[:12]}… vs "
-                f"{str(recorded.get('sha256'))[:12]}…; {shape}); results will differ from the recorded ones")
+                raise UserError(
+                    f"{self.source} is not the data {where} was tuned on: its {what} are "
+                    f"{ours[key]}, "
+                    f"the config's data had {recorded[key]}; pass the data file it records "
+                    f"({recorded.get('path', 'see the file')})"
+                )
+        shape = (
+            "same feature widths and labels"
+            if "modality_dims" in recorded
+            else "shape not recorded"
+        )
+        return (
+            f"warning: {self.source} differs from the data {where} was tuned on (sha256 "
+            f"{self.sha256[:12]}… vs "
+            f"{str(recorded.get('sha256'))[:12]}…; {shape}); results will differ from the recorded "
+            "ones"
+        )
 
     def label_counts(self, split: str = "train") -> np.ndarray:
         labels = np.concatenate([d.labels for d in self.splits[split]])
@@ -106,7 +125,9 @@ def load_dialogue_data(path: str | Path, spec: DatasetSpec) -> DialogueData:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise UserError(f"{source} cannot be read ({exc.strerror}); check its permissions") from None
+        raise UserError(
+            f"{source} cannot be read ({exc.strerror}); check its permissions"
+        ) from None
     if not raw:
         raise UserError(f"{source} is empty")
     content = restricted_load(raw, source=source)
@@ -116,9 +137,13 @@ def load_dialogue_data(path: str | Path, spec: DatasetSpec) -> DialogueData:
         splits = _from_raw_tuple(content, spec, source)
     else:
         raise UserError(
-            f"{source}: expected a dict with train/dev/test or a 9/10-item feature tuple, got {type(content).__name__}"
+            f"{source}: expected a dict with train/dev/test or a 9/10-item feature tuple, got "
+            f"{type(content).__name__}"
         )
-    splits = {name: [_normalise(rec, spec, f"{source} [{name}]") for rec in records] for name, records in splits.items()}
+    splits = {
+        name: [_normalise(rec, spec, f"{source} [{name}]") for rec in records]
+        for name, records in splits.items()
+    }
     dims = _check_widths(splits, source)
     return DialogueData(spec, splits, dims, str(path), hashlib.sha256(raw).hexdigest())
 
@@ -140,19 +165,24 @@ def _from_processed(content: dict, source: str) -> dict[str, list[dict]]:
         converted = []
         for record in records:
             if not isinstance(record, Sample):
-                raise UserError(f"{source}: split {split!r} holds a {type(record).__name__}, not a Sample record")
+                raise UserError(
+                    f"{source}: split {split!r} holds a {type(record).__name__}, not a Sample "
+                    "record"
+                )
             attrs = record.__dict__
             text = attrs.get("sbert_sentence_embeddings")
             if text is None:
                 text = attrs.get("text")
-            converted.append({
-                "vid": attrs.get("vid", ""),
-                "speaker": attrs.get("speaker"),
-                "label": attrs.get("label"),
-                "a": attrs.get("audio"),
-                "t": text,
-                "v": attrs.get("visual"),
-            })
+            converted.append(
+                {
+                    "vid": attrs.get("vid", ""),
+                    "speaker": attrs.get("speaker"),
+                    "label": attrs.get("label"),
+                    "a": attrs.get("audio"),
+                    "t": text,
+                    "v": attrs.get("visual"),
+                }
+            )
         result[split] = converted
     return result
 
@@ -161,15 +191,25 @@ def _from_raw_tuple(content: tuple, spec: DatasetSpec, source: str) -> dict[str,
     ids, speakers, labels, text, audio, visual = content[:6]
     for name, table in (("videoIDs", ids), ("videoSpeakers", speakers), ("videoLabels", labels)):
         if not isinstance(table, dict):
-            raise UserError(f"{source}: raw tuple item {name} must be a dict, got {type(table).__name__}")
+            raise UserError(
+                f"{source}: raw tuple item {name} must be a dict, got {type(table).__name__}"
+            )
     if spec.raw_dev_split and len(content) == 10:
         # The data set ships its own dev split: (..., trainVids, dev_vids, test_vids).
-        split_vids = {"train": _ordered(content[7]), "dev": _ordered(content[8]), "test": _ordered(content[9])}
+        split_vids = {
+            "train": _ordered(content[7]),
+            "dev": _ordered(content[8]),
+            "test": _ordered(content[9]),
+        }
     else:
         # Original preprocess rule: dev = the first 10% of trainVid in stored order.
         train_vids = _ordered(content[7])
         dev_size = int(0.1 * len(train_vids))
-        split_vids = {"train": train_vids[dev_size:], "dev": train_vids[:dev_size], "test": _ordered(content[8])}
+        split_vids = {
+            "train": train_vids[dev_size:],
+            "dev": train_vids[:dev_size],
+            "test": _ordered(content[8]),
+        }
 
     def record(vid: Any) -> dict:
         if vid not in labels:
@@ -178,8 +218,14 @@ def _from_raw_tuple(content: tuple, spec: DatasetSpec, source: str) -> dict[str,
         if spec.sentiment_labels:
             # Sentiment scores: below 0 is Negative, otherwise Positive (2-class rule).
             label = [0 if _sentiment_score(x, vid, source) < 0 else 1 for x in label]
-        return {"vid": str(vid), "speaker": speakers.get(vid), "label": label,
-                "a": _get(audio, vid), "t": _get(text, vid), "v": _get(visual, vid)}
+        return {
+            "vid": str(vid),
+            "speaker": speakers.get(vid),
+            "label": label,
+            "a": _get(audio, vid),
+            "t": _get(text, vid),
+            "v": _get(visual, vid),
+        }
 
     result = {}
     for split, vids in split_vids.items():
@@ -190,18 +236,26 @@ def _from_raw_tuple(content: tuple, spec: DatasetSpec, source: str) -> dict[str,
 
 
 def _sentiment_score(value: Any, vid: Any, source: str) -> float:
-    """One utterance's sentiment score; MOSEI feature files of another release hold a vector per utterance."""
+    """One utterance's sentiment score; MOSEI feature files of another release hold a vector per
+    utterance."""
     try:
         return float(value)
     except (TypeError, ValueError):
         shape = getattr(value, "shape", None)
-        what = f"an array of shape {tuple(shape)}" if shape is not None else f"{type(value).__name__} {value!r:.40}"
-        raise UserError(f"{source}: dialogue {vid!r}: a sentiment label is {what}, not one score (this loader reads "
-                        "the 2-class layout: one score per utterance)") from None
+        what = (
+            f"an array of shape {tuple(shape)}"
+            if shape is not None
+            else f"{type(value).__name__} {value!r:.40}"
+        )
+        raise UserError(
+            f"{source}: dialogue {vid!r}: a sentiment label is {what}, not one score (this loader "
+            "reads the 2-class layout: one score per utterance)"
+        ) from None
 
 
 def _ordered(vids: Iterable) -> list:
-    # A set has no stored order (its iteration order follows PYTHONHASHSEED): sort it to stay reproducible.
+    # A set has no stored order (its iteration order follows PYTHONHASHSEED): sort it to stay
+    # reproducible.
     if isinstance(vids, (set, frozenset)):
         return sorted(vids, key=str)
     return list(vids)
@@ -228,7 +282,10 @@ def _normalise(rec: dict, spec: DatasetSpec, where: str) -> Dialogue:
         if matrix is None:
             continue
         if matrix.shape[0] != length:
-            raise UserError(f"{where} {MODALITY_NAMES[letter]}: {matrix.shape[0]} feature rows for {length} labels")
+            raise UserError(
+                f"{where} {MODALITY_NAMES[letter]}: {matrix.shape[0]} feature rows for {length} "
+                "labels"
+            )
         features[letter] = matrix
     return Dialogue(vid, speakers, labels, features)
 
@@ -243,8 +300,8 @@ def _labels(raw: Any, spec: DatasetSpec, where: str) -> np.ndarray:
     bad = np.flatnonzero((labels < 0) | (labels >= spec.n_classes))
     if bad.size:
         raise UserError(
-            f"{where} utterance {int(bad[0])}: label {int(labels[bad[0]])} is outside the label map of {spec.name!r} "
-            f"(0..{spec.n_classes - 1}: {', '.join(spec.label_names)})"
+            f"{where} utterance {int(bad[0])}: label {int(labels[bad[0]])} is outside the label "
+            f"map of {spec.name!r} (0..{spec.n_classes - 1}: {', '.join(spec.label_names)})"
         )
     return labels.astype(np.int64)
 
@@ -266,12 +323,16 @@ def _speakers(raw: Any, spec: DatasetSpec, where: str, length: int) -> np.ndarra
         index = array.argmax(axis=1) if array.ndim == 2 else array.astype(np.int64)
         index = index.astype(np.int64)
     if index.min() < 0 or index.max() >= spec.n_speakers:
-        raise UserError(f"{where}: speaker index {int(index.max())} is outside 0..{spec.n_speakers - 1} for {spec.name!r}")
+        raise UserError(
+            f"{where}: speaker index {int(index.max())} is outside 0..{spec.n_speakers - 1} for "
+            f"{spec.name!r}"
+        )
     return index
 
 
 def _feature_matrix(raw: Any, where: str, name: str) -> np.ndarray | None:
-    """Stack per-utterance vectors into (L, d) float32; None when the modality is absent or not numeric."""
+    """Stack per-utterance vectors into (L, d) float32; None when the modality is absent or not
+    numeric."""
     if raw is None:
         return None
     rows = list(raw) if not isinstance(raw, np.ndarray) else raw
@@ -293,16 +354,20 @@ def _feature_matrix(raw: Any, where: str, name: str) -> np.ndarray | None:
             return None  # e.g. raw MOSEI text as word lists: not features
         odd = next((i for i, v in enumerate(vectors) if v.shape[0] != vectors[0].shape[0]), None)
         if odd is not None:
-            raise UserError(f"{where} utterance {odd} {name}: vector of width {vectors[odd].shape[0]}, "
-                            f"but utterance 0's has width {vectors[0].shape[0]}")
+            raise UserError(
+                f"{where} utterance {odd} {name}: vector of width {vectors[odd].shape[0]}, "
+                f"but utterance 0's has width {vectors[0].shape[0]}"
+            )
         matrix = np.stack(vectors)
     if matrix.ndim != 2:
         raise UserError(f"{where}: {name} features must be one vector per utterance")
     finite = np.isfinite(matrix)
     if not finite.all():
         row, column = (int(i[0]) for i in np.nonzero(~finite))
-        raise UserError(f"{where} utterance {row} {name}: feature {column} is {matrix[row, column]} "
-                        "(NaN or infinite values are not features)")
+        raise UserError(
+            f"{where} utterance {row} {name}: feature {column} is {matrix[row, column]} "
+            "(NaN or infinite values are not features)"
+        )
     return matrix
 
 
@@ -317,8 +382,10 @@ def _check_widths(splits: dict[str, list[Dialogue]], source: str) -> dict[str, i
                 letter = next(m for m in "atv" if have.get(m) != dims.get(m))
                 name = MODALITY_NAMES[letter]
                 raise UserError(
-                    f"{source} [{split}] dialogue {d.vid!r} utterance 0 {name}: width {have.get(letter, 'absent')}, "
-                    f"but {name} is {dims.get(letter, 'absent')} wide in train dialogue {reference.vid!r}"
+                    f"{source} [{split}] dialogue {d.vid!r} utterance 0 {name}: width "
+                    f"{have.get(letter, 'absent')}, "
+                    f"but {name} is {dims.get(letter, 'absent')} wide in train dialogue "
+                    f"{reference.vid!r}"
                 )
     if not dims:
         raise UserError(f"{source}: no numeric audio, text or visual features found")

@@ -1,14 +1,16 @@
 """K-fold cross-validation by dialogue over train + dev; the test split never enters.
 
-A small dev split makes every decision taken on it a coin toss (IEMOCAP's original rule carves a dozen
-dialogues). With `--cv_folds K --cv_fold f`, a run trains on the other K-1 folds of train + dev and scores fold
-f as its dev split; `tune/` scores a setting by the mean over its folds (docs/TUNING.md, "Resampling").
+A small dev split makes every decision taken on it a coin toss (IEMOCAP's original rule carves a
+dozen dialogues). With `--cv_folds K --cv_fold f`, a run trains on the other K-1 folds of train +
+dev and scores fold f as its dev split; `tune/` scores a setting by the mean over its folds
+(docs/TUNING.md, "Resampling").
 
-Folds are whole dialogues (utterances of one dialogue are never split), stratified by each dialogue's most
-frequent label and balanced by utterance count: dialogues are sorted by that label, then by length (largest
-first), and each goes to the fold with the fewest utterances of that label so far (ties: the fold with fewest
-utterances, then the lowest index). The assignment depends on the data alone, so every trial, run and re-run of
-a search sees the same folds, and `train.py --config` re-runs any of them exactly.
+Folds are whole dialogues (utterances of one dialogue are never split), stratified by each
+dialogue's most frequent label and balanced by utterance count: dialogues are sorted by that label,
+then by length (largest first), and each goes to the fold with the fewest utterances of that label
+so far (ties: the fold with fewest utterances, then the lowest index). The assignment depends on the
+data alone, so every trial, run and re-run of a search sees the same folds, and `train.py --config`
+re-runs any of them exactly.
 """
 
 from __future__ import annotations
@@ -24,9 +26,14 @@ __all__ = ["assign_folds", "fold_data"]
 def assign_folds(dialogues: list[Dialogue], folds: int) -> list[int]:
     """The fold (0..folds-1) of each dialogue, in the order given."""
     if folds < 2:
-        raise UserError(f"--cv_folds is {folds}, but cross-validation needs at least 2 folds (0 = the data's dev split)")
+        raise UserError(
+            f"--cv_folds is {folds}, but cross-validation needs at least 2 folds (0 = the data's "
+            "dev split)"
+        )
     if folds > len(dialogues):
-        raise UserError(f"--cv_folds is {folds}, but train + dev hold only {len(dialogues)} dialogues")
+        raise UserError(
+            f"--cv_folds is {folds}, but train + dev hold only {len(dialogues)} dialogues"
+        )
     dominant = [int(np.bincount(d.labels).argmax()) for d in dialogues]
     order = sorted(range(len(dialogues)), key=lambda i: (dominant[i], -len(dialogues[i]), i))
     per_label: dict[int, np.ndarray] = {}
@@ -42,12 +49,18 @@ def assign_folds(dialogues: list[Dialogue], folds: int) -> list[int]:
 
 
 def fold_data(data: DialogueData, folds: int, fold: int) -> DialogueData:
-    """`data` with fold `fold` (1..folds) of train + dev as its dev split and the other folds as train."""
+    """`data` with fold `fold` (1..folds) of train + dev as its dev split and the other folds as
+    train."""
     if not 1 <= fold <= folds:
         raise UserError(f"--cv_fold is {fold}, but must be 1..{folds} with --cv_folds {folds}")
     pool = data.splits["train"] + data.splits["dev"]
     assignment = assign_folds(pool, folds)
     held_out = [d for d, f in zip(pool, assignment, strict=True) if f == fold - 1]
     rest = [d for d, f in zip(pool, assignment, strict=True) if f != fold - 1]
-    return DialogueData(data.spec, {"train": rest, "dev": held_out, "test": data.splits["test"]}, data.modality_dims,
-                        source=data.source, sha256=data.sha256)
+    return DialogueData(
+        data.spec,
+        {"train": rest, "dev": held_out, "test": data.splits["test"]},
+        data.modality_dims,
+        source=data.source,
+        sha256=data.sha256,
+    )

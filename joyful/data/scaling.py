@@ -42,9 +42,12 @@ class FeatureScaler:
 
     @classmethod
     def fit(cls, train: Sequence[Any], modalities: str, method: str) -> FeatureScaler:
-        """Statistics of `train` (dialogues with a `features` dict) for each letter in `modalities`."""
+        """Statistics of `train` (dialogues with a `features` dict) for each letter in
+        `modalities`."""
         if method not in FEATURE_NORMS:
-            raise UserError(f"--feature_norm is {method!r}, but must be one of: {', '.join(FEATURE_NORMS)}")
+            raise UserError(
+                f"--feature_norm is {method!r}, but must be one of: {', '.join(FEATURE_NORMS)}"
+            )
         shift, factor = {}, {}
         for letter in modalities:
             rows = np.concatenate([d.features[letter] for d in train]).astype(np.float64)
@@ -52,11 +55,15 @@ class FeatureScaler:
             if method == "standardize":
                 mean, std = rows.mean(axis=0), rows.std(axis=0)
                 shift[letter] = mean
-                factor[letter] = np.where(std > CONSTANT_STD, 1.0 / np.maximum(std, CONSTANT_STD), 1.0)
+                factor[letter] = np.where(
+                    std > CONSTANT_STD, 1.0 / np.maximum(std, CONSTANT_STD), 1.0
+                )
             elif method == "scale":
                 mean_norm = float(np.linalg.norm(rows, axis=1).mean())
                 shift[letter] = np.zeros(width)
-                factor[letter] = np.full(width, 1.0 / mean_norm if mean_norm > CONSTANT_STD else 1.0)
+                factor[letter] = np.full(
+                    width, 1.0 / mean_norm if mean_norm > CONSTANT_STD else 1.0
+                )
             else:
                 shift[letter], factor[letter] = np.zeros(width), np.ones(width)
         return cls(method, shift, factor)
@@ -69,37 +76,64 @@ class FeatureScaler:
         """One dialogue's (L, d) features, scaled as a whole (no per-utterance loop)."""
         if self.is_identity:
             return matrix
-        return ((matrix.astype(np.float64) - self.shift[letter]) * self.factor[letter]).astype(np.float32)
+        return ((matrix.astype(np.float64) - self.shift[letter]) * self.factor[letter]).astype(
+            np.float32
+        )
 
     # --- checkpoints ------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Tensors and strings only, so checkpoints still load with ``weights_only=True``."""
-        return {"method": self.method,
-                "shift": {k: torch.from_numpy(v.copy()) for k, v in self.shift.items()},
-                "factor": {k: torch.from_numpy(v.copy()) for k, v in self.factor.items()}}
+        return {
+            "method": self.method,
+            "shift": {k: torch.from_numpy(v.copy()) for k, v in self.shift.items()},
+            "factor": {k: torch.from_numpy(v.copy()) for k, v in self.factor.items()},
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> FeatureScaler:
-        """The scaler `state_dict` saved (a model file applies its training statistics to new data)."""
-        return cls(state["method"], {k: v.numpy().astype(np.float64) for k, v in state["shift"].items()},
-                   {k: v.numpy().astype(np.float64) for k, v in state["factor"].items()})
+        """The scaler `state_dict` saved (a model file applies its training statistics to new
+        data)."""
+        return cls(
+            state["method"],
+            {k: v.numpy().astype(np.float64) for k, v in state["shift"].items()},
+            {k: v.numpy().astype(np.float64) for k, v in state["factor"].items()},
+        )
 
     def check_state(self, state: dict[str, Any] | None, where: str) -> None:
         """Refuse to continue from a checkpoint whose statistics are not this data's."""
-        if state is None:  # a checkpoint written before feature scaling existed: only 'none' matches it
+        if (
+            state is None
+        ):  # a checkpoint written before feature scaling existed: only 'none' matches it
             if not self.is_identity:
-                raise UserError(f"{where} has no feature statistics but --feature_norm is {self.method}; "
-                                "pass --from_begin or --feature_norm none")
+                raise UserError(
+                    f"{where} has no feature statistics but --feature_norm is {self.method}; "
+                    "pass --from_begin or --feature_norm none"
+                )
             return
-        same = (state["method"] == self.method and set(state["shift"]) == set(self.shift)
-                and all(np.array_equal(state["shift"][k].numpy(), self.shift[k])
-                        and np.array_equal(state["factor"][k].numpy(), self.factor[k]) for k in self.shift))
+        same = (
+            state["method"] == self.method
+            and set(state["shift"]) == set(self.shift)
+            and all(
+                np.array_equal(state["shift"][k].numpy(), self.shift[k])
+                and np.array_equal(state["factor"][k].numpy(), self.factor[k])
+                for k in self.shift
+            )
+        )
         if not same:
-            raise UserError(f"{where} was trained with other feature statistics (--feature_norm "
-                            f"{state['method']} on other train data); pass --from_begin to start over")
+            raise UserError(
+                f"{where} was trained with other feature statistics (--feature_norm "
+                f"{state['method']} on other train data); pass --from_begin to start over"
+            )
 
     def summary(self) -> dict[str, Any]:
         """What a metrics file records: the method and, per modality, the scale it applied."""
-        return {"method": self.method,
-                "modalities": {k: {"mean_shift": float(np.abs(self.shift[k]).mean()),
-                                   "mean_factor": float(self.factor[k].mean())} for k in self.shift}}
+        return {
+            "method": self.method,
+            "modalities": {
+                k: {
+                    "mean_shift": float(np.abs(self.shift[k]).mean()),
+                    "mean_factor": float(self.factor[k].mean()),
+                }
+                for k in self.shift
+            },
+        }

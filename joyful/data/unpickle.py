@@ -86,13 +86,28 @@ def restricted_load(raw: bytes, *, source: str) -> Any:
         return RestrictedUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except RefusedClassError as exc:
         raise UserError(
-            f"{source}: refused to load class {exc.qualified_name} (only JOYFUL/COGMEN Sample records and numpy "
-            "arrays are allowed; nothing from the file was run)"
+            f"{source}: refused to load class {exc.qualified_name} (only JOYFUL/COGMEN Sample "
+            "records and numpy arrays are allowed; nothing from the file was run)"
         ) from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-            KeyError, MemoryError, UnicodeDecodeError, OverflowError) as exc:
-        detail = " ".join(str(exc).split())  # some unpickler messages span two lines; the error stays one
-        raise UserError(f"{source}: not a readable data pickle (truncated or corrupt: {type(exc).__name__}: {detail})") from None
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        MemoryError,
+        UnicodeDecodeError,
+        OverflowError,
+    ) as exc:
+        detail = " ".join(
+            str(exc).split()
+        )  # some unpickler messages span two lines; the error stays one
+        raise UserError(
+            f"{source}: not a readable data pickle (truncated or corrupt: {type(exc).__name__}: "
+            f"{detail})"
+        ) from None
 
 
 __all__ = ["Sample", "RestrictedUnpickler", "restricted_load"]

@@ -21,7 +21,9 @@ class Highway(nn.Module):
 
 
 class Classifier(nn.Module):
-    def __init__(self, in_dim: int, hidden: int, n_classes: int, dropout: float, use_highway: bool) -> None:
+    def __init__(
+        self, in_dim: int, hidden: int, n_classes: int, dropout: float, use_highway: bool
+    ) -> None:
         super().__init__()
         self.highway = Highway(in_dim) if use_highway else nn.Identity()
         self.hidden = nn.Linear(in_dim, hidden)

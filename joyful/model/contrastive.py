@@ -1,4 +1,5 @@
-"""Graph contrastive loss: InfoNCE in PyGCL's dual-branch, node-to-node mode with intra-view negatives."""
+"""Graph contrastive loss: InfoNCE in PyGCL's dual-branch, node-to-node mode with intra-view
+negatives."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from torch.nn import functional as F
 
 
 def _one_way(anchor: Tensor, other: Tensor, temperature: float) -> Tensor:
-    """Mean over nodes of -log(e^{s(u_i,w_i)} / (sum_j e^{s(u_i,w_j)} + sum_{j!=i} e^{s(u_i,u_j)}))."""
+    """Mean over nodes of -log(e^{s(u_i,w_i)} / (sum_j e^{s(u_i,w_j)} + sum_{j!=i}
+    e^{s(u_i,u_j)}))."""
     inter = anchor @ other.T / temperature  # (N, N)
     intra = anchor @ anchor.T / temperature  # (N, N)
-    intra = intra.masked_fill(torch.eye(len(anchor), dtype=torch.bool, device=anchor.device), float("-inf"))
+    intra = intra.masked_fill(
+        torch.eye(len(anchor), dtype=torch.bool, device=anchor.device), float("-inf")
+    )
     log_norm = torch.logsumexp(torch.cat([inter, intra], dim=1), dim=1)  # (N,)
     return (log_norm - inter.diagonal()).mean()
 

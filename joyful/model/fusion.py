@@ -39,17 +39,27 @@ def per_utterance_loss(criterion: nn.Module, prediction: Tensor, target: Tensor)
 
 
 def no_reconstruction(rows: Tensor) -> Tensor:
-    """Zero per-utterance losses, (N,): evaluation reports no reconstruction, so the decoders are skipped."""
+    """Zero per-utterance losses, (N,): evaluation reports no reconstruction, so the decoders are
+    skipped."""
     return rows.new_zeros(rows.shape[0])
 
 
 class InterModalBranch(nn.Module):
     """Project each modality to `pool_dim`, self-pool it, and auto-encode the concatenation."""
 
-    def __init__(self, modality_dims: dict[str, int], pool_dim: int, hidden: int, latent: int, chunk_size: int) -> None:
+    def __init__(
+        self,
+        modality_dims: dict[str, int],
+        pool_dim: int,
+        hidden: int,
+        latent: int,
+        chunk_size: int,
+    ) -> None:
         super().__init__()
         self.modalities = tuple(modality_dims)
-        self.projections = nn.ModuleDict({m: nn.Linear(d, pool_dim) for m, d in modality_dims.items()})
+        self.projections = nn.ModuleDict(
+            {m: nn.Linear(d, pool_dim) for m, d in modality_dims.items()}
+        )
         # The pooling query is this layer applied to the all-ones vector: a learned (P,) vector.
         self.pool_query = nn.Linear(pool_dim, pool_dim)
         self.encoder = encoder(pool_dim * len(modality_dims), hidden, latent)
@@ -61,9 +71,14 @@ class InterModalBranch(nn.Module):
         ones = torch.ones(self.pool_query.in_features, dtype=weight.dtype, device=weight.device)
         return self.pool_query(ones)  # (P,)
 
-    def forward(self, features: dict[str, Tensor], criterion: nn.Module, reconstruct: bool) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, features: dict[str, Tensor], criterion: nn.Module, reconstruct: bool
+    ) -> tuple[Tensor, Tensor]:
         query = self.query()
-        pooled = [self_pool(self.projections[m](features[m]), query, self.chunk_size) for m in self.modalities]
+        pooled = [
+            self_pool(self.projections[m](features[m]), query, self.chunk_size)
+            for m in self.modalities
+        ]
         inter_in = torch.cat(pooled, dim=1)  # (N, P * M)
         latent = self.encoder(inter_in)  # (N, latent)
         if not reconstruct:
@@ -74,8 +89,15 @@ class InterModalBranch(nn.Module):
 class AutoFusion(nn.Module):
     """JOYFUL's fusion: global autoencoder on [a; t; v] plus the inter-modal branch."""
 
-    def __init__(self, modality_dims: dict[str, int], pool_dim: int, hidden: int, latent: int,
-                 chunk_size: int, criterion: nn.Module) -> None:
+    def __init__(
+        self,
+        modality_dims: dict[str, int],
+        pool_dim: int,
+        hidden: int,
+        latent: int,
+        chunk_size: int,
+        criterion: nn.Module,
+    ) -> None:
         super().__init__()
         self.modalities = tuple(modality_dims)
         self.global_encoder = encoder(sum(modality_dims.values()), hidden, latent)
@@ -91,7 +113,9 @@ class AutoFusion(nn.Module):
         global_in = torch.cat([features[m] for m in self.modalities], dim=1)  # (N, sum d_m)
         z_global = self.global_encoder(global_in)  # (N, latent)
         if reconstruct:
-            loss_global = per_utterance_loss(self.criterion, self.global_decoder(z_global), global_in)
+            loss_global = per_utterance_loss(
+                self.criterion, self.global_decoder(z_global), global_in
+            )
         else:
             loss_global = no_reconstruction(z_global)
         z_inter, loss_inter = self.inter(features, self.criterion, reconstruct)

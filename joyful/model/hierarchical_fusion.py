@@ -1,4 +1,4 @@
-"""The user's hierarchical gated fusion (AutoFusion_Hierarchical), batched over utterances.
+"""The hierarchical gated fusion extension (AutoFusion_Hierarchical), batched over utterances.
 
 Only the global branch changes: an utterance-level gate scales the compressed
 global features, and a dialogue-level gate (temporal/forget/input gates over the
@@ -48,7 +48,9 @@ class DialogueLevelGate(nn.Module):
         self.input = nn.Linear(2 * latent, latent)
         self.decoder = decoder(latent, hidden, out_dim)
 
-    def forward(self, z_global: Tensor, decode: bool = True) -> tuple[Tensor | None, dict[str, Tensor]]:
+    def forward(
+        self, z_global: Tensor, decode: bool = True
+    ) -> tuple[Tensor | None, dict[str, Tensor]]:
         """The decoded memory (None without `decode`) and the three gates."""
         state = self.state.expand_as(z_global)  # (N, latent)
         query = torch.cat([z_global, state], dim=1)  # (N, 2 * latent)
@@ -63,9 +65,16 @@ class DialogueLevelGate(nn.Module):
         return self.decoder(memory), gates
 
 
-class AutoFusion_Hierarchical(nn.Module):  # noqa: N801 - the user's class name
-    def __init__(self, modality_dims: dict[str, int], pool_dim: int, hidden: int, latent: int,
-                 chunk_size: int, criterion: nn.Module) -> None:
+class AutoFusion_Hierarchical(nn.Module):  # noqa: N801 - the extension's own class name
+    def __init__(
+        self,
+        modality_dims: dict[str, int],
+        pool_dim: int,
+        hidden: int,
+        latent: int,
+        chunk_size: int,
+        criterion: nn.Module,
+    ) -> None:
         super().__init__()
         self.modalities = tuple(modality_dims)
         in_dim = sum(modality_dims.values())
@@ -76,11 +85,17 @@ class AutoFusion_Hierarchical(nn.Module):  # noqa: N801 - the user's class name
         self.output_dim = 2 * latent
 
     def gate_parameters(self) -> list[nn.Parameter]:
-        """Parameters that `gate_lr_scale` applies to: both gates and the learned state, nothing else
-        (the dialogue gate's decoder, about 1.9M parameters at IEMOCAP width, is a decoder, not a gate)."""
+        """Parameters that `gate_lr_scale` applies to: both gates and the learned state, nothing
+        else (the dialogue gate's decoder, about 1.9M parameters at IEMOCAP width, is a decoder, not
+        a gate)."""
         gate = self.dialogue_gate
-        return [*self.utterance_gate.gate.parameters(), gate.state, *gate.temporal.parameters(),
-                *gate.forget.parameters(), *gate.input.parameters()]
+        return [
+            *self.utterance_gate.gate.parameters(),
+            gate.state,
+            *gate.temporal.parameters(),
+            *gate.forget.parameters(),
+            *gate.input.parameters(),
+        ]
 
     def forward(self, features: dict[str, Tensor], reconstruct: bool = True) -> FusionOutput:
         global_in = torch.cat([features[m] for m in self.modalities], dim=1)  # (N, sum d_m)
@@ -93,6 +108,13 @@ class AutoFusion_Hierarchical(nn.Module):  # noqa: N801 - the user's class name
         z_inter, loss_inter = self.inter(features, self.criterion, reconstruct)
         # Squared distance from 0.5 keeps the regulated gates away from saturation.
         gate_reg = sum(((g - 0.5) ** 2).mean() for g in gates.values())
-        means = {"utterance": utterance_gate.mean(), **{name: g.mean() for name, g in gates.items()}}
-        return FusionOutput(torch.cat([z_global, z_inter], dim=1), loss_global + loss_inter, gate_reg,
-                            {k: v.detach() for k, v in means.items()})
+        means = {
+            "utterance": utterance_gate.mean(),
+            **{name: g.mean() for name, g in gates.items()},
+        }
+        return FusionOutput(
+            torch.cat([z_global, z_inter], dim=1),
+            loss_global + loss_inter,
+            gate_reg,
+            {k: v.detach() for k, v in means.items()},
+        )

@@ -23,8 +23,14 @@ class ModelOutput:
 
 
 class JOYFUL(nn.Module):
-    def __init__(self, fusion: nn.Module, seq_context: SeqContext, gnn: DialogueGNN, classifier: Classifier,
-                 concat_gin_gout: bool) -> None:
+    def __init__(
+        self,
+        fusion: nn.Module,
+        seq_context: SeqContext,
+        gnn: DialogueGNN,
+        classifier: Classifier,
+        concat_gin_gout: bool,
+    ) -> None:
         super().__init__()
         self.fusion = fusion
         self.seq_context = seq_context
@@ -33,16 +39,29 @@ class JOYFUL(nn.Module):
         self.concat_gin_gout = concat_gin_gout
 
     def forward(self, batch: Batch, contrast: bool, reconstruct: bool = True) -> ModelOutput:
-        """`contrast`: compute the contrastive loss (training); `reconstruct`: the fusion's reconstruction
-        loss (evaluation reports neither, and skips the decoders)."""
+        """`contrast`: compute the contrastive loss (training); `reconstruct`: the fusion's
+        reconstruction loss (evaluation reports neither, and skips the decoders)."""
         fused = self.fusion(batch.features, reconstruct=reconstruct)
         n_dialogues = len(batch.lengths)
         layout = DialogueLayout.of(batch.dialogue_index, batch.position, batch.lengths)
         nodes = self.seq_context(fused.fused, layout)  # (N, g)
-        graph_out, contrastive = self.gnn(nodes, batch.edge_index, batch.edge_type, batch.speakers,
-                                          batch.dialogue_index, batch.lengths, contrast)
+        graph_out, contrastive = self.gnn(
+            nodes,
+            batch.edge_index,
+            batch.edge_type,
+            batch.speakers,
+            batch.dialogue_index,
+            batch.lengths,
+            contrast,
+        )
         if self.concat_gin_gout:
             graph_out = torch.cat([nodes, graph_out], dim=1)
         # Every dialogue counts; a dialogue's loss is the sum over its utterances (original scale).
         reconstruction = fused.reconstruction.sum() / n_dialogues
-        return ModelOutput(self.classifier(graph_out), reconstruction, contrastive, fused.gate_reg, fused.gate_means)
+        return ModelOutput(
+            self.classifier(graph_out),
+            reconstruction,
+            contrastive,
+            fused.gate_reg,
+            fused.gate_means,
+        )

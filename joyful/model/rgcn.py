@@ -1,16 +1,16 @@
 """A relational graph convolution (R-GCN, Schlichtkrull et al. 2018), vectorised over relations.
 
-The same layer as PyTorch Geometric's `RGCNConv` with its defaults (no bases or blocks, the mean over each
-relation's neighbours, a root weight and a bias), and the same parameters (`weight` (R, in, out), `root`
-(in, out), `bias`), initialised the same way:
+The same layer as PyTorch Geometric's `RGCNConv` with its defaults (no bases or blocks, the mean
+over each relation's neighbours, a root weight and a bias), and the same parameters (`weight` (R,
+in, out), `root` (in, out), `bias`), initialised the same way:
 
     out_i = x_i W_root + b + sum_r mean_{j in N_r(i)} x_j W_r
 
-`RGCNConv` loops over the R relations, and the backward pass of each `weight[r]` fills a zero tensor of the
-whole (R, in, out) weight: R^2 * in * out work a step. With IEMOCAP's 2 speakers R is 8 and that does not
-show; with MELD's 9 speakers R is 2 * 9^2 = 162 and it took two thirds of an epoch (docs/PERFORMANCE.md). Here
-the neighbours are averaged per (target, relation) with one scatter, and the relations present in the batch
-are applied in one matrix product.
+`RGCNConv` loops over the R relations, and the backward pass of each `weight[r]` fills a zero tensor
+of the whole (R, in, out) weight: R^2 * in * out work a step. With IEMOCAP's 2 speakers R is 8 and
+that does not show; with MELD's 9 speakers R is 2 * 9^2 = 162 and it took two thirds of an epoch
+(docs/PERFORMANCE.md). Here the neighbours are averaged per (target, relation) with one scatter, and
+the relations present in the batch are applied in one matrix product.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ class RelationalGraphConv(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Glorot-uniform weights and a zero bias, drawn in RGCNConv's order (the same seed gives the same layer)."""
+        """Glorot-uniform weights and a zero bias, drawn in RGCNConv's order (the same seed gives
+        the same layer)."""
         for weight in (self.weight, self.root):
             bound = math.sqrt(6.0 / (weight.size(-2) + weight.size(-1)))
             nn.init.uniform_(weight, -bound, bound)

@@ -44,7 +44,8 @@ def _scaled_scores(x: Tensor, query: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _weights(x: Tensor, query: Tensor, buffer: Tensor) -> Tensor:
-    """Unnormalised softmax weights, transposed: w[n, j, i] = exp(b_i x_nj - max_j b_i x_nj), (n, P_j, P_i).
+    """Unnormalised softmax weights, transposed: w[n, j, i] = exp(b_i x_nj - max_j b_i x_nj), (n,
+    P_j, P_i).
 
     Written into `buffer`, which is reused across chunks: allocating (and first
     touching) a fresh n x P x P tensor per chunk cost as much as the
@@ -53,19 +54,22 @@ def _weights(x: Tensor, query: Tensor, buffer: Tensor) -> Tensor:
     """
     query2, row_max2 = _scaled_scores(x, query)
     out = buffer[: x.shape[0]]
-    torch.addcmul(-row_max2[:, None, :], x[:, :, None], query2[None, None, :], out=out)  # (n, P_j, P_i)
+    torch.addcmul(
+        -row_max2[:, None, :], x[:, :, None], query2[None, None, :], out=out
+    )  # (n, P_j, P_i)
     return out.exp2_()
 
 
 def _moments(x: Tensor, query: Tensor, chunk_size: int, orders: int) -> Tensor:
-    """(N, orders, P): sum_j w_ij x_j^k for k < orders (k = 0 is the softmax normaliser), chunk by chunk."""
+    """(N, orders, P): sum_j w_ij x_j^k for k < orders (k = 0 is the softmax normaliser), chunk by
+    chunk."""
     moments = x.new_empty(x.shape[0], orders, x.shape[1])
     buffer = x.new_empty(min(chunk_size, x.shape[0]), x.shape[1], x.shape[1])
     for start in range(0, x.shape[0], chunk_size):
-        xc = x[start:start + chunk_size]  # (n, P)
+        xc = x[start : start + chunk_size]  # (n, P)
         weights_t = _weights(xc, query, buffer)  # (n, P_j, P_i)
         powers = torch.stack([torch.ones_like(xc), xc, xc * xc][:orders], dim=1)  # (n, orders, P_j)
-        torch.bmm(powers, weights_t, out=moments[start:start + chunk_size])  # (n, orders, P_i)
+        torch.bmm(powers, weights_t, out=moments[start : start + chunk_size])  # (n, orders, P_i)
     return moments
 
 
@@ -90,7 +94,9 @@ class _SelfPool(torch.autograd.Function):
         for start in range(0, x.shape[0], ctx.chunk_size):
             stop = start + ctx.chunk_size
             weights_t = _weights(x[start:stop], query, buffer)  # (n, P_k, P_i)
-            torch.bmm(factors[start:stop], weights_t.transpose(1, 2), out=back[start:stop])  # (n, 2, P_k)
+            torch.bmm(
+                factors[start:stop], weights_t.transpose(1, 2), out=back[start:stop]
+            )  # (n, 2, P_k)
         grad_x = back[:, 0] + x * back[:, 1]
         grad_query = (grad * (second_moment - pooled * pooled)).sum(dim=0)
         return grad_x, grad_query, None

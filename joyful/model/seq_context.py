@@ -39,7 +39,9 @@ class DialogueLayout:
     @property
     def padding_mask(self) -> Tensor:
         """(B, maxL) bool, True on padding (nn.Transformer's convention)."""
-        return torch.arange(self.max_len, device=self.lengths.device)[None, :] >= self.lengths[:, None]
+        return (
+            torch.arange(self.max_len, device=self.lengths.device)[None, :] >= self.lengths[:, None]
+        )
 
     def pad(self, rows: Tensor) -> Tensor:
         """(N, D) -> (B, maxL, D), zeros on padding."""
@@ -59,7 +61,15 @@ class SeqContext(nn.Module):
     not depend on which dialogues share a batch.
     """
 
-    def __init__(self, in_dim: int, hidden_size: int, kind: str, num_layers: int, num_heads: int, dropout: float) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        hidden_size: int,
+        kind: str,
+        num_layers: int,
+        num_heads: int,
+        dropout: float,
+    ) -> None:
         super().__init__()
         self.kind = kind
         if kind == "transformer":
@@ -70,24 +80,36 @@ class SeqContext(nn.Module):
         else:
             # Original: g_dim = 200 for the RNNs, split over two directions.
             rnn = nn.LSTM if kind == "lstm" else nn.GRU
-            self.encoder = rnn(in_dim, hidden_size, num_layers=num_layers, dropout=dropout if num_layers > 1 else 0.0,
-                               bidirectional=True, batch_first=True)
+            self.encoder = rnn(
+                in_dim,
+                hidden_size,
+                num_layers=num_layers,
+                dropout=dropout if num_layers > 1 else 0.0,
+                bidirectional=True,
+                batch_first=True,
+            )
             self.out_dim = 2 * hidden_size
 
     def forward(self, rows: Tensor, layout: DialogueLayout) -> Tensor:
         if self.kind == "transformer":
-            # True = may be attended to (scaled_dot_product_attention's convention); (B, 1, 1, maxL).
+            # True = may be attended to (scaled_dot_product_attention's convention); (B, 1, 1,
+            # maxL).
             attend = ~layout.padding_mask[:, None, None, :]
             for layer in self.encoder.layers:
                 rows = packed_encoder_layer(layer, rows, layout, attend)
             return self.output(rows)
-        packed = pack_padded_sequence(layout.pad(rows), layout.lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(
+            layout.pad(rows), layout.lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
         out, _ = self.encoder(packed)
-        return layout.unpad(pad_packed_sequence(out, batch_first=True, total_length=layout.max_len)[0])
+        return layout.unpad(
+            pad_packed_sequence(out, batch_first=True, total_length=layout.max_len)[0]
+        )
 
 
-def packed_encoder_layer(layer: nn.TransformerEncoderLayer, rows: Tensor, layout: DialogueLayout,
-                         attend: Tensor) -> Tensor:
+def packed_encoder_layer(
+    layer: nn.TransformerEncoderLayer, rows: Tensor, layout: DialogueLayout, attend: Tensor
+) -> Tensor:
     """`nn.TransformerEncoderLayer` (post-norm, batch_first) on real rows only.
 
     Same parameters and the same function as the module's own forward with a key-padding mask;
@@ -99,9 +121,12 @@ def packed_encoder_layer(layer: nn.TransformerEncoderLayer, rows: Tensor, layout
     qkv = F.linear(rows, attention.in_proj_weight, attention.in_proj_bias)  # (N, 3D)
     grid = layout.pad(qkv).view(len(layout.lengths), layout.max_len, 3, heads, width // heads)
     query, key, value = grid.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, maxL, D/H)
-    mixed = F.scaled_dot_product_attention(query, key, value, attn_mask=attend,
-                                           dropout_p=attention.dropout if layer.training else 0.0)
-    mixed = layout.unpad(mixed.transpose(1, 2).reshape(len(layout.lengths), layout.max_len, width))  # (N, D)
+    mixed = F.scaled_dot_product_attention(
+        query, key, value, attn_mask=attend, dropout_p=attention.dropout if layer.training else 0.0
+    )
+    mixed = layout.unpad(
+        mixed.transpose(1, 2).reshape(len(layout.lengths), layout.max_len, width)
+    )  # (N, D)
     rows = layer.norm1(rows + layer.dropout1(attention.out_proj(mixed)))
     feed_forward = layer.linear2(layer.dropout(layer.activation(layer.linear1(rows))))
     return layer.norm2(rows + layer.dropout2(feed_forward))

@@ -1,9 +1,10 @@
-"""The base of every record: a frozen pydantic model whose annotations are the one statement of its JSON form.
+"""The base of every record: a frozen pydantic model whose annotations are the one statement of its
+JSON form.
 
-Types are checked strictly (a string is no number, True is no epoch), non-finite floats are refused where a
-field says so, and keys a record does not know are kept (a file written by a newer joyful-tune survives a
-rewrite). `from_dict` turns pydantic's report into one line naming the first bad key and the rule; `to_dict`
-is the JSON form, in field order.
+Types are checked strictly (a string is no number, True is no epoch), non-finite floats are refused
+where a field says so, and keys a record does not know are kept (a file written by a newer
+joyful-tune survives a rewrite). `from_dict` turns pydantic's report into one line naming the first
+bad key and the rule; `to_dict` is the JSON form, in field order.
 """
 
 from __future__ import annotations
@@ -32,11 +33,19 @@ def describe(document: str, exc: ValidationError) -> str:
 
 
 class Record(BaseModel):
-    """A record written to disk and read back. Subclasses declare fields; `DOCUMENT` names the file's form."""
+    """A record written to disk and read back. Subclasses declare fields; `DOCUMENT` names the
+    file's form."""
 
-    # defer_build: a model's validator is built on its first use, not at import (the CLIs answer --help fast).
-    model_config = ConfigDict(frozen=True, extra="allow", strict=True, validate_by_name=True,
-                              validate_by_alias=True, defer_build=True)
+    # defer_build: a model's validator is built on its first use, not at import (the CLIs answer
+    # --help fast).
+    model_config = ConfigDict(
+        frozen=True,
+        extra="allow",
+        strict=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        defer_build=True,
+    )
 
     DOCUMENT: ClassVar[str] = "record"
 
@@ -44,14 +53,17 @@ class Record(BaseModel):
     def from_dict(cls, document: Any) -> Self:
         """Validate and build; ValueError names the first missing or invalid key."""
         if not isinstance(document, dict):
-            raise ValueError(f"{cls.DOCUMENT}: expected a JSON object, got {type(document).__name__}")
+            raise ValueError(
+                f"{cls.DOCUMENT}: expected a JSON object, got {type(document).__name__}"
+            )
         try:
             return cls.model_validate(document)
         except ValidationError as exc:
             raise ValueError(describe(cls.DOCUMENT, exc)) from None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: every field in declaration order (None as null), then the unknown keys it was read with."""
+        """The JSON form: every field in declaration order (None as null), then the unknown keys it
+        was read with."""
         return self.model_dump(mode="json", by_alias=True)
 
     def replace(self, **changes: Any) -> Self:

@@ -1,5 +1,5 @@
-"""The record of a confirmation: every configuration's runs, one per seed, their means and intervals, the
-measured expected effects and the confirmed winner, as a best config stores them."""
+"""The record of a confirmation: every configuration's runs, one per seed, their means and
+intervals, the measured expected effects and the confirmed winner, as a best config stores them."""
 
 from __future__ import annotations
 
@@ -13,14 +13,22 @@ from tune.records._base import Finite
 from tune.records._parts import Part
 from tune.records._scores import EnsembleScores, PairedDifference, Summary
 
-__all__ = ["CONFIRMATION_KIND", "ConfigurationRecord", "Confirmation", "EffectRow", "Effects", "RunRecord", "Verdict"]
+__all__ = [
+    "CONFIRMATION_KIND",
+    "ConfigurationRecord",
+    "Confirmation",
+    "EffectRow",
+    "Effects",
+    "RunRecord",
+    "Verdict",
+]
 
 CONFIRMATION_KIND = "joyful-tune confirmation"
 
 
 class RunRecord(Part):
-    """One confirmation run: a configuration trained with one seed (on one fold with cross-validation), test
-    evaluated once with the model it keeps."""
+    """One confirmation run: a configuration trained with one seed (on one fold with
+    cross-validation), test evaluated once with the model it keeps."""
 
     seed: int
     fold: int | None = None  # with cross-validation: the fold held out as its dev split
@@ -35,7 +43,8 @@ class RunRecord(Part):
     dev_weighted_f1: list[Finite] = Field(default_factory=list)
     train_loss: list[Finite] = Field(default_factory=list)
     train_nll: list[Finite] = Field(default_factory=list)
-    # With --weight_averaging: the raw (not averaged) weights at their own best dev epoch, tested once.
+    # With --weight_averaging: the raw (not averaged) weights at their own best dev epoch, tested
+    # once.
     raw_test_weighted_f1: Finite | None = None
     raw_best_dev_weighted_f1: Finite | None = None
 
@@ -68,7 +77,8 @@ class Verdict(StrEnum):
 
 
 class EffectRow(Part):
-    """One expected effect, measured: both groups' values, the change, the hoped-for range and the verdict."""
+    """One expected effect, measured: both groups' values, the change, the hoped-for range and the
+    verdict."""
 
     effect: str
     measure: str
@@ -84,22 +94,28 @@ class EffectRow(Part):
 
 
 class Effects(Part):
-    """The expected effects, measured for the baseline against one configuration over the seeds both ran."""
+    """The expected effects, measured for the baseline against one configuration over the seeds both
+    ran."""
 
     baseline: str
     compared: str
     compared_is_winner: bool = False
     proposal: dict[str, Any] = Field(default_factory=dict)
-    runs: list[str] = Field(default_factory=list)  # the runs both configurations have (seed, and fold)
+    runs: list[str] = Field(
+        default_factory=list
+    )  # the runs both configurations have (seed, and fold)
     rows: list[EffectRow]
 
 
 class ConfigurationRecord(Part):
-    """One confirmed configuration (the baseline or a candidate): its config, runs and their statistics."""
+    """One confirmed configuration (the baseline or a candidate): its config, runs and their
+    statistics."""
 
     label: str
     config: dict[str, Any]  # JoyfulConfig.to_dict()
-    searched: dict[str, Any] = Field(default_factory=dict)  # the settings that differ from the baseline's
+    searched: dict[str, Any] = Field(
+        default_factory=dict
+    )  # the settings that differ from the baseline's
     dev_weighted_f1: Summary  # best dev wF1 over the seeds
     test_weighted_f1: Summary
     raw_test_weighted_f1: Summary | None = None
@@ -112,7 +128,8 @@ class ConfigurationRecord(Part):
 
 
 class Confirmation(Part):
-    """The confirmation of a search, as its best config records it (`ConfirmationResult.to_record`)."""
+    """The confirmation of a search, as its best config records it
+    (`ConfirmationResult.to_record`)."""
 
     kind: str = CONFIRMATION_KIND
     metric: str
@@ -121,9 +138,13 @@ class Confirmation(Part):
     winner_seed: int  # the seed of its median run: the one the best config's `config` reproduces
     winner_fold: int | None = None  # ... and its fold, with cross-validation
     selection: str
-    resampling: str = "holdout"  # what each run's dev split was: the data's, or a fold (cv: K folds)
+    resampling: str = (
+        "holdout"  # what each run's dev split was: the data's, or a fold (cv: K folds)
+    )
     defaults: str | None = None  # the label of the untuned defaults' configuration
-    tie: str | None = None  # why the baseline is published although another configuration scored higher
+    tie: str | None = (
+        None  # why the baseline is published although another configuration scored higher
+    )
     configurations: list[ConfigurationRecord]  # the baseline first
     effects: Effects | None = None
     # Every confirmed run, all configurations together: what a larger ensemble would add.

@@ -1,5 +1,5 @@
-"""The published ensemble of a best config: its members (confirmation runs with their model files), its
-scores, the ensemble not chosen, and the single runs it is set against."""
+"""The published ensemble of a best config: its members (confirmation runs with their model files),
+its scores, the ensemble not chosen, and the single runs it is set against."""
 
 from __future__ import annotations
 
@@ -16,11 +16,14 @@ __all__ = ["Ensemble", "EnsembleMember", "EnsembleOption", "SingleRunScores"]
 
 
 class EnsembleMember(Part):
-    """One member: a confirmation run, its model file and its config (paths relative to the best config)."""
+    """One member: a confirmation run, its model file and its config (paths relative to the best
+    config)."""
 
     label: str
     seed: int
-    fold: int | None = None  # with cross-validation: the fold it held out (it trained on the others)
+    fold: int | None = (
+        None  # with cross-validation: the fold it held out (it trained on the others)
+    )
     path: str  # the model file
     config_file: str  # `train.py --config` re-runs the member
     megabytes: Finite
@@ -33,7 +36,9 @@ class EnsembleMember(Part):
     @classmethod
     def _relative(cls, path: str) -> str:
         if Path(path).is_absolute():
-            raise ValueError(f"'ensemble.members[].path' {path!r} must be relative to the file's folder")
+            raise ValueError(
+                f"'ensemble.members[].path' {path!r} must be relative to the file's folder"
+            )
         return path
 
 
@@ -47,7 +52,8 @@ class EnsembleOption(Part):
 
 
 class SingleRunScores(Part):
-    """The confirmed winner's single runs, over the seeds: dev, test, and test of the raw (not averaged) weights."""
+    """The confirmed winner's single runs, over the seeds: dev, test, and test of the raw (not
+    averaged) weights."""
 
     dev_weighted_f1: Summary | None = None
     test_weighted_f1: Summary | None = None

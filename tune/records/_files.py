@@ -1,5 +1,5 @@
-"""How the result store writes its files beyond `joyful.io`'s atomic writes: one appended history line, the
-name a corrupt best-config file is moved aside to, and a trials-table cell."""
+"""How the result store writes its files beyond `joyful.io`'s atomic writes: one appended history
+line, the name a corrupt best-config file is moved aside to, and a trials-table cell."""
 
 from __future__ import annotations
 
@@ -42,3 +42,23 @@ def cell(value: Any) -> Any:
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value)
     return value
+
+
+def write_rows_csv(path: Path, rows: list[dict], fixed: tuple[str, ...]) -> Path:
+    """Write `rows` (dicts with a `trial_id`) as CSV: the `fixed` columns, then the other keys."""
+    import csv
+
+    from joyful.io import atomic_write
+
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict) or "trial_id" not in row:
+            raise ValueError(f"trial row {index} must be a dict with a 'trial_id' key, got {row!r}")
+    columns = [*fixed, *sorted({key for row in rows for key in row} - set(fixed))]
+
+    def write(out: Any) -> None:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([cell(row.get(column)) for column in columns])
+
+    return atomic_write(path, write)

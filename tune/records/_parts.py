@@ -1,5 +1,5 @@
-"""The smaller parts of a best config: the data it was tuned on, the search's winner trial, the search itself,
-the library versions and the winner's re-run."""
+"""The smaller parts of a best config: the data it was tuned on, the search's winner trial, the
+search itself, the library versions and the winner's re-run."""
 
 from __future__ import annotations
 
@@ -9,8 +9,21 @@ from pydantic import Field, field_validator
 
 from tune.records._base import Finite, Record
 
-__all__ = ["DataRef", "Ending", "Rerun", "Resampling", "Resources", "Sampling", "Scheduler", "Searcher",
-           "SingleTrialBest", "StudyInfo", "TrialCounts", "Versions", "WarmStartSummary"]
+__all__ = [
+    "DataRef",
+    "Ending",
+    "Rerun",
+    "Resampling",
+    "Resources",
+    "Sampling",
+    "Scheduler",
+    "Searcher",
+    "SingleTrialBest",
+    "StudyInfo",
+    "TrialCounts",
+    "Versions",
+    "WarmStartSummary",
+]
 
 DOCUMENT = "best-config document"
 
@@ -20,8 +33,9 @@ class Part(Record):
 
 
 class DataRef(Part):
-    """The data a best config was tuned on: its file and sha256, and (`DialogueData.facts`) its shape, so that
-    a re-run on another file can tell whether it is the same data or at least data of the same shape."""
+    """The data a best config was tuned on: its file and sha256, and (`DialogueData.facts`) its
+    shape, so that a re-run on another file can tell whether it is the same data or at least data of
+    the same shape."""
 
     path: str
     sha256: str
@@ -43,10 +57,13 @@ class DataRef(Part):
 
 
 class SingleTrialBest(Part):
-    """The search's best single trial, as it ran (before any confirmation changed the published config)."""
+    """The search's best single trial, as it ran (before any confirmation changed the published
+    config)."""
 
     trial_id: str
-    config: dict[str, Any] | None = None  # JoyfulConfig.to_dict() of the trial, for the epochs it trained
+    config: dict[str, Any] | None = (
+        None  # JoyfulConfig.to_dict() of the trial, for the epochs it trained
+    )
     searched: dict[str, Any] | None = None
     value: Finite | None = None
     best_epoch: int | None = None
@@ -54,8 +71,8 @@ class SingleTrialBest(Part):
 
 
 class WarmStartSummary(Part):
-    """What a warm-started search learned from: the Optuna storage, the earlier studies, how many of their
-    trials were copied (learned from, not re-run) and the earlier winners proposed first."""
+    """What a warm-started search learned from: the Optuna storage, the earlier studies, how many of
+    their trials were copied (learned from, not re-run) and the earlier winners proposed first."""
 
     storage: str
     studies: list[str]
@@ -64,9 +81,10 @@ class WarmStartSummary(Part):
 
 
 class Sampling(Part):
-    """How a search's trials were proposed: the sampler, its random start-up per arm, the arms (each tuned on its
-    own trials when `separate_arms`), and how many trials were queued (the baseline, earlier winners), drawn at
-    random in the start-up, and proposed by the sampler's model; and how many ran at once, and why."""
+    """How a search's trials were proposed: the sampler, its random start-up per arm, the arms (each
+    tuned on its own trials when `separate_arms`), and how many trials were queued (the baseline,
+    earlier winners), drawn at random in the start-up, and proposed by the sampler's model; and how
+    many ran at once, and why."""
 
     sampler: str
     startup_per_arm: int
@@ -89,21 +107,23 @@ class Sampling(Part):
 
 
 class Ending(Part):
-    """How a search's trial phase ended: every trial ran ("all trials"), or its time budget let no further trial
-    start ("time budget": `trials_not_started` of the planned ones); and what the confirmation left out to fit
-    what was left of the budget."""
+    """How a search's trial phase ended: every trial ran ("all trials"), or its time budget let no
+    further trial start ("time budget": `trials_not_started` of the planned ones); and what the
+    confirmation left out to fit what was left of the budget."""
 
     kind: str
     time_budget_s: Finite | None = None
     trials_started: int | None = None
     trials_not_started: int = 0
-    epoch_seconds: Finite | None = None  # the median epoch the trials measured (a fold's epoch with cv)
+    epoch_seconds: Finite | None = (
+        None  # the median epoch the trials measured (a fold's epoch with cv)
+    )
     confirmation_left_out: str = ""
 
 
 class Searcher(Part):
-    """The sampler of the search (`optuna-<sampler>`) with its seed, the baseline proposed first, the warm start,
-    and how the trials were proposed."""
+    """The sampler of the search (`optuna-<sampler>`) with its seed, the baseline proposed first,
+    the warm start, and how the trials were proposed."""
 
     kind: str
     seed: int
@@ -140,7 +160,8 @@ class TrialCounts(Part):
 
 
 class StudyInfo(Part):
-    """How the search ran: its name, space, Optuna study, budget, scheduler, resources, trial counts and times."""
+    """How the search ran: its name, space, Optuna study, budget, scheduler, resources, trial counts
+    and times."""
 
     name: str  # the search (Ray experiment) name
     experiment: str
@@ -171,7 +192,8 @@ class Versions(Part):
 
 
 class Rerun(Part):
-    """The search's winner re-trained through the training code path at publishing; `ran` False says why not."""
+    """The search's winner re-trained through the training code path at publishing; `ran` False says
+    why not."""
 
     ran: bool
     reason: str = ""  # why it was not re-run (ran False)
@@ -184,8 +206,9 @@ class Rerun(Part):
 
 
 class Resampling(Part):
-    """How a search scored its trials (`tune.space.Resampling`, resolved): `holdout` on the data's dev split, or
-    `cv` over `folds` folds of train + dev by dialogue; why; and the noise of a dev score that decided it."""
+    """How a search scored its trials (`tune.space.Resampling`, resolved): `holdout` on the data's
+    dev split, or `cv` over `folds` folds of train + dev by dialogue; why; and the noise of a dev
+    score that decided it."""
 
     kind: str
     folds: int | None = None

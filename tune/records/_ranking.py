@@ -7,10 +7,13 @@ from tune.records._trial import TrialRecord
 
 __all__ = ["RANKING_RULE", "choose_winner", "outcome_counts", "ranked"]
 
-# The rule of `ranked`, in words (the Optuna study records it: its own best_trial counts COMPLETE trials only).
-RANKING_RULE = ("highest search score (the best epoch's dev score, or with cross-validation the best epoch of the "
-                "mean over folds) among the trials that ran their whole budget (Optuna: COMPLETE) or were stopped "
-                "early (Optuna: PRUNED), then the earlier best epoch, then the Ray trial id")
+# The rule of `ranked`, in words (the Optuna study records it: its own best_trial counts COMPLETE
+# trials only).
+RANKING_RULE = (
+    "highest search score (the best epoch's dev score, or with cross-validation the best epoch of "
+    "the mean over folds) among the trials that ran their whole budget (Optuna: COMPLETE) or were "
+    "stopped early (Optuna: PRUNED), then the earlier best epoch, then the Ray trial id"
+)
 
 
 def ranked(trials: list[TrialRecord]) -> list[TrialRecord]:

@@ -1,5 +1,5 @@
-"""Scores as best configs store them: a metric, test scores, a mean over seeds with its interval, a paired
-difference, an ensemble's scores."""
+"""Scores as best configs store them: a metric, test scores, a mean over seeds with its interval, a
+paired difference, an ensemble's scores."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ __all__ = ["Comparison", "EnsembleScores", "Metric", "PairedDifference", "Summar
 
 
 class Metric(Part):
-    """The selection metric of a best config and the value its `config` reached on dev, at `best_epoch`."""
+    """The selection metric of a best config and the value its `config` reached on dev, at
+    `best_epoch`."""
 
     name: str
     mode: Literal["max", "min"]
@@ -34,7 +35,8 @@ class TestScores(Part):
 
 
 class Summary(Part):
-    """A score over seeds: n, mean, sample std and the 95% t-interval of the mean (None where undefined)."""
+    """A score over seeds: n, mean, sample std and the 95% t-interval of the mean (None where
+    undefined)."""
 
     n: int = 0
     mean: Finite | None = None
@@ -50,8 +52,8 @@ class Summary(Part):
 
 
 class PairedDifference(Summary):
-    """A configuration minus the baseline, run by run (the same seed, and fold with cross-validation): the summary
-    of the differences, and who won."""
+    """A configuration minus the baseline, run by run (the same seed, and fold with
+    cross-validation): the summary of the differences, and who won."""
 
     runs: list[str]
     diffs: list[Finite]
@@ -63,7 +65,8 @@ class PairedDifference(Summary):
 
 
 class EnsembleScores(Part):
-    """Dev and test wF1 of the mean class probabilities of some runs (`members` of them, at `seeds`)."""
+    """Dev and test wF1 of the mean class probabilities of some runs (`members` of them, at
+    `seeds`)."""
 
     members: int
     seeds: list[int]
@@ -72,9 +75,9 @@ class EnsembleScores(Part):
 
 
 class Comparison(Part):
-    """A headline comparison of two models on the same dialogues: `first` - `second` in weighted F1 on `split`,
-    with its paired dialogue-level bootstrap interval (tune/stats/bootstrap.py). An interval that holds 0 is a
-    tie: the data cannot tell the two apart."""
+    """A headline comparison of two models on the same dialogues: `first` - `second` in weighted F1
+    on `split`, with its paired dialogue-level bootstrap interval (tune/stats/bootstrap.py). An
+    interval that holds 0 is a tie: the data cannot tell the two apart."""
 
     name: str  # what is compared, in words ("published model vs logistic regression")
     first: str
@@ -96,5 +99,8 @@ class Comparison(Part):
         return f"{self.first} better" if self.estimate > 0 else f"{self.second} better"
 
     def words(self) -> str:
-        return (f"{self.first} - {self.second} on {self.split}: {self.estimate:+.4f} wF1, CI95 [{self.ci95[0]:+.4f}, "
-                f"{self.ci95[1]:+.4f}] over {self.dialogues} dialogues: {self.verdict}")
+        return (
+            f"{self.first} - {self.second} on {self.split}: {self.estimate:+.4f} wF1, CI95 "
+            f"[{self.ci95[0]:+.4f}, "
+            f"{self.ci95[1]:+.4f}] over {self.dialogues} dialogues: {self.verdict}"
+        )

@@ -32,9 +32,10 @@ class MajorityLevel(Record):
 
 
 class Invocation(Record):
-    """One run of `tune/search.py` on the search (the first, and one per --resume): when it started and when and in
-    how many seconds its trial phase ended. `ended_at` is None while its trials run, or when it was killed during them
-    (a kill during confirmation leaves the end of its trials recorded)."""
+    """One run of `tune/search.py` on the search (the first, and one per --resume): when it started
+    and when and in how many seconds its trial phase ended. `ended_at` is None while its trials run,
+    or when it was killed during them (a kill during confirmation leaves the end of its trials
+    recorded)."""
 
     started_at: str
     ended_at: str | None = None
@@ -45,11 +46,11 @@ class Invocation(Record):
 class StudyRecord(Record):
     """One search of one data set: what it searched, on which data, when, and every trial.
 
-    The Optuna side (states, values, intermediate values, distributions) lives in the Optuna storage named by
-    `optuna_storage` and `optuna_study`; this record holds what Optuna does not: the base config every trial
-    started from, the budget, the data and space fingerprints, the majority level and the Ray trials with their
-    curves. `started_at` is when the search was created (kept by every --resume); `search_seconds` adds up
-    the invocations' trial phases.
+    The Optuna side (states, values, intermediate values, distributions) lives in the Optuna storage
+    named by `optuna_storage` and `optuna_study`; this record holds what Optuna does not: the base
+    config every trial started from, the budget, the data and space fingerprints, the majority level
+    and the Ray trials with their curves. `started_at` is when the search was created (kept by every
+    --resume); `search_seconds` adds up the invocations' trial phases.
     """
 
     DOCUMENT = "study record"
@@ -65,7 +66,9 @@ class StudyRecord(Record):
     space_fingerprint: str
     data_path: str
     data_sha256: str
-    base_config: dict[str, Any]  # JoyfulConfig.to_dict() before sampling: epochs = budget.max_epochs
+    base_config: dict[
+        str, Any
+    ]  # JoyfulConfig.to_dict() before sampling: epochs = budget.max_epochs
     budget: Budget
     strategy: Strategy = Field(default_factory=Strategy)
     optuna_storage: str  # journal file (portable path) or database URL
@@ -84,7 +87,9 @@ class StudyRecord(Record):
     @field_validator("budget", mode="before")
     @classmethod
     def _budget_from_fields(cls, value: Any) -> Any:
-        if isinstance(value, dict):  # Budget is a dataclass (tune/space): its JSON form is its fields
+        if isinstance(
+            value, dict
+        ):  # Budget is a dataclass (tune/space): its JSON form is its fields
             unknown = sorted(set(value) - {f.name for f in dataclasses.fields(Budget)})
             if unknown:
                 raise ValueError(f"'budget' has unknown key(s) {', '.join(unknown)}")
@@ -94,7 +99,9 @@ class StudyRecord(Record):
     @field_validator("strategy", mode="before")
     @classmethod
     def _strategy_from_fields(cls, value: Any) -> Any:
-        if isinstance(value, dict):  # Strategy is a dataclass (tune/space): its JSON form is its fields
+        if isinstance(
+            value, dict
+        ):  # Strategy is a dataclass (tune/space): its JSON form is its fields
             unknown = sorted(set(value) - {f.name for f in dataclasses.fields(Strategy)})
             if unknown:
                 raise ValueError(f"'strategy' has unknown key(s) {', '.join(unknown)}")
@@ -106,9 +113,11 @@ class StudyRecord(Record):
     def _known_schema(cls, version: int) -> int:
         if version != STUDY_SCHEMA_VERSION:
             newer = version > STUDY_SCHEMA_VERSION
-            raise ValueError(f"schema_version {version} is not a study record of this joyful-tune (schema "
-                             f"{STUDY_SCHEMA_VERSION}); " + ("upgrade joyful-tune" if newer else
-                                                             "re-run the search with this joyful-tune"))
+            raise ValueError(
+                f"schema_version {version} is not a study record of this joyful-tune (schema "
+                f"{STUDY_SCHEMA_VERSION}); "
+                + ("upgrade joyful-tune" if newer else "re-run the search with this joyful-tune")
+            )
         return version
 
     @model_validator(mode="after")
@@ -138,7 +147,13 @@ class StudyRecord(Record):
         return JoyfulConfig.from_dict(self.base_config, source=f"study {self.name} base_config")
 
     def in_start_order(self) -> list[TrialRecord]:
-        """The trials in the order the searcher sampled them (Optuna trial number; Ray's order otherwise)."""
+        """The trials in the order the searcher sampled them (Optuna trial number; Ray's order
+        otherwise)."""
         order = {id(t): index for index, t in enumerate(self.trials)}
-        return sorted(self.trials, key=lambda t: (t.optuna_number if t.optuna_number is not None
-                                                  else len(self.trials) + order[id(t)], order[id(t)]))
+        return sorted(
+            self.trials,
+            key=lambda t: (
+                t.optuna_number if t.optuna_number is not None else len(self.trials) + order[id(t)],
+                order[id(t)],
+            ),
+        )

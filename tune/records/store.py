@@ -1,20 +1,20 @@
 """The result store of the tuning service: best configs, their history and per-trial tables.
 
-Layout under the results folder (``--results-dir``, default ``results``; see ``results/README.md``)::
+Layout under the results folder (``--results-dir``, default ``results``; see
+``results/README.md``)::
 
     best_configs/<dataset>.json           best config found so far; `train.py --config` reads it
     best_configs/<dataset>.history.jsonl  every document offered for publishing, kept or not
     best_configs/<dataset>.json.lock      inter-process lock of the two files above
     trials/<dataset>.csv                  one row per trial of the latest study
-    studies/<dataset>.json                the latest study's record (`StudyRecord`): base config, budget, trials
-    studies/<dataset>--data-<sha>--space-<sha>.journal
-                                          the Optuna storage of every search on that data and space
-    reports/<dataset>.md, reports/<dataset>/  the report and its figures, written after every search
-    models/<dataset>/<search>/<member>-seed-<n>.pt, .json
-                                          the published ensemble: each member's model file (not in git: large;
-                                          `python -m joyful.predict --config ... --rebuild` recreates them) and
-                                          its config (`train.py --config` re-runs the member)
-    mlflow.db, mlflow-artifacts/, wandb/  MLflow's tracking store and artifacts, W&B's runs, when a search tracks
+    studies/<dataset>.json                the latest study's record (`StudyRecord`): base config,
+    budget, trials studies/<dataset>--data-<sha>--space-<sha>.journal the Optuna storage of every
+    search on that data and space reports/<dataset>.md, reports/<dataset>/  the report and its
+    figures, written after every search models/<dataset>/<search>/<member>-seed-<n>.pt, .json the
+    published ensemble: each member's model file (not in git: large; `python -m joyful.predict
+    --config ... --rebuild` recreates them) and its config (`train.py --config` re-runs the member)
+    mlflow.db, mlflow-artifacts/, wandb/  MLflow's tracking store and artifacts, W&B's runs, when a
+    search tracks
 
 `ResultStore` names every one of these paths; no other code builds them.
 
@@ -25,15 +25,12 @@ file is only ever replaced under the lock, after re-reading it (compare-and-swap
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import tempfile
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import filelock
 
@@ -42,28 +39,35 @@ from joyful.errors import UserError
 from joyful.io import atomic_write, atomic_write_json
 from tune.common import utc_now
 from tune.records import BEST_CONFIG_KIND, BEST_CONFIG_SCHEMA_VERSION, BestConfig, StudyRecord
-from tune.records._files import append_line, cell, corrupt_path
+from tune.records._best_file import PublishOutcome, decide, read_current
+from tune.records._files import append_line, corrupt_path, write_rows_csv
 
-__all__ = ["BEST_CONFIG_KIND", "BEST_CONFIG_SCHEMA_VERSION", "TRIAL_COLUMNS", "PublishOutcome", "ResultStore"]
+__all__ = [
+    "BEST_CONFIG_KIND",
+    "BEST_CONFIG_SCHEMA_VERSION",
+    "TRIAL_COLUMNS",
+    "PublishOutcome",
+    "ResultStore",
+]
 
-TRIAL_COLUMNS = ("trial_id", "status", "epochs_run", "folds_run", "best_dev_weighted_f1", "best_epoch", "stop_reason",
-                 "error")
-
-
-@dataclass
-class PublishOutcome:
-    """What `ResultStore.publish_best` did, and why (the reason is shown to the user)."""
-
-    written: bool  # True when the new document is now the best-config file
-    reason: str
-    path: Path
-    previous: BestConfig | None  # the best config found before, when it was readable
+TRIAL_COLUMNS = (
+    "trial_id",
+    "status",
+    "epochs_run",
+    "folds_run",
+    "best_dev_weighted_f1",
+    "best_epoch",
+    "stop_reason",
+    "error",
+)
 
 
 class ResultStore:
     """Best configs, their history and per-trial tables of every data set under one folder."""
 
-    def __init__(self, results_dir: str | Path = "results", *, lock_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, results_dir: str | Path = "results", *, lock_timeout_s: float = 60.0
+    ) -> None:
         if lock_timeout_s < 0:
             raise ValueError(f"The value of `lock_timeout_s` is {lock_timeout_s}, but must be >= 0")
         self.results_dir = Path(results_dir)
@@ -96,35 +100,47 @@ class ResultStore:
         return self.studies_dir() / f"{check_dataset_name(dataset)}.json"
 
     def optuna_storage_path(self, dataset: str, data_sha256: str, space_fingerprint: str) -> Path:
-        """The Optuna journal of every search of `dataset` on this data and this space (12 hex digits of each)."""
-        return (self.studies_dir()
-                / f"{check_dataset_name(dataset)}--data-{data_sha256[:12]}--space-{space_fingerprint[:12]}.journal")
+        """The Optuna journal of every search of `dataset` on this data and this space (12 hex
+        digits of each)."""
+        name = check_dataset_name(dataset)
+        return self.studies_dir() / (
+            f"{name}--data-{data_sha256[:12]}--space-{space_fingerprint[:12]}.journal"
+        )
 
     def journal_of(self, study: StudyRecord) -> Path | str:
-        """The Optuna storage of a study record read from this store: its journal beside it, whatever folder it was
-        moved to, or the database URL it recorded."""
+        """The Optuna storage of a study record read from this store: its journal beside it,
+        whatever folder it was moved to, or the database URL it recorded."""
         if "://" in study.optuna_storage:
             return study.optuna_storage
         return self.studies_dir() / Path(study.optuna_storage).name
 
     def optuna_storages(self, dataset: str) -> list[Path]:
         """Every Optuna journal of `dataset`, whatever data and space it was searched on."""
-        return sorted(self.studies_dir().glob(f"{check_dataset_name(dataset)}--data-*--space-*.journal"))
+        return sorted(
+            self.studies_dir().glob(f"{check_dataset_name(dataset)}--data-*--space-*.journal")
+        )
 
-    def model_path(self, dataset: str, search: str, member: str, seed: int, fold: int | None = None) -> Path:
-        """The model file of one ensemble member: configuration `member` of search `search`'s confirmation at
-        `seed` (and `fold`) (its config file is beside it, `.json` for `.pt`)."""
+    def model_path(
+        self, dataset: str, search: str, member: str, seed: int, fold: int | None = None
+    ) -> Path:
+        """The model file of one ensemble member: configuration `member` of search `search`'s
+        confirmation at `seed` (and `fold`) (its config file is beside it, `.json` for `.pt`)."""
         tail = f"-fold-{fold}" if fold else ""
-        return (self.results_dir / "models" / check_dataset_name(dataset) / check_dataset_name(search)
-                / f"{check_dataset_name(member)}-seed-{seed}{tail}.pt")
+        return (
+            self.results_dir
+            / "models"
+            / check_dataset_name(dataset)
+            / check_dataset_name(search)
+            / f"{check_dataset_name(member)}-seed-{seed}{tail}.pt"
+        )
 
     def models_dir(self, dataset: str) -> Path:
         """Every published ensemble's model files of `dataset`, one folder per search."""
         return self.results_dir / "models" / check_dataset_name(dataset)
 
     def remove_model_files(self, dataset: str, search: str) -> int:
-        """Remove the model files (.pt) of search `search`'s ensemble of `dataset` (its member configs stay: each
-        re-runs its member); returns the bytes freed."""
+        """Remove the model files (.pt) of search `search`'s ensemble of `dataset` (its member
+        configs stay: each re-runs its member); returns the bytes freed."""
         folder = self.models_dir(dataset) / check_dataset_name(search)
         freed = 0
         for path in sorted(folder.glob("*.pt")) if folder.is_dir() else []:
@@ -167,7 +183,9 @@ class ResultStore:
             directory = self.results_dir / folder
             try:
                 directory.mkdir(parents=True, exist_ok=True)
-                handle, probe = tempfile.mkstemp(dir=directory, prefix=".write-test.", suffix=".tmp")
+                handle, probe = tempfile.mkstemp(
+                    dir=directory, prefix=".write-test.", suffix=".tmp"
+                )
                 os.close(handle)
                 os.unlink(probe)
             except OSError as exc:
@@ -180,14 +198,15 @@ class ResultStore:
     def read_best(self, dataset: str) -> BestConfig | None:
         """The current best config, or None when there is none yet."""
         path = self.best_config_path(dataset)
-        current, problem = _read_current(path)
+        current, problem = read_current(path)
         if problem is not None:
             raise UserError(f"{path}: {problem}")
         return current
 
     @contextlib.contextmanager
     def _locked(self, dataset: str, action: str) -> Iterator[None]:
-        """Hold the data set's inter-process lock; lock timeouts and I/O errors become one-line UserErrors."""
+        """Hold the data set's inter-process lock; lock timeouts and I/O errors become one-line
+        UserErrors."""
         path = self.best_config_path(dataset)
         lock_path = path.with_name(path.name + ".lock")
         try:
@@ -196,56 +215,68 @@ class ResultStore:
                 yield
         except filelock.Timeout:
             raise UserError(
-                f"could not lock {lock_path} within {self.lock_timeout_s:g} s: another process is publishing "
-                f"a best config for {dataset!r}; try again when it has finished"
+                f"could not lock {lock_path} within {self.lock_timeout_s:g} s: another process is "
+                f"publishing a best config for {dataset!r}; try again when it has finished"
             ) from None
         except OSError as exc:
             raise UserError(f"cannot {action} {path}: {exc}") from None
 
-    def publish_best(self, dataset: str, best: BestConfig | dict, *, overwrite: bool = False) -> PublishOutcome:
+    def publish_best(
+        self, dataset: str, best: BestConfig | dict, *, overwrite: bool = False
+    ) -> PublishOutcome:
         """Make `best` the best config of `dataset` if it beats the current one (or `overwrite`).
 
-        Decided under an inter-process lock after re-reading the current file, so two
-        searches finishing together cannot lose the better result. The document is
-        appended to the history whether it is published or not. A dict is validated into a BestConfig.
+        Decided under an inter-process lock after re-reading the current file, so two searches
+        finishing together cannot lose the better result. The document is appended to the history
+        whether it is published or not. A dict is validated into a BestConfig.
         """
         best = best if isinstance(best, BestConfig) else BestConfig.from_dict(best)
         if best.dataset != dataset:
-            raise ValueError(f"best-config document is for data set {best.dataset!r}, not {dataset!r}")
+            raise ValueError(
+                f"best-config document is for data set {best.dataset!r}, not {dataset!r}"
+            )
         with self._locked(dataset, "publish the best config to"):
             path = self.best_config_path(dataset)
-            current, problem = _read_current(path)
-            written, reason = _decide(current, problem, best, overwrite)
+            current, problem = read_current(path)
+            written, reason = decide(current, problem, best, overwrite)
             if written and problem is not None and path.exists():
-                # Keep an unreadable earlier file for the user to inspect: copy it aside before replacing it.
+                # Keep an unreadable earlier file for the user to inspect: copy it aside before
+                # replacing it.
                 aside = corrupt_path(path)
                 atomic_write(aside, lambda out: out.write(path.read_bytes()), binary=True)
                 reason += f"; moved it to {aside}"
             self._record(dataset, best, written, "published" if written else "kept-earlier", reason)
-        return PublishOutcome(written=written, reason=reason, path=path, previous=current if problem is None else None)
+        return PublishOutcome(
+            written=written, reason=reason, path=path, previous=current if problem is None else None
+        )
 
     def update_confirmation(self, dataset: str, confirmed: BestConfig) -> PublishOutcome:
-        """Replace the current best config by `confirmed`: the same search's result with its confirmation
-        recorded (and `config` set to the confirmed winner).
+        """Replace the current best config by `confirmed`: the same search's result with its
+        confirmation recorded (and `config` set to the confirmed winner).
 
-        Decided under the lock after re-reading the file, by `BestConfig.confirms`: it is replaced only while
-        it still holds the result of the same search on the same data. Either way `confirmed` goes to the
-        history (outcome ``"confirmed"`` or ``"kept-earlier"``).
+        Decided under the lock after re-reading the file, by `BestConfig.confirms`: it is replaced
+        only while it still holds the result of the same search on the same data. Either way
+        `confirmed` goes to the history (outcome ``"confirmed"`` or ``"kept-earlier"``).
         """
         path = self.best_config_path(dataset)
         with self._locked(dataset, "update the best config"):
-            current, problem = _read_current(path)
+            current, problem = read_current(path)
             if current is None or problem is not None:
                 raise UserError(
                     f"{path}: no valid best config to add the confirmation to "
                     f"({problem or 'file not found'}); run the search first"
                 )
             written, reason = confirmed.confirms(current)
-            self._record(dataset, confirmed, written, "confirmed" if written else "kept-earlier", reason)
+            self._record(
+                dataset, confirmed, written, "confirmed" if written else "kept-earlier", reason
+            )
         return PublishOutcome(written=written, reason=reason, path=path, previous=current)
 
-    def _record(self, dataset: str, best: BestConfig, written: bool, outcome: str, reason: str) -> None:
-        """Write `best` as the best-config file when `written`, and append it to the history (callers hold the lock)."""
+    def _record(
+        self, dataset: str, best: BestConfig, written: bool, outcome: str, reason: str
+    ) -> None:
+        """Write `best` as the best-config file when `written`, and append it to the history
+        (callers hold the lock)."""
         document = best.to_dict()
         if written:
             atomic_write_json(self.best_config_path(dataset), document)
@@ -253,7 +284,8 @@ class ResultStore:
         append_line(self.history_path(dataset), json.dumps(record))
 
     def history(self, dataset: str) -> list[dict]:
-        """Every document offered for publishing, oldest first, with `outcome`, `reason` and `recorded_at`.
+        """Every document offered for publishing, oldest first, with `outcome`, `reason` and
+        `recorded_at`.
 
         Lines that are not valid JSON (an append cut short by a crash) are skipped with a warning.
         """
@@ -274,78 +306,30 @@ class ResultStore:
                 skipped.append(number)
         if skipped:
             # Usually an append cut short by a crash; the records around it are still worth reading.
-            warnings.warn(f"{path}: skipped line(s) {', '.join(map(str, skipped))}: not valid JSON", stacklevel=2)
+            warnings.warn(
+                f"{path}: skipped line(s) {', '.join(map(str, skipped))}: not valid JSON",
+                stacklevel=2,
+            )
         return records
 
     def offered(self, dataset: str, search: str) -> tuple[BestConfig, str, str] | None:
-        """The latest result search `search` offered for publishing (from the history), with what became of it:
-        (best config, outcome, reason); None when it offered none."""
+        """The latest result search `search` offered for publishing (from the history), with what
+        became of it: (best config, outcome, reason); None when it offered none."""
         for record in reversed(self.history(dataset)):
             if (record.get("study") or {}).get("name") != search:
                 continue
             try:
-                return BestConfig.from_dict(record), str(record.get("outcome")), str(record.get("reason"))
+                return (
+                    BestConfig.from_dict(record),
+                    str(record.get("outcome")),
+                    str(record.get("reason")),
+                )
             except ValueError:
                 return None  # a line of another layout: nothing to show
         return None
 
     # --- trials ----------------------------------------------------------------
     def write_trials_csv(self, dataset: str, rows: list[dict]) -> Path:
-        """Write one row per trial: the `TRIAL_COLUMNS`, then every other key as a sorted param column.
-
-        Missing values and None are written as empty cells; lists and dicts as JSON.
-        """
-        for index, row in enumerate(rows):
-            if not isinstance(row, dict) or "trial_id" not in row:
-                raise ValueError(f"trial row {index} must be a dict with a 'trial_id' key, got {row!r}")
-        params = sorted({key for row in rows for key in row} - set(TRIAL_COLUMNS))
-        columns = [*TRIAL_COLUMNS, *params]
-
-        def write(out: Any) -> None:
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(columns)
-            for row in rows:
-                writer.writerow([cell(row.get(column)) for column in columns])
-
-        return atomic_write(self.trials_csv_path(dataset), write)
-
-
-# --- helpers -------------------------------------------------------------------
-class _Newer(str):
-    """The problem of a best-config file written by a newer joyful-tune: never replaced without --overwrite."""
-
-
-def _read_current(path: Path) -> tuple[BestConfig | None, str | None]:
-    """(best config, None) when valid, (None, None) when absent, (None, problem) otherwise; the problem of a file
-    of a newer joyful-tune is a `_Newer`."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return None, None
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, f"cannot read it ({exc})"
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, f"not valid JSON ({exc.msg} at line {exc.lineno})"
-    version = document.get("schema_version") if isinstance(document, dict) else None
-    if isinstance(version, int) and version > BEST_CONFIG_SCHEMA_VERSION:
-        return None, _Newer(f"written by a newer joyful-tune (schema_version {version}); upgrade joyful-tune")
-    try:
-        return BestConfig.from_dict(document), None
-    except ValueError as exc:
-        return None, f"not a valid best-config file ({exc})"
-
-
-def _decide(current: BestConfig | None, problem: str | None, new: BestConfig, overwrite: bool) -> tuple[bool, str]:
-    """Whether `new` replaces the current best-config file: the file's own problems here, the rule between two
-    valid results in `BestConfig.replaces`."""
-    if problem is None:
-        return new.replaces(current, overwrite) if current is not None else (True, "no earlier result")
-    if not isinstance(problem, _Newer):
-        return True, f"earlier file was {problem}"
-    # A document from a newer joyful-tune: never replaced silently.
-    if overwrite:
-        return True, f"overwrite requested; earlier file was {problem}"
-    return False, (f"kept earlier result: it was {problem}; pass --overwrite to replace it (this result is kept in "
-                   "history)")
+        """Write one row per trial: the `TRIAL_COLUMNS`, then every other key as a sorted param
+        column (missing values and None as empty cells; lists and dicts as JSON)."""
+        return write_rows_csv(self.trials_csv_path(dataset), rows, TRIAL_COLUMNS)

@@ -14,12 +14,20 @@ from tune.space import SearchSpace
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["CONTOUR_PARAMS", "MIN_SURFACE_TRIALS", "TOP_CURVES", "Context", "param_names", "relative", "trial_params",
-           "trial_row"]
+__all__ = [
+    "CONTOUR_PARAMS",
+    "MIN_SURFACE_TRIALS",
+    "TOP_CURVES",
+    "Context",
+    "param_names",
+    "relative",
+    "trial_params",
+    "trial_row",
+]
 
-# Importances and contours are fitted surfaces: from a handful of finished trials they draw noise as structure
-# (issue 20: a contour of 3 trials over a colour scale of 0.4956-0.504). Below this many COMPLETE trials the
-# report says so in a sentence instead.
+# Importances and contours are fitted surfaces: from a handful of finished trials they draw noise as
+# structure (a contour of 3 trials over a colour scale of a hundredth of a point says nothing).
+# Below this many COMPLETE trials the report says so in a sentence instead.
 MIN_SURFACE_TRIALS = 6
 TOP_CURVES = 5
 CONTOUR_PARAMS = 3  # the most important ones; a contour grid of every pair is unreadable
@@ -27,7 +35,8 @@ CONTOUR_PARAMS = 3  # the most important ones; a contour grid of every pair is u
 
 @dataclass
 class Context:
-    """What every section reads: the study record, its Optuna study, the best config, the ranked trials."""
+    """What every section reads: the study record, its Optuna study, the best config, the ranked
+    trials."""
 
     dataset: str
     study: StudyRecord
@@ -39,8 +48,9 @@ class Context:
     space_note: str
     trials: list[TrialRecord]  # in start order
     ranked: list[TrialRecord]  # finished or ASHA-stopped with a score, best first
-    # What the best-config file publishes now (maybe an earlier search's), what became of this search's own
-    # result (the history's outcome and reason), and the file's path as the report shows it.
+    # What the best-config file publishes now (maybe an earlier search's), what became of this
+    # search's own result (the history's outcome and reason), and the file's path as the report
+    # shows it.
     published: BestConfig | None = None
     decision: tuple[str, str] | None = None
     best_path: str = ""
@@ -80,7 +90,8 @@ def trial_params(trial: TrialRecord, names: list[str]) -> str:
 
 
 def trial_row(trial: TrialRecord) -> dict[str, Any]:
-    """A trial as the plots take it: the trials-table columns (parameters among them), its curve and number."""
+    """A trial as the plots take it: the trials-table columns (parameters among them), its curve and
+    number."""
     return {**trial.csv_row(), "curve": trial.curve, "optuna_number": trial.optuna_number}
 
 

@@ -1,9 +1,9 @@
-"""The search's sections of the report: summary, optimisation history, each parameter, importance, Optuna's
-views of the study, learning curves, and the link to the interactive page."""
+"""The search's sections of the report: summary, optimisation history, each parameter, importance,
+Optuna's views of the study, learning curves, and the link to the interactive page."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tune.common import fmt_value, present, slug
 from tune.records import Outcome
@@ -14,103 +14,28 @@ from tune.reporting.context import (
     TOP_CURVES,
     Context,
     param_names,
-    relative,
-    trial_params,
     trial_row,
 )
-from tune.reporting.optuna_plots import plot_contour, plot_parallel_coordinate, plot_slices, write_interactive_html
+from tune.reporting.optuna_plots import (
+    plot_contour,
+    plot_parallel_coordinate,
+    plot_slices,
+    write_interactive_html,
+)
 from tune.reporting.plots import plot_curves, plot_history, plot_importance, plot_parameter
 from tune.space import Parameter, rungs
-from tune.stats.references import majority_warning
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["curves", "history", "importance", "interactive", "optuna_views", "parameters", "summary"]
-
-
-def summary(c: Context) -> str:
-    study = c.study
-    counts: dict[str, int] = {}
-    for t in c.trials:
-        counts[t.status] = counts.get(t.status, 0) + 1
-    lines = [f"- Data: `{relative(study.data_path)}` (sha256 `{study.data_sha256[:16]}…`); modalities "
-             f"`{study.base_config['modalities']}`; search `{study.name}`",
-             f"- Trials: {len(c.trials)} (" + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ")",
-             _budget_line(study),
-             f"- Resampling: {_resampling_words(study)}",
-             f"- Search space: `{relative(study.space_file)}`",
-             f"- Selection metric: `{study.metric}` ({study.mode}), never test" + _scored_model(study.base_config),
-             f"- Optuna study `{study.optuna_study}` in `{study.optuna_storage}` (open it with "
-             f"`optuna-dashboard {study.optuna_storage}`)"]
-    if study.warm_start:
-        ws = study.warm_start
-        lines.append(f"- Warm start: {ws.trials} earlier trial(s) of {', '.join(ws.studies)} (learned from, not "
-                     f"re-run); {len(ws.proposed)} earlier winner(s) proposed first")
-    if study.majority:
-        lines.append(f"- Trivial level: always `{study.majority.majority_class}` scores dev wF1 "
-                     f"{study.majority.dev_weighted_f1:.4f} (the dashed line on the plots)")
-    warning = None
-    if c.best_trial is not None:
-        t = c.best_trial
-        lines.append(f"- Best single trial: `{t.trial_id}`, best dev wF1 {t.best_dev_weighted_f1:.4f} at epoch "
-                     f"{t.best_epoch} ({trial_params(t, param_names(c))})")
-        warning = majority_warning(study, t)
-    lines.append(_published(c))
-    if warning:
-        lines.append(f"\n**{warning}.**")
-    if not c.trials:
-        lines.append("\nThe study holds no trials.")
-    return f"# Search report: `{c.dataset}`\n\n" + "\n".join(lines) + "\n"
-
-
-def _budget_line(study: Any) -> str:
-    budget, resampling = study.budget, study.resampling
-    if resampling.kind == "cv":
-        return (f"- Budget: {budget.max_epochs} epochs on each of {resampling.folds} folds a trial; successive halving "
-                f"over folds (rungs after fold {', '.join(map(str, rungs(1, budget.reduction_factor, resampling.folds)))}"
-                "), a trial stopped only when it trails the cutoff by more than the noise")
-    return (f"- Budget: up to {budget.max_epochs} epochs a trial; successive halving over epochs (rungs at "
-            f"{', '.join(map(str, rungs(budget.grace_period, budget.reduction_factor, budget.max_epochs))) or 'none'}"
-            "), a trial stopped only when it trails the cutoff by more than the noise")
-
-
-def _resampling_words(study: Any) -> str:
-    resampling = study.resampling
-    what = (f"{resampling.folds}-fold cross-validation by dialogue over train + dev (a trial's score: the mean over "
-            "its folds at one epoch count, the best such epoch)" if resampling.kind == "cv"
-            else "the data's dev split (a trial's score: its best epoch's dev wF1)")
-    noise = f"; one dev wF1 is uncertain by {resampling.dev_noise:.3f}" if resampling.dev_noise is not None else ""
-    why = resampling.reason.removeprefix("resampling: ")  # the line the search printed, which names the subject
-    return f"{what}{noise}; chosen: {why}" if why else what + noise
-
-
-def _published(c: Context) -> str:
-    """Which result the best-config file publishes: this search's, or an earlier one that this search did not beat."""
-    published = c.published
-    if published is None:
-        return "- **Published:** nothing yet (no best-config file)"
-    ensemble = published.ensemble
-    score = (f"ensemble of {len(ensemble.members)} test wF1 {ensemble.test_weighted_f1:.4f}" if ensemble
-             else f"test wF1 {published.test.weighted_f1:.4f}" if published.test else "not tested")
-    what = f"dev wF1 {published.value:.4f}, {score}"
-    if published.study.name == c.study.name:
-        return f"- **Published:** this search's result, in `{c.best_path}` ({what})"
-    line = f"- **Published:** the result of the earlier search `{published.study.name}`, in `{c.best_path}` ({what})"
-    if c.decision is not None:
-        line += f"; this search's result was not published: {c.decision[1]}"
-    return line
-
-
-def _scored_model(base: dict[str, Any]) -> str:
-    """Which weights the scores are of: the averaged copy, when the search trained with averaging."""
-    averaging = base.get("weight_averaging", "none")
-    if averaging == "none":
-        return ""
-    window = (f"over {base.get('ema_epochs')} epochs" if averaging == "ema"
-              else f"from epoch {base.get('swa_start')}")
-    return (f"; every score is the dev wF1 of the trial's averaged weights (`{averaging}` {window}), the one the "
-            "scheduler, TPE, the ranking, the curves and the Optuna study all use")
+__all__ = [
+    "curves",
+    "history",
+    "importance",
+    "interactive",
+    "optuna_views",
+    "parameters",
+]
 
 
 def history(c: Context) -> str:
@@ -137,12 +62,17 @@ def parameters(c: Context) -> str:
             section.append(f"No finished trial used it{_condition(parameter)}.\n")
             continue
         file = f"param_{slug(name)}.png"
-        plot_parameter(name, parameter, rows, best.trial_id, c.figures_dir / file, trivial=c.trivial)
+        plot_parameter(
+            name, parameter, rows, best.trial_id, c.figures_dir / file, trivial=c.trivial
+        )
         value = best.params.get(name)
         if parameter is not None and present(value) and parameter.at_edge(value):
-            section.append(f"**Warning:** the best trial's {name} = {fmt_value(value)} lies at the edge of the searched "
-                           f"range [{fmt_value(parameter.low)}, {fmt_value(parameter.high)}]; the optimum may lie outside it — "
-                           "widen the range and search again.\n")
+            section.append(
+                f"**Warning:** the best trial's {name} = {fmt_value(value)} lies at the edge of "
+                "the searched "
+                f"range [{fmt_value(parameter.low)}, {fmt_value(parameter.high)}]; the optimum may "
+                "lie outside it — widen the range and search again.\n"
+            )
         section.append(c.figure(file, f"dev F1 against {name}") + "\n")
     return "\n".join(section)
 
@@ -153,19 +83,27 @@ def importance(c: Context, importances: dict[str, float], reason: str) -> str:
     plot_importance(importances, c.figures_dir / "importance.png")
     table = "\n".join(f"| {k} | {v:.3f} |" for k, v in importances.items())
     completed = sum(t.outcome == Outcome.COMPLETE for t in c.trials)
-    return ("## Parameter importance\n\nOptuna's `get_param_importances` (PED-ANOVA, as optuna-dashboard "
-            f"computes it) over the {completed} trials that ran all epochs; few trials make it a rough guide only:\n\n"
-            f"| parameter | importance |\n|---|---:|\n{table}\n\n"
-            + c.figure("importance.png", "parameter importance") + "\n")
+    return (
+        "## Parameter importance\n\nOptuna's `get_param_importances` (PED-ANOVA, as "
+        "optuna-dashboard "
+        f"computes it) over the {completed} trials that ran all epochs; few trials make it a rough "
+        f"guide only:\n\n| parameter | importance |\n|---|---:|\n{table}\n\n"
+        + c.figure("importance.png", "parameter importance")
+        + "\n"
+    )
 
 
 def optuna_views(c: Context, importances: dict[str, float]) -> str:
-    """Optuna's own views of the study: parallel coordinates, slices, and contours of the most important pairs."""
+    """Optuna's own views of the study: parallel coordinates, slices, and contours of the most
+    important pairs."""
     if c.optuna_study is None:
         return f"## Parameters together\n\nNot drawn: {c.optuna_note}.\n"
-    section = ["## Parameters together\n",
-               "Optuna's matplotlib views of the study; they show the trials that ran all epochs (COMPLETE) with "
-               "their best dev score. ASHA-stopped trials are in the history and parameter plots above.\n"]
+    section = [
+        "## Parameters together\n",
+        "Optuna's matplotlib views of the study; they show the trials that ran all epochs "
+        "(COMPLETE) with "
+        "their best dev score. ASHA-stopped trials are in the history and parameter plots above.\n",
+    ]
     drawn = False
     if plot_parallel_coordinate(c.optuna_study, c.figures_dir / "parallel_coordinate.png"):
         section.append(c.figure("parallel_coordinate.png", "parallel coordinates") + "\n")
@@ -173,39 +111,49 @@ def optuna_views(c: Context, importances: dict[str, float]) -> str:
     if plot_slices(c.optuna_study, c.figures_dir / "slices.png"):
         section.append(c.figure("slices.png", "slice plots") + "\n")
         drawn = True
-    # Contours interpolate between trials: only numeric axes (a categorical or true/false one has no values in
-    # between); those are in the slices and the per-parameter plots.
+    # Contours interpolate between trials: only numeric axes (a categorical or true/false one has no
+    # values in between); those are in the slices and the per-parameter plots.
     numeric = [n for n in importances if _numeric(c.optuna_study, n)][:CONTOUR_PARAMS]
     complete = sum(t.state.name == "COMPLETE" for t in c.optuna_study.get_trials(deepcopy=False))
     if complete < MIN_SURFACE_TRIALS:
-        section.append(f"Contours not drawn: {complete} trial(s) ran all epochs; a contour needs at least "
-                       f"{MIN_SURFACE_TRIALS}, or it draws noise as structure.\n")
+        section.append(
+            f"Contours not drawn: {complete} trial(s) ran all epochs; a contour needs at least "
+            f"{MIN_SURFACE_TRIALS}, or it draws noise as structure.\n"
+        )
     elif len(numeric) >= 2 and plot_contour(c.optuna_study, c.figures_dir / "contour.png", numeric):
-        section.append(f"Contours of the {len(numeric)} most important numeric parameters ({', '.join(numeric)}), "
-                       f"from {complete} trials that ran all epochs:\n")
+        section.append(
+            f"Contours of the {len(numeric)} most important numeric parameters "
+            f"({', '.join(numeric)}), from {complete} trials that ran all epochs:\n"
+        )
         section.append(c.figure("contour.png", "contour plots") + "\n")
         drawn = True
     else:
-        section.append("Contours not drawn: fewer than 2 numeric parameters vary among the trials that ran all "
-                       "epochs.\n")
+        section.append(
+            "Contours not drawn: fewer than 2 numeric parameters vary among the trials that ran "
+            "all epochs.\n"
+        )
     if not drawn:
         section.append("Not drawn: fewer than 2 trials ran all epochs.\n")
     return "\n".join(section)
 
 
 def _numeric(study: optuna.Study, name: str) -> bool:
-    """Whether `name` is a float or int parameter of the study (not a categorical, even of numbers)."""
+    """Whether `name` is a float or int parameter of the study (not a categorical, even of
+    numbers)."""
     import optuna
 
-    return any(isinstance(t.distributions.get(name), (optuna.distributions.FloatDistribution,
-                                                       optuna.distributions.IntDistribution))
-               for t in study.get_trials(deepcopy=False))
+    return any(
+        isinstance(
+            t.distributions.get(name),
+            (optuna.distributions.FloatDistribution, optuna.distributions.IntDistribution),
+        )
+        for t in study.get_trials(deepcopy=False)
+    )
 
 
 def interactive(c: Context, store: ResultStore, html: bool) -> str:
     path = store.interactive_report_path(c.dataset)
     if html and c.optuna_study is not None:
-
         write_interactive_html(c.optuna_study, path)
     if path.is_file():
         return f"Interactive version (plotly, self-contained): [{path.name}]({path.name})\n"
@@ -218,19 +166,35 @@ def curves(c: Context) -> str:
         return ""
     budget = c.study.budget
     if c.study.resampling.kind == "cv":
-        plot_curves([trial_row(t) for t in top], [], c.figures_dir / "curves.png", trivial=c.trivial)
-        return (f"## Learning curves of the top {len(top)} trials\n\nEach curve is a trial's dev wF1 per epoch, "
-                "averaged over the folds it ran; its score is the curve's highest point. The dashed line is always "
-                "predicting the majority class of train + dev.\n\n" + c.figure("curves.png", "learning curves") + "\n")
+        plot_curves(
+            [trial_row(t) for t in top], [], c.figures_dir / "curves.png", trivial=c.trivial
+        )
+        return (
+            f"## Learning curves of the top {len(top)} trials\n\nEach curve is a trial's dev wF1 "
+            "per epoch, "
+            "averaged over the folds it ran; its score is the curve's highest point. The dashed "
+            "line is always predicting the majority class of train + dev.\n\n"
+            + c.figure("curves.png", "learning curves")
+            + "\n"
+        )
     epochs = rungs(budget.grace_period, budget.reduction_factor, budget.max_epochs)
-    plot_curves([trial_row(t) for t in top], epochs, c.figures_dir / "curves.png", trivial=c.trivial)
-    return (f"## Learning curves of the top {len(top)} trials\n\nDotted lines: the rungs (epochs "
-            f"{', '.join(map(str, epochs)) or 'none'}); a cross marks where a trial was stopped; the dashed line is "
-            "always predicting the dev majority class.\n\n" + c.figure("curves.png", "learning curves") + "\n")
+    plot_curves(
+        [trial_row(t) for t in top], epochs, c.figures_dir / "curves.png", trivial=c.trivial
+    )
+    return (
+        f"## Learning curves of the top {len(top)} trials\n\nDotted lines: the rungs (epochs "
+        f"{', '.join(map(str, epochs)) or 'none'}); a cross marks where a trial was stopped; the "
+        "dashed line is always predicting the dev majority class.\n\n"
+        + c.figure("curves.png", "learning curves")
+        + "\n"
+    )
 
 
 def _condition(parameter: Parameter | None) -> str:
     if parameter is None or not parameter.when:
         return ""
-    return " (searched only when " + " and ".join(
-        f"{k} is {' or '.join(map(str, v))}" for k, v in parameter.when.items()) + ")"
+    return (
+        " (searched only when "
+        + " and ".join(f"{k} is {' or '.join(map(str, v))}" for k, v in parameter.when.items())
+        + ")"
+    )

@@ -1,17 +1,15 @@
 """Ray start-up and the checks that must pass before any trial runs.
 
-* storage: a local path must be creatable and writable; a URI must be one
-  pyarrow understands; on a cluster of several nodes a local path must be
-  visible from every node (checked with a marker file read by a task pinned
-  to each node), since Ray no longer syncs trial folders to the head node;
-* resources: a trial must fit on at least one node (GPUs and CPUs), otherwise
-  it would stay PENDING forever;
-* start-up: an --address whose port answers no TCP connect is refused within
-  CONNECT_TIMEOUT_S, and a local Ray that fails to start is one line, not a traceback;
-* one machine, one Ray: a search that would start a private local Ray beside another Ray instance on the same
-  machine is refused. Each would take every CPU and neither's memory monitor would see the other's trials, so
-  they slow or kill each other; several searches share one machine through one cluster
-  (`ray start --head`, then `--address auto` for each).
+* storage: a local path must be creatable and writable; a URI must be one pyarrow understands; on a
+  cluster of several nodes a local path must be visible from every node (checked with a marker file
+  read by a task pinned to each node), since Ray no longer syncs trial folders to the head node; *
+  resources: a trial must fit on at least one node (GPUs and CPUs), otherwise it would stay PENDING
+  forever; * start-up: an --address whose port answers no TCP connect is refused within
+  CONNECT_TIMEOUT_S, and a local Ray that fails to start is one line, not a traceback; * one
+  machine, one Ray: a search that would start a private local Ray beside another Ray instance on the
+  same machine is refused. Each would take every CPU and neither's memory monitor would see the
+  other's trials, so they slow or kill each other; several searches share one machine through one
+  cluster (`ray start --head`, then `--address auto` for each).
 
 It also holds :class:`GracefulStop`, the driver's Ctrl-C handling around ``Tuner.fit``.
 """
@@ -41,7 +39,9 @@ def check_storage_path(storage_path: str) -> str:
         try:
             pyarrow.fs.FileSystem.from_uri(storage_path)
         except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
-            raise UserError(f"--storage-path {storage_path}: not a storage URI pyarrow can open ({exc})") from None
+            raise UserError(
+                f"--storage-path {storage_path}: not a storage URI pyarrow can open ({exc})"
+            ) from None
         return storage_path
     path = Path(storage_path).expanduser().resolve()
     probe = path
@@ -55,21 +55,25 @@ def check_storage_path(storage_path: str) -> str:
         marker.write_text("ok")
         marker.unlink()
     except OSError as exc:
-        raise UserError(f"--storage-path {storage_path}: not writable ({exc.strerror}); choose another folder") from None
+        raise UserError(
+            f"--storage-path {storage_path}: not writable ({exc.strerror}); choose another folder"
+        ) from None
     return str(path)
 
 
-# How long the head's port may take to accept a TCP connection before --address is refused: Ray's own
-# connect loop retries for minutes (more than 5 with 127.0.0.1:1), which looks like a hang.
+# How long the head's port may take to accept a TCP connection before --address is refused: Ray's
+# own connect loop retries for minutes (more than 5 with 127.0.0.1:1), which looks like a hang.
 CONNECT_TIMEOUT_S = 20.0
 
 
 def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Refuse a `host:port` (or `ray://host:port`) address whose port accepts no TCP connection in time."""
+    """Refuse a `host:port` (or `ray://host:port`) address whose port accepts no TCP connection in
+    time."""
     target = address.removeprefix("ray://")
     host, _, port = target.rpartition(":")
     if not host or not port.isdigit():
-        return  # 'auto', 'local' or a bare host: Ray resolves these itself and fails fast when nothing runs
+        # 'auto', 'local' or a bare host: Ray resolves these itself and fails fast when nothing runs
+        return
     deadline = time.monotonic() + timeout
     last_error = "no answer"
     while time.monotonic() < deadline:
@@ -79,14 +83,19 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         except OSError as exc:
             last_error = exc.strerror or type(exc).__name__
             time.sleep(1.0)
-    raise UserError(f"--address {address}: no Ray cluster answers there (TCP connect to {host}:{port} for "
-                    f"{timeout:.0f} s: {last_error}); check that `ray start --head` runs on that host, the port "
-                    "(default 6379) is open from here, or drop --address to start a local Ray")
+    raise UserError(
+        f"--address {address}: no Ray cluster answers there (TCP connect to {host}:{port} for "
+        f"{timeout:.0f} s: {last_error}); check that `ray start --head` runs on that host, the "
+        "port (default 6379) is open from here, or drop --address to start a local Ray"
+    )
 
 
-def start_ray(address: str | None, dashboard_host: str = "127.0.0.1", quiet: bool = False) -> dict[str, Any]:
-    """Join `address` (or RAY_ADDRESS) when given, else start a private local instance. `quiet`: Ray's own
-    warnings and the workers' output stay out of the terminal (they remain in Ray's session logs).
+def start_ray(
+    address: str | None, dashboard_host: str = "127.0.0.1", quiet: bool = False
+) -> dict[str, Any]:
+    """Join `address` (or RAY_ADDRESS) when given, else start a private local instance. `quiet`:
+    Ray's own warnings and the workers' output stay out of the terminal (they remain in Ray's
+    session logs).
 
     Every start-up failure is a one-line :class:`UserError` (exit 2), never a traceback.
     """
@@ -94,54 +103,79 @@ def start_ray(address: str | None, dashboard_host: str = "127.0.0.1", quiet: boo
 
     address = address or os.environ.get("RAY_ADDRESS") or None
     if quiet:
-        # Ray Tune's newer console output prints a configuration box and a TensorBoard hint even at verbose 0;
-        # the classic reporter prints nothing at verbose 0.
+        # Ray Tune's newer console output prints a configuration box and a TensorBoard hint even at
+        # verbose 0; the classic reporter prints nothing at verbose 0.
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-        # MLflow logs INFO lines (its database set-up) to the terminal unless told otherwise; the workers inherit it.
+        # MLflow logs INFO lines (its database set-up) to the terminal unless told otherwise; the
+        # workers inherit it.
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    common = dict(logging_level="ERROR" if quiet else "WARNING", log_to_driver=not quiet, configure_logging=True)
+    common = dict(
+        logging_level="ERROR" if quiet else "WARNING",
+        log_to_driver=not quiet,
+        configure_logging=True,
+    )
     if address:
         check_reachable(address)
         try:
             ray.init(address=address, **common)
         except (ConnectionError, TimeoutError) as exc:
-            raise UserError(f"--address {address}: cannot connect to a Ray cluster ({_first_line(exc)})") from None
-        except Exception as exc:  # Ray raises plain Exception/RuntimeError for many start-up problems
-            raise UserError(f"--address {address}: joining the Ray cluster failed ({_first_line(exc)})") from None
+            raise UserError(
+                f"--address {address}: cannot connect to a Ray cluster ({_first_line(exc)})"
+            ) from None
+        except (
+            Exception
+        ) as exc:  # Ray raises plain Exception/RuntimeError for many start-up problems
+            raise UserError(
+                f"--address {address}: joining the Ray cluster failed ({_first_line(exc)})"
+            ) from None
     else:
         check_no_other_ray()
         try:
-            # "local" forces a fresh instance even if a stale cluster file from a killed `ray start` exists.
-            ray.init(address="local", include_dashboard=False, dashboard_host=dashboard_host, **common)
-        except Exception as exc:  # e.g. "The current node timed out during startup" on an overloaded machine
+            # "local" forces a fresh instance even if a stale cluster file from a killed `ray start`
+            # exists.
+            ray.init(
+                address="local", include_dashboard=False, dashboard_host=dashboard_host, **common
+            )
+        except (
+            Exception
+        ) as exc:  # e.g. "The current node timed out during startup" on an overloaded machine
             if ray.is_initialized():
                 ray.shutdown()
-            raise UserError(f"the local Ray did not start ({_first_line(exc)}); if the machine is busy, retry when "
-                            "the load drops, or join a running cluster with --address") from None
+            raise UserError(
+                f"the local Ray did not start ({_first_line(exc)}); if the machine is busy, retry "
+                "when the load drops, or join a running cluster with --address"
+            ) from None
     return {"address": address or "local", "nodes": len(alive_nodes())}
 
 
 def other_rays() -> list[str]:
-    """The Ray instances running on this machine, as `pid <n> (session <folder>)` of their raylets."""
+    """The Ray instances running on this machine, as `pid <n> (session <folder>)` of their
+    raylets."""
     import psutil
 
     found = []
     for process in psutil.process_iter(["pid", "name", "cmdline"]):
         command = process.info.get("cmdline") or []
         if process.info.get("name") == "raylet" or (command and command[0].endswith("/raylet")):
-            session = next((a.split("=", 1)[1] for a in command if a.startswith("--session_dir=")), "?")
+            session = next(
+                (a.split("=", 1)[1] for a in command if a.startswith("--session_dir=")), "?"
+            )
             found.append(f"pid {process.info['pid']} (session {Path(session).name})")
     return found
 
 
 def check_no_other_ray() -> None:
-    """Refuse to start a private local Ray beside another Ray instance on this machine (module docstring)."""
+    """Refuse to start a private local Ray beside another Ray instance on this machine (module
+    docstring)."""
     others = other_rays()
     if others:
-        raise UserError(f"another Ray instance runs on this machine (raylet {', '.join(others)}); two private Ray "
-                        "instances would each take every CPU and neither's memory monitor sees the other's trials - "
-                        "share one: `ray start --head`, then pass --address auto to each search (or wait for the "
-                        "other to end)")
+        raise UserError(
+            f"another Ray instance runs on this machine (raylet {', '.join(others)}); two private "
+            "Ray instances would each take every CPU and neither's memory monitor sees the other's "
+            "trials - "
+            "share one: `ray start --head`, then pass --address auto to each search (or wait for "
+            "the other to end)"
+        )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -162,11 +196,15 @@ def check_trial_fits(cpus_per_trial: float, gpus_per_trial: float) -> None:
     most_cpus = max((n["Resources"].get("CPU", 0.0) for n in nodes), default=0.0)
     total_gpus = sum(n["Resources"].get("GPU", 0.0) for n in nodes)
     if gpus_per_trial > most_gpus:
-        raise UserError(f"--gpus-per-trial {gpus_per_trial}: no node has that many GPUs (largest node: {most_gpus:g}, "
-                        f"cluster: {total_gpus:g}); lower it, or use 0 to train on CPU")
+        raise UserError(
+            f"--gpus-per-trial {gpus_per_trial}: no node has that many GPUs (largest node: "
+            f"{most_gpus:g}, cluster: {total_gpus:g}); lower it, or use 0 to train on CPU"
+        )
     if cpus_per_trial > most_cpus:
-        raise UserError(f"--cpus-per-trial {cpus_per_trial}: no node has that many CPUs (largest node: {most_cpus:g}); "
-                        "lower it")
+        raise UserError(
+            f"--cpus-per-trial {cpus_per_trial}: no node has that many CPUs (largest node: "
+            f"{most_cpus:g}); lower it"
+        )
 
 
 def _marker_visible(path: str) -> tuple[str, bool]:
@@ -187,15 +225,22 @@ def check_shared_storage(storage_path: str) -> None:
     marker.write_text("joyful-tune")
     try:
         probe = ray.remote(num_cpus=0)(_marker_visible)
-        futures = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
-            str(marker)) for n in nodes]
+        futures = [
+            probe.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
+            ).remote(str(marker))
+            for n in nodes
+        ]
         answers = ray.get(futures, timeout=120)
     finally:
         marker.unlink(missing_ok=True)
     blind = [node for node, seen in answers if not seen]
     if blind:
-        raise UserError(f"--storage-path {storage_path} is not shared: node(s) {', '.join(b[:12] for b in blind)} "
-                        "cannot see it; use a shared file system (NFS) or an s3:// / gs:// URI")
+        raise UserError(
+            f"--storage-path {storage_path} is not shared: node(s) "
+            f"{', '.join(b[:12] for b in blind)} "
+            "cannot see it; use a shared file system (NFS) or an s3:// / gs:// URI"
+        )
 
 
 class GracefulStop:
@@ -214,13 +259,18 @@ class GracefulStop:
 
     def __enter__(self) -> GracefulStop:
         os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-        # Tune installs its SIGUSR1 handler when the run starts; until then a stop request is a KeyboardInterrupt.
+        # Tune installs its SIGUSR1 handler when the run starts; until then a stop request is a
+        # KeyboardInterrupt.
         self.previous_usr1 = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
         self.previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested or signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, signal.SIG_IGN, None):
+        if self.requested or signal.getsignal(signal.SIGUSR1) in (
+            signal.SIG_DFL,
+            signal.SIG_IGN,
+            None,
+        ):
             raise KeyboardInterrupt
         self.requested = True
         os.kill(os.getpid(), signal.SIGUSR1)

@@ -1,5 +1,6 @@
-"""The published ensemble's files: each member's model file copied out of its Ray checkpoint into the results
-folder (`ResultStore.model_path`), with the config that re-runs it beside it; chosen on dev only."""
+"""The published ensemble's files: each member's model file copied out of its Ray checkpoint into
+the results folder (`ResultStore.model_path`), with the config that re-runs it beside it; chosen on
+dev only."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from pathlib import Path
 from joyful.config import config_document
 from joyful.io import atomic_write_json, display_path
 from joyful.metrics import weighted_f1
-from tune.records import BestConfig, Ensemble, EnsembleMember, EnsembleOption, EnsembleScores, SingleRunScores
+from tune.records import (
+    BestConfig,
+    Ensemble,
+    EnsembleMember,
+    EnsembleOption,
+    EnsembleScores,
+    SingleRunScores,
+)
 from tune.records.store import ResultStore
 from tune.stats.confirmation import ConfigRuns, ConfirmationResult, ensemble_scores
 
@@ -19,11 +27,14 @@ __all__ = ["keep_ensemble"]
 
 
 def keep_ensemble(best: BestConfig, result: ConfirmationResult, store: ResultStore) -> BestConfig:
-    """`best` with its published ensemble, chosen on dev: the confirmed winner's runs, or every confirmed run
-    (all configurations) when that ensemble scores higher on dev. Each member's model file is copied from the
-    Ray experiment to `store.model_path`, with its config beside it (`train.py --config` re-runs the member),
-    before the best config that names them is written. Unchanged when fewer than two runs left a model file."""
-    from tune.runner.confirmation import MODEL_FILE  # a Ray module: loaded only when an ensemble is kept
+    """`best` with its published ensemble, chosen on dev: the confirmed winner's runs, or every
+    confirmed run (all configurations) when that ensemble scores higher on dev. Each member's model
+    file is copied from the Ray experiment to `store.model_path`, with its config beside it
+    (`train.py --config` re-runs the member), before the best config that names them is written.
+    Unchanged when fewer than two runs left a model file."""
+    from tune.runner.confirmation import (
+        MODEL_FILE,
+    )  # a Ray module: loaded only when an ensemble is kept
 
     def usable(runs: list) -> list:
         return [r for r in runs if r.ok and r.model_checkpoint and r.probabilities is not None]
@@ -31,69 +42,125 @@ def keep_ensemble(best: BestConfig, result: ConfirmationResult, store: ResultSto
     if result.folds:
         scored = _fold_ensemble(result, [(result.winner, r) for r in usable(result.winner.runs)])
     else:
-        options = [(f"the {len(usable(result.winner.runs))} runs of {result.winner_label}, one per seed",
-                    [(result.winner, r) for r in usable(result.winner.runs)]),
-                   ("every confirmed run, all configurations", [(e, r) for e in result.entries for r in usable(e.runs)])]
-        scored = [(ensemble_scores([r for _, r in members]), what, members) for what, members in options]
+        options = [
+            (
+                f"the {len(usable(result.winner.runs))} runs of {result.winner_label}, one per "
+                "seed",
+                [(result.winner, r) for r in usable(result.winner.runs)],
+            ),
+            (
+                "every confirmed run, all configurations",
+                [(e, r) for e in result.entries for r in usable(e.runs)],
+            ),
+        ]
+        scored = [
+            (ensemble_scores([r for _, r in members]), what, members) for what, members in options
+        ]
         scored = [option for option in scored if option[0] is not None]
     if not scored:
         return best
     # Chosen on dev only; a tie keeps the smaller ensemble (the winner's runs come first).
-    scores, what, chosen = max(scored, key=lambda option: (option[0].dev_weighted_f1, -len(option[2])))
+    scores, what, chosen = max(
+        scored, key=lambda option: (option[0].dev_weighted_f1, -len(option[2]))
+    )
     folder = store.best_config_path(best.dataset).parent
     members = []
     for entry, run in chosen:
-        config = entry.config.replace(seed=run.seed, precision=run.precision or entry.config.precision)
+        config = entry.config.replace(
+            seed=run.seed, precision=run.precision or entry.config.precision
+        )
         if run.fold:
             config = config.replace(cv_fold=run.fold)
-        destination = store.model_path(best.dataset, best.study.name, _slug(entry.label), run.seed, run.fold)
+        destination = store.model_path(
+            best.dataset, best.study.name, _slug(entry.label), run.seed, run.fold
+        )
         destination.parent.mkdir(parents=True, exist_ok=True)
         temporary = destination.with_name(f".{destination.name}.tmp")
         _copy_out(run.model_checkpoint, MODEL_FILE, temporary)
         temporary.replace(destination)
-        config_file = atomic_write_json(destination.with_suffix(".json"), {**config_document(config),
-                                                                             "data": best.data.to_dict()})
-        members.append(EnsembleMember(label=entry.label, seed=run.seed, fold=run.fold,
-                                      path=os.path.relpath(destination, folder),
-                                      config_file=os.path.relpath(config_file, folder),
-                                      megabytes=round(destination.stat().st_size / 2**20, 1),
-                                      best_epoch=run.best_epoch, dev_weighted_f1=run.best_dev_weighted_f1,
-                                      test_weighted_f1=run.test_weighted_f1, config=config.to_dict()))
+        config_file = atomic_write_json(
+            destination.with_suffix(".json"),
+            {**config_document(config), "data": best.data.to_dict()},
+        )
+        members.append(
+            EnsembleMember(
+                label=entry.label,
+                seed=run.seed,
+                fold=run.fold,
+                path=os.path.relpath(destination, folder),
+                config_file=os.path.relpath(config_file, folder),
+                megabytes=round(destination.stat().st_size / 2**20, 1),
+                best_epoch=run.best_epoch,
+                dev_weighted_f1=run.best_dev_weighted_f1,
+                test_weighted_f1=run.test_weighted_f1,
+                config=config.to_dict(),
+            )
+        )
     winner = best.confirmation.entry(result.winner_label) if best.confirmation else None
     ensemble = Ensemble(
-        members_from=what, label=result.winner_label, members=members, dev_weighted_f1=scores.dev_weighted_f1,
+        members_from=what,
+        label=result.winner_label,
+        members=members,
+        dev_weighted_f1=scores.dev_weighted_f1,
         test_weighted_f1=scores.test_weighted_f1,
-        not_chosen=[EnsembleOption(members_from=w, members=s.members, dev_weighted_f1=s.dev_weighted_f1,
-                                   test_weighted_f1=s.test_weighted_f1) for s, w, _ in scored if w != what],
-        single_run=SingleRunScores(dev_weighted_f1=winner and winner.dev_weighted_f1,
-                                   test_weighted_f1=winner and winner.test_weighted_f1,
-                                   raw_test_weighted_f1=winner and winner.raw_test_weighted_f1),
-        rule=("mean of the members' class probabilities; a member is one confirmation run of the published "
-              "configuration on one fold (trained on the other folds of train + dev, its selected weights after the "
-              "epoch count chosen by cross-validation): bagging over folds; its dev score is the out-of-fold one"
-              if result.folds else
-              "mean of the members' class probabilities; a member is one confirmation run, its selected "
-              "(averaged) weights at its best dev epoch; the members are the winner's runs or every "
-              "confirmed run, whichever ensemble scores higher on dev"),
-        rebuild_command=f"python -m joyful.predict --config {display_path(store.best_config_path(best.dataset))} "
-                        "--rebuild")
+        not_chosen=[
+            EnsembleOption(
+                members_from=w,
+                members=s.members,
+                dev_weighted_f1=s.dev_weighted_f1,
+                test_weighted_f1=s.test_weighted_f1,
+            )
+            for s, w, _ in scored
+            if w != what
+        ],
+        single_run=SingleRunScores(
+            dev_weighted_f1=winner and winner.dev_weighted_f1,
+            test_weighted_f1=winner and winner.test_weighted_f1,
+            raw_test_weighted_f1=winner and winner.raw_test_weighted_f1,
+        ),
+        rule=(
+            "mean of the members' class probabilities; a member is one confirmation run of the "
+            "published "
+            "configuration on one fold (trained on the other folds of train + dev, its selected "
+            "weights after the "
+            "epoch count chosen by cross-validation): bagging over folds; its dev score is the "
+            "out-of-fold one"
+            if result.folds
+            else "mean of the members' class probabilities; a member is one confirmation run, its "
+            "selected "
+            "(averaged) weights at its best dev epoch; the members are the winner's runs or every "
+            "confirmed run, whichever ensemble scores higher on dev"
+        ),
+        rebuild_command="python -m joyful.predict --config "
+        f"{display_path(store.best_config_path(best.dataset))} --rebuild",
+    )
     return best.replace(ensemble=ensemble)
 
 
 def _fold_ensemble(result: ConfirmationResult, members: list) -> list:
-    """The published configuration's fold models as one ensemble (bagging), scored out of fold on train + dev
-    (each utterance by the models that did not train on it) and on test (every member)."""
+    """The published configuration's fold models as one ensemble (bagging), scored out of fold on
+    train + dev (each utterance by the models that did not train on it) and on test (every member).
+    """
     if len(members) < 2:
         return []
     runs = ConfigRuns(result.winner_label, result.winner.config, [r for _, r in members])
     dev, test = runs.predictions("dev"), runs.predictions("test")
-    scores = EnsembleScores(members=len(members), seeds=sorted({r.seed for _, r in members}),
-                            dev_weighted_f1=weighted_f1(dev.labels, dev.predicted),
-                            test_weighted_f1=weighted_f1(test.labels, test.predicted))
+    scores = EnsembleScores(
+        members=len(members),
+        seeds=sorted({r.seed for _, r in members}),
+        dev_weighted_f1=weighted_f1(dev.labels, dev.predicted),
+        test_weighted_f1=weighted_f1(test.labels, test.predicted),
+    )
     folds = len({r.fold for _, r in members})
     seeds = len(scores.seeds)
-    return [(scores, f"the {len(members)} fold models of {result.winner_label}, {folds} folds x {seeds} seed(s)",
-             members)]
+    return [
+        (
+            scores,
+            f"the {len(members)} fold models of {result.winner_label}, {folds} folds x {seeds} "
+            "seed(s)",
+            members,
+        )
+    ]
 
 
 def _slug(label: str) -> str:

@@ -8,24 +8,20 @@ of a running cluster whose nodes were started with the variable), e.g.::
     {"kind": "nan", "epoch": 2, "trial": 2}
     {"kind": "sleep", "epoch": 1, "seconds": 30, "match": {"fusion": "autofusion"}}
 
-* ``raise``: raise :class:`InjectedFault` after that epoch's checkpoint is
-  reported, at most ``times`` times over all retries (counted with marker files
-  in ``state_dir``, which outlives the trial's actor);
-* ``nan``: from that epoch on the loss weights become infinite, so the Coach's
-  real non-finite check trips;
-* ``sleep``: stall after that epoch for ``seconds`` (gives a test time to kill
-  something); with ``state_dir``, at most ``times`` times, as ``raise``;
-* ``hog``: hold ``megabytes`` of memory after that epoch and stall for ``seconds`` (Ray's memory monitor then
-  kills the worker); at most ``times`` times per ``state_dir``;
-* ``kill``: SIGKILL the worker after that epoch (a node or process lost); at most ``times`` times per
-  ``state_dir``.
+* ``raise``: raise :class:`InjectedFault` after that epoch's checkpoint is reported, at most
+  ``times`` times over all retries (counted with marker files in ``state_dir``, which outlives the
+  trial's actor); * ``nan``: from that epoch on the loss weights become infinite, so the Coach's
+  real non-finite check trips; * ``sleep``: stall after that epoch for ``seconds`` (gives a test
+  time to kill something); with ``state_dir``, at most ``times`` times, as ``raise``; * ``hog``:
+  hold ``megabytes`` of memory after that epoch and stall for ``seconds`` (Ray's memory monitor then
+  kills the worker); at most ``times`` times per ``state_dir``; * ``kill``: SIGKILL the worker after
+  that epoch (a node or process lost); at most ``times`` times per ``state_dir``.
 
-``match`` (optional) limits a fault to trials whose sampled parameters have those
-values (a cross-validated trial adds ``fold``; a confirmation run has ``confirmation: true``,
-``config_index``, ``seed`` and ``fold``); ``trial`` (optional) to the trial with that number (1 = the first trial
-created, the baseline; Ray's trial folder name carries it, and a retried or
-resumed trial keeps it).
-Without the variable, every hook here returns at once.
+``match`` (optional) limits a fault to trials whose sampled parameters have those values (a
+cross-validated trial adds ``fold``; a confirmation run has ``confirmation: true``,
+``config_index``, ``seed`` and ``fold``); ``trial`` (optional) to the trial with that number (1 =
+the first trial created, the baseline; Ray's trial folder name carries it, and a retried or resumed
+trial keeps it). Without the variable, every hook here returns at once.
 """
 
 from __future__ import annotations
@@ -62,7 +58,10 @@ def _specs() -> list[dict[str, Any]]:
     specs = specs if isinstance(specs, list) else [specs]
     for spec in specs:
         if not isinstance(spec, dict) or spec.get("kind") not in KINDS:
-            raise ValueError(f"{ENV_VAR}: each fault must be an object with kind one of {', '.join(KINDS)}, got {spec!r}")
+            raise ValueError(
+                f"{ENV_VAR}: each fault must be an object with kind one of {', '.join(KINDS)}, got "
+                f"{spec!r}"
+            )
     return specs
 
 
@@ -81,7 +80,8 @@ def _matches(spec: dict[str, Any], config: dict[str, Any]) -> bool:
 
 
 def after_epoch(epoch: int, config: dict[str, Any], coach: Any) -> None:
-    """Called by the trainable after each epoch has been reported (and once after start or restore)."""
+    """Called by the trainable after each epoch has been reported (and once after start or
+    restore)."""
     for spec in _specs():
         if _matches(spec, config):
             _inject(spec, epoch, coach)
@@ -97,7 +97,9 @@ def _inject(spec: dict[str, Any], epoch: int, coach: Any) -> None:
     elif kind == "sleep" and epoch == at and ("state_dir" not in spec or _take_turn(spec)):
         time.sleep(float(spec.get("seconds", 30)))
     elif kind == "hog" and epoch == at and _take_turn(spec):
-        _HELD.append(bytearray(int(spec.get("megabytes", 1024)) * 2**20))  # bytearray touches every page
+        _HELD.append(
+            bytearray(int(spec.get("megabytes", 1024)) * 2**20)
+        )  # bytearray touches every page
         time.sleep(float(spec.get("seconds", 30)))
     elif kind == "kill" and epoch == at and _take_turn(spec):
         os.kill(os.getpid(), signal.SIGKILL)
@@ -117,8 +119,8 @@ def _take_turn(spec: dict[str, Any]) -> bool:
 
 
 def _infinite_weights() -> Any:
-    from joyful.loss_utils import LossWeightConfig  # torch: only in a worker that injects this fault
+    """Loss weights with an infinite reconstruction weight: what no config would pass, on
+    purpose."""
+    from types import SimpleNamespace
 
-    weights = LossWeightConfig()
-    weights.encoder_loss_weight = math.inf  # bypasses validation on purpose: this is the injected fault
-    return weights
+    return SimpleNamespace(encoder_loss_weight=math.inf, cl_loss_weight=0.2, gate_reg_weight=0.01)

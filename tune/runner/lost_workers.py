@@ -1,16 +1,19 @@
-"""A trial worker lost from outside (Ray's memory monitor, a dead node) is a trial failure, not a crash.
+"""A trial worker lost from outside (Ray's memory monitor, a dead node) is a trial failure, not a
+crash.
 
-Ray Tune retries a trial from its last checkpoint when its actor dies (`RayActorError`, e.g. SIGKILL).
-But when Ray's memory monitor kills a worker the actor's task fails with `OutOfMemoryError`, and a
-lost node or crashed worker with `NodeDiedError` / `WorkerCrashedError`; none of them is an actor or task
-error, so Ray 2.60's actor manager raises ``RuntimeError("Caught unexpected exception ...")`` out of
-``Tuner.fit()`` and the whole search ends in a traceback (issue 25, reproduced by `tests/test_reliability_faults.py::
-test_a_worker_killed_by_the_memory_monitor_is_retried_and_the_search_finishes`). The worker is dead in every one of
-these cases, so `treat_lost_workers_as_trial_failures` hands the actor manager an actor error in
-their place: the trial is retried within ``--max-failures`` like any other dead actor.
+Ray Tune retries a trial from its last checkpoint when its actor dies (`RayActorError`, e.g.
+SIGKILL). But when Ray's memory monitor kills a worker the actor's task fails with
+`OutOfMemoryError`, and a lost node or crashed worker with `NodeDiedError` / `WorkerCrashedError`;
+none of them is an actor or task error, so Ray 2.60's actor manager raises ``RuntimeError("Caught
+unexpected exception ...")`` out of ``Tuner.fit()`` and the whole search ends in a traceback
+(reproduced by `tests/test_reliability_faults.py::
+test_a_worker_killed_by_the_memory_monitor_is_retried_and_the_search_finishes`). The worker is dead
+in every one of these cases, so `treat_lost_workers_as_trial_failures` hands the actor manager an
+actor error in their place: the trial is retried within ``--max-failures`` like any other dead
+actor.
 
-`lost_worker_cause` recognises the error when it still escapes (a Ray version whose internals differ),
-so the CLI can stop with one line and the resume command instead of a traceback.
+`lost_worker_cause` recognises the error when it still escapes (a Ray version whose internals
+differ), so the CLI can stop with one line and the resume command instead of a traceback.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ def _first_line(exception: BaseException) -> str:
 
 
 def treat_lost_workers_as_trial_failures() -> None:
-    """Make the driver's actor manager treat a worker killed from outside as a dead actor (idempotent)."""
+    """Make the driver's actor manager treat a worker killed from outside as a dead actor
+    (idempotent)."""
     from ray.air.execution._internal.actor_manager import RayActorManager
     from ray.exceptions import RayActorError
 
@@ -55,7 +59,8 @@ def treat_lost_workers_as_trial_failures() -> None:
 
 
 def lost_worker_cause(exception: BaseException) -> str | None:
-    """One line naming why a worker was lost, when `exception` (or what caused it) says one was; else None."""
+    """One line naming why a worker was lost, when `exception` (or what caused it) says one was;
+    else None."""
     lost = _lost_worker_errors()
     seen: set[int] = set()
     current: BaseException | None = exception

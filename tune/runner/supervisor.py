@@ -1,12 +1,15 @@
-"""A search's driver runs as a child of the command the user started, so that whatever kills it ends in one line.
+"""A search's driver runs as a child of the command the user started, so that whatever kills it ends
+in one line.
 
-When the local Ray node dies (its raylet killed or out of memory) Ray ends the driver process itself, from its
-C++ core, after pages of log output: no Python handler runs. So `tune/search.py` starts the search's work in a
-child process and relays what it prints. Once Ray's output says that a node died, the rest of it goes to a log
-file only, and when the child has ended the command prints one line naming what died and the exact command that
-resumes the search (its trials, checkpoints and Optuna study are on disk), with exit status 3. A child killed
-by a signal ends the same way. Ctrl-C reaches the child, which stops cleanly and prints the resume command
-itself (status 130).
+When the local Ray node dies (its raylet killed or out of memory) Ray ends the driver process
+itself, from its C++ core, after pages of log output: no Python handler runs. So `tune/search.py`
+starts the search's work in a child process and relays what it prints. Once Ray's output says that a
+node died, the rest of it is kept out of the terminal (the driver's last lines go to a log file
+instead), and when the child has ended the command prints one line naming what died and the exact
+command that resumes the search (its trials, checkpoints and Optuna study are on disk), with exit
+status 3. A child killed by a signal ends the same way. Ctrl-C reaches the child, which stops
+cleanly and prints the resume command itself (status 130). The child dies with the command (Linux's
+parent-death signal): killing the command kills the search, as it did when the two were one process.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import deque
 from pathlib import Path
 
 __all__ = ["CHILD_ENV", "NODE_DIED", "is_child", "supervise"]
@@ -24,10 +28,14 @@ __all__ = ["CHILD_ENV", "NODE_DIED", "is_child", "supervise"]
 CHILD_ENV = "JOYFUL_TUNE_DRIVER"
 LOST_EXIT = 3
 # What Ray prints when a node of the search's cluster died (raylet killed, crashed or cut off).
-NODE_DIED = re.compile(r"Raylet is terminated|has been marked dead because the detector has missed|"
-                       r"raylet died|Owner's node has crashed|node .* has died")
+NODE_DIED = re.compile(
+    r"Raylet is terminated|has been marked dead because the detector has missed|"
+    r"raylet died|Owner's node has crashed|node .* has died"
+)
 # How long a child whose node died may take to end by itself before it is killed.
 GRACE_S = 60.0
+# The driver's last stderr lines kept for the log written when a node died.
+KEPT_LINES = 5000
 
 
 def is_child() -> bool:
@@ -35,13 +43,20 @@ def is_child() -> bool:
 
 
 def supervise(command: list[str], *, resume: str, log: Path, prog: str) -> int:
-    """Run `command` (this search, as a child), relay its output, and turn a lost Ray node or a killed child
-    into one line with `resume` (see the module docstring); returns the exit status."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    child = subprocess.Popen(command, env={**os.environ, CHILD_ENV: "1"}, stderr=subprocess.PIPE, text=True,
-                             bufsize=1, errors="replace")
+    """Run `command` (this search, as a child), relay its output, and turn a lost Ray node or a
+    killed child into one line with `resume` (see the module docstring); returns the exit status."""
+    child = subprocess.Popen(
+        command,
+        env={**os.environ, CHILD_ENV: "1"},
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+        errors="replace",
+        preexec_fn=_die_with_parent,
+    )
     died: list[str] = []
-    relay = threading.Thread(target=_relay, args=(child, log, died), daemon=True)
+    kept: deque[str] = deque(maxlen=KEPT_LINES)
+    relay = threading.Thread(target=_relay, args=(child, kept, died), daemon=True)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the child's to handle
     try:
         relay.start()
@@ -55,26 +70,48 @@ def supervise(command: list[str], *, resume: str, log: Path, prog: str) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     if died:
-        print(f"{prog}: error: a Ray node of the search died ({died[0][:160]}); the finished trials, their "
-              f"checkpoints and the Optuna study are saved - resume with: {resume}   (Ray's output: {log})",
-              file=sys.stderr, flush=True)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("".join(kept))
+        print(
+            f"{prog}: error: a Ray node of the search died ({died[0][:160]}); the finished trials, "
+            "their "
+            f"checkpoints and the Optuna study are saved - resume with: {resume}   (Ray's output: "
+            f"{log})",
+            file=sys.stderr,
+            flush=True,
+        )
         return LOST_EXIT
     if code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-        print(f"{prog}: error: the search's driver process was killed ({name}); the finished trials are saved - "
-              f"resume with: {resume}", file=sys.stderr, flush=True)
+        name = (
+            signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        )
+        print(
+            f"{prog}: error: the search's driver process was killed ({name}); the finished trials "
+            f"are saved - resume with: {resume}",
+            file=sys.stderr,
+            flush=True,
+        )
         return LOST_EXIT
     return code
 
 
-def _relay(child: subprocess.Popen, log: Path, died: list[str]) -> None:
-    """Copy the child's stderr to `log`, and to the terminal until Ray says a node died."""
-    with log.open("a") as out:
-        for line in child.stderr:
-            out.write(line)
-            out.flush()
-            if not died and NODE_DIED.search(line):
-                died.append(re.sub(r"\x1b\[[0-9;]*m", "", line).strip())
-            if not died:
-                sys.stderr.write(line)
-                sys.stderr.flush()
+def _die_with_parent() -> None:
+    """In the child, before it runs: ask Linux for SIGKILL when the parent ends (elsewhere:
+    nothing)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _relay(child: subprocess.Popen, kept: deque[str], died: list[str]) -> None:
+    """Copy the child's stderr to the terminal until Ray says a node died; keep its last lines for
+    the log."""
+    for line in child.stderr:
+        kept.append(line)
+        if not died and NODE_DIED.search(line):
+            died.append(re.sub(r"\x1b\[[0-9;]*m", "", line).strip())
+        if not died:
+            sys.stderr.write(line)
+            sys.stderr.flush()

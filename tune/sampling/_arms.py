@@ -1,17 +1,19 @@
-"""Proposing trials: each arm of the scientific parameter is tuned on its own trials (`ArmedSampler`).
+"""Proposing trials: each arm of the scientific parameter is tuned on its own trials
+(`ArmedSampler`).
 
-The search's question is an arm against another (the original AutoFusion against the hierarchical fusion),
-each at its own tuned nuisance settings (tuning playbook). So every arm gets its own sampler and an in-memory
-Optuna study that holds only that arm's trials: the hierarchical arm's learning rate is never fitted on
-AutoFusion's results, and no fixed value overrides what a model proposed. The arms take turns (the one with
-the fewest trials started goes next), so each gets an equal share of the budget. The search's persistent
-Optuna study (the journal the dashboard reads) holds every trial with its full parameters; the arm studies
-mirror it and are rebuilt from it when a search resumes.
+The search's question is an arm against another (the original AutoFusion against the hierarchical
+fusion), each at its own tuned nuisance settings (tuning playbook). So every arm gets its own
+sampler and an in-memory Optuna study that holds only that arm's trials: the hierarchical arm's
+learning rate is never fitted on AutoFusion's results, and no fixed value overrides what a model
+proposed. The arms take turns (the one with the fewest trials started goes next), so each gets an
+equal share of the budget. The search's persistent Optuna study (the journal the dashboard reads)
+holds every trial with its full parameters; the arm studies mirror it and are rebuilt from it when a
+search resumes.
 
 Points queued first (the baseline, earlier winners) run before any proposal and count for their arm.
 
-No Ray here: the Ray searcher (tune/runner/searcher.py) and the replays of benchmarks/replay.py drive the
-same object.
+No Ray here: the Ray searcher (tune/runner/searcher.py) and the replays of benchmarks/replay.py
+drive the same object.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def arm_key(arm: dict[str, Any]) -> str:
 @dataclass(frozen=True)
 class Proposal:
     """A trial to run: its number in the search's study, its values, its arm and who chose them
-    (`queued`: the baseline or an earlier winner; `start-up`: a random draw; `model`: the sampler's model)."""
+    (`queued`: the baseline or an earlier winner; `start-up`: a random draw; `model`: the sampler's
+    model)."""
 
     number: int
     params: dict[str, Any]
@@ -47,19 +50,29 @@ class Proposal:
 class ArmedSampler:
     """Proposes trials for `study` (the search's persistent Optuna study) from one sampler per arm.
 
-    `trials` is the search's trial budget (sizes the start-up when the strategy leaves it at 0), `queued` the
-    points run first. With `separate_arms` False one sampler sees every trial and each arm's value is fixed on
-    the trial it proposes, as a partial fixed parameter (the benchmarks' reference for sharing a model
-    across arms). The study's existing trials (a warm start's, or this search's before a resume) are read in.
+    `trials` is the search's trial budget (sizes the start-up when the strategy leaves it at 0),
+    `queued` the points run first. With `separate_arms` False one sampler sees every trial and each
+    arm's value is fixed on the trial it proposes, as a partial fixed parameter (the benchmarks'
+    reference for sharing a model across arms). The study's existing trials (a warm start's, or this
+    search's before a resume) are read in.
     """
 
-    def __init__(self, study: Any, space: SearchSpace, strategy: Strategy, *, seed: int, trials: int,
-                 queued: list[dict[str, Any]] | tuple = (), separate_arms: bool = True) -> None:
+    def __init__(
+        self,
+        study: Any,
+        space: SearchSpace,
+        strategy: Strategy,
+        *,
+        seed: int,
+        trials: int,
+        queued: list[dict[str, Any]] | tuple = (),
+        separate_arms: bool = True,
+    ) -> None:
         import optuna
 
         self.study, self.space, self.kind = study, space, strategy.sampler
-        # Every value of the search's study comes from the arm samplers through its queue: its own sampler draws
-        # nothing, so the cheapest one does.
+        # Every value of the search's study comes from the arm samplers through its queue: its own
+        # sampler draws nothing, so the cheapest one does.
         study.sampler = optuna.samplers.RandomSampler(seed=seed)
         self.arms = {arm_key(arm): arm for arm in space.arms()}
         self.separate = separate_arms and len(self.arms) > 1
@@ -69,17 +82,28 @@ class ArmedSampler:
         direction = "maximize" if space.mode == "max" else "minimize"
         groups = list(self.arms) if self.separate else ["all"]
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self._models = {name: optuna.create_study(direction=direction, sampler=build_sampler(
-            self.kind, seed=seed + index, startup=self.startup)) for index, name in enumerate(groups)}
-        self._live: dict[int, tuple[Any, Any]] = {}  # study trial number -> (its Trial, its model study's Trial)
+        self._models = {
+            name: optuna.create_study(
+                direction=direction,
+                sampler=build_sampler(self.kind, seed=seed + index, startup=self.startup),
+            )
+            for index, name in enumerate(groups)
+        }
+        self._live: dict[
+            int, tuple[Any, Any]
+        ] = {}  # study trial number -> (its Trial, its model study's Trial)
         self._reported: dict[int, set[int]] = {}
-        self.started = dict.fromkeys(self.arms, 0)  # this search's trials per arm (warm-start ones aside)
+        self.started = dict.fromkeys(
+            self.arms, 0
+        )  # this search's trials per arm (warm-start ones aside)
         self._queue = list(queued)
         self._read_study()
 
-    # --- proposing ---------------------------------------------------------------------------------------
+    # --- proposing
+    # ---------------------------------------------------------------------------------------
     def ask(self) -> Proposal:
-        """The next trial: a queued point, else a proposal for the arm with the fewest trials started."""
+        """The next trial: a queued point, else a proposal for the arm with the fewest trials
+        started."""
         if self._queue:
             point, origin = self._queue.pop(0), "queued"
             arm = self._arm_of(point)
@@ -90,7 +114,9 @@ class ArmedSampler:
         if point is not None:
             model_study.enqueue_trial(self._model_part(point))
         elif not self.separate:
-            model_study.enqueue_trial(dict(self.arms[arm]))  # the arm's value fixed, the rest sampled
+            model_study.enqueue_trial(
+                dict(self.arms[arm])
+            )  # the arm's value fixed, the rest sampled
         model_trial = model_study.ask()
         given = dict(self.arms[arm]) if self.separate else {}
         params = self.space.suggest(model_trial, given)
@@ -110,9 +136,11 @@ class ArmedSampler:
         done = [t for t in model_study.get_trials(deepcopy=False) if t.state.name in self._counted]
         return len(done) >= self.startup
 
-    # --- results -----------------------------------------------------------------------------------------
+    # --- results
+    # -----------------------------------------------------------------------------------------
     def report(self, number: int, step: int, value: float) -> None:
-        """An intermediate score of trial `number` at `step` (an epoch, or a fold); a step is reported once."""
+        """An intermediate score of trial `number` at `step` (an epoch, or a fold); a step is
+        reported once."""
         if number not in self._live or step in self._reported[number]:
             return
         self._reported[number].add(step)
@@ -131,17 +159,25 @@ class ArmedSampler:
         self.study.tell(trial, values, state=state_)
         model_trial.study.tell(model_trial, values, state=state_)
 
-    # --- what it did ---------------------------------------------------------------------------------------
+    # --- what it did
+    # ---------------------------------------------------------------------------------------
     def counts(self) -> dict[str, Any]:
-        """How the search's trials were proposed: start-up size and, by origin, the count of trials."""
+        """How the search's trials were proposed: start-up size and, by origin, the count of
+        trials."""
         origins = dict.fromkeys(ORIGINS, 0)
         for t in self.study.get_trials(deepcopy=False):
             if "warm_start_from" not in t.user_attrs and t.user_attrs.get("proposed_by") in origins:
                 origins[t.user_attrs["proposed_by"]] += 1
-        return {"sampler": self.kind, "startup_per_arm": self.startup, "separate_arms": self.separate,
-                "arms": list(self.arms), **origins}
+        return {
+            "sampler": self.kind,
+            "startup_per_arm": self.startup,
+            "separate_arms": self.separate,
+            "arms": list(self.arms),
+            **origins,
+        }
 
-    # --- the two studies ---------------------------------------------------------------------------------
+    # --- the two studies
+    # ---------------------------------------------------------------------------------
     def _arm_of(self, point: dict[str, Any]) -> str:
         for name, arm in self.arms.items():
             if all(point.get(k) == v for k, v in arm.items()):
@@ -149,21 +185,24 @@ class ArmedSampler:
         raise ValueError(f"point {point} belongs to no arm of {list(self.arms)}")
 
     def _model_part(self, point: dict[str, Any]) -> dict[str, Any]:
-        """The values of `point` its model study samples (the arm's own values are given, not sampled)."""
+        """The values of `point` its model study samples (the arm's own values are given, not
+        sampled)."""
         if not self.separate:
             return dict(point)
         return {k: v for k, v in point.items() if k not in self.space.scientific_names()}
 
     def _ask_study(self, params: dict[str, Any]) -> Any:
-        """A new trial of the search's study holding `params` (its distributions recorded as Optuna does)."""
+        """A new trial of the search's study holding `params` (its distributions recorded as Optuna
+        does)."""
         self.study.enqueue_trial(params, skip_if_exists=False)
         trial = self.study.ask()
         self.space.suggest(trial)  # each value comes back from the queue
         return trial
 
     def _read_study(self) -> None:
-        """Mirror the study's existing trials into the model studies: finished ones as results, running ones
-        (a resumed search's) as running trials that will report; queued points already run leave the queue."""
+        """Mirror the study's existing trials into the model studies: finished ones as results,
+        running ones (a resumed search's) as running trials that will report; queued points already
+        run leave the queue."""
         import optuna
 
         ran_queued = 0
@@ -176,10 +215,15 @@ class ArmedSampler:
             part = self._model_part(frozen.params)
             if frozen.state.is_finished():
                 if frozen.state.name in ("COMPLETE", "PRUNED"):
-                    model_study.add_trial(optuna.trial.create_trial(
-                        state=frozen.state, value=frozen.value if frozen.state.name == "COMPLETE" else None,
-                        params=part, distributions={k: frozen.distributions[k] for k in part},
-                        intermediate_values=dict(frozen.intermediate_values)))
+                    model_study.add_trial(
+                        optuna.trial.create_trial(
+                            state=frozen.state,
+                            value=frozen.value if frozen.state.name == "COMPLETE" else None,
+                            params=part,
+                            distributions={k: frozen.distributions[k] for k in part},
+                            intermediate_values=dict(frozen.intermediate_values),
+                        )
+                    )
                 continue
             model_study.enqueue_trial(part)
             model_trial = model_study.ask()
@@ -197,10 +241,16 @@ class ArmedSampler:
 
     def describe(self) -> str:
         """One line for a search's start: the sampler, its start-up and the arms."""
-        arms = f"{len(self.arms)} arms ({', '.join(self.arms)}), each on its own trials" if self.separate \
+        arms = (
+            f"{len(self.arms)} arms ({', '.join(self.arms)}), each on its own trials"
+            if self.separate
             else "one model over every arm"
-        return (f"sampler {self.kind}" + (f" after {self.startup} random trials per arm" if self.startup else "")
-                + f"; {arms}")
+        )
+        return (
+            f"sampler {self.kind}"
+            + (f" after {self.startup} random trials per arm" if self.startup else "")
+            + f"; {arms}"
+        )
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"ArmedSampler({json.dumps(self.counts())})"

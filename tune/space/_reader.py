@@ -1,20 +1,18 @@
-"""Reading a search-space file: YAML in, a validated SearchSpace out, every mistake named with file and key.
+"""Reading a search-space file: YAML in, a validated SearchSpace out, every mistake named with file
+and key.
 
-Each Parameter checks its own rules (range, log, step, choices, `when` shape); the reader translates the
-YAML into Parameter(...), puts the file in front of its errors, and adds what only the file knows: the
-JoyfulConfig settings, the fixed values, the other parameters, the baseline and the proposal.
+Each Parameter checks its own rules (range, log, step, choices, `when` shape); the reader translates
+the YAML into Parameter(...), puts the file in front of its errors, and adds what only the file
+knows: the JoyfulConfig settings, the fixed values, the other parameters, the baseline and the
+proposal.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
-import re
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from joyful.config import JoyfulConfig, coerce_value, field_names, field_type
 from joyful.errors import UserError
@@ -23,33 +21,53 @@ from tune.space._budget import Budget
 from tune.space._conditions import active_parameters, when_order
 from tune.space._parameter import Parameter, is_plain, misfit
 from tune.space._resampling import TIE_RULES, Resampling
-from tune.space._strategy import Strategy
-from tune.space._shipped import DEFAULT_SPACE_PATH, shipped_names
+from tune.space._shipped import DEFAULT_SPACE_PATH
 from tune.space._space import SearchSpace
+from tune.space._strategy import Strategy
+from tune.space._yaml import check_keys, mapping, read_yaml
 
 __all__ = ["METRIC_MODES", "load_space"]
 
 METRIC_MODES = {"dev_weighted_f1": "max", "dev_accuracy": "max", "dev_loss": "min"}
-TOP_LEVEL_KEYS = ("dataset", "metric", "mode", "budget", "strategy", "resampling", "on_tie", "fixed", "parameters", "baseline",
-                  "proposal")
+TOP_LEVEL_KEYS = (
+    "dataset",
+    "metric",
+    "mode",
+    "budget",
+    "strategy",
+    "resampling",
+    "on_tie",
+    "fixed",
+    "parameters",
+    "baseline",
+    "proposal",
+)
 PARAMETER_KEYS = ("type", "low", "high", "log", "step", "choices", "when", "role")
 # Settings the file sets elsewhere; searching or fixing them would contradict that key.
-RESERVED = {"dataset": "set it with the top-level 'dataset' key", "epochs": "set it with budget.max_epochs",
-            "cv_folds": "set it with the top-level 'resampling' key", "cv_fold": "the search runs every fold",
-            "select_epoch": "the search sets it from 'resampling'"}
+RESERVED = {
+    "dataset": "set it with the top-level 'dataset' key",
+    "epochs": "set it with budget.max_epochs",
+    "cv_folds": "set it with the top-level 'resampling' key",
+    "cv_fold": "the search runs every fold",
+    "select_epoch": "the search sets it from 'resampling'",
+}
 
 
-def load_space(path: str | Path, dataset: str | None = None, *, template: bool = False) -> SearchSpace:
+def load_space(
+    path: str | Path, dataset: str | None = None, *, template: bool = False
+) -> SearchSpace:
     """Read and validate a search-space file; `dataset`, when given, must match the file's.
 
     With `template`, the file is the default space and its `dataset` key becomes `dataset`.
     """
     path = Path(path)
     where = display_path(path)
-    doc, sha256 = _read_yaml(path, where)
+    doc, sha256 = read_yaml(path, where)
     if not isinstance(doc, dict):
-        raise UserError(f"{where}: the top level must be a mapping with keys {', '.join(TOP_LEVEL_KEYS)}")
-    _check_keys(doc, TOP_LEVEL_KEYS, where, "top level")
+        raise UserError(
+            f"{where}: the top level must be a mapping with keys {', '.join(TOP_LEVEL_KEYS)}"
+        )
+    check_keys(doc, TOP_LEVEL_KEYS, where, "top level")
     if (template or path.resolve() == DEFAULT_SPACE_PATH) and dataset is not None:
         doc["dataset"] = dataset
     name = doc.get("dataset")
@@ -59,92 +77,60 @@ def load_space(path: str | Path, dataset: str | None = None, *, template: bool =
     if problem:
         raise UserError(f"{where}: dataset: {problem}")
     if dataset is not None and name != dataset:
-        raise UserError(f"{where} is for {name!r}, not {dataset!r}; use the space file of {dataset!r}")
+        raise UserError(
+            f"{where} is for {name!r}, not {dataset!r}; use the space file of {dataset!r}"
+        )
     metric, mode = _metric_mode(doc, where)
-    budget = _parse_budget(_mapping(doc.get("budget"), where, "budget"), where)
-    strategy = _parse_section(Strategy, _mapping(doc.get("strategy"), where, "strategy"), where, "strategy")
-    fixed = _parse_fixed(_mapping(doc.get("fixed"), where, "fixed"), where)
-    raw_params = _mapping(doc.get("parameters"), where, "parameters")
+    budget = _parse_budget(mapping(doc.get("budget"), where, "budget"), where)
+    strategy = _parse_section(
+        Strategy, mapping(doc.get("strategy"), where, "strategy"), where, "strategy"
+    )
+    fixed = _parse_fixed(mapping(doc.get("fixed"), where, "fixed"), where)
+    raw_params = mapping(doc.get("parameters"), where, "parameters")
     if not raw_params:
-        raise UserError(f"{where}: parameters: missing or empty; list at least one setting to search")
+        raise UserError(
+            f"{where}: parameters: missing or empty; list at least one setting to search"
+        )
     params = tuple(_parse_parameter(n, raw, where, fixed) for n, raw in raw_params.items())
     _check_conditions(params, where, fixed)
-    baseline = _parse_baseline(_mapping(doc.get("baseline"), where, "baseline"), params, where)
-    proposal = _parse_baseline(_mapping(doc.get("proposal"), where, "proposal"), params, where, key="proposal")
+    baseline = _parse_baseline(mapping(doc.get("baseline"), where, "baseline"), params, where)
+    proposal = _parse_baseline(
+        mapping(doc.get("proposal"), where, "proposal"), params, where, key="proposal"
+    )
     resampling = _parse_resampling(doc.get("resampling", "auto"), where)
     on_tie = doc.get("on_tie", "baseline")
     if on_tie not in TIE_RULES:
-        raise UserError(f"{where}: on_tie is {on_tie!r}, but must be one of: {', '.join(TIE_RULES)} (what a tie "
-                        "between the confirmed winner and the baseline publishes)")
-    return SearchSpace(name, params, fixed, baseline, budget, metric, mode, str(path.resolve()), sha256, proposal,
-                       resampling, on_tie, strategy)
+        raise UserError(
+            f"{where}: on_tie is {on_tie!r}, but must be one of: {', '.join(TIE_RULES)} (what a "
+            "tie between the confirmed winner and the baseline publishes)"
+        )
+    return SearchSpace(
+        name,
+        params,
+        fixed,
+        baseline,
+        budget,
+        metric,
+        mode,
+        str(path.resolve()),
+        sha256,
+        proposal,
+        resampling,
+        on_tie,
+        strategy,
+    )
 
 
 def _parse_resampling(raw: Any, where: str) -> Resampling:
     """`auto`, `holdout`, `cv`, or a mapping {kind: cv, folds: K}."""
     if isinstance(raw, str):
         raw = {"kind": raw}
-    raw = _mapping(raw, where, "resampling")
-    _check_keys(raw, ("kind", "folds"), where, "resampling")
+    raw = mapping(raw, where, "resampling")
+    check_keys(raw, ("kind", "folds"), where, "resampling")
     try:
         return Resampling(**raw)
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe loader that refuses duplicate keys (PyYAML keeps the last one silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not is_plain(key):
-                continue  # the base class reports unhashable keys
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-# YAML 1.1 reads `1e-4` (no dot) as a string; accept it as the float everyone means.
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
-)
-
-
-def _read_yaml(path: Path, where: str) -> tuple[Any, str]:
-    try:
-        data = path.read_bytes()
-        text = data.decode("utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{where}: file not found (shipped spaces: {', '.join(shipped_names())})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{where}: cannot read it ({exc})") from None
-    try:
-        doc = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{where}: {line}invalid YAML ({problem})") from None
-    return doc, hashlib.sha256(data).hexdigest()
-
-
-def _mapping(raw: Any, where: str, key: str) -> dict:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
-        raise UserError(f"{where}: {key}: must be a mapping with string keys, got {raw!r}")
-    return raw
-
-
-def _check_keys(raw: dict, valid: tuple[str, ...], where: str, key: str) -> None:
-    for k in raw:
-        if k not in valid:
-            close = difflib.get_close_matches(str(k), valid, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise UserError(f"{where}: {key}: unknown key {k!r}; {hint}valid keys: {', '.join(valid)}")
 
 
 def _config_problem(name: str, value: Any, fixed: dict) -> str | None:
@@ -164,7 +150,10 @@ def _metric_mode(doc: dict, where: str) -> tuple[str, str]:
     if mode not in ("max", "min"):
         raise UserError(f"{where}: mode: {mode!r} must be max or min")
     if mode != METRIC_MODES[metric]:
-        raise UserError(f"{where}: mode: {metric} must be optimised with mode {METRIC_MODES[metric]}, not {mode}")
+        raise UserError(
+            f"{where}: mode: {metric} must be optimised with mode {METRIC_MODES[metric]}, not "
+            f"{mode}"
+        )
     return metric, mode
 
 
@@ -173,17 +162,24 @@ def _parse_budget(raw: dict, where: str) -> Budget:
 
 
 def _parse_section(kind: type, raw: dict, where: str, key: str) -> Any:
-    """A section whose keys are the fields of dataclass `kind` (Budget, Strategy), checked by its `check`."""
-    _check_keys(raw, tuple(f.name for f in dataclasses.fields(kind)), where, key)
+    """A section whose keys are the fields of dataclass `kind` (Budget, Strategy), checked by its
+    `check`."""
+    check_keys(raw, tuple(f.name for f in dataclasses.fields(kind)), where, key)
     return kind(**raw).check(where)
 
 
 def _check_setting_name(name: str, where: str, key: str) -> None:
     if name in RESERVED:
-        raise UserError(f"{where}: {key}: {name!r} cannot be fixed or searched here; {RESERVED[name]}")
+        raise UserError(
+            f"{where}: {key}: {name!r} cannot be fixed or searched here; {RESERVED[name]}"
+        )
     if name not in field_names():
         close = difflib.get_close_matches(name, field_names(), n=3)
-        hint = f"did you mean {', '.join(close)}?" if close else "see the train.py flags (joyful/config.py)"
+        hint = (
+            f"did you mean {', '.join(close)}?"
+            if close
+            else "see the train.py flags (joyful/config.py)"
+        )
         raise UserError(f"{where}: {key}: {name!r} is not a JoyfulConfig setting; {hint}")
 
 
@@ -203,59 +199,88 @@ def _parse_fixed(raw: dict, where: str) -> dict[str, Any]:
 
 
 def _parse_parameter(name: str, raw: Any, where: str, fixed: dict) -> Parameter:
-    """The Parameter that `raw` (the YAML mapping under ``parameters.<name>``) describes, checked against the
-    JoyfulConfig setting it searches (its type, and each bound or choice a valid value with `fixed`)."""
+    """The Parameter that `raw` (the YAML mapping under ``parameters.<name>``) describes, checked
+    against the JoyfulConfig setting it searches (its type, and each bound or choice a valid value
+    with `fixed`)."""
     key = f"parameters.{name}"
     _check_setting_name(name, where, key)
     if name in fixed:
-        raise UserError(f"{where}: {key}: {name!r} is both fixed and searched; remove it from one of them")
+        raise UserError(
+            f"{where}: {key}: {name!r} is both fixed and searched; remove it from one of them"
+        )
     if not isinstance(raw, dict):
-        raise UserError(f"{where}: {key}: must be a mapping like {{type: float, low: 0.01, high: 0.1}}")
-    _check_keys(raw, PARAMETER_KEYS, where, key)
+        raise UserError(
+            f"{where}: {key}: must be a mapping like {{type: float, low: 0.01, high: 0.1}}"
+        )
+    check_keys(raw, PARAMETER_KEYS, where, key)
     choices = raw.get("choices")
     if raw.get("type") == "categorical" and isinstance(choices, list):
-        # A choice takes the setting's type first (an int 1 for a float setting is 1.0), so duplicates are
-        # judged as the config sees them; a nested value is left for Parameter to refuse.
-        choices = [coerce_value(name, v, source=f"{where}: {key}.choices") if is_plain(v) else v for v in choices]
+        # A choice takes the setting's type first (an int 1 for a float setting is 1.0), so
+        # duplicates are judged as the config sees them; a nested value is left for Parameter to
+        # refuse.
+        choices = [
+            coerce_value(name, v, source=f"{where}: {key}.choices") if is_plain(v) else v
+            for v in choices
+        ]
     try:
-        p = Parameter(name, raw.get("type"), raw.get("low"), raw.get("high"), raw.get("log", False), raw.get("step"),
-                      choices, raw.get("when"), raw.get("role", "scientific"))
+        p = Parameter(
+            name,
+            raw.get("type"),
+            raw.get("low"),
+            raw.get("high"),
+            raw.get("log", False),
+            raw.get("step"),
+            choices,
+            raw.get("when"),
+            raw.get("role", "scientific"),
+        )
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None
-    rule = misfit(p.type, tuple(raw))  # a key written with its default value (log: false) is still wrong here
+    rule = misfit(
+        p.type, tuple(raw)
+    )  # a key written with its default value (log: false) is still wrong here
     if rule:
         raise UserError(f"{where}: {key}: {rule}")
     if p.type == "categorical":
         for value in p.choices:
             problem = _config_problem(name, value, fixed)
             if problem:
-                raise UserError(f"{where}: {key}.choices: {value!r} is not a valid value ({problem})")
+                raise UserError(
+                    f"{where}: {key}.choices: {value!r} is not a valid value ({problem})"
+                )
         return p
     setting_kind = field_type(name)
     if setting_kind not in (int, float):
-        raise UserError(f"{where}: {key}: setting {name!r} is a {setting_kind.__name__}; use type: categorical")
+        raise UserError(
+            f"{where}: {key}: setting {name!r} is a {setting_kind.__name__}; use type: categorical"
+        )
     if p.type == "float" and setting_kind is int:
         raise UserError(f"{where}: {key}: setting {name!r} is an integer; use type: int")
     for bound in ("low", "high"):
         problem = _config_problem(name, getattr(p, bound), fixed)
         if problem:
-            raise UserError(f"{where}: {key}.{bound}: {raw[bound]} is not a valid value ({problem})")
+            raise UserError(
+                f"{where}: {key}.{bound}: {raw[bound]} is not a valid value ({problem})"
+            )
     return p
 
 
 def _check_conditions(params: tuple[Parameter, ...], where: str, fixed: dict) -> None:
-    """Each `when` names another searched parameter, not a float one, and only values it can take; no cycle."""
+    """Each `when` names another searched parameter, not a float one, and only values it can take;
+    no cycle."""
     by_name = {p.name: p for p in params}
     for p in params:
         for parent, allowed in (p.when or {}).items():
             key = f"parameters.{p.name}.when.{parent}"
             if parent in fixed:
                 raise UserError(
-                    f"{where}: {key}: {parent!r} is fixed, not searched, so the condition never varies; drop the 'when'"
+                    f"{where}: {key}: {parent!r} is fixed, not searched, so the condition never "
+                    "varies; drop the 'when'"
                 )
             if parent not in by_name:
                 raise UserError(
-                    f"{where}: {key}: {parent!r} is not a searched parameter; searched: {', '.join(by_name)}"
+                    f"{where}: {key}: {parent!r} is not a searched parameter; searched: "
+                    f"{', '.join(by_name)}"
                 )
             q = by_name[parent]
             if q.type == "float":
@@ -273,8 +298,11 @@ def _check_conditions(params: tuple[Parameter, ...], where: str, fixed: dict) ->
         raise UserError(f"{where}: {exc}") from None
 
 
-def _parse_baseline(raw: dict, params: tuple[Parameter, ...], where: str, key: str = "baseline") -> dict[str, Any]:
-    """The baseline (or the proposal): values of searched parameters, each inside the space and active."""
+def _parse_baseline(
+    raw: dict, params: tuple[Parameter, ...], where: str, key: str = "baseline"
+) -> dict[str, Any]:
+    """The baseline (or the proposal): values of searched parameters, each inside the space and
+    active."""
     by_name = {p.name: p for p in params}
     baseline = {}
     for name, value in raw.items():

@@ -1,5 +1,6 @@
-"""How a search scores a trial: on the data's dev split (holdout) or by K-fold cross-validation by dialogue over
-train + dev (cv), and what a tie between the confirmed winner and the baseline publishes."""
+"""How a search scores a trial: on the data's dev split (holdout) or by K-fold cross-validation by
+dialogue over train + dev (cv), and what a tie between the confirmed winner and the baseline
+publishes."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ __all__ = ["NOISE_THRESHOLD", "RESAMPLING_KINDS", "TIE_RULES", "Resampling"]
 RESAMPLING_KINDS = ("auto", "holdout", "cv")
 TIE_RULES = ("baseline", "winner")
 DEFAULT_FOLDS = 5
-# `auto` cross-validates when one dev weighted F1 is uncertain by more than this (its standard error over
-# redrawn dev dialogues, tune/stats/noise.py): the effects the user hopes for are +1-2 points of weighted F1,
-# and a split that moves a score by more than a point cannot resolve them (MELD's 114 dev dialogues: 0.020).
+# `auto` cross-validates when one dev weighted F1 is uncertain by more than this (its standard error
+# over redrawn dev dialogues, tune/stats/noise.py): the effects the user hopes for are +1-2 points
+# of weighted F1, and a split that moves a score by more than a point cannot resolve them (MELD's
+# 114 dev dialogues: 0.020).
 NOISE_THRESHOLD = 0.01
 
 
@@ -27,7 +29,10 @@ class Resampling:
 
     def __post_init__(self) -> None:
         if self.kind not in RESAMPLING_KINDS:
-            raise UserError(f"resampling.kind is {self.kind!r}, but must be one of: {', '.join(RESAMPLING_KINDS)}")
+            raise UserError(
+                f"resampling.kind is {self.kind!r}, but must be one of: "
+                f"{', '.join(RESAMPLING_KINDS)}"
+            )
         if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 2:
             raise UserError(f"resampling.folds is {self.folds!r}, but must be an integer >= 2")
 
@@ -41,8 +46,12 @@ class Resampling:
             return self, f"resampling: {self.kind} (the space file's choice)"
         if dev_noise > NOISE_THRESHOLD:
             return Resampling("cv", self.folds), (
-                f"resampling auto: {self.folds}-fold cross-validation, since one dev weighted F1 is uncertain by "
-                f"{dev_noise:.3f} (its standard error over redrawn dev dialogues) > {NOISE_THRESHOLD}")
+                f"resampling auto: {self.folds}-fold cross-validation, since one dev weighted F1 "
+                "is uncertain by "
+                f"{dev_noise:.3f} (its standard error over redrawn dev dialogues) > "
+                f"{NOISE_THRESHOLD}"
+            )
         return Resampling("holdout", self.folds), (
-            f"resampling auto: the dev split, since its weighted F1 is uncertain by only {dev_noise:.3f} "
-            f"<= {NOISE_THRESHOLD}")
+            "resampling auto: the dev split, since its weighted F1 is uncertain by only "
+            f"{dev_noise:.3f} <= {NOISE_THRESHOLD}"
+        )

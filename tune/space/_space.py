@@ -1,4 +1,4 @@
-"""A validated search space and the define-by-run function that samples it with Optuna."""
+"""A validated search space, and how Optuna samples it define-by-run (`SearchSpace.suggest`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from joyful.config import JoyfulConfig
 from tune.space._budget import Budget
-from tune.space._conditions import active_parameters, when_order
+from tune.space._conditions import active_parameters
 from tune.space._parameter import Parameter
 from tune.space._resampling import Resampling
 from tune.space._strategy import Strategy
@@ -16,7 +16,7 @@ from tune.space._strategy import Strategy
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["DefineByRun", "SearchSpace"]
+__all__ = ["SearchSpace"]
 
 
 @dataclass
@@ -32,18 +32,16 @@ class SearchSpace:
     mode: str = "max"
     path: str = ""
     sha256: str = ""
-    # The user's proposed setting (e.g. hierarchical fusion + SmoothL1) whose expected effects
+    # The proposed setting (e.g. hierarchical fusion + SmoothL1) whose expected effects
     # confirmation measures against the baseline; empty = compare the confirmed winner.
     proposal: dict[str, Any] = dataclasses.field(default_factory=dict)
     resampling: Resampling = dataclasses.field(default_factory=Resampling)
     on_tie: str = "baseline"  # what a tie between the confirmed winner and the baseline publishes
     strategy: Strategy = dataclasses.field(default_factory=Strategy)  # sampler and scheduler
 
-    def define_by_run(self) -> DefineByRun:
-        return DefineByRun(self.parameters)
-
     def tuned_names(self, point: dict | None = None) -> list[str]:
-        """Nuisance parameters `point` (default: the baseline) leaves open: confirmation gives them tuned values."""
+        """Nuisance parameters `point` (default: the baseline) leaves open: confirmation gives them
+        tuned values."""
         point = self.baseline if point is None else point
         return [p.name for p in self.parameters if p.role == "nuisance" and p.name not in point]
 
@@ -64,18 +62,23 @@ class SearchSpace:
         return combos if len(combos) > 1 else []
 
     def stratified_points(self, count: int, first: list[dict]) -> list[dict]:
-        """`count` partial points that spread the trials evenly over the scientific strata, counting the
-        points that run `first` (the baseline, earlier winners). Optuna samples every other parameter of
-        such a point, so TPE tunes the nuisance settings within each stratum and each scientific value
-        gets its share of the search (tuning playbook: compare scientific values at tuned nuisance
-        settings)."""
+        """`count` partial points that spread the trials evenly over the scientific strata, counting
+        the points that run `first` (the baseline, earlier winners). Optuna samples every other
+        parameter of such a point, so TPE tunes the nuisance settings within each stratum and each
+        scientific value gets its share of the search (tuning playbook: compare scientific values at
+        tuned nuisance settings)."""
         strata = self.strata()
         if not strata or count <= 0:
             return []
-        counts = [sum(all(point.get(k) == v for k, v in stratum.items()) for point in first) for stratum in strata]
+        counts = [
+            sum(all(point.get(k) == v for k, v in stratum.items()) for point in first)
+            for stratum in strata
+        ]
         points = []
         for _ in range(count):
-            least = min(range(len(strata)), key=lambda i: (counts[i], i))  # the least-covered stratum, in file order
+            least = min(
+                range(len(strata)), key=lambda i: (counts[i], i)
+            )  # the least-covered stratum, in file order
             counts[least] += 1
             points.append(dict(strata[least]))
         return points
@@ -89,8 +92,9 @@ class SearchSpace:
         return [p.name for p in self.parameters]
 
     def point_from(self, values: dict) -> dict | None:
-        """The values of the parameters active under `values` (e.g. an earlier winner's config), or None
-        when one is missing or lies outside this space: a point this space could have sampled."""
+        """The values of the parameters active under `values` (e.g. an earlier winner's config), or
+        None when one is missing or lies outside this space: a point this space could have sampled.
+        """
         point: dict = {}
         for p in self.active_parameters(values):
             if p.name not in values or p.value_problem(values[p.name]) is not None:
@@ -99,12 +103,14 @@ class SearchSpace:
         return point
 
     def active_parameters(self, values: dict) -> list[Parameter]:
-        """The parameters active under `values`, parents first (the walk Optuna's sampling follows)."""
+        """The parameters active under `values`, parents first (the walk Optuna's sampling
+        follows)."""
         return list(active_parameters(self.parameters, values))
 
     def suggest(self, trial: optuna.trial.Trial, given: dict | None = None) -> dict:
-        """Sample the parameters active under `given` (e.g. an arm's scientific values) and the values drawn so
-        far, parents first, with `trial`'s sampler; returns `given` with the sampled values (define-by-run)."""
+        """Sample the parameters active under `given` (e.g. an arm's scientific values) and the
+        values drawn so far, parents first, with `trial`'s sampler; returns `given` with the sampled
+        values (define-by-run)."""
         values: dict[str, Any] = dict(given or {})
         for p in active_parameters(self.parameters, values):  # reads each value as it is suggested
             if p.name not in values:
@@ -112,22 +118,15 @@ class SearchSpace:
         return values
 
     def arms(self) -> list[dict]:
-        """The arms the search tunes separately: the strata of its scientific parameter ([{}]: one arm)."""
+        """The arms the search tunes separately: the strata of its scientific parameter ([{}]: one
+        arm)."""
         return self.strata() or [{}]
 
     def active_point(self, values: dict) -> dict:
-        """The values of the parameters active under `values` (e.g. a full config's searched settings)."""
-        return {p.name: values[p.name] for p in active_parameters(self.parameters, values) if p.name in values}
-
-
-class DefineByRun:
-    """Picklable define-by-run function for ``OptunaSearch(space=...)`` (Ray pickles it; no lambdas)."""
-
-    def __init__(self, parameters: tuple[Parameter, ...]):
-        self.parameters = when_order(parameters)
-
-    def __call__(self, trial: optuna.trial.Trial) -> None:
-        values: dict[str, Any] = {}
-        for p in active_parameters(self.parameters, values):  # reads each value as it is suggested
-            values[p.name] = p.suggest(trial)
-        return None
+        """The values of the parameters active under `values` (e.g. a full config's searched
+        settings)."""
+        return {
+            p.name: values[p.name]
+            for p in active_parameters(self.parameters, values)
+            if p.name in values
+        }

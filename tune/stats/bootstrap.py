@@ -1,14 +1,16 @@
-"""Intervals on weighted F1 from a dialogue-level bootstrap, alone or paired (two models, the same dialogues).
+"""Intervals on weighted F1 from a dialogue-level bootstrap, alone or paired (two models, the same
+dialogues).
 
-Utterances of one dialogue are not independent draws (one speaker's mood runs through it), so the unit of
-resampling is the dialogue: a replicate draws as many dialogues as the split has, with replacement, and scores
-every utterance of each drawn dialogue. A paired interval draws the same dialogues for both models, so what
-the two share (an easy or a hard dialogue) cancels out of their difference. The interval is the percentile one
-(2.5% and 97.5% of the replicates for 95%).
+Utterances of one dialogue are not independent draws (one speaker's mood runs through it), so the
+unit of resampling is the dialogue: a replicate draws as many dialogues as the split has, with
+replacement, and scores every utterance of each drawn dialogue. A paired interval draws the same
+dialogues for both models, so what the two share (an easy or a hard dialogue) cancels out of their
+difference. The interval is the percentile one (2.5% and 97.5% of the replicates for 95%).
 
-Fast: each model's predictions become one confusion matrix per dialogue, and a replicate's confusion matrix is
-those matrices weighted by how often each dialogue was drawn - one matrix product for all replicates.
-Ties: a difference whose interval holds 0 is no evidence of a difference (`Interval.tie`).
+Fast: each model's predictions become one confusion matrix per dialogue, and a replicate's confusion
+matrix is those matrices weighted by how often each dialogue was drawn - one matrix product for all
+replicates. Ties: a difference whose interval holds 0 is no evidence of a difference
+(`Interval.tie`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["REPLICATES", "Interval", "Predictions", "bootstrap_interval", "standard_error", "weighted_f1_of_confusion"]
+__all__ = [
+    "REPLICATES",
+    "Interval",
+    "Predictions",
+    "bootstrap_interval",
+    "standard_error",
+    "weighted_f1_of_confusion",
+]
 
 REPLICATES = 2000
 LEVEL = 0.95
@@ -25,8 +34,8 @@ LEVEL = 0.95
 
 @dataclass(frozen=True)
 class Predictions:
-    """One model's class predictions on one split, utterance by utterance, with each utterance's dialogue (an
-    index 0..dialogues-1, the same for every model scored on that split)."""
+    """One model's class predictions on one split, utterance by utterance, with each utterance's
+    dialogue (an index 0..dialogues-1, the same for every model scored on that split)."""
 
     labels: np.ndarray  # (N,) int
     predicted: np.ndarray  # (N,) int
@@ -34,15 +43,19 @@ class Predictions:
 
     @classmethod
     def of(cls, labels: np.ndarray, probabilities: np.ndarray, lengths: list[int]) -> Predictions:
-        """From class probabilities (N, C) of utterances in dialogue order (`lengths`: utterances per dialogue)."""
+        """From class probabilities (N, C) of utterances in dialogue order (`lengths`: utterances
+        per dialogue)."""
         dialogue = np.repeat(np.arange(len(lengths)), lengths)
         if len(dialogue) != len(labels) or len(labels) != len(probabilities):
-            raise ValueError(f"{len(labels)} labels and {len(probabilities)} predictions for {len(dialogue)} "
-                             "utterances of the dialogues given")
+            raise ValueError(
+                f"{len(labels)} labels and {len(probabilities)} predictions for {len(dialogue)} "
+                "utterances of the dialogues given"
+            )
         return cls(np.asarray(labels), np.asarray(probabilities).argmax(axis=1), dialogue)
 
     def confusions(self, n_classes: int, n_dialogues: int) -> np.ndarray:
-        """(dialogues, C * C) counts: row-major confusion matrix (true, predicted) of each dialogue."""
+        """(dialogues, C * C) counts: row-major confusion matrix (true, predicted) of each
+        dialogue."""
         cell = (self.dialogue * n_classes + self.labels) * n_classes + self.predicted
         counts = np.bincount(cell, minlength=n_dialogues * n_classes * n_classes)
         return counts.reshape(n_dialogues, n_classes * n_classes).astype(np.float64)
@@ -69,8 +82,8 @@ class Interval:
 
 
 def weighted_f1_of_confusion(confusion: np.ndarray, n_classes: int) -> np.ndarray:
-    """Weighted F1 of confusion matrices (..., C * C) as sklearn computes it (zero_division=0): per class F1
-    weighted by the class's support."""
+    """Weighted F1 of confusion matrices (..., C * C) as sklearn computes it (zero_division=0): per
+    class F1 weighted by the class's support."""
     matrix = confusion.reshape(*confusion.shape[:-1], n_classes, n_classes)
     true_positive = np.diagonal(matrix, axis1=-2, axis2=-1)
     support = matrix.sum(axis=-1)  # utterances of each true class
@@ -81,28 +94,48 @@ def weighted_f1_of_confusion(confusion: np.ndarray, n_classes: int) -> np.ndarra
         return np.where(total > 0, (f1 * support).sum(axis=-1) / total, 0.0)
 
 
-def standard_error(predictions: Predictions, *, n_classes: int, replicates: int = REPLICATES, seed: int = 0) -> float:
-    """The standard deviation of the weighted F1 over dialogue-level resamples: how far the score of this model
-    would move on another draw of the split's dialogues."""
+def standard_error(
+    predictions: Predictions, *, n_classes: int, replicates: int = REPLICATES, seed: int = 0
+) -> float:
+    """The standard deviation of the weighted F1 over dialogue-level resamples: how far the score of
+    this model would move on another draw of the split's dialogues."""
     n_dialogues = int(predictions.dialogue.max()) + 1
-    weights = np.random.default_rng(seed).multinomial(n_dialogues, np.full(n_dialogues, 1.0 / n_dialogues),
-                                                      size=replicates).astype(np.float64)
-    values = weighted_f1_of_confusion(weights @ predictions.confusions(n_classes, n_dialogues), n_classes)
+    weights = (
+        np.random.default_rng(seed)
+        .multinomial(n_dialogues, np.full(n_dialogues, 1.0 / n_dialogues), size=replicates)
+        .astype(np.float64)
+    )
+    values = weighted_f1_of_confusion(
+        weights @ predictions.confusions(n_classes, n_dialogues), n_classes
+    )
     return float(np.std(values, ddof=1))
 
 
-def bootstrap_interval(first: Predictions, second: Predictions | None = None, *, n_classes: int,
-                       replicates: int = REPLICATES, seed: int = 0, level: float = LEVEL) -> Interval:
-    """The weighted F1 of `first`, or with `second` the paired difference first - second, with its percentile
-    interval over `replicates` dialogue-level resamples (seeded: the same call gives the same interval)."""
+def bootstrap_interval(
+    first: Predictions,
+    second: Predictions | None = None,
+    *,
+    n_classes: int,
+    replicates: int = REPLICATES,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> Interval:
+    """The weighted F1 of `first`, or with `second` the paired difference first - second, with its
+    percentile interval over `replicates` dialogue-level resamples (seeded: the same call gives the
+    same interval)."""
     n_dialogues = int(first.dialogue.max()) + 1 if len(first.dialogue) else 0
     if n_dialogues == 0:
         raise ValueError("no utterances to score")
-    if second is not None and (not np.array_equal(first.labels, second.labels)
-                               or not np.array_equal(first.dialogue, second.dialogue)):
+    if second is not None and (
+        not np.array_equal(first.labels, second.labels)
+        or not np.array_equal(first.dialogue, second.dialogue)
+    ):
         raise ValueError("a paired interval needs both models' predictions of the same utterances")
-    weights = np.random.default_rng(seed).multinomial(n_dialogues, np.full(n_dialogues, 1.0 / n_dialogues),
-                                                      size=replicates).astype(np.float64)  # (B, D)
+    weights = (
+        np.random.default_rng(seed)
+        .multinomial(n_dialogues, np.full(n_dialogues, 1.0 / n_dialogues), size=replicates)
+        .astype(np.float64)
+    )  # (B, D)
 
     def scores(predictions: Predictions) -> tuple[float, np.ndarray]:
         per_dialogue = predictions.confusions(n_classes, n_dialogues)

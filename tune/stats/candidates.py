@@ -1,13 +1,16 @@
-"""Which configurations a confirmation re-trains, chosen from a finished search's trials (no Ray, no training).
+"""Which configurations a confirmation re-trains, chosen from a finished search's trials (no Ray, no
+training).
 
 * the **baseline** at tuned nuisance settings (`tuned_point`): its own values, and for the nuisance
-  parameters it leaves open those of the best trial sharing its scientific values;
-* the **untuned defaults** (`untuned_defaults`): what a user gets without tuning, the yardstick of the search;
-* the **top K** distinct configurations by the one trial ranking (`tune.records.ranked`);
-* the space's **proposal**, tuned by the baseline's rule, when none of the top K is one.
+  parameters it leaves open those of the best trial sharing its scientific values; * the **untuned
+  defaults** (`untuned_defaults`): what a user gets without tuning, the yardstick of the search; *
+  the **top K** distinct configurations by the one trial ranking (`tune.records.ranked`); * the
+  space's **proposal** at the best trial that has all its values (a configuration the search
+  evaluated, tuned within the proposal's arm), when none of the top K is one.
 
-On the dev split every candidate keeps the search's full epoch budget, also when its trial was stopped early.
-With cross-validation each trains for the epoch count its trial chose on its folds and keeps that epoch.
+On the dev split every candidate keeps the search's full epoch budget, also when its trial was
+stopped early. With cross-validation each trains for the epoch count its trial chose on its folds
+and keeps that epoch.
 """
 
 from __future__ import annotations
@@ -19,8 +22,21 @@ from joyful.errors import UserError
 from tune.records import TrialRecord, ranked
 from tune.space import SearchSpace
 
-__all__ = ["DEFAULT_CONFIRM_SEEDS", "DEFAULT_CONFIRM_SEEDS_CV", "DEFAULT_CONFIRM_TOP", "confirm_seed_count", "SEED_OFFSET", "as_confirmed", "candidates_from_study",
-           "confirmation_seeds", "same_setup", "tuned_baseline", "tuned_point", "untuned_defaults"]
+__all__ = [
+    "DEFAULT_CONFIRM_SEEDS",
+    "DEFAULT_CONFIRM_SEEDS_CV",
+    "DEFAULT_CONFIRM_TOP",
+    "SEED_OFFSET",
+    "as_confirmed",
+    "candidates_from_study",
+    "confirm_seed_count",
+    "confirmation_seeds",
+    "proposal_trial",
+    "same_setup",
+    "tuned_baseline",
+    "tuned_point",
+    "untuned_defaults",
+]
 
 SEED_OFFSET = 1000  # confirmation seeds are base seed + 1000 + i: never the search's own seed
 DEFAULT_CONFIRM_TOP = 2
@@ -29,21 +45,26 @@ DEFAULT_CONFIRM_SEEDS_CV = 1
 
 
 def confirm_seed_count(given: int | None, folds: int, top: int) -> int:
-    """The seeds a confirmation runs: --confirm-seeds, else the default for the resampling; checked before any
-    trial runs (on the dev split a spread and a paired interval need two seeds)."""
+    """The seeds a confirmation runs: --confirm-seeds, else the default for the resampling; checked
+    before any trial runs (on the dev split a spread and a paired interval need two seeds)."""
     seeds = given or (DEFAULT_CONFIRM_SEEDS_CV if folds else DEFAULT_CONFIRM_SEEDS)
     if top > 0 and not folds and seeds < 2:
-        raise UserError(f"--confirm-seeds is {seeds}, but confirming on the dev split needs at least 2 seeds (a spread "
-                        "and a paired interval need two runs); cross-validated searches may use 1")
+        raise UserError(
+            f"--confirm-seeds is {seeds}, but confirming on the dev split needs at least 2 seeds "
+            "(a spread and a paired interval need two runs); cross-validated searches may use 1"
+        )
     return seeds
 
 
 def confirmation_seeds(base_seed: int, count: int, folds: int = 0) -> list[int]:
-    """`count` seeds for confirmation runs, all different from the search's `base_seed`. With cross-validation
-    one seed already gives a run per fold (a spread and a paired interval); on the dev split it takes two."""
+    """`count` seeds for confirmation runs, all different from the search's `base_seed`. With
+    cross-validation one seed already gives a run per fold (a spread and a paired interval); on the
+    dev split it takes two."""
     least = 1 if folds else 2
     if count < least:
-        raise UserError(f"--confirm-seeds is {count}, but must be >= {least} (a spread and a CI need two runs)")
+        raise UserError(
+            f"--confirm-seeds is {count}, but must be >= {least} (a spread and a CI need two runs)"
+        )
     return [base_seed + SEED_OFFSET + i for i in range(count)]
 
 
@@ -53,21 +74,23 @@ def same_setup(a: JoyfulConfig, b: JoyfulConfig) -> bool:
 
 
 def as_confirmed(config: JoyfulConfig, trial: TrialRecord | None, folds: int) -> JoyfulConfig:
-    """`config` as confirmation trains it: on the data's dev split for the full epoch budget, keeping the best dev
-    epoch (`folds` 0); or, cross-validated, on each of `folds` folds for the epoch count its trial chose on its
-    folds (the budget without a trial), keeping that last epoch."""
+    """`config` as confirmation trains it: on the data's dev split for the full epoch budget,
+    keeping the best dev epoch (`folds` 0); or, cross-validated, on each of `folds` folds for the
+    epoch count its trial chose on its folds (the budget without a trial), keeping that last epoch.
+    """
     if not folds:
         return config
     epochs = trial.best_epoch if trial is not None and trial.best_epoch else config.epochs
     return config.replace(cv_folds=folds, epochs=epochs, select_epoch="last")
 
 
-def tuned_point(trials: list[TrialRecord], space: SearchSpace, base: JoyfulConfig,
-                point: dict[str, Any]) -> tuple[JoyfulConfig, TrialRecord | None]:
-    """`point` (the baseline or the proposal) at tuned nuisance settings: its own values, and for the
-    nuisance parameters it leaves open the values of the best trial that shares its scientific values
-    (for the baseline, the best AutoFusion trial's learning rate etc.; for the proposal, the best
-    hierarchical trial's). Returns the config and that trial; without such a trial, `point` as
+def tuned_point(
+    trials: list[TrialRecord], space: SearchSpace, base: JoyfulConfig, point: dict[str, Any]
+) -> tuple[JoyfulConfig, TrialRecord | None]:
+    """`point` (the baseline or the proposal) at tuned nuisance settings: its own values, and for
+    the nuisance parameters it leaves open the values of the best trial that shares its scientific
+    values (for the baseline, the best AutoFusion trial's learning rate etc.; for the proposal, the
+    best hierarchical trial's). Returns the config and that trial; without such a trial, `point` as
     written and None."""
     scientific = {k: v for k, v in point.items() if k in space.scientific_names()}
     for trial in ranked(trials):
@@ -78,30 +101,36 @@ def tuned_point(trials: list[TrialRecord], space: SearchSpace, base: JoyfulConfi
     return space.trial_config(base, point), None
 
 
-def tuned_baseline(trials: list[TrialRecord], space: SearchSpace, base: JoyfulConfig, folds: int = 0) -> JoyfulConfig:
+def tuned_baseline(
+    trials: list[TrialRecord], space: SearchSpace, base: JoyfulConfig, folds: int = 0
+) -> JoyfulConfig:
     """The baseline at tuned nuisance settings (see `tuned_point`), as confirmation trains it."""
     config, trial = tuned_point(trials, space, base, space.baseline_point())
     return as_confirmed(config, trial, folds)
 
 
 def untuned_defaults(base: JoyfulConfig, folds: int = 0) -> JoyfulConfig:
-    """The project's defaults with the space's fixed values (the search's base config): what a user gets without
-    tuning, trained for the whole epoch budget."""
+    """The project's defaults with the space's fixed values (the search's base config): what a user
+    gets without tuning, trained for the whole epoch budget."""
     return as_confirmed(base, None, folds)
 
 
-def candidates_from_study(trials: list[TrialRecord], space: SearchSpace, base: JoyfulConfig,
-                          top: int, folds: int = 0) -> list[tuple[str, JoyfulConfig]]:
-    """The `top` best distinct configurations of a search, the (tuned) baseline's excluded, and the space's
-    `proposal` at tuned nuisance settings when none of those is one; as (label, config) pairs, each as
-    confirmation trains it (`as_confirmed`, `folds` of the search's cross-validation)."""
+def candidates_from_study(
+    trials: list[TrialRecord], space: SearchSpace, base: JoyfulConfig, top: int, folds: int = 0
+) -> list[tuple[str, JoyfulConfig]]:
+    """The `top` best distinct configurations of a search, the (tuned) baseline's excluded, and the
+    space's `proposal` at tuned nuisance settings when none of those is one; as (label, config)
+    pairs, each as confirmation trains it (`as_confirmed`, `folds` of the search's
+    cross-validation)."""
     if top < 0:
         raise UserError(f"--confirm-top is {top}, but must be >= 0")
     baseline = tuned_baseline(trials, space, base, folds)
     chosen: list[tuple[str, JoyfulConfig]] = []
 
     def distinct(config: JoyfulConfig) -> bool:
-        return not same_setup(config, baseline) and not any(same_setup(config, c) for _, c in chosen)
+        return not same_setup(config, baseline) and not any(
+            same_setup(config, c) for _, c in chosen
+        )
 
     for rank, trial in enumerate(ranked(trials), start=1):
         if len(chosen) >= top:
@@ -110,13 +139,23 @@ def candidates_from_study(trials: list[TrialRecord], space: SearchSpace, base: J
         if distinct(config):
             chosen.append((f"rank {rank}: trial {trial.trial_id}", config))
     if top > 0 and space.proposal and not any(_matches(c, space.proposal) for _, c in chosen):
-        # Tuned by the baseline's rule, so that the two differ in what the user proposes, not in how
-        # often the search happened to sample the proposal's corner of the space.
-        config, source = tuned_point(trials, space, base, space.proposal)
-        config = as_confirmed(config, source, folds)
-        if distinct(config):
-            chosen.append((f"proposal, tuned from trial {source.trial_id}" if source else "proposal, untuned", config))
+        # The best trial with every value the user proposes: a configuration the search evaluated,
+        # its nuisance settings tuned on the proposal's own arm (never a combination no trial ran).
+        source = proposal_trial(trials, space)
+        if source is not None:
+            config = as_confirmed(space.trial_config(base, source.params), source, folds)
+            if distinct(config):
+                chosen.append((f"proposal: trial {source.trial_id}", config))
     return chosen
+
+
+def proposal_trial(trials: list[TrialRecord], space: SearchSpace) -> TrialRecord | None:
+    """The best-ranked trial that has every value of the space's proposal, or None when no trial had
+    them."""
+    return next(
+        (t for t in ranked(trials) if all(t.params.get(k) == v for k, v in space.proposal.items())),
+        None,
+    )
 
 
 def _matches(config: JoyfulConfig, values: dict[str, Any]) -> bool:

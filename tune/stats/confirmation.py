@@ -1,15 +1,16 @@
-"""A confirmation as it runs: its runs (one per configuration, seed and, with cross-validation, fold), their
-statistics, the confirmed winner, and its tables.
+"""A confirmation as it runs: its runs (one per configuration, seed and, with cross-validation,
+fold), their statistics, the confirmed winner, and its tables.
 
-Pure bookkeeping (no Ray, no training): `tune/runner/confirmation.py` fills a `ConfirmationResult`; its
-`to_record` is the `tune.records.Confirmation` a best config stores (and reads back), which the tables and
-the report read.
+Pure bookkeeping (no Ray, no training): `tune/runner/confirmation.py` fills a `ConfirmationResult`;
+its `to_record` is the `tune.records.Confirmation` a best config stores (and reads back), which the
+tables and the report read.
 
-The winner is the configuration with the highest mean dev score over its runs (with cross-validation each run's
-dev split is its held-out fold). It is published only when it beats the baseline by more than the noise: the
-paired dialogue-level interval of their difference on the same dev utterances (out-of-fold with
-cross-validation) must exclude 0; a tie publishes the baseline, the simpler claim, unless the space says
-`on_tie: winner`. Every standard deviation is the sample one (n - 1); t-intervals are over runs.
+The winner is the configuration with the highest mean dev score over its runs (with cross-validation
+each run's dev split is its held-out fold). It is published only when it beats the baseline by more
+than the noise: the paired dialogue-level interval of their difference on the same dev utterances
+(out-of-fold with cross-validation) must exclude 0; a tie publishes the baseline, the simpler claim,
+unless the space says `on_tie: winner`. Every standard deviation is the sample one (n - 1);
+t-intervals are over runs.
 """
 
 from __future__ import annotations
@@ -18,11 +19,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from pydantic import Field as PydanticField
-
 from joyful.config import JoyfulConfig
-from joyful.metrics import weighted_f1
 from tune.common import utc_now
 from tune.records import (
     CONFIRMATION_KIND,
@@ -30,160 +27,59 @@ from tune.records import (
     ConfigurationRecord,
     Confirmation,
     Effects,
-    EnsembleScores,
     PairedDifference,
-    RunRecord,
     Summary,
 )
-from tune.stats.bootstrap import Predictions, bootstrap_interval
-from tune.stats.effects import RunCurve, compare_effects, mean_ci95, summarise_runs
+from tune.stats.effects import compare_effects, mean_ci95, summarise_runs
+from tune.stats.runs import (
+    ConfigRuns,
+    SeedRun,
+    comparison,
+    ensemble_scores,
+    key_label,
+    paired_difference,
+    paired_predictions,
+)
 
-__all__ = ["BASELINE_LABEL", "DEFAULTS_LABEL", "ConfigRuns", "ConfirmationResult", "SeedRun",
-           "choose_confirmed_winner", "comparison", "ensemble_scores", "key_label", "mean_ci95", "paired_difference",
-           "paired_predictions"]
+__all__ = [
+    "BASELINE_LABEL",
+    "DEFAULTS_LABEL",
+    "ConfigRuns",
+    "ConfirmationResult",
+    "SeedRun",
+    "choose_confirmed_winner",
+    "comparison",
+    "ensemble_scores",
+    "key_label",
+    "mean_ci95",
+    "paired_difference",
+    "paired_predictions",
+]
 
 BASELINE_LABEL = "baseline"
 DEFAULTS_LABEL = "defaults (untuned)"
 
 
-# --- statistics -------------------------------------------------------------------------
-
-
-def paired_difference(candidate: dict[Any, float], baseline: dict[Any, float]) -> dict[str, Any]:
-    """Candidate minus baseline over the runs both have (keyed by seed and fold): mean, std, CI95, wins/ties/losses."""
-    keys = sorted(set(candidate) & set(baseline))
-    diffs = [candidate[k] - baseline[k] for k in keys]
-    summary = mean_ci95(diffs)
-    low = summary["ci95"][0] if summary["ci95"] else None
-    high = summary["ci95"][1] if summary["ci95"] else None
-    return {**summary, "runs": [key_label(k) for k in keys], "diffs": diffs, "wins": sum(d > 0 for d in diffs),
-            "ties": sum(d == 0 for d in diffs), "losses": sum(d < 0 for d in diffs),
-            # The interval tells whether the gain is more than seed noise (at 95%), either way.
-            "ci_excludes_zero": low is not None and (low > 0 or high < 0)}
-
-
-def key_label(key: Any) -> str:
-    seed, fold = key if isinstance(key, tuple) else (key, 0)
-    return f"seed {seed}" + (f", fold {fold}" if fold else "")
-
-
-def ensemble_scores(runs: list[SeedRun]) -> EnsembleScores | None:
-    """Dev and test weighted F1 of the mean class probabilities of `runs` (each run's selected model), or None
-    when fewer than two runs kept their probabilities or their dev splits differ (folds). Test was evaluated
-    once per run; averaging those evaluations chooses nothing on test."""
-    kept = [r for r in runs if r.ok and r.probabilities is not None]
-    if len(kept) < 2 or len({r.fold for r in kept}) > 1:
-        return None
-    scores = {}
-    for split in ("dev", "test"):
-        labels = kept[0].probabilities[f"{split}_labels"]
-        mean = np.mean([r.probabilities[split] for r in kept], axis=0)
-        scores[split] = weighted_f1(labels, mean.argmax(axis=1))
-    return EnsembleScores(members=len(kept), seeds=[r.seed for r in kept], dev_weighted_f1=scores["dev"],
-                          test_weighted_f1=scores["test"])
-
-
-def comparison(name: str, first: str, second: str, split: str, a: Predictions, b: Predictions,
-               n_classes: int) -> Comparison:
-    """`first` - `second` on `split`, with its paired dialogue-level bootstrap interval."""
-    interval = bootstrap_interval(a, b, n_classes=n_classes)
-    return Comparison(name=name, first=first, second=second, split=split, estimate=interval.estimate,
-                      ci95=[interval.low, interval.high], dialogues=interval.dialogues, replicates=interval.replicates)
-
-
-# --- results ----------------------------------------------------------------------------
-
-
-class SeedRun(RunRecord):
-    """One confirmation run as it finished (see `RunRecord`), with what is kept in memory only: where Ray stored
-    its model file, and its class probabilities on its dev split and on test, with the dialogue lengths of each
-    (`dev`, `dev_labels`, `dev_lengths`, `test`, ...): the ensembles and the intervals are built from them."""
-
-    model_checkpoint: str | None = PydanticField(default=None, exclude=True)
-    probabilities: dict[str, Any] | None = PydanticField(default=None, exclude=True, repr=False)
-
-    def curve(self) -> RunCurve:
-        return RunCurve(self.dev_weighted_f1, self.train_loss, self.train_nll, self.test_weighted_f1)
-
-    def to_record(self) -> RunRecord:
-        """The run as a best config stores it."""
-        return RunRecord.from_dict(self.to_dict())
-
-
-@dataclass
-class ConfigRuns:
-    """One confirmed configuration (the baseline, the defaults or a candidate) and its runs."""
-
-    label: str
-    config: JoyfulConfig
-    runs: list[SeedRun]
-
-    def values(self, key: str = "best_dev_weighted_f1") -> dict[tuple[int, int], float]:
-        return {r.key: getattr(r, key) for r in self.runs if r.ok and getattr(r, key) is not None}
-
-    def representative(self) -> SeedRun:
-        """The run with the median dev score (the lower middle one for an even count): not the luckiest."""
-        ranked = sorted((r for r in self.runs if r.ok), key=lambda r: (r.best_dev_weighted_f1, r.key))
-        return ranked[(len(ranked) - 1) // 2]
-
-    def _predicting_runs(self) -> list[SeedRun]:
-        return [r for r in self.runs if r.ok and r.probabilities is not None]
-
-    def scored_folds(self) -> set[int]:
-        """The folds (0 on the dev split) this configuration has usable runs on."""
-        return {r.fold or 0 for r in self._predicting_runs()}
-
-    def predictions(self, split: str, folds: set[int] | None = None) -> Predictions | None:
-        """This configuration's class predictions on `split` ("dev": its runs' dev splits, out-of-fold with
-        cross-validation; or "test"): the mean probabilities of its runs on each utterance; None without them.
-        `folds` keeps the runs on those folds only (0: the dev split)."""
-        kept = [r for r in self._predicting_runs() if folds is None or (r.fold or 0) in folds]
-        if not kept:
-            return None
-        if split == "test":
-            return _mean_predictions(kept, "test")
-        by_fold: dict[int, list[SeedRun]] = {}
-        for run in kept:
-            by_fold.setdefault(run.fold or 0, []).append(run)
-        parts = [_mean_predictions(by_fold[fold], "dev") for fold in sorted(by_fold)]
-        offsets = np.cumsum([0] + [int(p.dialogue.max()) + 1 for p in parts[:-1]])
-        return Predictions(np.concatenate([p.labels for p in parts]), np.concatenate([p.predicted for p in parts]),
-                           np.concatenate([p.dialogue + offset for p, offset in zip(parts, offsets, strict=True)]))
-
-
-def paired_predictions(first: ConfigRuns, second: ConfigRuns, split: str) -> tuple[Predictions | None,
-                                                                                   Predictions | None]:
-    """Both configurations' predictions of the same utterances: on test every run's; on the dev splits the folds
-    both have usable runs on (a failed run of one leaves its fold out of the comparison, not out of alignment)."""
-    if split == "test":
-        return first.predictions("test"), second.predictions("test")
-    common = first.scored_folds() & second.scored_folds()
-    if not common:
-        return None, None
-    return first.predictions("dev", common), second.predictions("dev", common)
-
-
-def _mean_predictions(runs: list[SeedRun], split: str) -> Predictions:
-    stored = runs[0].probabilities
-    mean = np.mean([r.probabilities[split] for r in runs], axis=0)
-    return Predictions.of(stored[f"{split}_labels"], mean, list(stored[f"{split}_lengths"]))
-
-
 @dataclass
 class ConfirmationResult:
-    """The confirmation of one search: every configuration's runs, their statistics and the winner."""
+    """The confirmation of one search: every configuration's runs, their statistics and the
+    winner."""
 
     seeds: list[int]
-    entries: list[ConfigRuns]  # the baseline first, then the defaults, then the candidates in rank order
+    entries: list[
+        ConfigRuns
+    ]  # the baseline first, then the defaults, then the candidates in rank order
     winner_label: str
     wall_seconds: float = 0.0
     experiment: str = ""
     proposal: dict[str, Any] = field(default_factory=dict)  # the space's proposal (empty: none)
     folds: int = 0  # 0: the data's dev split; K: each run held out one of K folds
     n_classes: int = 0
-    tie: str | None = None  # why the baseline is published although another configuration scored higher
-    # The entry that holds the untuned defaults: DEFAULTS_LABEL, or the baseline's label when the defaults have
-    # its settings (trained once); None without a defaults row.
+    tie: str | None = (
+        None  # why the baseline is published although another configuration scored higher
+    )
+    # The entry that holds the untuned defaults: DEFAULTS_LABEL, or the baseline's label when the
+    # defaults have its settings (trained once); None without a defaults row.
     defaults_label: str | None = None
 
     def entry(self, label: str) -> ConfigRuns:
@@ -207,7 +103,8 @@ class ConfirmationResult:
 
     @property
     def winner_config(self) -> JoyfulConfig:
-        """The confirmed winner, with the seed (and fold) of its median run, so `train.py --config` reproduces it."""
+        """The confirmed winner, with the seed (and fold) of its median run, so `train.py --config`
+        reproduces it."""
         run = self.winner_run
         config = self.winner.config.replace(seed=run.seed)
         return config.replace(cv_fold=run.fold) if run.fold else config
@@ -217,24 +114,36 @@ class ConfirmationResult:
         return "out-of-fold (cross-validation)" if self.folds else "dev"
 
     def decide_ties(self, on_tie: str) -> None:
-        """Publish the baseline when the winner's lead over it is within the noise (their paired interval on the
-        dev utterances holds 0), unless `on_tie` is "winner"."""
+        """Publish the baseline when the winner's lead over it is within the noise (their paired
+        interval on the dev utterances holds 0), unless `on_tie` is "winner"."""
         if on_tie != BASELINE_LABEL or self.winner_label == BASELINE_LABEL or not self.n_classes:
             return
         ours, theirs = paired_predictions(self.winner, self.baseline, "dev")
         if ours is None or theirs is None:
             return
-        lead = comparison("winner vs baseline", self.winner_label, BASELINE_LABEL, self.selection_split, ours,
-                          theirs, self.n_classes)
+        lead = comparison(
+            "winner vs baseline",
+            self.winner_label,
+            BASELINE_LABEL,
+            self.selection_split,
+            ours,
+            theirs,
+            self.n_classes,
+        )
         if lead.tie:
-            self.tie = (f"{self.winner_label} had the highest mean dev wF1, but against the baseline on the same "
-                        f"{self.selection_split} dialogues it differs by {lead.estimate:+.4f} wF1, paired interval "
-                        f"[{lead.ci95[0]:+.4f}, {lead.ci95[1]:+.4f}], which holds 0: a tie publishes the baseline")
+            self.tie = (
+                f"{self.winner_label} had the highest mean dev wF1, but against the baseline on "
+                "the same "
+                f"{self.selection_split} dialogues it differs by {lead.estimate:+.4f} wF1, paired "
+                "interval "
+                f"[{lead.ci95[0]:+.4f}, {lead.ci95[1]:+.4f}], which holds 0: a tie publishes the "
+                "baseline"
+            )
             self.winner_label = BASELINE_LABEL
 
     def comparisons(self) -> list[Comparison]:
-        """The winner against the baseline and the untuned defaults, and the proposal against the baseline, on the
-        selection split and on test; each a paired interval over dialogues."""
+        """The winner against the baseline and the untuned defaults, and the proposal against the
+        baseline, on the selection split and on test; each a paired interval over dialogues."""
         pairs = [("winner vs baseline", self.winner_label, BASELINE_LABEL)]
         if self.defaults_label is not None:
             pairs.append(("winner vs defaults", self.winner_label, self.defaults_label))
@@ -254,13 +163,24 @@ class ConfirmationResult:
     def proposal_entry(self) -> ConfigRuns | None:
         if not self.proposal:
             return None
-        return next((e for e in self.entries if e.label not in (BASELINE_LABEL, DEFAULTS_LABEL)
-                     and all(getattr(e.config, k) == v for k, v in self.proposal.items())), None)
+        return next(
+            (
+                e
+                for e in self.entries
+                if e.label not in (BASELINE_LABEL, DEFAULTS_LABEL)
+                and all(getattr(e.config, k) == v for k, v in self.proposal.items())
+            ),
+            None,
+        )
 
     def effects_pair(self) -> tuple[ConfigRuns, ConfigRuns] | None:
-        """(baseline, compared configuration): the proposal's best entry when the space has a proposal,
-        else the winner, or the best candidate when the baseline won."""
-        others = [e for e in self.entries if e.label not in (BASELINE_LABEL, DEFAULTS_LABEL) and e.values()]
+        """(baseline, compared configuration): the proposal's best entry when the space has a
+        proposal, else the winner, or the best candidate when the baseline won."""
+        others = [
+            e
+            for e in self.entries
+            if e.label not in (BASELINE_LABEL, DEFAULTS_LABEL) and e.values()
+        ]
         if not self.baseline.values() or not others:
             return None
         proposed = self.proposal_entry()
@@ -271,39 +191,65 @@ class ConfirmationResult:
         return self.baseline, max(others, key=lambda e: statistics.fmean(e.values().values()))
 
     def to_record(self) -> Confirmation:
-        """The confirmation as the best config records it (statistics computed here, `finished_at` now)."""
+        """The confirmation as the best config records it (statistics computed here, `finished_at`
+        now)."""
         baseline = self.baseline
-        configurations = [ConfigurationRecord(
-            label=e.label, config=e.config.to_dict(), searched=_searched(e.config, baseline.config),
-            dev_weighted_f1=Summary(**mean_ci95(list(e.values().values()))),
-            test_weighted_f1=Summary(**mean_ci95(list(e.values("test_weighted_f1").values()))),
-            raw_test_weighted_f1=Summary(**mean_ci95(list(e.values("raw_test_weighted_f1").values()))),
-            ensemble=ensemble_scores(e.runs),
-            paired_diff_to_baseline=None if e.label == BASELINE_LABEL
-            else PairedDifference(**paired_difference(e.values(), baseline.values())),
-            runs=[r.to_record() for r in e.runs]) for e in self.entries]
+        configurations = [
+            ConfigurationRecord(
+                label=e.label,
+                config=e.config.to_dict(),
+                searched=_searched(e.config, baseline.config),
+                dev_weighted_f1=Summary(**mean_ci95(list(e.values().values()))),
+                test_weighted_f1=Summary(**mean_ci95(list(e.values("test_weighted_f1").values()))),
+                raw_test_weighted_f1=Summary(
+                    **mean_ci95(list(e.values("raw_test_weighted_f1").values()))
+                ),
+                ensemble=ensemble_scores(e.runs),
+                paired_diff_to_baseline=None
+                if e.label == BASELINE_LABEL
+                else PairedDifference(**paired_difference(e.values(), baseline.values())),
+                runs=[r.to_record() for r in e.runs],
+            )
+            for e in self.entries
+        ]
         pair = self.effects_pair()
         effects = None
         keys = sorted(set(pair[0].values()) & set(pair[1].values())) if pair is not None else []
         if keys:  # effects are measured on the runs both configurations have
             by_key = [{r.key: r for r in e.runs} for e in pair]
-            effects = Effects(baseline=pair[0].label, compared=pair[1].label,
-                              compared_is_winner=pair[1].label == self.winner_label, proposal=dict(self.proposal),
-                              runs=[key_label(k) for k in keys],
-                              rows=compare_effects(summarise_runs([by_key[0][k].curve() for k in keys]),
-                                                   summarise_runs([by_key[1][k].curve() for k in keys])))
+            effects = Effects(
+                baseline=pair[0].label,
+                compared=pair[1].label,
+                compared_is_winner=pair[1].label == self.winner_label,
+                proposal=dict(self.proposal),
+                runs=[key_label(k) for k in keys],
+                rows=compare_effects(
+                    summarise_runs([by_key[0][k].curve() for k in keys]),
+                    summarise_runs([by_key[1][k].curve() for k in keys]),
+                ),
+            )
         run = self.winner_run
         return Confirmation(
-            kind=CONFIRMATION_KIND, metric="dev_weighted_f1", seeds=list(self.seeds), winner=self.winner_label,
-            winner_seed=run.seed, winner_fold=run.fold,
-            selection="highest mean dev wF1 over the runs (its held-out fold's with cross-validation), baseline and "
-                      "defaults included; a lead over the baseline within the paired interval is a tie; the config is "
-                      "the winner at its median run",
+            kind=CONFIRMATION_KIND,
+            metric="dev_weighted_f1",
+            seeds=list(self.seeds),
+            winner=self.winner_label,
+            winner_seed=run.seed,
+            winner_fold=run.fold,
+            selection="highest mean dev wF1 over the runs (its held-out fold's with "
+            "cross-validation), baseline and "
+            "defaults included; a lead over the baseline within the paired interval is a tie; the "
+            "config is the winner at its median run",
             resampling=f"cv: {self.folds} folds" if self.folds else "holdout",
-            defaults=self.defaults_label, tie=self.tie,
-            configurations=configurations, effects=effects,
+            defaults=self.defaults_label,
+            tie=self.tie,
+            configurations=configurations,
+            effects=effects,
             ensemble_all=ensemble_scores([r for e in self.entries for r in e.runs]),
-            wall_seconds=round(self.wall_seconds, 1), experiment=self.experiment, finished_at=utc_now())
+            wall_seconds=round(self.wall_seconds, 1),
+            experiment=self.experiment,
+            finished_at=utc_now(),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return self.to_record().to_dict()
@@ -317,8 +263,11 @@ def _searched(config: JoyfulConfig, baseline: JoyfulConfig) -> dict[str, Any]:
 
 def choose_confirmed_winner(entries: list[ConfigRuns]) -> str:
     """Highest mean dev score; a tie goes to the earlier entry (the baseline is first)."""
-    scored = [(statistics.fmean(e.values().values()), -index, e.label) for index, e in enumerate(entries)
-              if e.values()]
+    scored = [
+        (statistics.fmean(e.values().values()), -index, e.label)
+        for index, e in enumerate(entries)
+        if e.values()
+    ]
     if not scored:
         raise RuntimeError("every confirmation run failed; see the errors in the Ray experiment")
     return max(scored)[2]

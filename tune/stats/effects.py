@@ -1,13 +1,13 @@
-"""The user's expected effects of the new fusion settings, measured on re-trained runs.
+"""The expected effects of the proposed fusion settings, measured on re-trained runs.
 
 Pure functions over per-seed curves (no training, no Ray). The user expects, from
 the gated hierarchical fusion and its loss settings, against the original AutoFusion:
 
-    convergence     +15-25% faster   epochs until dev weighted F1 first reaches 95% of the run's best
-    stability       +30-40%          std across seeds of the best dev weighted F1, and std of dev
-                                     weighted F1 over a run's last 10 epochs (all epochs if fewer)
-    training loss   -10-20%          the last epoch's training loss
-    weighted F1     +1-2 points      best dev weighted F1 and test weighted F1 (at the best dev epoch)
+    convergence     +15-25% faster   epochs until dev weighted F1 first reaches 95% of the run's
+    best stability       +30-40%          std across seeds of the best dev weighted F1, and std of
+    dev weighted F1 over a run's last 10 epochs (all epochs if fewer) training loss   -10-20% the
+    last epoch's training loss weighted F1     +1-2 points      best dev weighted F1 and test
+    weighted F1 (at the best dev epoch)
 
 "+1-2%" on F1 is read as percentage points (0.01-0.02 weighted F1): the usual meaning for a
 score in [0, 1]. Every standard deviation here is the sample one (n - 1 in the denominator).
@@ -43,7 +43,8 @@ _EDGE = 1e-9
 
 @dataclass(frozen=True)
 class RunCurve:
-    """One training run: per-epoch dev weighted F1 and training loss (epoch 1 first), and its test score."""
+    """One training run: per-epoch dev weighted F1 and training loss (epoch 1 first), and its test
+    score."""
 
     dev_weighted_f1: Sequence[float]
     train_loss: Sequence[float]  # total training loss, mean over the epoch's batches
@@ -54,11 +55,15 @@ class RunCurve:
         if not self.dev_weighted_f1:
             raise ValueError("a RunCurve needs at least one epoch of dev_weighted_f1")
         if len(self.train_loss) != len(self.dev_weighted_f1):
-            raise ValueError(f"train_loss has {len(self.train_loss)} epochs, but dev_weighted_f1 has "
-                             f"{len(self.dev_weighted_f1)}; they must match")
+            raise ValueError(
+                f"train_loss has {len(self.train_loss)} epochs, but dev_weighted_f1 has "
+                f"{len(self.dev_weighted_f1)}; they must match"
+            )
 
 
-def epochs_to_reach(dev_weighted_f1: Sequence[float], fraction: float = CONVERGENCE_FRACTION) -> int:
+def epochs_to_reach(
+    dev_weighted_f1: Sequence[float], fraction: float = CONVERGENCE_FRACTION
+) -> int:
     """The first epoch (1-based) whose dev F1 is >= `fraction` of the run's best dev F1."""
     if not dev_weighted_f1:
         raise ValueError("dev_weighted_f1 is empty; a run needs at least one epoch")
@@ -112,7 +117,9 @@ def summarise_runs(runs: Sequence[RunCurve]) -> GroupEffects:
         "final_train_loss": [float(r.train_loss[-1]) for r in runs],
         "final_train_nll": [float(r.train_nll[-1]) if r.train_nll else math.nan for r in runs],
         "dev_weighted_f1": [float(max(r.dev_weighted_f1)) for r in runs],
-        "test_weighted_f1": [math.nan if r.test_weighted_f1 is None else float(r.test_weighted_f1) for r in runs],
+        "test_weighted_f1": [
+            math.nan if r.test_weighted_f1 is None else float(r.test_weighted_f1) for r in runs
+        ],
     }
     return GroupEffects(
         seeds=len(runs),
@@ -134,34 +141,92 @@ class Expectation:
     effect: str
     measure: str  # a GroupEffects field
     description: str
-    change: str  # "reduction": (baseline - winner) / baseline; "gain_points": (winner - baseline) * 100
+    change: (
+        str  # "reduction": (baseline - winner) / baseline; "gain_points": (winner - baseline) * 100
+    )
     low: float  # hoped-for range of the change, in the change's unit (fraction or points)
     high: float
     expected: str  # as the user wrote it
 
 
 EXPECTATIONS: tuple[Expectation, ...] = (
-    Expectation("convergence", "epochs_to_95", "epochs to 95% of the run's best dev wF1", "reduction", 0.15, 0.25,
-                "15-25% faster"),
-    Expectation("stability", "best_dev_std", "std across seeds of best dev wF1", "reduction", 0.30, 0.40,
-                "30-40% lower"),
-    Expectation("stability", "tail_dev_std", f"std of dev wF1 over the last {TAIL_EPOCHS} epochs or all if fewer (mean over seeds)",
-                "reduction", 0.30, 0.40, "30-40% lower"),
-    Expectation("training loss", "final_train_loss", "final training loss (total)", "reduction", 0.10, 0.20,
-                "10-20% lower"),
-    Expectation("training loss", "final_train_nll", "final training NLL (classification part only)", "reduction",
-                0.10, 0.20, "10-20% lower"),
-    Expectation("F1", "dev_weighted_f1", "best dev wF1 (mean over seeds)", "gain_points", 1.0, 2.0,
-                "+1-2 points"),
-    Expectation("F1", "test_weighted_f1", "test wF1 at the best dev epoch (mean over seeds)", "gain_points", 1.0, 2.0,
-                "+1-2 points"),
+    Expectation(
+        "convergence",
+        "epochs_to_95",
+        "epochs to 95% of the run's best dev wF1",
+        "reduction",
+        0.15,
+        0.25,
+        "15-25% faster",
+    ),
+    Expectation(
+        "stability",
+        "best_dev_std",
+        "std across seeds of best dev wF1",
+        "reduction",
+        0.30,
+        0.40,
+        "30-40% lower",
+    ),
+    Expectation(
+        "stability",
+        "tail_dev_std",
+        f"std of dev wF1 over the last {TAIL_EPOCHS} epochs or all if fewer (mean over seeds)",
+        "reduction",
+        0.30,
+        0.40,
+        "30-40% lower",
+    ),
+    Expectation(
+        "training loss",
+        "final_train_loss",
+        "final training loss (total)",
+        "reduction",
+        0.10,
+        0.20,
+        "10-20% lower",
+    ),
+    Expectation(
+        "training loss",
+        "final_train_nll",
+        "final training NLL (classification part only)",
+        "reduction",
+        0.10,
+        0.20,
+        "10-20% lower",
+    ),
+    Expectation(
+        "F1",
+        "dev_weighted_f1",
+        "best dev wF1 (mean over seeds)",
+        "gain_points",
+        1.0,
+        2.0,
+        "+1-2 points",
+    ),
+    Expectation(
+        "F1",
+        "test_weighted_f1",
+        "test wF1 at the best dev epoch (mean over seeds)",
+        "gain_points",
+        1.0,
+        2.0,
+        "+1-2 points",
+    ),
 )
 # For these measures lower is better; for the others (F1) higher is.
-_LOWER_IS_BETTER = {"epochs_to_95", "tail_dev_std", "final_train_loss", "final_train_nll", "best_dev_std"}
+_LOWER_IS_BETTER = {
+    "epochs_to_95",
+    "tail_dev_std",
+    "final_train_loss",
+    "final_train_nll",
+    "best_dev_std",
+}
 
 
 def change_of(expectation: Expectation, baseline: float, winner: float) -> float:
-    """The change in the expectation's unit; positive means the hoped-for direction. NaN when undefined."""
+    """The change in the expectation's unit; positive means the hoped-for direction. NaN when
+    undefined."""
     if not (math.isfinite(baseline) and math.isfinite(winner)):
         return math.nan
     if expectation.change == "gain_points":
@@ -170,10 +235,12 @@ def change_of(expectation: Expectation, baseline: float, winner: float) -> float
 
 
 def verdict(change: float, low: float, high: float) -> Verdict:
-    """Whether a change in the hoped-for direction reached the expected range [low, high] (see `Verdict`)."""
+    """Whether a change in the hoped-for direction reached the expected range [low, high] (see
+    `Verdict`)."""
     if not math.isfinite(change):
         return Verdict.NOT_MEASURABLE
-    # A change on the edge of the range (e.g. exactly 2 points, computed as 2.0000000000000018) is inside it.
+    # A change on the edge of the range (e.g. exactly 2 points, computed as 2.0000000000000018) is
+    # inside it.
     if change > high + _EDGE:
         return Verdict.HELD_BEYOND
     if change >= low - _EDGE:
@@ -195,16 +262,31 @@ def compare_effects(baseline: GroupEffects, winner: GroupEffects) -> list[Effect
         change = change_of(e, b, w)
         better = None
         if e.measure in baseline.per_seed and e.measure in winner.per_seed:
-            pairs = [(x, y) for x, y in zip(baseline.per_seed[e.measure], winner.per_seed[e.measure], strict=True)
-                     if math.isfinite(x) and math.isfinite(y)]
+            pairs = [
+                (x, y)
+                for x, y in zip(
+                    baseline.per_seed[e.measure], winner.per_seed[e.measure], strict=True
+                )
+                if math.isfinite(x) and math.isfinite(y)
+            ]
             if pairs:
                 wins = sum((y < x) if e.measure in _LOWER_IS_BETTER else (y > x) for x, y in pairs)
                 better = f"{wins}/{len(pairs)}"
-        rows.append(EffectRow(effect=e.effect, measure=e.measure, description=e.description,
-                              baseline=_finite_or_none(b), winner=_finite_or_none(w), change=_finite_or_none(change),
-                              change_unit="points" if e.change == "gain_points" else "%", expected=e.expected,
-                              seeds_better=better, verdict=verdict(change, e.low, e.high),
-                              diff_ci95=_paired_interval(e.measure, baseline, winner)))
+        rows.append(
+            EffectRow(
+                effect=e.effect,
+                measure=e.measure,
+                description=e.description,
+                baseline=_finite_or_none(b),
+                winner=_finite_or_none(w),
+                change=_finite_or_none(change),
+                change_unit="points" if e.change == "gain_points" else "%",
+                expected=e.expected,
+                seeds_better=better,
+                verdict=verdict(change, e.low, e.high),
+                diff_ci95=_paired_interval(e.measure, baseline, winner),
+            )
+        )
     return rows
 
 
@@ -223,12 +305,17 @@ def mean_ci95(values: list[float]) -> dict:
     return {"n": n, "mean": mean, "std": std, "ci95": [mean - half, mean + half]}
 
 
-def _paired_interval(measure: str, baseline: GroupEffects, winner: GroupEffects) -> list[float] | None:
+def _paired_interval(
+    measure: str, baseline: GroupEffects, winner: GroupEffects
+) -> list[float] | None:
     """95% t-interval of the per-seed difference (compared - baseline) in the measure's own unit."""
     if measure not in baseline.per_seed or measure not in winner.per_seed:
         return None
-    diffs = [y - x for x, y in zip(baseline.per_seed[measure], winner.per_seed[measure], strict=True)
-             if math.isfinite(x) and math.isfinite(y)]
+    diffs = [
+        y - x
+        for x, y in zip(baseline.per_seed[measure], winner.per_seed[measure], strict=True)
+        if math.isfinite(x) and math.isfinite(y)
+    ]
     return mean_ci95(diffs)["ci95"]
 
 

@@ -1,25 +1,27 @@
-"""What a search records in its Optuna study beyond the trials, so that optuna-dashboard, `optuna best-trial`
-and the report tell one story.
+"""What a search records in its Optuna study beyond the trials, so that optuna-dashboard, `optuna
+best-trial` and the report tell one story.
 
-The trials themselves (states, curves, `epochs_run` or `folds_run`, `stop_reason`, `ray_trial_id`) are written
-live by the searcher (tune/runner/optuna_searcher.py). Optuna refuses to change a finished trial, so what is
-decided after the trials lives in the study's attributes. `optuna studies` prints every *user* attribute in its
-table, so those stay short: the fingerprints a warm start matches (`dataset`, `data_sha256`,
-`space_fingerprint`, `space_file`), `sampler_seed`, `started_at` (the search's creation, which no --resume
-changes), and once it has published `finished_at` (which tells `--resume` there is nothing left to do) and
-`summary` (one line). The rest are *system* attributes named `joyful:<key>` (Optuna's storage keeps them; the
-dashboard and `optuna studies` do not list them):
+The trials themselves (states, curves, `epochs_run` or `folds_run`, `stop_reason`, `ray_trial_id`)
+are written live by the searcher (tune/runner/optuna_searcher.py). Optuna refuses to change a
+finished trial, so what is decided after the trials lives in the study's attributes. `optuna
+studies` prints every *user* attribute in its table, so those stay short: the fingerprints a warm
+start matches (`dataset`, `data_sha256`, `space_fingerprint`, `space_file`), `sampler_seed`,
+`started_at` (the search's creation, which no --resume changes), and once it has published
+`finished_at` (which tells `--resume` there is nothing left to do) and `summary` (one line). The
+rest are *system* attributes named `joyful:<key>` (Optuna's storage keeps them; the dashboard and
+`optuna studies` do not list them):
 
-* at creation: `budget`, `strategy` and `resampling` (what `--resume` continues with), `ranking_rule`;
-* at every invocation of `tune/search.py` on it: one entry of `invocations` (`start_invocation`), its end and
-  the seconds its trials took added when it ends (`end_invocation`);
-* the winner's re-run once done (`winner_rerun`, so a resumed publish stage does not train it again);
-* how the trials were proposed (`sampling`) and how the trial phase ended (`ending`), when it ends;
-* after the search: `search_winner` and, when Optuna's own `best_trial` (COMPLETE trials only) is another
-  trial, `optuna_best_trial_differs` saying why;
-* after confirmation and publishing: `confirmation` and `published`.
+* at creation: `budget`, `strategy` and `resampling` (what `--resume` continues with),
+  `ranking_rule`; * at every invocation of `tune/search.py` on it: one entry of `invocations`
+  (`start_invocation`), its end and the seconds its trials took added when it ends
+  (`end_invocation`); * the winner's re-run once done (`winner_rerun`, so a resumed publish stage
+  does not train it again); * how the trials were proposed (`sampling`) and how the trial phase
+  ended (`ending`), when it ends; * after the search: `search_winner` and, when Optuna's own
+  `best_trial` (COMPLETE trials only) is another trial, `optuna_best_trial_differs` saying why; *
+  after confirmation and publishing: `confirmation` and `published`.
 
-With optuna-dashboard installed the same story is the study's note (Markdown on the dashboard's study page).
+With optuna-dashboard installed the same story is the study's note (Markdown on the dashboard's
+study page).
 """
 
 from __future__ import annotations
@@ -31,29 +33,38 @@ from typing import Any
 from tune.common import utc_now
 from tune.records import (
     RANKING_RULE,
-    BestConfig,
-    Confirmation,
-    Ensemble,
     Invocation,
-    Outcome,
     Rerun,
-    StudyRecord,
     TestScores,
-    choose_winner,
 )
 from tune.space import Budget, Resampling, Strategy
 
-__all__ = ["creation_attrs", "creation_details", "details", "end_invocation", "finished", "recall_rerun",
-           "record_story", "remember_rerun", "search_times", "set_details", "start_invocation", "stored_budget",
-           "stored_resampling", "stored_strategy", "trial_times"]
+__all__ = [
+    "creation_attrs",
+    "creation_details",
+    "details",
+    "end_invocation",
+    "finished",
+    "recall_rerun",
+    "remember_rerun",
+    "search_times",
+    "set_details",
+    "start_invocation",
+    "stored_budget",
+    "stored_resampling",
+    "stored_strategy",
+    "trial_times",
+]
 
 PREFIX = "joyful:"
 
 
 def details(study: Any) -> dict[str, Any]:
     """The study's system attributes this module writes (`joyful:<key>`), by key."""
-    stored = study._storage.get_study_system_attrs(study._study_id)  # Optuna keeps no public reader for them
-    return {key[len(PREFIX):]: value for key, value in stored.items() if key.startswith(PREFIX)}
+    stored = study._storage.get_study_system_attrs(
+        study._study_id
+    )  # Optuna keeps no public reader for them
+    return {key[len(PREFIX) :]: value for key, value in stored.items() if key.startswith(PREFIX)}
 
 
 def set_details(study: Any, values: dict[str, Any]) -> None:
@@ -66,12 +77,17 @@ def creation_attrs(fingerprints: dict[str, str], sampler_seed: int) -> dict[str,
     return {**fingerprints, "sampler_seed": sampler_seed, "started_at": utc_now()}
 
 
-def creation_details(budget: Budget, strategy: Strategy, resampling: Resampling, resampling_reason: str = ""
-                     ) -> dict[str, Any]:
+def creation_details(
+    budget: Budget, strategy: Strategy, resampling: Resampling, resampling_reason: str = ""
+) -> dict[str, Any]:
     """The system attributes a search's study gets when it is created."""
-    return {"budget": dataclasses.asdict(budget), "strategy": dataclasses.asdict(strategy),
-            "resampling": dataclasses.asdict(resampling), "resampling_reason": resampling_reason,
-            "ranking_rule": RANKING_RULE}
+    return {
+        "budget": dataclasses.asdict(budget),
+        "strategy": dataclasses.asdict(strategy),
+        "resampling": dataclasses.asdict(resampling),
+        "resampling_reason": resampling_reason,
+        "ranking_rule": RANKING_RULE,
+    }
 
 
 def stored_strategy(study: Any) -> Strategy | None:
@@ -81,7 +97,8 @@ def stored_strategy(study: Any) -> Strategy | None:
 
 
 def stored_resampling(study: Any) -> tuple[Resampling, str] | None:
-    """The resampling a study was created with (what `--resume` continues with) and why it was chosen then."""
+    """The resampling a study was created with (what `--resume` continues with) and why it was
+    chosen then."""
     stored = details(study)
     if not isinstance(stored.get("resampling"), dict):
         return None
@@ -89,7 +106,8 @@ def stored_resampling(study: Any) -> tuple[Resampling, str] | None:
 
 
 def start_invocation(study: Any, resumed: bool) -> int:
-    """Record that `tune/search.py` starts (or resumes) the search of `study` now; returns the entry's index."""
+    """Record that `tune/search.py` starts (or resumes) the search of `study` now; returns the
+    entry's index."""
     invocations = list(details(study).get("invocations") or [])
     invocations.append(Invocation(started_at=utc_now(), resumed=resumed).to_dict())
     set_details(study, {"invocations": invocations})
@@ -97,16 +115,17 @@ def start_invocation(study: Any, resumed: bool) -> int:
 
 
 def end_invocation(study: Any, index: int, seconds: float) -> None:
-    """Record that invocation `index` of the search of `study` ended now, its trials having taken `seconds`."""
+    """Record that invocation `index` of the search of `study` ended now, its trials having taken
+    `seconds`."""
     invocations = list(details(study).get("invocations") or [])
     invocations[index] = {**invocations[index], "ended_at": utc_now(), "seconds": round(seconds, 1)}
     set_details(study, {"invocations": invocations})
 
 
 def search_times(study: Any) -> dict[str, Any]:
-    """When search `study` started (its creation) and ended (its last trial), the seconds its invocations' trials
-    took, and the invocations: what a study record holds. An invocation killed before it could record its end
-    counts until the last trial that ended within it."""
+    """When search `study` started (its creation) and ended (its last trial), the seconds its
+    invocations' trials took, and the invocations: what a study record holds. An invocation killed
+    before it could record its end counts until the last trial that ended within it."""
     trials = study.get_trials(deepcopy=False)
     ends = sorted(t.datetime_complete for t in trials if t.datetime_complete is not None)
     invocations = [Invocation.from_dict(i) for i in details(study).get("invocations") or []]
@@ -120,19 +139,30 @@ def search_times(study: Any) -> dict[str, Any]:
         within = [end for end in ends if end >= start and (until is None or end < until)]
         if within:
             seconds += (within[-1] - start).total_seconds()
-    started = study.user_attrs.get("started_at") or (invocations[0].started_at if invocations else "")
-    return {"started_at": started, "ended_at": _iso(ends[-1]) if ends else "", "search_seconds": round(seconds, 1),
-            "invocations": invocations}
+    started = study.user_attrs.get("started_at") or (
+        invocations[0].started_at if invocations else ""
+    )
+    return {
+        "started_at": started,
+        "ended_at": _iso(ends[-1]) if ends else "",
+        "search_seconds": round(seconds, 1),
+        "invocations": invocations,
+    }
 
 
 def trial_times(study: Any) -> dict[str, tuple[str | None, str | None]]:
-    """Ray trial id -> (when the searcher sampled it, when it ended), from the Optuna trials (UTC)."""
-    return {t.user_attrs["ray_trial_id"]: (_iso(t.datetime_start), _iso(t.datetime_complete))
-            for t in study.get_trials(deepcopy=False) if "ray_trial_id" in t.user_attrs}
+    """Ray trial id -> (when the searcher sampled it, when it ended), from the Optuna trials
+    (UTC)."""
+    return {
+        t.user_attrs["ray_trial_id"]: (_iso(t.datetime_start), _iso(t.datetime_complete))
+        for t in study.get_trials(deepcopy=False)
+        if "ray_trial_id" in t.user_attrs
+    }
 
 
 def _time(text: str) -> datetime:
-    """An ISO time as Optuna's trial times are: naive local time (Optuna stores `datetime.now()`)."""
+    """An ISO time as Optuna's trial times are: naive local time (Optuna stores
+    `datetime.now()`)."""
     return datetime.fromisoformat(text).astimezone().replace(tzinfo=None)
 
 
@@ -150,9 +180,18 @@ def stored_budget(study: Any) -> Budget | None:
 
 
 def remember_rerun(study: Any, trial_id: str, rerun: Rerun, test: TestScores | None) -> None:
-    """Keep the winner's re-run in the search's study, so that a resumed publish stage does not train it again."""
-    set_details(study, {
-        "winner_rerun": {"trial_id": trial_id, "rerun": rerun.to_dict(), "test": test.to_dict() if test else None}})
+    """Keep the winner's re-run in the search's study, so that a resumed publish stage does not
+    train it again."""
+    set_details(
+        study,
+        {
+            "winner_rerun": {
+                "trial_id": trial_id,
+                "rerun": rerun.to_dict(),
+                "test": test.to_dict() if test else None,
+            }
+        },
+    )
 
 
 def recall_rerun(study: Any, trial_id: str) -> tuple[Rerun, TestScores | None] | None:
@@ -160,110 +199,11 @@ def recall_rerun(study: Any, trial_id: str) -> tuple[Rerun, TestScores | None] |
     kept = details(study).get("winner_rerun")
     if not isinstance(kept, dict) or kept.get("trial_id") != trial_id:
         return None
-    return Rerun.from_dict(kept["rerun"]), TestScores.from_dict(kept["test"]) if kept.get("test") else None
+    return Rerun.from_dict(kept["rerun"]), TestScores.from_dict(kept["test"]) if kept.get(
+        "test"
+    ) else None
 
 
 def finished(study: Any) -> str | None:
     """When the search of `study` finished publishing (None while it has not)."""
     return study.user_attrs.get("finished_at")
-
-
-def record_story(study: Any, record: StudyRecord, best: BestConfig | None, published: dict[str, Any] | None) -> None:
-    """Write the search's winner, its confirmation and what was published into its Optuna study.
-
-    `best` is the best config this search produced (None when no trial finished); `published` says what
-    became of it: {"written": bool, "reason": str, "path": str}.
-    """
-    attrs = _winner_attrs(study, record)
-    if best is not None and best.study.name == record.name:
-        if best.confirmation and best.confirmation.configurations:
-            attrs["confirmation"] = _confirmation_attrs(best.confirmation)
-        attrs["published"] = {**(published or {}), "config_searched": best.searched,
-                              "dev_weighted_f1": best.value, "test": best.test.to_dict() if best.test else None,
-                              "ensemble": _ensemble_attrs(best.ensemble)}
-    set_details(study, attrs)
-    study.set_user_attr("summary", _summary(attrs))
-    study.set_user_attr("finished_at", utc_now())
-    _save_note(study, attrs)
-
-
-def _summary(attrs: dict[str, Any]) -> str:
-    """One short line for `optuna studies`: the search's winner and what became of its result."""
-    winner = attrs.get("search_winner")
-    if not winner:
-        return "no trial finished with a score"
-    line = f"winner #{winner['trial_number']} ({winner['value']:.4f})"
-    published = attrs.get("published")
-    if published:
-        line += "; best config " + ("written" if published.get("written") else "kept earlier")
-    return line
-
-
-def _winner_attrs(study: Any, record: StudyRecord) -> dict[str, Any]:
-    winner = choose_winner(record.trials)
-    attrs: dict[str, Any] = {"ranking_rule": RANKING_RULE, "search_winner": None, "optuna_best_trial_differs": None}
-    if winner is None:
-        return attrs
-    attrs["search_winner"] = {"trial_number": winner.optuna_number, "ray_trial_id": winner.trial_id,
-                              "value": winner.best_dev_weighted_f1, "best_epoch": winner.best_epoch,
-                              "epochs_run": winner.epochs_run, "state": Outcome(winner.outcome).optuna_state}
-    try:
-        optuna_best = study.best_trial
-    except ValueError:  # no COMPLETE trial
-        optuna_best = None
-    if optuna_best is None or optuna_best.number != winner.optuna_number:
-        theirs = (f"Optuna's best_trial is #{optuna_best.number} ({optuna_best.value:.4f}), the best of the COMPLETE "
-                  "trials" if optuna_best is not None else "Optuna has no COMPLETE trial to call best")
-        attrs["optuna_best_trial_differs"] = (
-            f"{theirs}; the search's winner is #{winner.optuna_number} (Ray {winner.trial_id}, "
-            f"{Outcome(winner.outcome).optuna_state}, score {winner.best_dev_weighted_f1:.4f} at epoch "
-            f"{winner.best_epoch}) because the search ranks every trial by its search score, also trials stopped early: "
-            f"{RANKING_RULE}")
-    return attrs
-
-
-def _confirmation_attrs(confirmation: Confirmation) -> dict[str, Any]:
-    return {"seeds": confirmation.seeds, "winner": confirmation.winner, "winner_seed": confirmation.winner_seed,
-            "winner_fold": confirmation.winner_fold, "tie": confirmation.tie,
-            "configurations": [{"label": c.label, "searched": c.searched,
-                                "dev_weighted_f1": {r.label: r.best_dev_weighted_f1 for r in c.runs},
-                                "test_weighted_f1": {r.label: r.test_weighted_f1 for r in c.runs},
-                                "dev_mean": c.dev_weighted_f1.mean, "test_mean": c.test_weighted_f1.mean}
-                               for c in confirmation.configurations]}
-
-
-def _ensemble_attrs(ensemble: Ensemble | None) -> dict[str, Any] | None:
-    if not ensemble:
-        return None
-    return {"members_from": ensemble.members_from, "members": [[m.label, m.seed] for m in ensemble.members],
-            "dev_weighted_f1": ensemble.dev_weighted_f1, "test_weighted_f1": ensemble.test_weighted_f1}
-
-
-def _save_note(study: Any, attrs: dict[str, Any]) -> None:
-    """The story as the study's optuna-dashboard note, when optuna-dashboard is installed."""
-    try:
-        from optuna_dashboard import save_note
-    except ImportError:
-        return
-    lines = [f"# {study.study_name}", "", f"**Ranking rule:** {attrs['ranking_rule']}.", ""]
-    winner = attrs.get("search_winner")
-    if winner:
-        lines.append(f"**Search winner:** trial #{winner['trial_number']} (Ray `{winner['ray_trial_id']}`, "
-                     f"{winner['state']}), best dev {winner['value']:.4f} at epoch {winner['best_epoch']}.")
-    if attrs.get("optuna_best_trial_differs"):
-        lines += ["", f"*Why Optuna's best trial differs:* {attrs['optuna_best_trial_differs']}."]
-    confirmation = attrs.get("confirmation")
-    if confirmation:
-        lines += ["", f"**Confirmation** over seeds {', '.join(map(str, confirmation['seeds']))}: winner "
-                  f"`{confirmation['winner']}`.", "", "| configuration | dev mean | test mean |", "|---|---:|---:|"]
-        lines += [f"| {c['label']} | {c['dev_mean']:.4f} | {c['test_mean']:.4f} |" for c in confirmation["configurations"]
-                  if c["dev_mean"] is not None and c["test_mean"] is not None]
-    published = attrs.get("published")
-    if published:
-        ensemble = published.get("ensemble")
-        lines += ["", f"**Published:** {published.get('path')} ({'written' if published.get('written') else 'kept'}: "
-                  f"{published.get('reason')}); settings {published['config_searched']}."]
-        if ensemble:
-            lines.append(f"Ensemble of {len(ensemble['members'])} runs ({ensemble['members_from']}): dev "
-                         f"{ensemble['dev_weighted_f1']:.4f}, test {ensemble['test_weighted_f1']:.4f}.")
-    save_note(study, "\n".join(lines) + "\n")
