@@ -197,7 +197,7 @@ limited "$C_SECONDS" "$PY" - "$DEVICE" "$WORK/search_data.pkl" "$WORK/ray" "$OUT
 """Trials per GPU-hour at k = 1, 2, 4, 8 trials per GPU: k*2 trials, k at a time, each with 1/k GPU.
 
 One private Ray instance for all four levels; every level is a fresh Tuner built by the search's
-build_tuner (TruthfulOptunaSearch, ASHA with grace period = max epochs, so no trial stops early).
+build_tuner (the arm searcher, FIFO scheduler: no trial stops early).
 Wall time is Tuner.fit; trials per GPU-hour = 3600 * trials / wall (one GPU). GPU utilisation and
 memory come from nvidia-smi every 0.5 s, averaged over each level's window.
 """
@@ -247,9 +247,10 @@ class GpuSampler:
 
 import ray
 from tune.runner.cluster import check_trial_fits
+from pathlib import Path
+from benchmarks.searches import plan_search
 from tune.runner.tuner import build_tuner
-from tune.records.store import ResultStore
-from tune.plan import plan_dataset
+from tune.study.opening import open_study
 
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 extra = {} if device == "cuda" else {"num_gpus": 1}  # cpu dry run: a logical GPU, trials train on CPU
@@ -269,12 +270,12 @@ try:
             result["levels"][str(k)] = {"skipped": f"{left:.0f} s left"}
             continue
         n, gpus = PER_SLOT * k, 1.0 / k
-        budget = {"num_samples": n, "max_epochs": epochs, "grace_period": epochs, "reduction_factor": 2,
-                  "cpus_per_trial": float(cpus), "gpus_per_trial": gpus, "max_concurrent": k}
-        plan = plan_dataset("synthetic", data, space, ResultStore(os.path.join(storage, "results")),
-                            name=f"throughput-k{k}", budget_overrides=budget)
+        plan = plan_search(data, Path(space), Path(storage), f"throughput-k{k}", num_samples=n, max_epochs=epochs,
+                           grace_period=epochs, reduction_factor=2, concurrency=k, cpus_per_trial=cpus,
+                           gpus_per_trial=gpus, scheduler="fifo")
         check_trial_fits(cpus, gpus)
-        tuner = build_tuner(plan, storage, f"throughput-k{k}", resume=False, seed=0, max_failures=0, quiet=True)
+        open_study(plan)
+        tuner, _ = build_tuner(plan, k)
         t0 = time.time()
         grid = tuner.fit()
         t1 = time.time()

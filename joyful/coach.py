@@ -284,14 +284,28 @@ class Coach:
         model.eval()
 
     @torch.no_grad()
-    def evaluate(self, split: str, model: nn.Module | None = None) -> EvalResult:
+    def evaluate(
+        self, split: str, model: nn.Module | None = None, *, exact: bool = False
+    ) -> EvalResult:
         """Score `model` (default: the selected model) on `split`; one forward pass per batch gives
-        the predictions, the class probabilities and the NLL."""
+        the predictions, the class probabilities and the NLL. `exact`: in float32 whatever the run's
+        precision, as `python -m joyful.predict` scores a model file (bfloat16 inference on a CPU
+        can depend on which kernels the process built before): how every score that is recorded, and
+        test, is computed."""
         model = self.selected_model if model is None else model
+        if not self.data.splits[split]:  # a refit has no dev split: nothing to score
+            empty = np.zeros(0, dtype=np.int64)
+            return EvalResult(
+                math.nan, math.nan, math.nan, empty, empty, np.zeros((0, 0), np.float32)
+            )
         model.eval()
         losses, labels, log_probs = [], [], []
         for batch in self.loaders[split]:
-            with self.autocast():
+            with torch.autocast(
+                self.device.type,
+                dtype=torch.bfloat16,
+                enabled=self.precision == "bf16" and not exact,
+            ):
                 batch_log_probs = model(batch, contrast=False, reconstruct=False).log_probs.float()
             losses.append(float(self.nll(batch_log_probs, batch.labels)) * batch.num_utterances)
             labels.append(batch.labels.cpu())
@@ -366,7 +380,7 @@ class Coach:
         the raw weights at their own best dev epoch are tested too, as `raw`: what selection without
         averaging would have published."""
         self.restore_best()
-        test = self.evaluate("test")
+        test = self.evaluate("test", exact=True)
         self.last_test = test
         result = {
             "weighted_f1": test.weighted_f1,
@@ -376,7 +390,7 @@ class Coach:
         }
         if self.average is not None and self.raw_best_state is not None:
             self.model.load_state_dict(self.raw_best_state)
-            raw = self.evaluate("test", self.model)
+            raw = self.evaluate("test", self.model, exact=True)
             result["raw"] = {
                 "weighted_f1": raw.weighted_f1,
                 "accuracy": raw.accuracy,

@@ -78,7 +78,21 @@ class JoyfulConfig:
         "K folds by dialogue and train on all but --cv_fold",
         group="data",
     )
-    cv_fold: int = _opt(1, "with --cv_folds K: the fold (1..K) that serves as dev", group="data")
+    cv_fold: int = _opt(
+        1,
+        "with --cv_folds K: the fold (1..K) that serves as dev; 0: none, train on all of train + "
+        "dev "
+        "(a refit, which keeps its last epoch)",
+        group="data",
+    )
+    # A search ranks its trials on assignment 0; its confirmation scores on a fresh one, so that the
+    # number published is not the number the search selected on.
+    cv_fold_seed: int = _opt(
+        0,
+        "with --cv_folds K: which assignment of dialogues to folds (0: the one every trial of a "
+        "search shares; another value draws another)",
+        group="data",
+    )
     feature_norm: str = _opt(
         "standardize",
         "feature scaling fitted on train: none (original), standardize (per "
@@ -257,11 +271,19 @@ class JoyfulConfig:
             raise UserError(
                 f"--cv_folds is {self.cv_folds}, but must be 0 (the data's dev split) or >= 2"
             )
-        if self.cv_folds and not 1 <= self.cv_fold <= self.cv_folds:
+        if self.cv_folds and not 0 <= self.cv_fold <= self.cv_folds:
             raise UserError(
-                f"--cv_fold is {self.cv_fold}, but must be 1..{self.cv_folds} with --cv_folds "
-                f"{self.cv_folds}"
+                f"--cv_fold is {self.cv_fold}, but must be 0..{self.cv_folds} with --cv_folds "
+                f"{self.cv_folds} (0: train on all of train + dev)"
             )
+        if self.cv_folds and self.cv_fold == 0 and self.select_epoch != "last":
+            raise UserError(
+                "--cv_fold 0 trains on all of train + dev, with no dev split to select an epoch "
+                "on: "
+                "pass --select_epoch last (and the epoch count as --epochs)"
+            )
+        if self.cv_fold_seed < 0:
+            raise UserError(f"--cv_fold_seed is {self.cv_fold_seed}, but must be >= 0")
         if self.ema_epochs <= 0:
             raise UserError(f"--ema_epochs is {self.ema_epochs}, but must be > 0")
         if self.swa_start < 1:

@@ -25,7 +25,6 @@ from joyful.errors import UserError
 from joyful.io import atomic_write
 from joyful.metrics import accuracy, weighted_f1
 from joyful.model_file import ModelFile
-from joyful.runtime import resolve_precision
 
 __all__ = [
     "Member",
@@ -86,7 +85,6 @@ def member_probabilities(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities (utterances, classes), labels) of one model on one split, in file order."""
     network = model.build(device)
-    precision, _ = resolve_precision(model.config.precision, device)
     loader = DialogueLoader(
         data.splits[split],
         model.config.modalities,
@@ -100,8 +98,8 @@ def member_probabilities(
     )
     probabilities, labels = [], []
     for batch in loader:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            log_probs = network(batch, contrast=False, reconstruct=False).log_probs.float()
+        # float32 whatever the model trained at: what the run recorded (Coach.evaluate, exact)
+        log_probs = network(batch, contrast=False, reconstruct=False).log_probs.float()
         probabilities.append(log_probs.exp().cpu())
         labels.append(batch.labels.cpu())
     return torch.cat(probabilities).numpy(), torch.cat(labels).numpy()

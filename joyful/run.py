@@ -84,7 +84,9 @@ def load_data(
 def training_data(config: JoyfulConfig, data: DialogueData) -> DialogueData:
     """The splits a run of `config` trains, selects and tests on: the file's, or a cross-validation
     fold's."""
-    return fold_data(data, config.cv_folds, config.cv_fold) if config.cv_folds else data
+    if not config.cv_folds:
+        return data
+    return fold_data(data, config.cv_folds, config.cv_fold, config.cv_fold_seed)
 
 
 def build_coach(

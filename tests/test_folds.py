@@ -44,7 +44,7 @@ def test_folds_are_balanced_by_label_and_size_and_depend_on_the_data_alone(synth
 
 @pytest.mark.parametrize(
     "folds, fold, words",
-    [(1, 1, "at least 2 folds"), (500, 1, "hold only"), (3, 4, "must be 1..3")],
+    [(1, 1, "at least 2 folds"), (500, 1, "hold only"), (3, 4, "must be 0..3")],
 )
 def test_impossible_folds_are_refused_naming_the_flag(synthetic_data, folds, fold, words) -> None:
     with pytest.raises(UserError, match=words):
@@ -80,9 +80,40 @@ def test_select_last_keeps_the_last_epoch(synthetic_path, synthetic_data) -> Non
     "changes, words",
     [
         ({"cv_folds": 1}, "--cv_folds is 1"),
-        ({"cv_folds": 3, "cv_fold": 4}, "--cv_fold is 4, but must be 1..3"),
+        ({"cv_folds": 3, "cv_fold": 4}, "--cv_fold is 4, but must be 0..3"),
     ],
 )
 def test_fold_settings_are_checked_naming_the_flag(synthetic_path, changes, words) -> None:
     with pytest.raises(UserError, match=words):
         tiny_config(synthetic_path, **changes).validate()
+
+
+def test_another_fold_seed_draws_another_assignment_with_the_same_balance(synthetic_data) -> None:
+    """A confirmation scores on a fresh assignment (`--cv_fold_seed`), so that what it publishes is
+    not what the search selected on; the new assignment is as balanced and as reproducible."""
+    pool = synthetic_data.splits["train"] + synthetic_data.splits["dev"]
+    first, other = assign_folds(pool, 3), assign_folds(pool, 3, seed=1)
+    assert other != first and other == assign_folds(pool, 3, seed=1)
+    sizes = np.bincount(other, weights=[len(d) for d in pool])
+    assert sizes.max() - sizes.min() <= max(len(d) for d in pool)
+    held_out = [
+        d.vid for f in (1, 2, 3) for d in fold_data(synthetic_data, 3, f, seed=1).splits["dev"]
+    ]
+    assert sorted(held_out) == sorted(d.vid for d in pool)
+
+
+def test_fold_zero_is_a_refit_on_all_of_train_and_dev(synthetic_path, synthetic_data) -> None:
+    """--cv_fold 0 trains on every dialogue of train + dev, has no dev split to select on, keeps its
+    last epoch, and still tests once."""
+    refit = fold_data(synthetic_data, 3, 0)
+    pool = synthetic_data.splits["train"] + synthetic_data.splits["dev"]
+    assert [d.vid for d in refit.splits["train"]] == [d.vid for d in pool] and not refit.splits[
+        "dev"
+    ]
+    with pytest.raises(UserError, match="pass --select_epoch last"):
+        tiny_config(synthetic_path, cv_folds=3, cv_fold=0)
+    config = tiny_config(synthetic_path, cv_folds=3, cv_fold=0, select_epoch="last", epochs=2)
+    summary = build_coach(config, synthetic_data, torch.device("cpu")).fit(evaluate_test=True)
+    assert summary["best_epoch"] == 2 and [r["epoch"] for r in summary["history"]] == [1, 2]
+    assert all(np.isnan(r["dev_weighted_f1"]) for r in summary["history"])
+    assert 0 <= summary["test"]["weighted_f1"] <= 1

@@ -310,3 +310,66 @@ def test_rebuild_refuses_data_other_than_the_recorded_file(
         and "an exact re-run needs that file" in err
     )
     assert not (tmp_path / "absent.pt").exists()
+
+
+def test_predict_in_a_fresh_process_reproduces_the_recorded_score_exactly(
+    synthetic_path, tmp_path
+) -> None:
+    """The recorded test score of a model is computed as predict computes it (float32 inference,
+    whatever the run trained at: `--precision auto`, bf16 where native): a fresh process, with
+    another thread count, and a process that ran other batch shapes first all get it to the bit."""
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    model, metrics = tmp_path / "auto.pt", tmp_path / "auto.json"
+    assert (
+        train_main(
+            [
+                *FLAGS,
+                "--data",
+                str(synthetic_path),
+                "--save-model",
+                str(model),
+                "--metrics-out",
+                str(metrics),
+            ]
+        )
+        == 0
+    )
+    recorded = json.loads(metrics.read_text())["test"]["weighted_f1"]
+    assert load_model_file(model).scores["test_weighted_f1"] == recorded
+    scores = tmp_path / "scores.json"
+    for threads in ("1", "2"):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "joyful.predict",
+                "--model",
+                str(model),
+                "--data",
+                str(synthetic_path),
+                "--scores-out",
+                str(scores),
+            ],
+            cwd=Path(__file__).resolve().parents[1],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "OMP_NUM_THREADS": threads},
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert json.loads(scores.read_text())["scores"]["test"]["weighted_f1"] == recorded
+    # This process has built kernels for other shapes (the run above, and this matrix product).
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        torch.randn(37, 91) @ torch.randn(91, 53)
+    assert (
+        predict_main(
+            ["--model", str(model), "--data", str(synthetic_path), "--scores-out", str(scores)]
+        )
+        == 0
+    )
+    assert json.loads(scores.read_text())["scores"]["test"]["weighted_f1"] == recorded

@@ -21,7 +21,6 @@ from tune.space import load_space
 from tune.stats.candidates import candidates_from_study, confirmation_seeds, tuned_baseline
 from tune.stats.confirmation import (
     BASELINE_LABEL,
-    DEFAULTS_LABEL,
     ConfigRuns,
     ConfirmationResult,
     SeedRun,
@@ -103,7 +102,9 @@ def test_to_dict_and_the_median_seed_config() -> None:
         _entry(BASELINE_LABEL, {1: 0.60, 2: 0.61, 3: 0.59}),
         _entry("cand", {1: 0.64, 2: 0.66, 3: 0.62}),
     ]
-    result = ConfirmationResult(seeds=[1, 2, 3], entries=entries, winner_label="cand")
+    result = ConfirmationResult(
+        seeds=[1, 2, 3], entries=entries, winner_label="cand", proposal={"learning_rate": 0.005}
+    )
     assert (
         result.winner_run.seed == 1 and result.winner_config.seed == 1
     )  # 0.64 is the median of the three
@@ -306,10 +307,8 @@ def test_effects_compare_the_proposal_with_the_baseline() -> None:
         effects["compared"] == "proposal, tuned from trial c"
         and effects["compared_is_winner"] is False
     )
-    assert (
-        ConfirmationResult([1, 2], entries, "rank 1: trial a").to_dict()["effects"]["compared"]
-        == "rank 1: trial a"
-    )
+    # Without a proposal there is nothing the effects were expected of: never another trial.
+    assert ConfirmationResult([1, 2], entries, "rank 1: trial a").to_dict()["effects"] is None
 
 
 # --- the store update ------------------------------------------------------------------------
@@ -551,33 +550,25 @@ def test_a_fold_one_configuration_lacks_is_left_out_of_its_comparisons() -> None
     assert dev and all(c.dialogues == 20 for c in dev)  # 2 common folds x 10 dev dialogues
 
 
-def test_every_headline_comparison_has_a_paired_interval() -> None:
+def test_every_headline_comparison_has_a_paired_interval_with_the_seeds_in_it() -> None:
     entries = [
         _runs_with_predictions(BASELINE_LABEL, 0.5, 0.5),
-        _runs_with_predictions(DEFAULTS_LABEL, 0.4, 0.45),
         _runs_with_predictions(
             "proposal, tuned", 0.9, 0.85, config=JoyfulConfig(fusion="hierarchical")
         ),
     ]
     result = ConfirmationResult(
-        [1, 2],
-        entries,
-        "proposal, tuned",
-        proposal={"fusion": "hierarchical"},
-        n_classes=4,
-        defaults_label=DEFAULTS_LABEL,
+        [1, 2], entries, "proposal, tuned", proposal={"fusion": "hierarchical"}, n_classes=4
     )
     found = {(c.name, c.split): c for c in result.comparisons()}
     assert set(found) == {
         ("winner vs baseline", "dev"),
         ("winner vs baseline", "test"),
-        ("winner vs defaults", "dev"),
-        ("winner vs defaults", "test"),
         ("proposal vs baseline", "dev"),
         ("proposal vs baseline", "test"),
     }
-    lead = found[("winner vs defaults", "dev")]
+    lead = found[("winner vs baseline", "dev")]
     assert lead.estimate > 0 and lead.ci95[0] > 0 and lead.verdict == "proposal, tuned better"
-    assert lead.dialogues == 10 and lead.replicates == 2000
+    assert lead.dialogues == 10 and lead.replicates == 2000 and 0 < lead.p_value < 0.05
     record = result.to_record()
-    assert record.defaults == DEFAULTS_LABEL and record.resampling == "holdout"
+    assert record.defaults is None and record.resampling == "holdout"

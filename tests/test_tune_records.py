@@ -81,7 +81,9 @@ def test_a_confirmation_reads_back_as_the_record_it_was_written_from() -> None:
         confirmation_entry(BASELINE_LABEL, {1: 0.60, 2: 0.61, 3: 0.59}),
         confirmation_entry("cand", {1: 0.64, 2: 0.66, 3: 0.62}),
     ]
-    record = ConfirmationResult(seeds=[1, 2, 3], entries=entries, winner_label="cand").to_record()
+    record = ConfirmationResult(
+        seeds=[1, 2, 3], entries=entries, winner_label="cand", proposal={"learning_rate": 0.005}
+    ).to_record()
     again = Confirmation.from_dict(json.loads(json.dumps(record.to_dict())))
     assert again == record
     assert again.winner_entry.paired_diff_to_baseline.wins == 3

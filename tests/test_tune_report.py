@@ -124,7 +124,10 @@ def _confirmation() -> dict:
         ),
     ]
     return ConfirmationResult(
-        seeds=[1024, 1025], entries=entries, winner_label="rank 1: trial abc_00001"
+        seeds=[1024, 1025],
+        entries=entries,
+        winner_label="rank 1: trial abc_00001",
+        proposal={"encoder_loss_weight": 0.099},
     ).to_dict()
 
 

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from joyful.metrics import weighted_f1
-from tune.stats.bootstrap import Predictions, bootstrap_interval, weighted_f1_of_confusion
+from tune.stats.bootstrap import (
+    Predictions,
+    RunSet,
+    bootstrap_interval,
+    bootstrap_runs,
+    holm,
+    weighted_f1_of_confusion,
+)
 
 
 def _model(
@@ -80,3 +87,67 @@ def test_a_paired_interval_needs_the_same_utterances() -> None:
     other = Predictions(model.labels[::-1].copy(), model.predicted, model.dialogue)
     with pytest.raises(ValueError, match="same utterances"):
         bootstrap_interval(model, other, n_classes=4)
+
+
+def _run_set(runs: list[list[int]], labels: list[int], classes: int = 3) -> RunSet:
+    """Crafted runs: each a list of predicted classes, as one-hot probabilities; one utterance per
+    dialogue."""
+    probabilities = np.stack([np.eye(classes)[predicted] for predicted in runs])
+    return RunSet(np.array(labels), np.arange(len(labels)), probabilities)
+
+
+def test_with_one_run_each_the_run_bootstrap_is_the_dialogue_bootstrap() -> None:
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, 60)
+    a = [list(np.where(rng.random(60) < 0.7, labels, rng.integers(0, 3, 60)))]
+    b = [list(np.where(rng.random(60) < 0.5, labels, rng.integers(0, 3, 60)))]
+    runs = bootstrap_runs(_run_set(a, labels), _run_set(b, labels), n_classes=3)
+    plain = bootstrap_interval(
+        _run_set(a, labels).predictions(), _run_set(b, labels).predictions(), n_classes=3
+    )
+    assert (runs.estimate, runs.low, runs.high) == (plain.estimate, plain.low, plain.high)
+    assert 0 < runs.p_value <= 1
+
+
+def test_the_interval_widens_with_the_seeds_variance() -> None:
+    """Two configurations whose mean predictions are alike: with runs that agree the difference is
+    pinned down by the dialogues alone; with runs that scatter, redrawing the seeds widens it."""
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 3, 120)
+
+    def runs(spread: float) -> list[list[int]]:
+        return [
+            list(np.where(rng.random(120) < 0.75 - spread * k, labels, (labels + 1) % 3))
+            for k in (-1, 0, 1)
+        ]
+
+    steady = bootstrap_runs(_run_set(runs(0.0), labels), _run_set(runs(0.0), labels), n_classes=3)
+    scattered = bootstrap_runs(
+        _run_set(runs(0.2), labels), _run_set(runs(0.2), labels), n_classes=3
+    )
+    assert scattered.high - scattered.low > 1.2 * (steady.high - steady.low)
+
+
+def test_holm_adjusts_a_family_step_down() -> None:
+    # Smallest times 4, next times 3 (kept monotone), then times 2, then times 1.
+    assert holm([0.01, 0.04, 0.03, 0.20]) == pytest.approx([0.04, 0.09, 0.09, 0.20])
+    assert holm([]) == []
+
+
+def test_a_difference_that_does_not_survive_the_family_is_a_tie() -> None:
+    from tune.records import Comparison
+
+    shown = Comparison(
+        name="x",
+        first="a",
+        second="b",
+        split="test",
+        estimate=0.02,
+        ci95=[0.001, 0.04],
+        dialogues=100,
+        replicates=2000,
+        p_value=0.03,
+    )
+    assert not shown.tie and shown.verdict == "a better"
+    family = shown.replace(p_holm=0.09, family=3)
+    assert family.tie and "Holm-adjusted over 3" in family.words()

@@ -146,10 +146,10 @@ class SearchOptions(Options):
     )
     confirm_seeds: int | None = flag(
         None,
-        f"seeds per configuration: base seed + 1000 + i (default {DEFAULT_CONFIRM_SEEDS} on the "
-        "dev split, at "
-        f"least 2; {DEFAULT_CONFIRM_SEEDS_CV} with cross-validation, where each seed runs every "
-        "fold)",
+        f"seeds per configuration, at least 2: base seed + 1000 + i (default "
+        f"{DEFAULT_CONFIRM_SEEDS} on the dev split; {DEFAULT_CONFIRM_SEEDS_CV} with "
+        "cross-validation, "
+        "where each seed runs every fold of a fresh fold assignment)",
         group=CONFIRMATION,
         type=int,
     )

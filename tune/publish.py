@@ -33,9 +33,10 @@ from tune.records.disk import tidy_disk
 from tune.records.store import PublishOutcome
 from tune.reporting.summary import final_lines, print_summary, write_report
 from tune.reporting.tables import print_confirmation
-from tune.stats.bootstrap import Predictions
+from tune.stats.bootstrap import RunSet
 from tune.stats.confirmation import ConfigRuns, ConfirmationResult, comparison
-from tune.stats.references import ReferenceModels, judge, published_test
+from tune.stats.references import judge, published_test
+from tune.stats.runs import holm_family
 
 __all__ = ["confirmation_top", "publish", "rerun_winner"]
 
@@ -60,19 +61,19 @@ def publish(plan: SearchPlan, record: StudyRecord) -> int:
         _tell(plan, record, None, None, None)
         return 1
     best = plan.existing if plan.existing is not None else _offer_from_search(plan, record, winner)
-    result = None
+    result, references = None, plan.references.record
     if top > 0:
-        result = _confirm(plan, record, top)
-        from tune.runner.ensemble_files import (
-            keep_ensemble,
-        )  # Ray checkpoints: only once confirmation ran
+        # Ray checkpoints and the reference runs: only once confirmation runs.
+        from tune.runner.ensemble_files import keep_ensemble
+        from tune.runner.references import reference_runs
 
+        result = _confirm(plan, record, top)
         best = keep_ensemble(confirmed(best, result, plan.space, plan.command), result, store)
         print_confirmation(best.confirmation)
-    best = best.replace(
-        references=plan.references.record,
-        comparisons=_comparisons(plan, best, result, plan.references) if result is not None else [],
-    )
+        ran = reference_runs(plan)
+        references = references.replace(runs=ran.records())
+        best = best.replace(comparisons=_comparisons(plan, best, result, ran.entries))
+    best = best.replace(references=references)
     for line in [c.words() for c in best.comparisons]:
         print(f"{dataset}: {line}")
     verdict = judge(published_test(best), best.references)
@@ -158,36 +159,40 @@ def _offer_from_search(plan: SearchPlan, record: StudyRecord, winner: TrialRecor
 
 
 def _comparisons(
-    plan: SearchPlan, best: BestConfig, result: ConfirmationResult, references: ReferenceModels
+    plan: SearchPlan, best: BestConfig, result: ConfirmationResult, ran: list[ConfigRuns]
 ) -> list[Comparison]:
-    """The headline comparisons with their paired intervals: the published model against the
-    logistic regression on test, then the confirmation's (winner against baseline and defaults,
-    proposal against baseline)."""
+    """The headline comparisons with their paired intervals (over dialogues and runs): the published
+    model against the logistic regression and the two reference runs on test, then the
+    confirmation's (winner against baseline, proposal against baseline); one Holm family."""
     found = []
     published = _published_predictions(best, result)
-    if published is not None:
-        found.append(
-            comparison(
-                "published model vs logistic regression",
-                "published model",
-                "logistic regression",
-                "test",
-                published,
-                references.test["logistic regression"],
-                plan.data.spec.n_classes,
+    against = [("logistic regression", plan.references.test["logistic regression"])]
+    against += [(entry.label, entry.run_set("test")) for entry in ran]
+    for label, theirs in against if published is not None else []:
+        if theirs is not None:
+            found.append(
+                comparison(
+                    f"published model vs {label}",
+                    "published model",
+                    label,
+                    "test",
+                    published,
+                    theirs,
+                    plan.data.spec.n_classes,
+                )
             )
-        )
-    return found + result.comparisons()
+    # One family: the more comparisons a confirmation makes, the more each must show (Holm).
+    return holm_family(found + result.comparisons())
 
 
-def _published_predictions(best: BestConfig, result: ConfirmationResult) -> Predictions | None:
-    """The published model's test predictions: its ensemble's members' mean probabilities, else its
-    runs'."""
+def _published_predictions(best: BestConfig, result: ConfirmationResult) -> RunSet | None:
+    """The published model's test predictions: its ensemble's members (or the winner's runs), each
+    a run whose redraw puts the seeds' variance in the interval."""
     if best.ensemble is None:
-        return result.winner.predictions("test")
+        return result.winner.run_set("test")
     chosen = {(m.label, m.seed, m.fold) for m in best.ensemble.members}
     runs = [r for e in result.entries for r in e.runs if (e.label, r.seed, r.fold) in chosen]
-    return ConfigRuns("published", result.winner.config, runs).predictions("test")
+    return ConfigRuns("published", result.winner.config, runs).run_set("test")
 
 
 def _confirm(plan: SearchPlan, record: StudyRecord, top: int) -> ConfirmationResult:

@@ -23,8 +23,10 @@ from joyful.errors import UserError
 __all__ = ["assign_folds", "fold_data"]
 
 
-def assign_folds(dialogues: list[Dialogue], folds: int) -> list[int]:
-    """The fold (0..folds-1) of each dialogue, in the order given."""
+def assign_folds(dialogues: list[Dialogue], folds: int, seed: int = 0) -> list[int]:
+    """The fold (0..folds-1) of each dialogue, in the order given. `seed` 0 is the assignment of the
+    module docstring; another seed visits the dialogues of each label in a random order (seeded),
+    which gives another assignment with the same balance."""
     if folds < 2:
         raise UserError(
             f"--cv_folds is {folds}, but cross-validation needs at least 2 folds (0 = the data's "
@@ -35,7 +37,11 @@ def assign_folds(dialogues: list[Dialogue], folds: int) -> list[int]:
             f"--cv_folds is {folds}, but train + dev hold only {len(dialogues)} dialogues"
         )
     dominant = [int(np.bincount(d.labels).argmax()) for d in dialogues]
-    order = sorted(range(len(dialogues)), key=lambda i: (dominant[i], -len(dialogues[i]), i))
+    if seed:
+        rank = np.random.default_rng(seed).permutation(len(dialogues))
+        order = sorted(range(len(dialogues)), key=lambda i: (dominant[i], rank[i]))
+    else:
+        order = sorted(range(len(dialogues)), key=lambda i: (dominant[i], -len(dialogues[i]), i))
     per_label: dict[int, np.ndarray] = {}
     utterances = np.zeros(folds, dtype=np.int64)
     assignment = [0] * len(dialogues)
@@ -48,13 +54,13 @@ def assign_folds(dialogues: list[Dialogue], folds: int) -> list[int]:
     return assignment
 
 
-def fold_data(data: DialogueData, folds: int, fold: int) -> DialogueData:
-    """`data` with fold `fold` (1..folds) of train + dev as its dev split and the other folds as
-    train."""
-    if not 1 <= fold <= folds:
-        raise UserError(f"--cv_fold is {fold}, but must be 1..{folds} with --cv_folds {folds}")
+def fold_data(data: DialogueData, folds: int, fold: int, seed: int = 0) -> DialogueData:
+    """`data` with fold `fold` (1..folds) of train + dev (assignment `seed`) as its dev split and
+    the other folds as train; fold 0: all of train + dev as train and no dev split (a refit)."""
+    if not 0 <= fold <= folds:
+        raise UserError(f"--cv_fold is {fold}, but must be 0..{folds} with --cv_folds {folds}")
     pool = data.splits["train"] + data.splits["dev"]
-    assignment = assign_folds(pool, folds)
+    assignment = assign_folds(pool, folds, seed) if fold else [folds] * len(pool)  # none held out
     held_out = [d for d, f in zip(pool, assignment, strict=True) if f == fold - 1]
     rest = [d for d, f in zip(pool, assignment, strict=True) if f != fold - 1]
     return DialogueData(

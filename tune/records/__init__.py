@@ -37,7 +37,7 @@ from tune.records._parts import (
     WarmStartSummary,
 )
 from tune.records._ranking import RANKING_RULE, choose_winner, outcome_counts, ranked
-from tune.records._references import LinearReference, MajorityReference, References
+from tune.records._references import LinearReference, MajorityReference, ReferenceRun, References
 from tune.records._scores import (
     Comparison,
     EnsembleScores,
@@ -91,6 +91,7 @@ __all__ = [
     "MajorityReference",
     "Metric",
     "PairedDifference",
+    "ReferenceRun",
     "References",
     "Rerun",
     "Resampling",

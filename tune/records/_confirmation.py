@@ -47,6 +47,7 @@ class RunRecord(Part):
     # once.
     raw_test_weighted_f1: Finite | None = None
     raw_best_dev_weighted_f1: Finite | None = None
+    wall_seconds: Finite | None = None  # the run's own time, as Ray measured it
 
     @property
     def ok(self) -> bool:

@@ -4,12 +4,15 @@ context-free logistic regression on the same utterance vectors
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from tune.records._base import Finite
 from tune.records._parts import Part
+from tune.records._scores import Summary
 
-__all__ = ["LinearReference", "MajorityReference", "References"]
+__all__ = ["LinearReference", "MajorityReference", "ReferenceRun", "References"]
 
 
 class MajorityReference(Part):
@@ -36,9 +39,25 @@ class LinearReference(Part):
     features: str = ""  # what it sees, in words
 
 
+class ReferenceRun(Part):
+    """A reference trained as a user would without the search (the project's defaults as `train.py`
+    runs them, or a strong untuned setting), over `seeds`: its scores and what it cost."""
+
+    label: str
+    config: dict[str, Any]
+    seeds: list[int]
+    test_weighted_f1: Summary  # over its seeds (mean, std, CI95 over seeds)
+    dev_weighted_f1: Summary  # the best dev epoch of each seed, as train.py selects it
+    best_epochs: list[int]
+    wall_seconds: Finite | None = None  # all its runs together
+    file: str = ""  # where its runs are kept (reused by later searches of the same data)
+    reused: bool = False  # taken from an earlier search's runs
+
+
 class References(Part):
     """The references of one modality set."""
 
     modalities: str
     majority: MajorityReference
     logistic_regression: LinearReference
+    runs: list[ReferenceRun] = Field(default_factory=list)

@@ -87,9 +87,15 @@ class Comparison(Part):
     ci95: list[Finite]
     dialogues: int
     replicates: int
+    p_value: Finite | None = None  # two-sided bootstrap p-value of the difference
+    p_holm: Finite | None = None  # ... adjusted for the family of comparisons it was made in (Holm)
+    family: int | None = None  # how many comparisons that family held
 
     @property
     def tie(self) -> bool:
+        """No difference shown: the interval holds 0, or the family-adjusted p-value is >= 0.05."""
+        if self.p_holm is not None and self.p_holm >= 0.05:
+            return True
         return self.ci95[0] <= 0.0 <= self.ci95[1]
 
     @property
@@ -99,8 +105,13 @@ class Comparison(Part):
         return f"{self.first} better" if self.estimate > 0 else f"{self.second} better"
 
     def words(self) -> str:
+        corrected = (
+            f", p {self.p_holm:.3f} Holm-adjusted over {self.family}"
+            if self.p_holm is not None
+            else ""
+        )
         return (
             f"{self.first} - {self.second} on {self.split}: {self.estimate:+.4f} wF1, CI95 "
-            f"[{self.ci95[0]:+.4f}, "
-            f"{self.ci95[1]:+.4f}] over {self.dialogues} dialogues: {self.verdict}"
+            f"[{self.ci95[0]:+.4f}, {self.ci95[1]:+.4f}] over {self.dialogues} dialogues"
+            f"{corrected}: {self.verdict}"
         )

@@ -134,6 +134,11 @@ class ResultStore:
             / f"{check_dataset_name(member)}-seed-{seed}{tail}.pt"
         )
 
+    def references_path(self, dataset: str, key: str) -> Path:
+        """The runs of a data set's references (tune/runner/references.py) under `key` (their data
+        and configs): `.json` their records, `.npz` beside it their class probabilities."""
+        return self.results_dir / "references" / check_dataset_name(dataset) / f"{key}.json"
+
     def models_dir(self, dataset: str) -> Path:
         """Every published ensemble's model files of `dataset`, one folder per search."""
         return self.results_dir / "models" / check_dataset_name(dataset)

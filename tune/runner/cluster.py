@@ -2,17 +2,17 @@
 
 * storage: a local path must be creatable and writable; a URI must be one pyarrow understands; on a
   cluster of several nodes a local path must be visible from every node (checked with a marker file
-  read by a task pinned to each node), since Ray no longer syncs trial folders to the head node; *
-  resources: a trial must fit on at least one node (GPUs and CPUs), otherwise it would stay PENDING
-  forever; * start-up: an --address whose port answers no TCP connect is refused within
-  CONNECT_TIMEOUT_S, and a local Ray that fails to start is one line, not a traceback; * one
-  machine, one Ray: a search that would start a private local Ray beside another Ray instance on the
-  same machine is refused. Each would take every CPU and neither's memory monitor would see the
+  read by a task pinned to each node), since Ray no longer syncs trial folders to the head node;
+* resources: a trial must fit on at least one node (GPUs and CPUs), otherwise it would stay PENDING
+  forever;
+* start-up: an --address whose port answers no TCP connect is refused within CONNECT_TIMEOUT_S, and
+  a local Ray that fails to start is one line, not a traceback;
+* one machine, one Ray: a search that would start a private local Ray beside another Ray instance on
+  the same machine is refused. Each would take every CPU and neither's memory monitor would see the
   other's trials, so they slow or kill each other; several searches share one machine through one
   cluster (`ray start --head`, then `--address auto` for each).
 
-It also holds :class:`GracefulStop`, the driver's Ctrl-C handling around ``Tuner.fit``.
-"""
+It also holds :class:`GracefulStop`, the driver's Ctrl-C handling around ``Tuner.fit``."""
 
 from __future__ import annotations
 

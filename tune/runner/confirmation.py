@@ -11,10 +11,7 @@ published ensemble.
 
 from __future__ import annotations
 
-import gc
-import logging
 import math
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ from joyful.errors import UserError
 from joyful.io import portable_path
 from tune.records import StudyRecord
 from tune.records.disk import check_confirmation_runs, write_confirmation_runs
+from tune.runner.confirm_trial import MODEL_FILE, PROBABILITIES_FILE, confirm_trial
 from tune.runner.lost_workers import treat_lost_workers_as_trial_failures
 from tune.runner.progress import ConfirmationProgress
 from tune.space import SearchSpace
@@ -36,118 +34,23 @@ from tune.stats.candidates import (
     confirmation_seeds,
     same_setup,
     tuned_baseline,
-    untuned_defaults,
 )
 from tune.stats.confirmation import (
     BASELINE_LABEL,
-    DEFAULTS_LABEL,
     ConfigRuns,
     ConfirmationResult,
     SeedRun,
     choose_confirmed_winner,
 )
 
-__all__ = ["MODEL_FILE", "PROBABILITIES_FILE", "confirm", "confirm_search", "confirm_trial"]
-
-MODEL_FILE = "model.pt"
-PROBABILITIES_FILE = "probabilities.npz"  # dev, test (utterances x classes) and their labels
-
-log = logging.getLogger("joyful.tune")
-
-
-def confirm_trial(
-    params: dict[str, Any], *, configs: list[dict[str, Any]], data: DialogueData
-) -> None:
-    """Ray Tune entry point: train configuration `config_index` with `seed` (on `fold` with
-    cross-validation); report each epoch (progress), then the whole run with its model file and
-    probabilities."""
-    # torch: loaded in the Ray worker that trains, not by the driver that imports this module
-    from joyful.run import build_coach
-    from joyful.runtime import release_free_memory
-    from tune.runner import faults
-    from tune.runner.trainable import trial_device
-
-    values = {**configs[params["config_index"]], "seed": params["seed"]}
-    if params.get("fold"):
-        values["cv_fold"] = params["fold"]
-    config = JoyfulConfig.from_dict(values, source="confirmation config")
-
-    def progress(
-        record: dict[str, Any], coach: Any
-    ) -> None:  # one report an epoch: the progress lines
-        tune.report(
-            {
-                "epoch": record["epoch"],
-                "dev_weighted_f1": record["dev_weighted_f1"],
-                "resident_mb": record["resident_mb"],
-            }
-        )
-        faults.after_epoch(record["epoch"], {**params, "confirmation": True}, coach)
-
-    coach = build_coach(config, data, trial_device(), callbacks=[progress], keep_best_state=True)
-    try:
-        _train_and_report(coach, config, data)
-    finally:  # Ray reuses this actor for the next run: give this run's memory back first
-        del coach
-        gc.collect()
-        release_free_memory()
-
-
-def _train_and_report(coach: Any, config: JoyfulConfig, data: DialogueData) -> None:
-    """Train one confirmation run and report it with its model file and probabilities (its
-    checkpoint)."""
-    from joyful.coach import NonFiniteLossError
-    from joyful.model_file import save_model_file
-
-    try:
-        summary = coach.fit(evaluate_test=True)
-    except (
-        NonFiniteLossError
-    ) as exc:  # a failed run, reported as such; retrying would fail the same way
-        tune.report({"failed": str(exc)})
-        return
-    history, test = summary["history"], summary["test"]
-    dev = coach.evaluate(
-        "dev"
-    )  # the selected model, restored at its best epoch: its class probabilities
-    metrics = {
-        "best_dev_weighted_f1": summary["best_dev_weighted_f1"],
-        "best_epoch": summary["best_epoch"],
-        "epochs_run": summary["epochs_run"],
-        "test_weighted_f1": test["weighted_f1"],
-        "test_accuracy": test["accuracy"],
-        "precision": coach.precision,
-        "peak_resident_mb": max(r["resident_mb"] for r in history),
-        "raw": test.get("raw") or {},
-        "curve": {
-            "dev_weighted_f1": [r["dev_weighted_f1"] for r in history],
-            "train_loss": [r["train_loss"]["total"] for r in history],
-            "train_nll": [r["train_loss"]["nll"] for r in history],
-        },
-    }
-    with tempfile.TemporaryDirectory() as folder:
-        save_model_file(
-            Path(folder) / MODEL_FILE,
-            config.replace(precision=coach.precision),
-            coach.selected_model.state_dict(),
-            coach.scaler,
-            data,
-            {
-                "best_epoch": summary["best_epoch"],
-                "dev_weighted_f1": summary["best_dev_weighted_f1"],
-                "test_weighted_f1": test["weighted_f1"],
-            },
-        )
-        np.savez_compressed(
-            Path(folder) / PROBABILITIES_FILE,
-            dev=dev.probabilities,
-            dev_labels=dev.labels,
-            dev_lengths=[len(d) for d in coach.data.splits["dev"]],
-            test=coach.last_test.probabilities,
-            test_labels=coach.last_test.labels,
-            test_lengths=[len(d) for d in coach.data.splits["test"]],
-        )
-        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+__all__ = [
+    "MODEL_FILE",
+    "PROBABILITIES_FILE",
+    "confirm",
+    "confirm_search",
+    "confirm_trial",
+    "train_grid",
+]
 
 
 def confirm(
@@ -163,13 +66,12 @@ def confirm(
     max_failures: int = 1,
     verbose: int = 0,
     proposal: dict[str, Any] | None = None,
-    defaults: JoyfulConfig | None = None,
     folds: int = 0,
     on_tie: str = BASELINE_LABEL,
 ) -> ConfirmationResult:
-    """Train the baseline, the untuned `defaults` and every candidate with every seed (on each of
-    `folds` folds with cross-validation) as parallel Ray trials; summarise them, and choose what is
-    published (`on_tie`: see `ConfirmationResult.decide_ties`).
+    """Train the baseline and every candidate with every seed (on each of `folds` folds with
+    cross-validation) as parallel Ray trials; summarise them, and choose what is published
+    (`on_tie`: see `ConfirmationResult.decide_ties`).
 
     Each run trains for its config's `epochs` and evaluates test once with the model it keeps. A
     candidate identical to an earlier entry (seed aside) is dropped. The Ray experiment is
@@ -179,14 +81,10 @@ def confirm(
     if not seeds or len(set(seeds)) != len(seeds):
         raise UserError(f"confirmation seeds {seeds} must be a non-empty list without repeats")
     entries = [ConfigRuns(BASELINE_LABEL, baseline, [])]
-    offered = ([(DEFAULTS_LABEL, defaults)] if defaults is not None else []) + list(candidates)
-    defaults_label = None
-    for label, config in offered:
+    for label, config in candidates:
         if label in {e.label for e in entries}:
             raise UserError(f"confirmation label {label!r} is used twice")
         twin = next((e for e in entries if same_setup(config, e.config)), None)
-        if label == DEFAULTS_LABEL:
-            defaults_label = twin.label if twin is not None else DEFAULTS_LABEL
         if twin is not None:
             print(
                 f"confirmation: {label} has the settings of {twin.label}; trained once, as "
@@ -196,12 +94,55 @@ def confirm(
             continue
         entries.append(ConfigRuns(label, config, []))
     started = time.perf_counter()
+    train_grid(
+        entries,
+        seeds,
+        list(range(1, folds + 1)) if folds else [0],
+        data=data,
+        cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial,
+        storage_path=storage_path,
+        name=name,
+        max_failures=max_failures,
+        verbose=verbose,
+    )
+    for entry in entries:
+        entry.runs.sort(key=lambda r: r.key)
+    result = ConfirmationResult(
+        seeds=list(seeds),
+        entries=entries,
+        winner_label=choose_confirmed_winner(entries),
+        wall_seconds=time.perf_counter() - started,
+        experiment=portable_path(f"{storage_path.rstrip('/')}/{name}"),
+        proposal=dict(proposal or {}),
+        folds=folds,
+        n_classes=data.spec.n_classes,
+    )
+    result.decide_ties(on_tie)
+    return result
+
+
+def train_grid(
+    entries: list[ConfigRuns],
+    seeds: list[int],
+    fold_list: list[int],
+    *,
+    data: DialogueData,
+    cpus_per_trial: float,
+    gpus_per_trial: float,
+    storage_path: str,
+    name: str,
+    max_failures: int = 1,
+    verbose: int = 0,
+) -> None:
+    """Train every entry's config with every seed on every fold of `fold_list` (0: the config's own
+    split) as parallel Ray trials in experiment `<storage_path>/<name>`, and add the runs to the
+    entries. An interrupted experiment of the same runs is resumed (its finished runs are kept)."""
     configs = [e.config.to_dict() for e in entries]
     trainable = tune.with_resources(
         tune.with_parameters(confirm_trial, configs=configs, data=data),
         {"cpu": cpus_per_trial, "gpu": gpus_per_trial},
     )
-    fold_list = list(range(1, folds + 1)) if folds else [0]
     runs = len(entries) * len(seeds) * len(fold_list)
     epochs = sum(e.config.epochs for e in entries) * len(seeds) * len(fold_list)
     progress = ConfirmationProgress(runs, epochs, [e.label for e in entries])
@@ -239,21 +180,9 @@ def confirm(
     for result in grid:
         entry = entries[result.config["config_index"]]
         entry.runs.append(_seed_run(result))
-    for entry in entries:
-        entry.runs.sort(key=lambda r: r.key)
-    result = ConfirmationResult(
-        seeds=list(seeds),
-        entries=entries,
-        winner_label=choose_confirmed_winner(entries),
-        wall_seconds=time.perf_counter() - started,
-        experiment=portable_path(f"{storage_path.rstrip('/')}/{name}"),
-        proposal=dict(proposal or {}),
-        folds=folds,
-        n_classes=data.spec.n_classes,
-        defaults_label=defaults_label,
-    )
-    result.decide_ties(on_tie)
-    return result
+    for result in grid:
+        entry = entries[result.config["config_index"]]
+        entry.runs.append(_seed_run(result))
 
 
 def confirm_search(
@@ -285,7 +214,6 @@ def confirm_search(
         name=name,
         verbose=verbose,
         proposal=space.proposal,
-        defaults=untuned_defaults(base, folds),
         folds=folds,
         on_tie=space.on_tie,
     )
@@ -322,6 +250,7 @@ def _seed_run(result: Any) -> SeedRun:
         train_nll=[float(v) for v in curve["train_nll"]],
         raw_test_weighted_f1=raw.get("weighted_f1"),
         raw_best_dev_weighted_f1=raw.get("best_dev_weighted_f1"),
+        wall_seconds=float(metrics["time_total_s"]) if metrics.get("time_total_s") else None,
         model_checkpoint=result.checkpoint.path if result.checkpoint is not None else None,
         probabilities=probabilities,
     )

@@ -32,9 +32,8 @@ def keep_ensemble(best: BestConfig, result: ConfirmationResult, store: ResultSto
     file is copied from the Ray experiment to `store.model_path`, with its config beside it
     (`train.py --config` re-runs the member), before the best config that names them is written.
     Unchanged when fewer than two runs left a model file."""
-    from tune.runner.confirmation import (
-        MODEL_FILE,
-    )  # a Ray module: loaded only when an ensemble is kept
+    # a Ray module: loaded only when an ensemble is kept
+    from tune.runner.confirm_trial import MODEL_FILE
 
     def usable(runs: list) -> list:
         return [r for r in runs if r.ok and r.model_checkpoint and r.probabilities is not None]

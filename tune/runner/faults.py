@@ -1,8 +1,8 @@
 """Fault injection for the reliability tests, switched on only by an environment variable.
 
-``JOYFUL_TUNE_FAULT`` holds a JSON object, or a list of them (each acts on its own), or
-``@path`` of a file holding that JSON (read at every hook, so a test can change the faults
-of a running cluster whose nodes were started with the variable), e.g.::
+``JOYFUL_TUNE_FAULT`` holds a JSON object, or a list of them (each acts on its own), or ``@path`` of
+a file holding that JSON (read at every hook, so a test can change the faults of a running cluster
+whose nodes were started with the variable), e.g.::
 
     {"kind": "raise", "epoch": 3, "times": 1, "state_dir": "/tmp/faults"}
     {"kind": "nan", "epoch": 2, "trial": 2}
@@ -10,19 +10,21 @@ of a running cluster whose nodes were started with the variable), e.g.::
 
 * ``raise``: raise :class:`InjectedFault` after that epoch's checkpoint is reported, at most
   ``times`` times over all retries (counted with marker files in ``state_dir``, which outlives the
-  trial's actor); * ``nan``: from that epoch on the loss weights become infinite, so the Coach's
-  real non-finite check trips; * ``sleep``: stall after that epoch for ``seconds`` (gives a test
-  time to kill something); with ``state_dir``, at most ``times`` times, as ``raise``; * ``hog``:
-  hold ``megabytes`` of memory after that epoch and stall for ``seconds`` (Ray's memory monitor then
-  kills the worker); at most ``times`` times per ``state_dir``; * ``kill``: SIGKILL the worker after
-  that epoch (a node or process lost); at most ``times`` times per ``state_dir``.
+  trial's actor);
+* ``nan``: from that epoch on the loss weights become infinite, so the Coach's real non-finite check
+  trips;
+* ``sleep``: stall after that epoch for ``seconds`` (gives a test time to kill something); with
+  ``state_dir``, at most ``times`` times, as ``raise``;
+* ``hog``: hold ``megabytes`` of memory after that epoch and stall for ``seconds`` (Ray's memory
+  monitor then kills the worker); at most ``times`` times per ``state_dir``;
+* ``kill``: SIGKILL the worker after that epoch (a node or process lost); at most ``times`` times
+  per ``state_dir``.
 
 ``match`` (optional) limits a fault to trials whose sampled parameters have those values (a
 cross-validated trial adds ``fold``; a confirmation run has ``confirmation: true``,
 ``config_index``, ``seed`` and ``fold``); ``trial`` (optional) to the trial with that number (1 =
 the first trial created, the baseline; Ray's trial folder name carries it, and a retried or resumed
-trial keeps it). Without the variable, every hook here returns at once.
-"""
+trial keeps it). Without the variable, every hook here returns at once."""
 
 from __future__ import annotations
 

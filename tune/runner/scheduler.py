@@ -8,10 +8,11 @@ be told from the ones stopped. So, by default (`patient`), a trial below the cut
 when
 
 1. at least `reduction_factor` other trials have been recorded at the rung (one or two scores
-   estimate no quantile), 2. the cutoff clears the always-majority level (`floor`) by more than the
-   noise: the leaders have learned something, and 3. the trial trails the cutoff by more than the
-   noise of the comparison (`noise(t)`: the standard error of a difference of two scores at budget
-   t, measured from the data, see `tune.stats.noise`).
+   estimate no quantile),
+2. the cutoff clears the always-majority level (`floor`) by more than the noise: the leaders have
+   learned something, and
+3. the trial trails the cutoff by more than the noise of the comparison (`noise(t)`: the standard
+   error of a difference of two scores at budget t, measured from the data, see `tune.stats.noise`).
 
 A trial that passed a rung only because too few others had reached it is judged again at its next
 report, once they have: arriving first does not let a trial run its whole budget unchallenged. A
@@ -21,8 +22,7 @@ never judges a trial by a number the ranking ignores. With `patient` False it is
 earlier score makes a cutoff, and any trial below it stops.
 
 Ray does not keep a scheduler's records across `Tuner.restore`; `rebuild` puts them back from the
-scores the search's Optuna study holds (tune/runner/searcher.py calls it when a search resumes).
-"""
+scores the search's Optuna study holds (tune/runner/searcher.py calls it when a search resumes)."""
 
 from __future__ import annotations
 

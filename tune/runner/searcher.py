@@ -3,19 +3,21 @@ truthfully.
 
 * A trial is asked from the arm samplers (each arm of the scientific parameter tuned on its own
   trials) and recorded in the search's Optuna study with its Ray trial id (`ray_trial_id`), its arm
-  and who proposed it. * Its scores at each epoch (on the dev split) or after each fold
-  (cross-validation) become Optuna intermediate values; the per-epoch progress reports of a
-  cross-validated trial only feed the pace of the time forecast. * How it ended is told as it was:
-  COMPLETE with its search score when it ran its whole budget; PRUNED when the scheduler stopped it
-  (with the scheduler's words as `stop_reason`); FAIL when its loss became non-finite or it errored.
-  Ray's own Optuna searcher tells a stopped trial as COMPLETE with its truncated score. * With a
-  time budget it starts no trial that is not expected to end by the search's deadline
+  and who proposed it.
+* Its scores at each epoch (on the dev split) or after each fold (cross-validation) become Optuna
+  intermediate values; the per-epoch progress reports of a cross-validated trial only feed the pace
+  of the time forecast.
+* How it ended is told as it was: COMPLETE with its search score when it ran its whole budget;
+  PRUNED when the scheduler stopped it (with the scheduler's words as `stop_reason`); FAIL when its
+  loss became non-finite or it errored. Ray's own Optuna searcher tells a stopped trial as COMPLETE
+  with its truncated score.
+* With a time budget it starts no trial that is not expected to end by the search's deadline
   (`tune.forecast.TimeBudget`) and then tells Tune it has finished; the trials running go on to
-  their end. * On `Tuner.restore` it reopens the study, which holds everything it needs: the arm
-  samplers are rebuilt from it, trials the interrupted driver started but Ray never recorded are
-  told FAIL, and the scheduler's rung records are put back from the trials' intermediate values (Ray
-  does not keep them).
-"""
+  their end.
+* On `Tuner.restore` it reopens the study, which holds everything it needs: the arm samplers are
+  rebuilt from it, trials the interrupted driver started but Ray never recorded are told FAIL, and
+  the scheduler's rung records are put back from the trials' intermediate values (Ray does not keep
+  them)."""
 
 from __future__ import annotations
 

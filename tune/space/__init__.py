@@ -45,6 +45,7 @@ from tune.space._budget import Budget, duration, rungs, words_of_duration
 from tune.space._defaults import resolve_space, write_default_space
 from tune.space._parameter import PARAMETER_TYPES, ROLES, Parameter
 from tune.space._reader import METRIC_MODES, load_space
+from tune.space._references import ReferenceRuns
 from tune.space._resampling import NOISE_THRESHOLD, RESAMPLING_KINDS, Resampling
 from tune.space._shipped import (
     DEFAULT_SPACE_NAME,
@@ -68,6 +69,7 @@ __all__ = [
     "SPACES_DIR",
     "Budget",
     "Parameter",
+    "ReferenceRuns",
     "Resampling",
     "SearchSpace",
     "Strategy",

@@ -20,6 +20,7 @@ from joyful.io import display_path
 from tune.space._budget import Budget
 from tune.space._conditions import active_parameters, when_order
 from tune.space._parameter import Parameter, is_plain, misfit
+from tune.space._references import parse_references
 from tune.space._resampling import TIE_RULES, Resampling
 from tune.space._shipped import DEFAULT_SPACE_PATH
 from tune.space._space import SearchSpace
@@ -35,6 +36,7 @@ TOP_LEVEL_KEYS = (
     "mode",
     "budget",
     "strategy",
+    "references",
     "resampling",
     "on_tie",
     "fixed",
@@ -104,6 +106,7 @@ def load_space(
             f"{where}: on_tie is {on_tie!r}, but must be one of: {', '.join(TIE_RULES)} (what a "
             "tie between the confirmed winner and the baseline publishes)"
         )
+    references = parse_references(mapping(doc.get("references"), where, "references"), where)
     return SearchSpace(
         name,
         params,
@@ -118,6 +121,7 @@ def load_space(
         resampling,
         on_tie,
         strategy,
+        references,
     )
 
 

@@ -10,6 +10,7 @@ from joyful.config import JoyfulConfig
 from tune.space._budget import Budget
 from tune.space._conditions import active_parameters
 from tune.space._parameter import Parameter
+from tune.space._references import ReferenceRuns
 from tune.space._resampling import Resampling
 from tune.space._strategy import Strategy
 
@@ -38,6 +39,8 @@ class SearchSpace:
     resampling: Resampling = dataclasses.field(default_factory=Resampling)
     on_tie: str = "baseline"  # what a tie between the confirmed winner and the baseline publishes
     strategy: Strategy = dataclasses.field(default_factory=Strategy)  # sampler and scheduler
+    # the defaults as train.py runs them and a strong untuned setting: what the search must beat
+    references: ReferenceRuns = dataclasses.field(default_factory=ReferenceRuns)
 
     def tuned_names(self, point: dict | None = None) -> list[str]:
         """Nuisance parameters `point` (default: the baseline) leaves open: confirmation gives them

@@ -23,7 +23,10 @@ __all__ = [
     "REPLICATES",
     "Interval",
     "Predictions",
+    "RunSet",
     "bootstrap_interval",
+    "bootstrap_runs",
+    "holm",
     "standard_error",
     "weighted_f1_of_confusion",
 ]
@@ -71,6 +74,7 @@ class Interval:
     dialogues: int
     replicates: int
     level: float = LEVEL
+    p_value: float | None = None  # two-sided, for a difference (bootstrap_runs)
 
     @property
     def tie(self) -> bool:
@@ -149,3 +153,76 @@ def bootstrap_interval(
     tail = (1.0 - level) / 2
     low, high = np.quantile(values, [tail, 1.0 - tail])
     return Interval(estimate, float(low), float(high), n_dialogues, replicates, level)
+
+
+@dataclass(frozen=True)
+class RunSet:
+    """Several runs' class probabilities of the same utterances (a configuration's seeds, or its
+    fold models): `probabilities` (runs, N, C), with the utterances' labels and dialogues. What a
+    configuration predicts is the mean of its runs' probabilities."""
+
+    labels: np.ndarray  # (N,) int
+    dialogue: np.ndarray  # (N,) int
+    probabilities: np.ndarray  # (R, N, C)
+
+    def predictions(self, runs: np.ndarray | None = None) -> Predictions:
+        """The predictions of the mean of `runs` (indices, repeats allowed; default: every run)."""
+        chosen = self.probabilities if runs is None else self.probabilities[runs]
+        return Predictions(self.labels, chosen.mean(axis=0).argmax(axis=1), self.dialogue)
+
+
+def bootstrap_runs(
+    first: RunSet,
+    second: RunSet | None = None,
+    *,
+    n_classes: int,
+    replicates: int = REPLICATES,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> Interval:
+    """As `bootstrap_interval`, with the seed's variance in it too: each replicate also redraws each
+    configuration's runs (with replacement, as many as it has) before averaging their probabilities,
+    so a difference that another draw of seeds could undo is not called one. With one run each it is
+    the dialogue bootstrap."""
+    n_dialogues = int(first.dialogue.max()) + 1 if len(first.dialogue) else 0
+    if n_dialogues == 0:
+        raise ValueError("no utterances to score")
+    if second is not None and (
+        not np.array_equal(first.labels, second.labels)
+        or not np.array_equal(first.dialogue, second.dialogue)
+    ):
+        raise ValueError("a paired interval needs both models' predictions of the same utterances")
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(
+        n_dialogues, np.full(n_dialogues, 1.0 / n_dialogues), size=replicates
+    ).astype(np.float64)
+
+    def score(runs: RunSet, picks: np.ndarray | None, w: np.ndarray | None) -> float:
+        confusions = runs.predictions(picks).confusions(n_classes, n_dialogues)
+        total = confusions.sum(axis=0) if w is None else w @ confusions
+        return float(weighted_f1_of_confusion(total, n_classes))
+
+    estimate = score(first, None, None) - (score(second, None, None) if second else 0.0)
+    values = np.empty(replicates)
+    for b in range(replicates):
+        picks_a = rng.integers(0, len(first.probabilities), size=len(first.probabilities))
+        values[b] = score(first, picks_a, weights[b])
+        if second is not None:
+            picks_b = rng.integers(0, len(second.probabilities), size=len(second.probabilities))
+            values[b] -= score(second, picks_b, weights[b])
+    tail = (1.0 - level) / 2
+    low, high = np.quantile(values, [tail, 1.0 - tail])
+    p_value = min(1.0, 2 * min((values <= 0).mean(), (values >= 0).mean()) + 1.0 / replicates)
+    return Interval(estimate, float(low), float(high), n_dialogues, replicates, level, p_value)
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (same order as given): the smallest is
+    multiplied by the family's size, the next by one less, and so on, each kept at least as large as
+    the one before; a difference is claimed only where the adjusted value is below the level."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * len(p_values), 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted

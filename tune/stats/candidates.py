@@ -2,27 +2,29 @@
 training).
 
 * the **baseline** at tuned nuisance settings (`tuned_point`): its own values, and for the nuisance
-  parameters it leaves open those of the best trial sharing its scientific values; * the **untuned
-  defaults** (`untuned_defaults`): what a user gets without tuning, the yardstick of the search; *
-  the **top K** distinct configurations by the one trial ranking (`tune.records.ranked`); * the
-  space's **proposal** at the best trial that has all its values (a configuration the search
+  parameters it leaves open those of the best trial sharing its scientific values;
+* the **top K** distinct configurations by the one trial ranking (`tune.records.ranked`);
+* the space's **proposal** at the best trial that has all its values (a configuration the search
   evaluated, tuned within the proposal's arm), when none of the top K is one.
 
 On the dev split every candidate keeps the search's full epoch budget, also when its trial was
 stopped early. With cross-validation each trains for the epoch count its trial chose on its folds
-and keeps that epoch.
-"""
+and keeps that epoch, on a fresh assignment of dialogues to folds. Beside them, every search is
+measured against two references that do not depend on it (`reference_configs`): the project's
+defaults as `train.py` runs them and a strong untuned setting (tune/runner/references.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from joyful.config import JoyfulConfig
+from joyful.config import JoyfulConfig, field_default
 from joyful.errors import UserError
 from tune.records import TrialRecord, ranked
 from tune.space import SearchSpace
 
 __all__ = [
+    "DEFAULTS_LABEL",
+    "UNTUNED_LABEL",
     "DEFAULT_CONFIRM_SEEDS",
     "DEFAULT_CONFIRM_SEEDS_CV",
     "DEFAULT_CONFIRM_TOP",
@@ -35,35 +37,42 @@ __all__ = [
     "same_setup",
     "tuned_baseline",
     "tuned_point",
-    "untuned_defaults",
+    "reference_configs",
 ]
 
+# The two references every search is measured against (`reference_configs`).
+DEFAULTS_LABEL = "defaults, as train.py runs them"
+UNTUNED_LABEL = "strong untuned setting"
 SEED_OFFSET = 1000  # confirmation seeds are base seed + 1000 + i: never the search's own seed
 DEFAULT_CONFIRM_TOP = 2
-DEFAULT_CONFIRM_SEEDS = 3  # on the dev split; with cross-validation one seed gives a run per fold
-DEFAULT_CONFIRM_SEEDS_CV = 1
+DEFAULT_CONFIRM_SEEDS = 3  # on the dev split
+# With cross-validation each seed runs every fold; two put the seeds' variance in the intervals.
+DEFAULT_CONFIRM_SEEDS_CV = 2
+# Confirmation scores on another assignment of dialogues to folds than the search ranked on: what it
+# publishes is not the number a configuration was selected on.
+CONFIRMATION_FOLD_SEED = 1
 
 
 def confirm_seed_count(given: int | None, folds: int, top: int) -> int:
     """The seeds a confirmation runs: --confirm-seeds, else the default for the resampling; checked
     before any trial runs (on the dev split a spread and a paired interval need two seeds)."""
     seeds = given or (DEFAULT_CONFIRM_SEEDS_CV if folds else DEFAULT_CONFIRM_SEEDS)
-    if top > 0 and not folds and seeds < 2:
+    if top > 0 and seeds < 2:
         raise UserError(
-            f"--confirm-seeds is {seeds}, but confirming on the dev split needs at least 2 seeds "
-            "(a spread and a paired interval need two runs); cross-validated searches may use 1"
+            f"--confirm-seeds is {seeds}, but a confirmation needs at least 2 seeds (with "
+            "cross-validation 2 runs of every fold): the seeds' spread belongs in every interval"
         )
     return seeds
 
 
 def confirmation_seeds(base_seed: int, count: int, folds: int = 0) -> list[int]:
-    """`count` seeds for confirmation runs, all different from the search's `base_seed`. With
-    cross-validation one seed already gives a run per fold (a spread and a paired interval); on the
-    dev split it takes two."""
-    least = 1 if folds else 2
-    if count < least:
+    """`count` seeds for confirmation runs (at least two: the seeds' spread belongs in every
+    interval), all different from the search's `base_seed`; with cross-validation each runs every
+    fold."""
+    if count < 2:
         raise UserError(
-            f"--confirm-seeds is {count}, but must be >= {least} (a spread and a CI need two runs)"
+            f"--confirm-seeds is {count}, but must be >= 2 (the seeds' spread belongs in every "
+            "interval)"
         )
     return [base_seed + SEED_OFFSET + i for i in range(count)]
 
@@ -81,7 +90,9 @@ def as_confirmed(config: JoyfulConfig, trial: TrialRecord | None, folds: int) ->
     if not folds:
         return config
     epochs = trial.best_epoch if trial is not None and trial.best_epoch else config.epochs
-    return config.replace(cv_folds=folds, epochs=epochs, select_epoch="last")
+    return config.replace(
+        cv_folds=folds, cv_fold_seed=CONFIRMATION_FOLD_SEED, epochs=epochs, select_epoch="last"
+    )
 
 
 def tuned_point(
@@ -109,10 +120,18 @@ def tuned_baseline(
     return as_confirmed(config, trial, folds)
 
 
-def untuned_defaults(base: JoyfulConfig, folds: int = 0) -> JoyfulConfig:
-    """The project's defaults with the space's fixed values (the search's base config): what a user
-    gets without tuning, trained for the whole epoch budget."""
-    return as_confirmed(base, None, folds)
+def reference_configs(base: JoyfulConfig, space: SearchSpace) -> list[tuple[str, JoyfulConfig]]:
+    """The two references of the space's search: the project's defaults with the space's fixed
+    values as `train.py` runs them (its own epoch count, the best epoch on the data's dev split),
+    and the same with the space's strong untuned setting; labelled as the confirmation's records
+    name them."""
+    as_run = base.replace(
+        epochs=field_default("epochs"), cv_folds=0, cv_fold=1, select_epoch="best"
+    )
+    return [
+        (DEFAULTS_LABEL, as_run),
+        (UNTUNED_LABEL, JoyfulConfig.from_dict({**as_run.to_dict(), **space.references.untuned})),
+    ]
 
 
 def candidates_from_study(

@@ -39,11 +39,11 @@ from tune.stats.runs import (
     key_label,
     paired_difference,
     paired_predictions,
+    paired_run_sets,
 )
 
 __all__ = [
     "BASELINE_LABEL",
-    "DEFAULTS_LABEL",
     "ConfigRuns",
     "ConfirmationResult",
     "SeedRun",
@@ -57,7 +57,6 @@ __all__ = [
 ]
 
 BASELINE_LABEL = "baseline"
-DEFAULTS_LABEL = "defaults (untuned)"
 
 
 @dataclass
@@ -66,9 +65,7 @@ class ConfirmationResult:
     winner."""
 
     seeds: list[int]
-    entries: list[
-        ConfigRuns
-    ]  # the baseline first, then the defaults, then the candidates in rank order
+    entries: list[ConfigRuns]  # the baseline first, then the candidates in rank order
     winner_label: str
     wall_seconds: float = 0.0
     experiment: str = ""
@@ -78,9 +75,6 @@ class ConfirmationResult:
     tie: str | None = (
         None  # why the baseline is published although another configuration scored higher
     )
-    # The entry that holds the untuned defaults: DEFAULTS_LABEL, or the baseline's label when the
-    # defaults have its settings (trained once); None without a defaults row.
-    defaults_label: str | None = None
 
     def entry(self, label: str) -> ConfigRuns:
         return next(e for e in self.entries if e.label == label)
@@ -118,7 +112,7 @@ class ConfirmationResult:
         interval on the dev utterances holds 0), unless `on_tie` is "winner"."""
         if on_tie != BASELINE_LABEL or self.winner_label == BASELINE_LABEL or not self.n_classes:
             return
-        ours, theirs = paired_predictions(self.winner, self.baseline, "dev")
+        ours, theirs = paired_run_sets(self.winner, self.baseline, "dev")
         if ours is None or theirs is None:
             return
         lead = comparison(
@@ -142,11 +136,9 @@ class ConfirmationResult:
             self.winner_label = BASELINE_LABEL
 
     def comparisons(self) -> list[Comparison]:
-        """The winner against the baseline and the untuned defaults, and the proposal against the
-        baseline, on the selection split and on test; each a paired interval over dialogues."""
+        """The winner against the baseline, and the proposal against the baseline, on the
+        confirmation's folds and on test; each a paired interval over dialogues and runs."""
         pairs = [("winner vs baseline", self.winner_label, BASELINE_LABEL)]
-        if self.defaults_label is not None:
-            pairs.append(("winner vs defaults", self.winner_label, self.defaults_label))
         proposed = self.proposal_entry()
         if proposed is not None:
             pairs.append(("proposal vs baseline", proposed.label, BASELINE_LABEL))
@@ -155,7 +147,7 @@ class ConfirmationResult:
             if first == second or not self.has(first) or not self.has(second):
                 continue
             for split, words in (("dev", self.selection_split), ("test", "test")):
-                a, b = paired_predictions(self.entry(first), self.entry(second), split)
+                a, b = paired_run_sets(self.entry(first), self.entry(second), split)
                 if a is not None and b is not None:
                     found.append(comparison(name, first, second, words, a, b, self.n_classes))
         return found
@@ -167,28 +159,19 @@ class ConfirmationResult:
             (
                 e
                 for e in self.entries
-                if e.label not in (BASELINE_LABEL, DEFAULTS_LABEL)
+                if e.label != BASELINE_LABEL
                 and all(getattr(e.config, k) == v for k, v in self.proposal.items())
             ),
             None,
         )
 
     def effects_pair(self) -> tuple[ConfigRuns, ConfigRuns] | None:
-        """(baseline, compared configuration): the proposal's best entry when the space has a
-        proposal, else the winner, or the best candidate when the baseline won."""
-        others = [
-            e
-            for e in self.entries
-            if e.label not in (BASELINE_LABEL, DEFAULTS_LABEL) and e.values()
-        ]
-        if not self.baseline.values() or not others:
-            return None
+        """(baseline, proposal): the proposal's entry (the best trial with its values), each at its
+        own arm's tuned settings; None without a proposal to compare (never another trial)."""
         proposed = self.proposal_entry()
-        if proposed is not None and proposed.values():
-            return self.baseline, proposed
-        if self.winner_label not in (BASELINE_LABEL, DEFAULTS_LABEL):
-            return self.baseline, self.winner
-        return self.baseline, max(others, key=lambda e: statistics.fmean(e.values().values()))
+        if not self.baseline.values() or proposed is None or not proposed.values():
+            return None
+        return self.baseline, proposed
 
     def to_record(self) -> Confirmation:
         """The confirmation as the best config records it (statistics computed here, `finished_at`
@@ -241,7 +224,7 @@ class ConfirmationResult:
             "defaults included; a lead over the baseline within the paired interval is a tie; the "
             "config is the winner at its median run",
             resampling=f"cv: {self.folds} folds" if self.folds else "holdout",
-            defaults=self.defaults_label,
+            defaults=None,
             tie=self.tie,
             configurations=configurations,
             effects=effects,

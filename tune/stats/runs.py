@@ -13,7 +13,7 @@ from pydantic import Field as PydanticField
 from joyful.config import JoyfulConfig
 from joyful.metrics import weighted_f1
 from tune.records import Comparison, EnsembleScores, RunRecord
-from tune.stats.bootstrap import Predictions, bootstrap_interval
+from tune.stats.bootstrap import Predictions, RunSet, bootstrap_interval, bootstrap_runs, holm
 from tune.stats.effects import RunCurve, mean_ci95
 
 __all__ = [
@@ -24,6 +24,9 @@ __all__ = [
     "key_label",
     "paired_difference",
     "paired_predictions",
+    "paired_run_sets",
+    "holm_family",
+    "as_run_set",
 ]
 
 
@@ -77,10 +80,20 @@ def ensemble_scores(runs: list[SeedRun]) -> EnsembleScores | None:
 
 
 def comparison(
-    name: str, first: str, second: str, split: str, a: Predictions, b: Predictions, n_classes: int
+    name: str,
+    first: str,
+    second: str,
+    split: str,
+    a: Predictions | RunSet,
+    b: Predictions | RunSet,
+    n_classes: int,
 ) -> Comparison:
-    """`first` - `second` on `split`, with its paired dialogue-level bootstrap interval."""
-    interval = bootstrap_interval(a, b, n_classes=n_classes)
+    """`first` - `second` on `split`, with its paired bootstrap interval: over dialogues, and over
+    each side's runs when they are `RunSet`s (seed variance in the interval), with its p-value."""
+    if isinstance(a, RunSet) or isinstance(b, RunSet):
+        interval = bootstrap_runs(as_run_set(a), as_run_set(b), n_classes=n_classes)
+    else:
+        interval = bootstrap_interval(a, b, n_classes=n_classes)
     return Comparison(
         name=name,
         first=first,
@@ -90,7 +103,29 @@ def comparison(
         ci95=[interval.low, interval.high],
         dialogues=interval.dialogues,
         replicates=interval.replicates,
+        p_value=interval.p_value,
     )
+
+
+def as_run_set(predictions: Predictions | RunSet) -> RunSet:
+    """Fixed predictions (a reference model's) as a run set of one run (its labels one-hot)."""
+    if isinstance(predictions, RunSet):
+        return predictions
+    classes = int(max(predictions.labels.max(), predictions.predicted.max())) + 1
+    one_hot = np.eye(classes, dtype=np.float32)[predictions.predicted]
+    return RunSet(predictions.labels, predictions.dialogue, one_hot[None])
+
+
+def holm_family(comparisons: list[Comparison]) -> list[Comparison]:
+    """`comparisons` as one family: each with its Holm-adjusted p-value and the family's size, so
+    that the more comparisons a confirmation makes, the more each must show to be called a
+    difference."""
+    tested = [i for i, c in enumerate(comparisons) if c.p_value is not None]
+    adjusted = holm([comparisons[i].p_value for i in tested])
+    found = list(comparisons)
+    for index, p in zip(tested, adjusted, strict=True):
+        found[index] = comparisons[index].replace(p_holm=p, family=len(tested))
+    return found
 
 
 # --- runs ----------------------------------------------------------------------------
@@ -161,6 +196,54 @@ class ConfigRuns:
             np.concatenate([p.predicted for p in parts]),
             np.concatenate([p.dialogue + offset for p, offset in zip(parts, offsets, strict=True)]),
         )
+
+    def run_set(self, split: str, folds: set[int] | None = None) -> RunSet | None:
+        """This configuration's runs on `split`, as a `RunSet` for intervals with seed variance: on
+        test every run; on the dev splits one out-of-fold prediction per seed (its runs on the
+        `folds`, in fold order; a seed missing one of them is left out). None without runs."""
+        kept = [r for r in self._predicting_runs() if folds is None or (r.fold or 0) in folds]
+        if not kept:
+            return None
+        if split == "test":
+            first = kept[0].probabilities
+            return RunSet(
+                np.asarray(first["test_labels"]),
+                np.repeat(np.arange(len(first["test_lengths"])), first["test_lengths"]),
+                np.stack([r.probabilities["test"] for r in kept]),
+            )
+        wanted = sorted({r.fold or 0 for r in kept})
+        by_seed: dict[int, dict[int, SeedRun]] = {}
+        for run in kept:
+            by_seed.setdefault(run.seed, {})[run.fold or 0] = run
+        complete = [runs for runs in by_seed.values() if sorted(runs) == wanted]
+        if not complete:
+            return None
+        first = complete[0]
+        lengths = [n for fold in wanted for n in first[fold].probabilities["dev_lengths"]]
+        return RunSet(
+            np.concatenate([first[fold].probabilities["dev_labels"] for fold in wanted]),
+            np.repeat(np.arange(len(lengths)), lengths),
+            np.stack(
+                [
+                    np.concatenate([runs[f].probabilities["dev"] for f in wanted])
+                    for runs in complete
+                ]
+            ),
+        )
+
+
+def paired_run_sets(
+    first: ConfigRuns, second: ConfigRuns, split: str
+) -> tuple[RunSet | None, RunSet | None]:
+    """Both configurations' runs on the same utterances: on test every run's; on the dev splits the
+    folds both have usable runs on (a failed run of one leaves its fold out of the comparison, not
+    out of alignment)."""
+    if split == "test":
+        return first.run_set("test"), second.run_set("test")
+    common = first.scored_folds() & second.scored_folds()
+    if not common:
+        return None, None
+    return first.run_set("dev", common), second.run_set("dev", common)
 
 
 def paired_predictions(

@@ -12,17 +12,18 @@ rest are *system* attributes named `joyful:<key>` (Optuna's storage keeps them; 
 `optuna studies` do not list them):
 
 * at creation: `budget`, `strategy` and `resampling` (what `--resume` continues with),
-  `ranking_rule`; * at every invocation of `tune/search.py` on it: one entry of `invocations`
-  (`start_invocation`), its end and the seconds its trials took added when it ends
-  (`end_invocation`); * the winner's re-run once done (`winner_rerun`, so a resumed publish stage
-  does not train it again); * how the trials were proposed (`sampling`) and how the trial phase
-  ended (`ending`), when it ends; * after the search: `search_winner` and, when Optuna's own
-  `best_trial` (COMPLETE trials only) is another trial, `optuna_best_trial_differs` saying why; *
-  after confirmation and publishing: `confirmation` and `published`.
+  `ranking_rule`;
+* at every invocation of `tune/search.py` on it: one entry of `invocations` (`start_invocation`),
+  its end and the seconds its trials took added when it ends (`end_invocation`);
+* the winner's re-run once done (`winner_rerun`, so a resumed publish stage does not train it
+  again);
+* how the trials were proposed (`sampling`) and how the trial phase ended (`ending`), when it ends;
+* after the search: `search_winner` and, when Optuna's own `best_trial` (COMPLETE trials only) is
+  another trial, `optuna_best_trial_differs` saying why;
+* after confirmation and publishing: `confirmation` and `published`.
 
 With optuna-dashboard installed the same story is the study's note (Markdown on the dashboard's
-study page).
-"""
+study page)."""
 
 from __future__ import annotations
 

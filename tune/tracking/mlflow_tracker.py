@@ -1,19 +1,17 @@
-"""MLflow tracking of a search that a team can open: one parent run per search, a child run per
-trial.
+"""MLflow tracking of a search that a team can open: a parent run per search, a child run per trial.
 
 * **Parent run** (named like the search): the fixed settings every trial shares (the base config,
   which with a child's searched settings reproduces that trial), the budget and the space; at the
   end the winner (tags `winner_trial`, `winner_optuna_number`), and the best-config JSON and the
-  report (with its figures) as artifacts. * **Child run** per trial (tag `mlflow.parentRunId`):
-  every setting of the trial (params), which of them were searched (tag `searched`), its Optuna
-  trial number, and when it ends its state as Optuna records it (COMPLETE / PRUNED / FAIL),
-  `epochs_run` and `stop_reason`; per epoch (step = epoch) the scores and losses the trial reports.
-  Ray's bookkeeping fields (pid, timestamps, iteration counters...) are not metrics. The winner's
-  child run is tagged `winner = true`.
+  report (with its figures) as artifacts.
+* **Child run** per trial (tag `mlflow.parentRunId`): every setting of the trial (params), which of
+  them were searched (tag `searched`), its Optuna trial number, and when it ends its state as Optuna
+  records it (COMPLETE / PRUNED / FAIL), `epochs_run` and `stop_reason`; per epoch (step = epoch)
+  the scores and losses the trial reports. Ray's bookkeeping fields (pid, timestamps, iteration
+  counters...) are not metrics. The winner's child run is tagged `winner = true`.
 
 Browse it with `mlflow ui --backend-store-uri <uri>` (the `tracking` extra installs what `mlflow ui`
-needs).
-"""
+needs)."""
 
 from __future__ import annotations
 
