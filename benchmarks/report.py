@@ -181,32 +181,43 @@ def memory_rows(memory: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def overtuning_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows = []
+    if "at_least_untuned" not in result:  # a result from before the reference runs: not comparable
+        return [("overtuning", "n/a", "recorded before the reference runs existed; run it again")]
+
+    def score(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
     for row in result["draws"]:
         for arm in ("holdout", "cv"):
             r = row[arm]
-            compared = r["winner_vs_defaults_test"]
+            compared = r["published_vs_untuned_test"]
             interval = (
-                f"; published - defaults on test {compared['estimate']:+.4f} [{compared['ci95'][0]:+.4f}, "
-                f"{compared['ci95'][1]:+.4f}]"
+                f"; published model - untuned on test {compared['estimate']:+.4f} "
+                f"[{compared['ci95'][0]:+.4f}, {compared['ci95'][1]:+.4f}]"
                 if compared
                 else ""
             )
             rows.append(
                 (
-                    f"draw {row['draw']}, {arm}: published test / defaults test",
-                    f"{r['published_test']:.4f} / {r['defaults_test']:.4f}",
-                    f"published {r['published']!r} (dev {r['published_dev']:.4f}, defaults' dev "
-                    f"{r['defaults_dev']:.4f}){interval}; {r['seconds'] / 60:.1f} min",
+                    f"draw {row['draw']}, {arm}: published test / strong untuned / defaults",
+                    f"{r['published_test']:.4f} / {score(r['untuned_test'])} / "
+                    f"{score(r['defaults_test'])}",
+                    f"published {r['published']!r} (dev {r['published_dev']:.4f}), its model "
+                    f"{score(r['ensemble_test'])}{interval}; {r['seconds'] / 60:.1f} min",
                 )
             )
     n = len(result["draws"])
     for arm in ("holdout", "cv"):
+        mean = {
+            k: score(result[f"mean_{k}_test"][arm]) for k in ("published", "untuned", "defaults")
+        }
         rows.append(
             (
-                f"{arm}: published >= defaults on test",
-                f"{result['at_least_defaults'][arm]}/{n}",
-                f"mean test: published {result['mean_published_test'][arm]:.4f}, defaults "
-                f"{result['mean_defaults_test'][arm]:.4f}; {result['seconds'][arm] / 60:.0f} min in all",
+                f"{arm}: published >= strong untuned on test",
+                f"{result['at_least_untuned'][arm]}/{n}",
+                f"mean test: published {mean['published']}, strong untuned {mean['untuned']}, "
+                f"defaults {mean['defaults']} (>= defaults on {result['at_least_defaults'][arm]}/{n}); "
+                f"{result['seconds'][arm] / 60:.0f} min in all",
             )
         )
     return rows
@@ -351,13 +362,14 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     overtuning = results.get("overtuning")
     if overtuning:
         n = len(overtuning["draws"])
-        found.append(
-            {
-                "target": "cv: published >= untuned defaults on test, draws",
-                "value": overtuning["at_least_defaults"]["cv"],
-                "met": overtuning["at_least_defaults"]["cv"] >= max(1, round(0.8 * n)),
-            }
-        )
+        if "at_least_untuned" in overtuning:
+            found.append(
+                {
+                    "target": "cv: published >= strong untuned setting on test, draws",
+                    "value": overtuning["at_least_untuned"]["cv"],
+                    "met": overtuning["at_least_untuned"]["cv"] >= max(1, round(0.8 * n)),
+                }
+            )
         found.append(
             {
                 "target": "cv mean test - holdout mean test",

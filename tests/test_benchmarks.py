@@ -174,7 +174,8 @@ def test_a_tiny_replay_runs_the_service_code_on_the_committed_curves() -> None:
 @pytest.mark.timeout(1200)
 def test_the_overtuning_benchmark_runs_at_a_small_size(tmp_path: Path) -> None:
     """One small draw (of tiny synthetic data, standing in for MELD), both arms through the real search CLI:
-    each publishes, confirms against the untuned defaults, and the table reads both back."""
+    each publishes, confirms, measures the two references (once, reused by the second arm), and the
+    table reads both back."""
     from benchmarks.overtuning import measure_overtuning, write_draw
     from benchmarks.report import overtuning_rows
 
@@ -201,9 +202,17 @@ def test_the_overtuning_benchmark_runs_at_a_small_size(tmp_path: Path) -> None:
     )
     [row] = result["draws"]
     for arm in ("holdout", "cv"):
-        assert 0 <= row[arm]["published_test"] <= 1 and row[arm]["defaults_test"] is not None
-    assert set(result["at_least_defaults"]) == {"holdout", "cv"}
-    assert any("published test / defaults test" in name for name, _, _ in overtuning_rows(result))
+        assert 0 <= row[arm]["published_test"] <= 1
+        assert row[arm]["defaults_test"] is not None and row[arm]["untuned_test"] is not None
+        assert row[arm]["published_vs_untuned_test"]["split"] == "test"
+    # The references are trained once per draw: the second arm reuses the first's runs.
+    assert not row["holdout"]["references_reused"] and row["cv"]["references_reused"]
+    assert row["cv"]["untuned_test"] == row["holdout"]["untuned_test"]
+    assert set(result["at_least_untuned"]) == {"holdout", "cv"}
+    assert any(
+        "published test / strong untuned / defaults" in name
+        for name, _, _ in overtuning_rows(result)
+    )
     results = {
         "meta": {"quick": True, "machine": "test", "load_start": "0", "load_end": "0"},
         "overtuning": result,

@@ -114,3 +114,18 @@ def test_a_worse_winner_is_reported_as_such() -> None:
 def test_run_curve_checks_lengths() -> None:
     with pytest.raises(ValueError, match="train_loss has 1 epochs, but dev_weighted_f1 has 2"):
         RunCurve([0.1, 0.2], [1.0])
+
+
+def test_the_spread_across_seeds_is_of_each_seeds_mean_over_its_folds() -> None:
+    # Two seeds, two folds each: the folds differ a lot (0.4 vs 0.6), the seeds' means do not (0.5).
+    curves = [[0.4], [0.6], [0.6], [0.4]]
+    runs = _runs(curves, [1.0] * 4, [0.5] * 4)
+    across_seeds = summarise_runs(runs, seeds=[0, 0, 1, 1])
+    assert across_seeds.best_dev_std == 0.0
+    # Without the seeds each run counts as its own seed: the folds' spread.
+    assert summarise_runs(runs).best_dev_std == pytest.approx(
+        statistics.stdev([0.4, 0.6, 0.6, 0.4])
+    )
+    # Seeds whose means differ do show it.
+    apart = summarise_runs(_runs([[0.4], [0.6], [0.7], [0.5]], [1.0] * 4, [0.5] * 4), [0, 0, 1, 1])
+    assert apart.best_dev_std == pytest.approx(statistics.stdev([0.5, 0.6]))

@@ -140,3 +140,44 @@ def test_a_resumed_search_unpickles_its_progress_line_with_fresh_clocks_and_find
         "[meld] 2/4 trials done; running: bbbb fold 2/3; best mean over folds 0.5393 "
         "(e9cfe1aa); 0m00s elapsed\n"
     )
+
+
+def test_reference_runs_trained_the_first_time_count_in_the_estimate_and_the_time_budget():
+    from tune.forecast import Forecast, TimeBudget
+
+    def shape(reference_runs: int) -> SearchShape:
+        return SearchShape.of(
+            trials=4,
+            epochs=2,
+            folds=0,
+            concurrency=2,
+            grace_period=1,
+            reduction_factor=2,
+            stops_early=False,
+            confirmation_runs=6,
+            rerun=False,
+            reference_runs=reference_runs,
+            reference_epochs=50,
+        )
+
+    first, reused = Forecast(shape(6), 1.0, overhead=0.0), Forecast(shape(0), 1.0, overhead=0.0)
+    # 6 runs of 50 one-second epochs, 2 at a time.
+    assert first.reference_seconds() == 150.0 and reused.reference_seconds() == 0.0
+    assert first.after_trials_seconds() - reused.after_trials_seconds() == 150.0
+    assert "the references' 6 runs of 50 epochs" in first.words()
+    assert "references" not in reused.words()
+    budget = TimeBudget(seconds=200.0)
+    assert budget.search_deadline(reused) - budget.search_deadline(first) == 150.0
+    # With no confirmation there are no references to train either.
+    none = SearchShape.of(
+        trials=4,
+        epochs=2,
+        folds=0,
+        concurrency=2,
+        grace_period=1,
+        reduction_factor=2,
+        stops_early=False,
+        reference_runs=6,
+        reference_epochs=50,
+    )
+    assert Forecast(none, 1.0).reference_seconds() == 0.0

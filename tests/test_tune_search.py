@@ -610,8 +610,8 @@ def test_a_trials_reported_score_is_what_the_study_records_and_report_show(
     best = ranked(record.trials)[0]
     report = (results / "reports" / "synthetic.md").read_text()
     assert (
-        f"Best single trial: `{best.trial_id}`, best dev wF1 {best.best_dev_weighted_f1:.4f}"
-        in report
+        f"Best single trial: `{best.trial_id}`, {best.best_dev_weighted_f1:.4f} dev wF1 (the "
+        "data's dev split, one seed)" in report
     )
     document = json.loads((results / "best_configs" / "synthetic.json").read_text())
     assert document["single_trial_best"]["value"] == best.best_dev_weighted_f1

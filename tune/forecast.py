@@ -86,6 +86,8 @@ class SearchShape:
     confirmation_runs: int = 0
     confirmation_epochs: int = 0
     rerun_epochs: int = 0
+    reference_runs: int = 0  # the references' runs, when no earlier search of the data ran them
+    reference_epochs: int = 0
 
     @classmethod
     def of(
@@ -100,6 +102,8 @@ class SearchShape:
         stops_early: bool,
         confirmation_runs: int = 0,
         rerun: bool = True,
+        reference_runs: int = 0,
+        reference_epochs: int = 0,
     ) -> SearchShape:
         """The shape of a search with `folds` (0: the dev split) and a scheduler that `stops_early`
         or not."""
@@ -119,6 +123,8 @@ class SearchShape:
             confirmation_runs=confirmation_runs,
             confirmation_epochs=epochs if confirmation_runs else 0,
             rerun_epochs=epochs if rerun else 0,
+            reference_runs=reference_runs if confirmation_runs else 0,
+            reference_epochs=reference_epochs,
         )
 
     def least_share(self) -> float:
@@ -180,6 +186,18 @@ class Forecast:
     def rerun_seconds(self) -> float:
         return self.shape.rerun_epochs * self.epoch_seconds
 
+    def reference_seconds(self) -> float:
+        """The reference runs (trained once per data file, alongside the confirmation): a run's
+        epoch on the train split is taken as one epoch of the trials."""
+        runs, epochs = self.shape.reference_runs, self.shape.reference_epochs
+        per_run = epochs * self.epoch_seconds + self.overhead
+        return runs * per_run / self.shape.concurrency if runs else 0.0
+
+    def after_trials_seconds(self) -> float:
+        """What follows the trials: the winner's re-run, the confirmation and, the first time, the
+        references."""
+        return self.rerun_seconds() + self.confirmation_seconds() + self.reference_seconds()
+
     def trials_within(self, seconds: float) -> int:
         """How many trials the trial phase can run in `seconds`."""
         return max(0, int(seconds * self.shape.concurrency // self.trial_seconds()))
@@ -188,9 +206,12 @@ class Forecast:
         """The estimate line: total, its parts and range, the work it assumes, and what a budget
         would run."""
         low, high = self.search_range()
-        search, confirmation = (
-            self.search_seconds(),
-            self.confirmation_seconds() + self.rerun_seconds(),
+        search, confirmation = self.search_seconds(), self.after_trials_seconds()
+        references = (
+            f" (with the references' {self.shape.reference_runs} runs of "
+            f"{self.shape.reference_epochs} epochs, once for this data)"
+            if self.shape.reference_runs
+            else ""
         )
         unit = "fold-epoch" if self.shape.folds else "epoch"
         line = (
@@ -201,6 +222,7 @@ class Forecast:
             f"{self.shape.units} epochs at {self.epoch_seconds:.1f} s a {unit}, "
             f"{self.shape.concurrency} at "
             f"a time; then the re-run and confirmation {words_of_duration(confirmation)}"
+            f"{references}"
         )
         if time_budget > 0:
             fits = self.trials_within(max(0.0, time_budget - confirmation))
@@ -229,9 +251,7 @@ class TimeBudget:
     def search_deadline(self, forecast: Forecast) -> float:
         """When the last trial should end: what is left, less the expected re-run and
         confirmation."""
-        return (
-            self.seconds - self.spent - forecast.confirmation_seconds() - forecast.rerun_seconds()
-        )
+        return self.seconds - self.spent - forecast.after_trials_seconds()
 
     def decide(self, elapsed: float, forecast: Forecast | None, started: int, slots: int) -> str:
         """What to do with a new trial: "start" it when it is expected to end by the search's

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from joyful.config import JoyfulConfig
+from joyful.config import JoyfulConfig, field_default
 from joyful.data.dialogues import DialogueData
 from joyful.io import portable_path
 from tune.forecast import SearchShape, TimeBudget
@@ -124,13 +124,22 @@ class SearchPlan:
         return TimeBudget(self.budget.time_budget) if self.budget.time_budget > 0 else None
 
     def confirmation_runs(self, top: int | None = None) -> int:
-        """Runs of the confirmation: baseline, defaults, `top` candidates and a proposal, each seed
-        and fold."""
+        """Runs of the confirmation: the baseline, `top` candidates and a proposal (at most), each
+        seed and fold."""
         top = self.options.confirm_top if top is None else top
         if top <= 0:
             return 0
-        entries = 2 + top + (1 if self.space.proposal else 0)
+        entries = 1 + top + (1 if self.space.proposal else 0)
         return entries * self.confirm_seeds * max(self.folds, 1)
+
+    def reference_runs_to_train(self) -> int:
+        """The reference runs the confirmation will train: none when an earlier search of the same
+        data and settings ran them (they are reused)."""
+        from tune.runner.references import references_file
+
+        if references_file(self).exists():
+            return 0
+        return 2 * self.space.references.seeds
 
     def concurrency(self, slots: int) -> tuple[int, str]:
         """Trials at once on `slots` free trial slots, and why: the budget's `max_concurrent`, else
@@ -168,6 +177,8 @@ class SearchPlan:
             stops_early=self.strategy.scheduler != "fifo",
             confirmation_runs=self.confirmation_runs(),
             rerun=not self.options.no_rerun,
+            reference_runs=self.reference_runs_to_train(),
+            reference_epochs=field_default("epochs"),
         )
 
     # --- what it builds

@@ -15,12 +15,13 @@ __all__ = ["Comparison", "EnsembleScores", "Metric", "PairedDifference", "Summar
 
 class Metric(Part):
     """The selection metric of a best config and the value its `config` reached on dev, at
-    `best_epoch`."""
+    `best_epoch`; `scored_on` says in words which split, fold(s) and seed(s) the value is of."""
 
     name: str
     mode: Literal["max", "min"]
     value: Finite
     best_epoch: int
+    scored_on: str = ""
 
     def better(self, other: Metric) -> bool:
         """Whether this value beats `other`'s strictly (an equal value keeps the earlier result)."""

@@ -70,6 +70,12 @@ def best_from_search(
             mode=study.mode,
             value=winner.best_dev_weighted_f1,
             best_epoch=winner.best_epoch,
+            scored_on=(
+                f"trial {winner.trial_id}: mean of its {study.resampling.folds} folds' held-out "
+                f"wF1, seed {seed}"
+                if study.resampling.kind == "cv"
+                else f"trial {winner.trial_id}: the dev split, seed {seed}"
+            ),
         ),
         test=test,
         rerun=rerun,
@@ -179,7 +185,18 @@ def confirmed(
     return best.replace(
         config=values,
         searched=space.active_point(values),
-        metric=best.metric.replace(value=run.best_dev_weighted_f1, best_epoch=run.best_epoch),
+        metric=best.metric.replace(
+            value=run.best_dev_weighted_f1,
+            best_epoch=run.best_epoch,
+            scored_on=(
+                f"confirmation run, seed {run.seed}: held-out fold {run.fold} of "
+                f"{config.cv_folds} (fold seed {config.cv_fold_seed}), the median of the winner's "
+                "runs"
+                if run.fold
+                else f"confirmation run, seed {run.seed}: the dev split, the median of the "
+                "winner's seeds"
+            ),
+        ),
         test=TestScores(weighted_f1=run.test_weighted_f1, accuracy=run.test_accuracy),
         checkpoint=None,
         confirmation=result.to_record().replace(command=command),

@@ -50,15 +50,21 @@ def summary(c: Context) -> str:
         )
     if study.majority:
         lines.append(
-            f"- Trivial level: always `{study.majority.majority_class}` scores dev wF1 "
-            f"{study.majority.dev_weighted_f1:.4f} (the dashed line on the plots)"
+            f"- Trivial level: always `{study.majority.majority_class}` scores "
+            f"{study.majority.dev_weighted_f1:.4f} "
+            + (
+                "wF1 on train + dev pooled (the held-out folds together)"
+                if study.resampling.kind == "cv"
+                else "dev wF1"
+            )
+            + " (the dashed line on the plots)"
         )
     warning = None
     if c.best_trial is not None:
         t = c.best_trial
         lines.append(
-            f"- Best single trial: `{t.trial_id}`, best dev wF1 {t.best_dev_weighted_f1:.4f} at "
-            f"epoch {t.best_epoch} ({trial_params(t, param_names(c))})"
+            f"- Best single trial: `{t.trial_id}`, {t.best_dev_weighted_f1:.4f} "
+            f"{_where_ranked(study)} at epoch {t.best_epoch} ({trial_params(t, param_names(c))})"
         )
         warning = majority_warning(study, t)
     lines.append(_published(c))
@@ -67,6 +73,16 @@ def summary(c: Context) -> str:
     if not c.trials:
         lines.append("\nThe study holds no trials.")
     return f"# Search report: `{c.dataset}`\n\n" + "\n".join(lines) + "\n"
+
+
+def _where_ranked(study: Any) -> str:
+    """What a search score is: the words after the number."""
+    if study.resampling.kind == "cv":
+        return (
+            f"wF1 out of fold (mean of its {study.resampling.folds} folds' held-out scores, one "
+            "seed)"
+        )
+    return "dev wF1 (the data's dev split, one seed)"
 
 
 _STOPPING = {
@@ -180,7 +196,8 @@ def _published(c: Context) -> str:
         if published.test
         else "not tested"
     )
-    what = f"dev wF1 {published.value:.4f}, {score}"
+    scored_on = f" ({published.metric.scored_on})" if published.metric.scored_on else ""
+    what = f"dev wF1 {published.value:.4f}{scored_on}, {score}"
     if published.study.name == c.study.name:
         return f"- **Published:** this search's result, in `{c.best_path}` ({what})"
     line = (

@@ -81,16 +81,40 @@ def importance(c: Context, importances: dict[str, float], reason: str) -> str:
     if not importances:
         return f"## Parameter importance\n\nNot computed: {reason}.\n"
     plot_importance(importances, c.figures_dir / "importance.png")
-    table = "\n".join(f"| {k} | {v:.3f} |" for k, v in importances.items())
+    table = "\n".join(
+        f"| {k} | {v:.3f} | {_confirmed_effect(c, k)} |" for k, v in importances.items()
+    )
     completed = sum(t.outcome == Outcome.COMPLETE for t in c.trials)
     return (
         "## Parameter importance\n\nOptuna's `get_param_importances` (PED-ANOVA, as "
         "optuna-dashboard "
         f"computes it) over the {completed} trials that ran all epochs; few trials make it a rough "
-        f"guide only:\n\n| parameter | importance |\n|---|---:|\n{table}\n\n"
+        "guide only. Beside it, what the confirmation measured on test (fresh folds and seeds, "
+        "Holm-adjusted) for the comparisons whose two configurations differ in that parameter: a "
+        "high importance beside a tie is the search's ranking not holding up.\n\n"
+        f"| parameter | importance | confirmed effect on test |\n|---|---:|---|\n{table}\n\n"
         + c.figure("importance.png", "parameter importance")
         + "\n"
     )
+
+
+def _confirmed_effect(c: Context, name: str) -> str:
+    """The test comparisons of the confirmation whose configurations differ in parameter `name`."""
+    recorded = c.best.confirmation if c.best is not None else None
+    if recorded is None:
+        return "not confirmed"
+    found = []
+    for comparison in c.best.comparisons:
+        entry = recorded.entry(comparison.first)
+        other = recorded.entry(comparison.second)
+        if comparison.split != "test" or entry is None or other is None:
+            continue
+        if entry.config.get(name) != other.config.get(name):
+            found.append(
+                f"{comparison.name}: {comparison.estimate:+.4f} [{comparison.ci95[0]:+.4f}, "
+                f"{comparison.ci95[1]:+.4f}], {comparison.verdict}"
+            )
+    return "; ".join(found) or "no confirmed pair differs in it"
 
 
 def optuna_views(c: Context, importances: dict[str, float]) -> str:

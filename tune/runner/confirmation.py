@@ -180,9 +180,6 @@ def train_grid(
     for result in grid:
         entry = entries[result.config["config_index"]]
         entry.runs.append(_seed_run(result))
-    for result in grid:
-        entry = entries[result.config["config_index"]]
-        entry.runs.append(_seed_run(result))
 
 
 def confirm_search(

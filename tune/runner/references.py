@@ -20,18 +20,18 @@ import json
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from joyful.io import atomic_write, atomic_write_json, portable_path
 from tune.records import ReferenceRun, RunRecord, Summary
-from tune.runner.confirmation import train_grid
 from tune.stats.candidates import reference_configs
 from tune.stats.effects import mean_ci95
 from tune.stats.runs import ConfigRuns, SeedRun
 
-__all__ = ["REFERENCE_SEED_OFFSET", "ReferenceResult", "reference_runs"]
+__all__ = ["REFERENCE_SEED_OFFSET", "ReferenceResult", "reference_runs", "references_file"]
 
 REFERENCE_SEED_OFFSET = (
     2000  # reference seeds: base seed + 2000 + i (never a trial's or a confirmation's)
@@ -78,12 +78,7 @@ def reference_runs(plan: Any) -> ReferenceResult:
     the same data and configs, else trained now (Ray running) and stored."""
     from joyful.config import JoyfulConfig
 
-    seeds = [
-        plan.base_config.seed + REFERENCE_SEED_OFFSET + i
-        for i in range(plan.space.references.seeds)
-    ]
-    configs = reference_configs(plan.base_config, plan.space)
-    key = _key(plan.data.sha256, configs, seeds)
+    seeds, configs, key = _identity(plan)
     path = plan.store.references_path(plan.dataset, key)
     if path.exists():
         document = json.loads(path.read_text())
@@ -115,6 +110,8 @@ def reference_runs(plan: Any) -> ReferenceResult:
         "over "
         f"{len(seeds)} seeds, once for this data: later searches reuse them"
     )
+    from tune.runner.confirmation import train_grid  # Ray: only when they are trained
+
     started = time.perf_counter()
     entries = [ConfigRuns(label, config, []) for label, config in configs]
     train_grid(
@@ -132,6 +129,21 @@ def reference_runs(plan: Any) -> ReferenceResult:
         entry.runs.sort(key=lambda r: r.key)
     _store(path, key, plan.data.sha256, entries)
     return ReferenceResult(entries, False, time.perf_counter() - started, portable_path(path) or "")
+
+
+def references_file(plan: Any) -> Path:
+    """Where the references of `plan` are kept (it exists once a search of the data ran them)."""
+    return plan.store.references_path(plan.dataset, _identity(plan)[2])
+
+
+def _identity(plan: Any) -> tuple[list[int], list[tuple[str, Any]], str]:
+    """The references' seeds, configs and key."""
+    seeds = [
+        plan.base_config.seed + REFERENCE_SEED_OFFSET + i
+        for i in range(plan.space.references.seeds)
+    ]
+    configs = reference_configs(plan.base_config, plan.space)
+    return seeds, configs, _key(plan.data.sha256, configs, seeds)
 
 
 def _key(sha256: str, configs: list[tuple[str, Any]], seeds: list[int]) -> str:

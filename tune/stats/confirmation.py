@@ -207,8 +207,8 @@ class ConfirmationResult:
                 proposal=dict(self.proposal),
                 runs=[key_label(k) for k in keys],
                 rows=compare_effects(
-                    summarise_runs([by_key[0][k].curve() for k in keys]),
-                    summarise_runs([by_key[1][k].curve() for k in keys]),
+                    summarise_runs([by_key[0][k].curve() for k in keys], [k[0] for k in keys]),
+                    summarise_runs([by_key[1][k].curve() for k in keys], [k[0] for k in keys]),
                 ),
             )
         run = self.winner_run
@@ -220,9 +220,9 @@ class ConfirmationResult:
             winner_seed=run.seed,
             winner_fold=run.fold,
             selection="highest mean dev wF1 over the runs (its held-out fold's with "
-            "cross-validation), baseline and "
-            "defaults included; a lead over the baseline within the paired interval is a tie; the "
-            "config is the winner at its median run",
+            "cross-validation, on a fresh fold assignment), baseline included; a lead over the "
+            "baseline within the paired interval is a tie; the config is the winner at its median "
+            "run",
             resampling=f"cv: {self.folds} folds" if self.folds else "holdout",
             defaults=None,
             tie=self.tie,

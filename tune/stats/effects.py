@@ -107,8 +107,10 @@ class GroupEffects:
     per_seed: dict[str, list[float]]
 
 
-def summarise_runs(runs: Sequence[RunCurve]) -> GroupEffects:
-    """The effect measures of one configuration's runs (one run per seed)."""
+def summarise_runs(runs: Sequence[RunCurve], seeds: Sequence[int] | None = None) -> GroupEffects:
+    """The effect measures of one configuration's runs (one run per seed, or with `seeds` the seed
+    of each run: under cross-validation several folds share a seed, and the spread across seeds is
+    that of each seed's mean over its folds, never the spread across folds)."""
     if not runs:
         raise ValueError("summarise_runs needs at least one run")
     per_seed = {
@@ -124,7 +126,7 @@ def summarise_runs(runs: Sequence[RunCurve]) -> GroupEffects:
     return GroupEffects(
         seeds=len(runs),
         epochs_to_95=_mean(per_seed["epochs_to_95"]),
-        best_dev_std=_std(per_seed["dev_weighted_f1"]),
+        best_dev_std=_std(_seed_means(per_seed["dev_weighted_f1"], seeds)),
         tail_dev_std=_mean(per_seed["tail_dev_std"]),
         final_train_loss=_mean(per_seed["final_train_loss"]),
         final_train_nll=_mean(per_seed["final_train_nll"]),
@@ -132,6 +134,16 @@ def summarise_runs(runs: Sequence[RunCurve]) -> GroupEffects:
         test_weighted_f1=_mean(per_seed["test_weighted_f1"]),
         per_seed=per_seed,
     )
+
+
+def _seed_means(values: Sequence[float], seeds: Sequence[int] | None) -> list[float]:
+    """Each seed's mean of `values` (one per run, in the order of `seeds`); else `values`."""
+    if seeds is None:
+        return list(values)
+    grouped: dict[int, list[float]] = {}
+    for seed, value in zip(seeds, values, strict=True):
+        grouped.setdefault(seed, []).append(value)
+    return [statistics.fmean(group) for group in grouped.values()]
 
 
 @dataclass(frozen=True)

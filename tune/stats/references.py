@@ -241,15 +241,17 @@ def winner_test(best: BestConfig) -> Summary | None:
 
 
 def majority_level(data: DialogueData, pooled: bool = False) -> MajorityLevel:
-    """The level a trivial model reaches on dev: always the dev split's most frequent class, scored
-    by weighted F1 (`pooled`: over train + dev, what the held-out folds of a cross-validated search
-    add up to).
+    """The level a trivial model reaches where the search ranks: always the training split's most
+    frequent class (the class the references table's always-majority row predicts), scored by
+    weighted F1 on dev (`pooled`: on train + dev, what the held-out folds of a cross-validated
+    search add up to, with the majority class of that pool).
 
     Cheap (labels only), so every search records it and its plots draw it; a winner at this level
     has learned nothing (e.g. a weak modality that trains to "always neutral")."""
-    dialogues = data.splits["dev"] + (data.splits["train"] if pooled else [])
-    labels = np.concatenate([d.labels for d in dialogues])
-    majority = int(np.bincount(labels).argmax())
+    fitted_on = data.splits["train"] + (data.splits["dev"] if pooled else [])
+    scored_on = data.splits["dev"] + (data.splits["train"] if pooled else [])
+    majority = int(np.bincount(np.concatenate([d.labels for d in fitted_on])).argmax())
+    labels = np.concatenate([d.labels for d in scored_on])
     return MajorityLevel(
         majority_class=data.spec.label_names[majority],
         dev_weighted_f1=weighted_f1(labels, np.full_like(labels, majority)),

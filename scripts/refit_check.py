@@ -1,0 +1,150 @@
+"""Which published model to build from a cross-validated winner: its fold models (each trained on K-1 of
+K folds) or the same configuration refit on all the data (K seeds), decided on dev evidence only.
+
+On a data set with its own dev split, the data's dev split plays the part of unseen data and its test
+split is never read: the K fold models are trained by cross-validation over the train split alone, the
+K refits on all of it, each for the same epoch count (the configuration's), and both ensembles (the mean
+of their members' class probabilities) are scored on dev, with a paired interval over dev dialogues
+and members. Prints both scores, the difference and its interval; writes them as JSON with --out.
+
+    python scripts/refit_check.py --config results/best_configs/meld_text.json \\
+        --data ../shared/data/meld_text/data_meld.pkl --out docs/refit_meld.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+
+if __name__ == "__main__" and not __package__:
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import numpy as np
+
+_WORKER: dict = {}
+
+
+def _start(data_path: str, config: dict) -> None:
+    import torch
+
+    from joyful.config import JoyfulConfig
+    from joyful.data.dialogues import DialogueData
+    from joyful.run import load_data
+
+    torch.set_num_threads(1)
+    base = JoyfulConfig.from_dict({**config, "data": data_path})
+    data = load_data(base)
+    # The dev split stands for unseen data: it becomes the only split the runs are tested on.
+    inner = DialogueData(
+        data.spec,
+        {"train": data.splits["train"], "dev": [], "test": data.splits["dev"]},
+        data.modality_dims,
+        source=data.source,
+        sha256=data.sha256,
+    )
+    _WORKER.update(base=base, data=inner)
+
+
+def _run(job: tuple[int, int]) -> dict:
+    """One member: fold `fold` (1..K) of cross-validation over train, or a refit (fold 0) at `seed`."""
+    import torch
+
+    from joyful.run import build_coach
+
+    fold, seed = job
+    base, data = _WORKER["base"], _WORKER["data"]
+    config = base.replace(cv_fold=fold, seed=seed, select_epoch="last")
+    started = time.perf_counter()
+    coach = build_coach(config, data, torch.device("cpu"), keep_best_state=False)
+    summary = coach.fit(evaluate_test=True)
+    return {
+        "fold": fold,
+        "seed": seed,
+        "dev_weighted_f1": summary["test"]["weighted_f1"],
+        "probabilities": coach.last_test.probabilities.tolist(),
+        "labels": coach.last_test.labels.tolist(),
+        "lengths": [len(d) for d in data.splits["test"]],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="a best-config file (cross-validated)")
+    parser.add_argument("--data", required=True, help="the data file, with its own dev split")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", help="write the figures here (JSON)")
+    args = parser.parse_args(argv)
+    from joyful.metrics import weighted_f1
+    from tune.stats.bootstrap import RunSet, bootstrap_runs
+
+    config = json.loads(Path(args.config).read_text())["config"]
+    folds = int(config["cv_folds"])
+    if not folds:
+        raise SystemExit("scripts/refit_check.py: the config is not a cross-validated one")
+    jobs = [(fold, config["seed"]) for fold in range(1, folds + 1)]
+    jobs += [(0, config["seed"] + 100 + i) for i in range(folds)]
+    print(
+        f"{folds} fold models and {folds} refits of {config['epochs']} epochs on {args.data} "
+        f"(train only; dev scored, test never read) ...",
+        flush=True,
+    )
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(args.workers, initializer=_start, initargs=(args.data, config)) as pool:
+        runs = list(pool.imap(_run, jobs))
+    for run in runs:
+        kind = f"fold {run['fold']}" if run["fold"] else f"refit seed {run['seed']}"
+        print(f"  {kind}: dev wF1 {run['dev_weighted_f1']:.4f} ({run['seconds']} s)")
+    labels, lengths = np.array(runs[0]["labels"]), runs[0]["lengths"]
+    dialogue = np.repeat(np.arange(len(lengths)), lengths)
+
+    def run_set(kind: bool) -> RunSet:
+        chosen = [np.array(r["probabilities"]) for r in runs if bool(r["fold"]) == kind]
+        return RunSet(labels, dialogue, np.stack(chosen))
+
+    folded, refit = run_set(True), run_set(False)
+    scores = {
+        name: weighted_f1(labels, s.predictions().predicted)
+        for name, s in (("fold models", folded), ("refits", refit))
+    }
+    interval = bootstrap_runs(refit, folded, n_classes=int(labels.max()) + 1)
+    print(
+        f"dev wF1 of the ensembles: fold models {scores['fold models']:.4f}, refits "
+        f"{scores['refits']:.4f}; refits - fold models {interval.words()} (dialogues and members)"
+    )
+    if args.out:
+        Path(args.out).write_text(
+            json.dumps(
+                {
+                    "config": args.config,
+                    "data": args.data,
+                    "folds": folds,
+                    "epochs": config["epochs"],
+                    "members": [
+                        {
+                            k: v
+                            for k, v in r.items()
+                            if k not in ("probabilities", "labels", "lengths")
+                        }
+                        for r in runs
+                    ],
+                    "dev_weighted_f1": scores,
+                    "refit_minus_folds": {
+                        "estimate": interval.estimate,
+                        "ci95": [interval.low, interval.high],
+                        "p_value": interval.p_value,
+                    },
+                },
+                indent=1,
+            )
+            + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
