@@ -206,24 +206,24 @@ class Forecast:
         """The estimate line: total, its parts and range, the work it assumes, and what a budget
         would run."""
         low, high = self.search_range()
-        search, confirmation = self.search_seconds(), self.after_trials_seconds()
-        references = (
-            f" (with the references' {self.shape.reference_runs} runs of "
-            f"{self.shape.reference_epochs} epochs, once for this data)"
-            if self.shape.reference_runs
-            else ""
-        )
+        search = self.search_seconds()
+        confirmation = self.rerun_seconds() + self.confirmation_seconds()
+        references = self.reference_seconds()
         unit = "fold-epoch" if self.shape.folds else "epoch"
         line = (
-            f"expected time {words_of_duration(search + confirmation)}: the trials "
+            f"expected time {words_of_duration(search + confirmation + references)}: the trials "
             f"{words_of_duration(search)} ({words_of_duration(low)} if the scheduler stops as many "
-            "trials as "
-            f"plain ASHA, {words_of_duration(high)} if none) - {self.shape.trials} trials x "
-            f"{self.shape.units} epochs at {self.epoch_seconds:.1f} s a {unit}, "
-            f"{self.shape.concurrency} at "
-            f"a time; then the re-run and confirmation {words_of_duration(confirmation)}"
-            f"{references}"
+            f"trials as plain ASHA, {words_of_duration(high)} if none) - {self.shape.trials} "
+            f"trials x {self.shape.units} epochs at {self.epoch_seconds:.1f} s a {unit}, "
+            f"{self.shape.concurrency} at a time; then the re-run and confirmation "
+            f"{words_of_duration(confirmation)}"
         )
+        if references:
+            line += (
+                f", and the references {words_of_duration(references)} ("
+                f"{self.shape.reference_runs} runs of {self.shape.reference_epochs} epochs, once "
+                "for this data, outside any time budget)"
+            )
         if time_budget > 0:
             fits = self.trials_within(max(0.0, time_budget - confirmation))
             line += (
@@ -251,7 +251,10 @@ class TimeBudget:
     def search_deadline(self, forecast: Forecast) -> float:
         """When the last trial should end: what is left, less the expected re-run and
         confirmation."""
-        return self.seconds - self.spent - forecast.after_trials_seconds()
+        # The references are not the search's: trained once per data file, outside its budget.
+        return (
+            self.seconds - self.spent - forecast.rerun_seconds() - forecast.confirmation_seconds()
+        )
 
     def decide(self, elapsed: float, forecast: Forecast | None, started: int, slots: int) -> str:
         """What to do with a new trial: "start" it when it is expected to end by the search's

@@ -105,12 +105,7 @@ def confirmation_top(plan: SearchPlan, record: StudyRecord) -> tuple[int, str]:
         record.sampling.concurrency if record.sampling and record.sampling.concurrency else 1
     )
     forecast = Forecast(plan.shape(concurrency), record.ending.epoch_seconds)
-    left = (
-        plan.budget.time_budget
-        - record.search_seconds
-        - forecast.rerun_seconds()
-        - forecast.reference_seconds()
-    )
+    left = plan.budget.time_budget - record.search_seconds - forecast.rerun_seconds()
     fits = top
     while fits > 1 and forecast.confirmation_seconds(plan.confirmation_runs(fits)) > left:
         fits -= 1
