@@ -290,8 +290,9 @@ class Coach:
         """Score `model` (default: the selected model) on `split`; one forward pass per batch gives
         the predictions, the class probabilities and the NLL. `exact`: in float32 whatever the run's
         precision, as `python -m joyful.predict` scores a model file (bfloat16 inference on a CPU
-        can depend on which kernels the process built before): how every score that is recorded, and
-        test, is computed."""
+        can depend on which kernels the process built before): how test, and the probabilities a
+        confirmation run records for its ensemble, are computed. The per-epoch dev scores that
+        select the epoch stay at the run's precision (an exact re-run reproduces them)."""
         model = self.selected_model if model is None else model
         if not self.data.splits[split]:  # a refit has no dev split: nothing to score
             empty = np.zeros(0, dtype=np.int64)

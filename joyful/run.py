@@ -158,7 +158,11 @@ def train(
         f"{config.dataset} [{config.modalities}] from {data.source}: "
         + ", ".join(f"{k} {len(v)} dialogues" for k, v in coach.data.splits.items())
         + (
-            f" (fold {config.cv_fold} of {config.cv_folds} of train + dev as dev)"
+            (
+                f" (fold {config.cv_fold} of {config.cv_folds} of train + dev as dev)"
+                if config.cv_fold
+                else " (a refit: trained on all of train + dev, no dev split)"
+            )
             if config.cv_folds
             else ""
         )

@@ -198,3 +198,20 @@ def test_trials_survive_losing_a_worker_node(cluster: dict, tmp_path: Path) -> N
     assert [line["epoch"] for line in reported(victim)] == list(range(1, epochs + 1))
     assert _nodes_of(victim) == [cluster["worker"]] * 2 + [cluster["head"]] * (epochs - 2)
     assert (tmp_path / "results" / "best_configs" / "synthetic.json").exists()
+
+
+@pytest.mark.timeout(120)
+def test_a_second_private_ray_on_the_machine_is_refused_with_the_supported_way(
+    cluster: dict, tmp_path: Path
+) -> None:
+    """With a Ray instance running (the cluster's), a search that would start its own local Ray is
+    refused before anything is written, naming the way to share one cluster."""
+    data = write_data(tmp_path / "tiny.pkl")
+    space = write_space(tmp_path / "space.yaml", num_samples=2, max_epochs=1)
+    done = run_search(search_args(data, space, tmp_path, "second", "--no-rerun"), cluster["env"])
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    [line] = [x for x in done.stderr.splitlines() if x.strip()]
+    assert line.startswith("tune/search.py: error: another Ray instance runs on this machine")
+    assert "`ray start --head`" in line and "--address auto" in line
+    assert not (tmp_path / "results" / "best_configs").exists()
+    assert not (tmp_path / "ray" / "second").exists()

@@ -1,14 +1,15 @@
-"""`tune/confirm.py`: confirm a finished search later - its best configurations, the baseline and
-the untuned defaults re-trained over fresh seeds.
+"""`tune/confirm.py`: confirm a finished search later - its best configurations and the baseline
+re-trained over fresh seeds (and, with cross-validation, a fresh fold assignment).
 
 A single lucky trial is not a finding: a small dev split and the seed each move a score by about as
 much as the hoped-for gain. Confirmation re-trains the top-K configurations of a search, the space's
-baseline at tuned nuisance settings and the untuned defaults, with S new seeds each (never the
-search's seed), scored as the search scored its trials (on the dev split, or on each of its folds),
-as parallel Ray trials; it reports per configuration the mean, std and 95% t-interval of the dev
-score and the paired difference to the baseline, and the headline comparisons with
-dialogue-bootstrap intervals. The winner is the highest mean dev score; a lead over the baseline
-within its interval publishes the baseline.
+baseline at tuned nuisance settings and the proposal, with S new seeds each (never the search's
+seed), scored as the search scored its trials (on the dev split, or on each fold of a fresh
+assignment), as parallel Ray trials; it reports per configuration the mean, std and 95% t-interval
+of the dev score and the paired difference to the baseline, the references (trained once per data
+file), and the headline comparisons with intervals over dialogues and runs, Holm-adjusted. The
+winner is the highest mean dev score; a lead over the baseline within its interval publishes the
+baseline.
 
     python tune/confirm.py --dataset meld_text --confirm-top 1
 

@@ -10,7 +10,7 @@ distributions: importance, parallel coordinates, slices, contours) and, when pre
 config (confirmation, references, expected effects). Writes results/reports/<dataset>.md and PNG
 plots in results/reports/<dataset>/, atomically. Nothing is retrained and no server is needed: the
 Markdown links the PNGs by relative path. Plots of dev wF1 draw the level of always predicting the
-dev split's majority class.
+training split's majority class.
 """
 
 from __future__ import annotations

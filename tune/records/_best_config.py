@@ -59,8 +59,9 @@ class BestConfig(Part):
     resampling: (
         Resampling  # how trials were scored: the data's dev split, or K-fold cross-validation
     )
-    # The headline comparisons, each with a paired interval: published vs the logistic regression,
-    # the winner vs the baseline and vs the untuned defaults, the proposal vs the baseline.
+    # The headline comparisons, each with a paired interval over dialogues and runs and one Holm
+    # family: the published model vs the logistic regression and each reference run, the winner vs
+    # the baseline, the proposal vs the baseline.
     comparisons: list[Comparison] = Field(default_factory=list)
 
     @model_validator(mode="after")

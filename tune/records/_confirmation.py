@@ -142,7 +142,6 @@ class Confirmation(Part):
     resampling: str = (
         "holdout"  # what each run's dev split was: the data's, or a fold (cv: K folds)
     )
-    defaults: str | None = None  # the label of the untuned defaults' configuration
     tie: str | None = (
         None  # why the baseline is published although another configuration scored higher
     )

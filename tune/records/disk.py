@@ -107,12 +107,19 @@ def prune_checkpoints(path: str) -> int:
 
 def tidy_disk(plan: Any, outcome: PublishOutcome, confirmed: bool) -> None:
     """Keep what resume and re-runs need and nothing else, for the search of `plan` (a SearchPlan):
-    the trial checkpoints of the search and of its confirmation go (nothing reads them once it has
-    published), and model files stay only for the ensemble the best-config file publishes - this
-    search's when it was written (the ensemble it replaced loses its model files), else the earlier
-    one (this search's copies go). Member configs stay: each re-runs its member."""
+    the trial checkpoints of the search, its confirmation and its reference runs go (nothing reads
+    them once it has published), and model files stay only for the ensemble the best-config file
+    publishes - this search's when it was written (the ensemble it replaced loses its model files),
+    else the earlier one (this search's copies go). Member configs stay: each re-runs its member."""
+    # The references' runs are kept in the result store (records and probabilities), so their Ray
+    # checkpoints go too.
     experiments = [plan.experiment] + (
-        [f"{plan.experiment_root}/{plan.confirmation_name}"] if confirmed else []
+        [
+            f"{plan.experiment_root}/{plan.confirmation_name}",
+            f"{plan.experiment_root}/{plan.dataset}-references",
+        ]
+        if confirmed
+        else []
     )
     freed = sum(prune_checkpoints(path) for path in experiments)
     if outcome.written:

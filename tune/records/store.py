@@ -7,14 +7,18 @@ Layout under the results folder (``--results-dir``, default ``results``; see
     best_configs/<dataset>.history.jsonl  every document offered for publishing, kept or not
     best_configs/<dataset>.json.lock      inter-process lock of the two files above
     trials/<dataset>.csv                  one row per trial of the latest study
-    studies/<dataset>.json                the latest study's record (`StudyRecord`): base config,
-    budget, trials studies/<dataset>--data-<sha>--space-<sha>.journal the Optuna storage of every
-    search on that data and space reports/<dataset>.md, reports/<dataset>/  the report and its
-    figures, written after every search models/<dataset>/<search>/<member>-seed-<n>.pt, .json the
-    published ensemble: each member's model file (not in git: large; `python -m joyful.predict
-    --config ... --rebuild` recreates them) and its config (`train.py --config` re-runs the member)
-    mlflow.db, mlflow-artifacts/, wandb/  MLflow's tracking store and artifacts, W&B's runs, when a
-    search tracks
+    studies/<dataset>.json                the latest study's record (`StudyRecord`)
+    studies/<dataset>--data-<sha>--space-<sha>.journal
+                                          the Optuna storage of every search on that data and space
+    references/<dataset>/<key>.json, .npz the reference runs of a data file (records, probabilities)
+    reports/<dataset>.md, reports/<dataset>/
+                                          the report and its figures, written after every search
+    models/<dataset>/<search>/<member>-seed-<n>.pt, .json
+                                          the published ensemble: each member's model file (not in
+                                          git: large; `python -m joyful.predict --config ...
+                                          --rebuild` recreates them) and its config (`train.py
+                                          --config` re-runs the member)
+    mlflow.db, mlflow-artifacts/, wandb/  MLflow's and W&B's runs, when a search tracks
 
 `ResultStore` names every one of these paths; no other code builds them.
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["plot_contour", "plot_parallel_coordinate", "plot_slices", "write_interactive_html"]
 
-TARGET = "best dev weighted F1"  # a COMPLETE Optuna trial's value (tune/runner/optuna_searcher.py)
+TARGET = "best dev weighted F1"  # a COMPLETE Optuna trial's value (tune/runner/searcher.py)
 
 
 def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

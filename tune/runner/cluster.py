@@ -149,12 +149,16 @@ def start_ray(
 
 
 def other_rays() -> list[str]:
-    """The Ray instances running on this machine, as `pid <n> (session <folder>)` of their
+    """The Ray instances this user runs on this machine, as `pid <n> (session <folder>)` of their
     raylets."""
+    import getpass
+
     import psutil
 
-    found = []
-    for process in psutil.process_iter(["pid", "name", "cmdline"]):
+    found, me = [], getpass.getuser()
+    for process in psutil.process_iter(["pid", "name", "cmdline", "username"]):
+        if process.info.get("username") not in (None, me):
+            continue  # another user's Ray cannot be joined; only this user's can be shared
         command = process.info.get("cmdline") or []
         if process.info.get("name") == "raylet" or (command and command[0].endswith("/raylet")):
             session = next(

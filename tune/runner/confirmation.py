@@ -196,8 +196,9 @@ def confirm_search(
     verbose: int = 0,
 ) -> ConfirmationResult:
     """Confirm a finished search: its `top` best configurations, the space's baseline (both at tuned
-    settings, see `tune/stats/candidates.py`) and the untuned defaults, with `seeds` fresh seeds
-    each, scored as the search scored its trials (on the dev split, or on each fold)."""
+    settings, see `tune/stats/candidates.py`) and the proposal, with `seeds` fresh seeds each,
+    scored as the search scored its trials (on the dev split, or on each fold of a fresh
+    assignment)."""
     base = study.base()
     folds = study.resampling.folds if study.resampling.kind == "cv" else 0
     return confirm(

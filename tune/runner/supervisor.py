@@ -27,11 +27,11 @@ __all__ = ["CHILD_ENV", "NODE_DIED", "is_child", "supervise"]
 
 CHILD_ENV = "JOYFUL_TUNE_DRIVER"
 LOST_EXIT = 3
-# What Ray prints when a node of the search's cluster died (raylet killed, crashed or cut off).
-NODE_DIED = re.compile(
-    r"Raylet is terminated|has been marked dead because the detector has missed|"
-    r"raylet died|Owner's node has crashed|node .* has died"
-)
+# What Ray prints when the driver's own node died (its raylet killed, crashed or out of memory):
+# the driver cannot go on. Another node of a cluster dying is not that: its trials are retried
+# elsewhere and the search goes on, so Ray's lines about it ("... has been marked dead because the
+# detector has missed too many heartbeats") pass through.
+NODE_DIED = re.compile(r"Raylet is terminated|raylet died|Owner's node has crashed")
 # How long a child whose node died may take to end by itself before it is killed.
 GRACE_S = 60.0
 # The driver's last stderr lines kept for the log written when a node died.
@@ -81,6 +81,9 @@ def supervise(command: list[str], *, resume: str, log: Path, prog: str) -> int:
             flush=True,
         )
         return LOST_EXIT
+    if code == -signal.SIGINT:  # Ctrl-C before the child could handle it (e.g. while it imports)
+        print(f"{prog}: interrupted - resume with: {resume}", file=sys.stderr, flush=True)
+        return 130
     if code < 0:
         name = (
             signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)

@@ -224,7 +224,6 @@ class ConfirmationResult:
             "baseline within the paired interval is a tie; the config is the winner at its median "
             "run",
             resampling=f"cv: {self.folds} folds" if self.folds else "holdout",
-            defaults=None,
             tie=self.tie,
             configurations=configurations,
             effects=effects,

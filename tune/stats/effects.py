@@ -1,13 +1,13 @@
 """The expected effects of the proposed fusion settings, measured on re-trained runs.
 
-Pure functions over per-seed curves (no training, no Ray). The user expects, from
-the gated hierarchical fusion and its loss settings, against the original AutoFusion:
+Pure functions over per-seed curves (no training, no Ray). Expected from the gated hierarchical
+fusion and its loss settings, against the original AutoFusion:
 
-    convergence     +15-25% faster   epochs until dev weighted F1 first reaches 95% of the run's
-    best stability       +30-40%          std across seeds of the best dev weighted F1, and std of
-    dev weighted F1 over a run's last 10 epochs (all epochs if fewer) training loss   -10-20% the
-    last epoch's training loss weighted F1     +1-2 points      best dev weighted F1 and test
-    weighted F1 (at the best dev epoch)
+    convergence     +15-25% faster   epochs until dev weighted F1 first reaches 95% of the best
+    stability       +30-40%          std across seeds of the best dev weighted F1, and std of dev
+                                     weighted F1 over a run's last 10 epochs (all if fewer)
+    training loss   -10-20%          the last epoch's training loss
+    weighted F1     +1-2 points      best dev weighted F1 and test weighted F1 (at the best epoch)
 
 "+1-2%" on F1 is read as percentage points (0.01-0.02 weighted F1): the usual meaning for a
 score in [0, 1]. Every standard deviation here is the sample one (n - 1 in the denominator).

@@ -8,8 +8,9 @@ the earlier ones; searches of other data or another space never meet in one file
 storage takes) a team's database holds the studies instead; there a warm start uses the studies
 whose fingerprints match. Optuna's own tools read either:
 
-    optuna-dashboard results/studies/<file>.journal optuna trials --storage
-    results/studies/<file>.journal --storage-class JournalFileBackend --study-name <search>
+    optuna-dashboard results/studies/<file>.journal
+    optuna trials --storage results/studies/<file>.journal \
+        --storage-class JournalFileBackend --study-name <search>
 
 Every study carries user attributes `dataset`, `data_sha256`, `space_fingerprint` and `space_file`,
 which a warm start checks before it uses a study.

@@ -2,7 +2,7 @@
 best-trial` and the report tell one story.
 
 The trials themselves (states, curves, `epochs_run` or `folds_run`, `stop_reason`, `ray_trial_id`)
-are written live by the searcher (tune/runner/optuna_searcher.py). Optuna refuses to change a
+are written live by the searcher (tune/runner/searcher.py). Optuna refuses to change a
 finished trial, so what is decided after the trials lives in the study's attributes. `optuna
 studies` prints every *user* attribute in its table, so those stay short: the fingerprints a warm
 start matches (`dataset`, `data_sha256`, `space_fingerprint`, `space_file`), `sampler_seed`,
