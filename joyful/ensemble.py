@@ -44,10 +44,13 @@ class Member:
     path: Path
     seed: int
     config: dict[str, Any]
-    dev_weighted_f1: float | None
+    dev_weighted_f1: float | None  # None for a refit (trained on all of train + dev)
+    test_weighted_f1: float | None = None
 
     @property
     def name(self) -> str:
+        if self.config.get("cv_folds") and not self.config.get("cv_fold"):
+            return f"seed {self.seed}, refit"
         fold = self.config.get("cv_fold") if self.config.get("cv_folds") else None
         return f"seed {self.seed}" + (f", fold {fold}" if fold else "")
 
@@ -62,7 +65,13 @@ def ensemble_members(config_path: str | Path, document: dict[str, Any]) -> list[
         )
     folder = Path(config_path).parent
     return [
-        Member(folder / m["path"], int(m["seed"]), dict(m["config"]), m.get("dev_weighted_f1"))
+        Member(
+            folder / m["path"],
+            int(m["seed"]),
+            dict(m["config"]),
+            m.get("dev_weighted_f1"),
+            m.get("test_weighted_f1"),
+        )
         for m in ensemble["members"]
     ]
 
@@ -213,12 +222,15 @@ def rebuild(
                 print(f"  {message}", flush=True) if message.startswith("epoch") else None
             ),
         )
-        same = (
-            member.dev_weighted_f1 is None
-            or metrics["best_dev_weighted_f1"] == member.dev_weighted_f1
+        # A refit has no dev split: its test score (evaluated once, in float32) is the check.
+        split, score, recorded = (
+            ("test", metrics["test"]["weighted_f1"], member.test_weighted_f1)
+            if member.dev_weighted_f1 is None
+            else ("dev", metrics["best_dev_weighted_f1"], member.dev_weighted_f1)
         )
+        same = recorded is None or score == recorded
         print(
-            f"  dev wF1 {metrics['best_dev_weighted_f1']:.4f} (recorded {member.dev_weighted_f1}: "
+            f"  {split} wF1 {score:.4f} (recorded {recorded}: "
             f"{'reproduced exactly' if same else 'DIFFERS'}), {time.perf_counter() - started:.0f} "
             "s",
             flush=True,

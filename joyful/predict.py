@@ -19,8 +19,8 @@ or speaker index the model does not know, or a missing modality. `--rebuild` re-
 whose files are missing, each an exact re-run of its recorded config and seed (what `train.py
 --config FILE --seed S --save-model PATH` does) on the data file the best config records (another
 file is refused: its sha256 must match) at the recorded precision, and checks each against its
-recorded dev score. A member recorded in bf16 is refused on a machine without native bf16 unless
-`--precision fp32` asks for a non-exact rebuild.
+recorded dev score (a refit: its test score). A member recorded in bf16 is refused on a machine
+without native bf16 unless `--precision fp32` asks for a non-exact rebuild.
 """
 
 from __future__ import annotations

@@ -571,4 +571,4 @@ def test_every_headline_comparison_has_a_paired_interval_with_the_seeds_in_it() 
     assert lead.estimate > 0 and lead.ci95[0] > 0 and lead.verdict == "proposal, tuned better"
     assert lead.dialogues == 10 and lead.replicates == 2000 and 0 < lead.p_value < 0.05
     record = result.to_record()
-    assert record.defaults is None and record.resampling == "holdout"
+    assert record.resampling == "holdout"

@@ -381,13 +381,15 @@ def test_search_writes_best_config_and_tables(small_search: dict) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_a_cross_validated_search_records_its_folds_and_publishes_fold_models(
+def test_a_cross_validated_search_confirms_on_fresh_folds_and_publishes_refits(
     tmp_path: Path,
 ) -> None:
-    """resampling cv: every trial trains fold by fold and is scored by the mean over its folds at one epoch count;
-    the records, the Optuna study and the report say so; confirmation runs every fold, the untuned defaults beside
-    the tuned configurations; the published model is the fold models' ensemble, and `train.py --config` re-runs
-    the recorded member exactly. No trial reports a test score."""
+    """resampling cv: every trial trains fold by fold and is scored by the mean over its folds at one
+    epoch count; the records, the Optuna study and the report say so; confirmation runs every fold
+    of another fold assignment with two seeds; the references are trained and compared; the
+    published model is the winner refit on all of train + dev (the fold models recorded beside it),
+    `python -m joyful.predict` reproduces its recorded score in a fresh process, and `train.py
+    --config` re-runs the recorded confirmation run exactly. No trial reports a test score."""
     import pickle
 
     data = tmp_path / "tiny.pkl"
@@ -398,6 +400,7 @@ def test_a_cross_validated_search_records_its_folds_and_publishes_fold_models(
     space.update(
         fixed=TINY_MODEL,
         resampling={"kind": "cv", "folds": 3},
+        references={"seeds": 2},
         budget={
             "num_samples": 4,
             "max_epochs": 3,
@@ -458,22 +461,61 @@ def test_a_cross_validated_search_records_its_folds_and_publishes_fold_models(
     assert best.resampling.kind == "cv" and best.config["cv_folds"] == 3
     assert best.config["select_epoch"] == "last" and best.rerun.reproduced
     confirmation = best.confirmation
-    assert (
-        confirmation.resampling == "cv: 3 folds" and confirmation.defaults == "defaults (untuned)"
-    )
+    assert confirmation.resampling == "cv: 3 folds" and len(confirmation.seeds) == 2
+    # Evaluation apart from selection: the trials ranked on fold assignment 0, confirmation on 1.
+    assert record.base().cv_fold_seed == 0 and best.config["cv_fold_seed"] == 1
+    assert "fold seed 1" in best.metric.scored_on
     for entry in confirmation.configurations:
-        assert sorted(r.fold for r in entry.runs) == [1, 2, 3]
-    assert {m.fold for m in best.ensemble.members} == {
-        1,
-        2,
-        3,
-    } and "fold models" in best.ensemble.members_from
+        assert sorted((r.seed, r.fold) for r in entry.runs) == [
+            (seed, fold) for seed in confirmation.seeds for fold in (1, 2, 3)
+        ]
+    # The published model: the confirmed winner refit on all of train + dev, one per fold count.
+    ensemble = best.ensemble
+    assert "refits" in ensemble.members_from and len(ensemble.members) == 3
+    assert ensemble.dev_weighted_f1 is None
+    for member in ensemble.members:
+        assert member.config["cv_fold"] == 0 and member.dev_weighted_f1 is None
+        assert member.config["epochs"] == best.config["epochs"]
+    assert any("fold models" in option.members_from for option in ensemble.not_chosen)
     names = {(c.name, c.split) for c in best.comparisons}
-    assert ("published model vs logistic regression", "test") in names
-    assert (
-        any(name == "winner vs defaults" for name, _ in names)
-        or confirmation.winner == "defaults (untuned)"
+    for reference in (
+        "logistic regression",
+        "defaults, as train.py runs them",
+        "strong untuned setting",
+    ):
+        assert (f"published model vs {reference}", "test") in names
+    assert all(c.p_holm is not None and c.family == len(best.comparisons) for c in best.comparisons)
+    assert [r.label for r in best.references.runs] == [
+        "defaults, as train.py runs them",
+        "strong untuned setting",
+    ]
+    assert all(len(r.seeds) == 2 for r in best.references.runs)
+    # The references' epochs are the config's own (what train.py runs), never the search's.
+    assert {r.config["epochs"] for r in best.references.runs} == {50}
+    # predict, in a fresh process, reproduces the recorded ensemble score.
+    predicted = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "joyful.predict",
+            "--config",
+            str(results / "best_configs" / "synthetic.json"),
+            "--data",
+            str(data),
+            "--scores-out",
+            str(tmp_path / "scores.json"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
+    assert predicted.returncode == 0, predicted.stderr
+    scores = json.loads((tmp_path / "scores.json").read_text())["scores"]
+    assert scores["test"]["weighted_f1"] == ensemble.test_weighted_f1
+    assert [m["weighted_f1"] for m in scores["test"]["members"]] == [
+        m.test_weighted_f1 for m in ensemble.members
+    ]
     report = (results / "reports" / "synthetic.md").read_text()
     assert (
         "3-fold cross-validation by dialogue" in report

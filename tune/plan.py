@@ -130,7 +130,9 @@ class SearchPlan:
         if top <= 0:
             return 0
         entries = 1 + top + (1 if self.space.proposal else 0)
-        return entries * self.confirm_seeds * max(self.folds, 1)
+        # with cross-validation and `ensemble: refit`, one refit per fold after the confirmation
+        refits = self.folds if self.folds and self.space.ensemble == "refit" else 0
+        return entries * self.confirm_seeds * max(self.folds, 1) + refits
 
     def reference_runs_to_train(self) -> int:
         """The reference runs the confirmation will train: none when an earlier search of the same

@@ -68,11 +68,14 @@ def publish(plan: SearchPlan, record: StudyRecord) -> int:
         from tune.runner.references import reference_runs
 
         result = _confirm(plan, record, top)
-        best = keep_ensemble(confirmed(best, result, plan.space, plan.command), result, store)
+        refit = _refit(plan, result)
+        best = confirmed(best, result, plan.space, plan.command)
+        best = keep_ensemble(best, result, store, refit=refit)
         print_confirmation(best.confirmation)
         ran = reference_runs(plan)
         references = references.replace(runs=ran.records())
-        best = best.replace(comparisons=_comparisons(plan, best, result, ran.entries))
+        entries = result.entries + ([refit] if refit is not None else [])
+        best = best.replace(comparisons=_comparisons(plan, best, result, entries, ran.entries))
     best = best.replace(references=references)
     for line in [c.words() for c in best.comparisons]:
         print(f"{dataset}: {line}")
@@ -158,14 +161,29 @@ def _offer_from_search(plan: SearchPlan, record: StudyRecord, winner: TrialRecor
     )
 
 
+def _refit(plan: SearchPlan, result: ConfirmationResult) -> ConfigRuns | None:
+    """The confirmed winner refit on all of train + dev, when the search cross-validated and its
+    space publishes refits (`ensemble: refit`); else None (the fold models are published)."""
+    if not result.folds or plan.space.ensemble != "refit" or not result.winner.runs:
+        return None
+    from tune.runner.refit import refit_runs  # Ray: only once confirmation runs
+
+    return refit_runs(plan, result.winner, result.folds)
+
+
 def _comparisons(
-    plan: SearchPlan, best: BestConfig, result: ConfirmationResult, ran: list[ConfigRuns]
+    plan: SearchPlan,
+    best: BestConfig,
+    result: ConfirmationResult,
+    entries: list[ConfigRuns],
+    ran: list[ConfigRuns],
 ) -> list[Comparison]:
     """The headline comparisons with their paired intervals (over dialogues and runs): the published
     model against the logistic regression and the two reference runs on test, then the
-    confirmation's (winner against baseline, proposal against baseline); one Holm family."""
+    confirmation's (winner against baseline, proposal against baseline); one Holm family. `entries`
+    are every confirmed configuration's runs (and the refits)."""
     found = []
-    published = _published_predictions(best, result)
+    published = _published_predictions(best, result, entries)
     against = [("logistic regression", plan.references.test["logistic regression"])]
     against += [(entry.label, entry.run_set("test")) for entry in ran]
     for label, theirs in against if published is not None else []:
@@ -185,13 +203,15 @@ def _comparisons(
     return holm_family(found + result.comparisons())
 
 
-def _published_predictions(best: BestConfig, result: ConfirmationResult) -> RunSet | None:
+def _published_predictions(
+    best: BestConfig, result: ConfirmationResult, entries: list[ConfigRuns]
+) -> RunSet | None:
     """The published model's test predictions: its ensemble's members (or the winner's runs), each
     a run whose redraw puts the seeds' variance in the interval."""
     if best.ensemble is None:
         return result.winner.run_set("test")
     chosen = {(m.label, m.seed, m.fold) for m in best.ensemble.members}
-    runs = [r for e in result.entries for r in e.runs if (e.label, r.seed, r.fold) in chosen]
+    runs = [r for e in entries for r in e.runs if (e.label, r.seed, r.fold) in chosen]
     return ConfigRuns("published", result.winner.config, runs).run_set("test")
 
 

@@ -48,9 +48,14 @@ class RunRecord(Part):
     raw_test_weighted_f1: Finite | None = None
     raw_best_dev_weighted_f1: Finite | None = None
     wall_seconds: Finite | None = None  # the run's own time, as Ray measured it
+    # Trained on all of train + dev for the chosen epoch count (the published model of a
+    # cross-validated search): no dev split, so no dev score; its test score says it finished.
+    refit: bool = False
 
     @property
     def ok(self) -> bool:
+        if self.refit:
+            return self.test_weighted_f1 is not None and not self.error
         return self.best_dev_weighted_f1 is not None and math.isfinite(self.best_dev_weighted_f1)
 
     @property

@@ -28,7 +28,7 @@ class EnsembleMember(Part):
     config_file: str  # `train.py --config` re-runs the member
     megabytes: Finite
     best_epoch: int
-    dev_weighted_f1: Finite
+    dev_weighted_f1: Finite | None  # None for a refit member: it trained on dev
     test_weighted_f1: Finite
     config: dict[str, Any]
 
@@ -66,7 +66,7 @@ class Ensemble(Part):
     members_from: str  # what the members are, in words ("the 3 runs of baseline, one per seed")
     label: str  # the confirmed winner's label
     members: list[EnsembleMember]
-    dev_weighted_f1: Finite
+    dev_weighted_f1: Finite | None  # None for refit members (they trained on dev)
     test_weighted_f1: Finite
     not_chosen: list[EnsembleOption] = Field(default_factory=list)
     single_run: SingleRunScores | None = None

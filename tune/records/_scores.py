@@ -71,7 +71,7 @@ class EnsembleScores(Part):
 
     members: int
     seeds: list[int]
-    dev_weighted_f1: Finite
+    dev_weighted_f1: Finite | None  # None for refits: they trained on dev
     test_weighted_f1: Finite
 
 

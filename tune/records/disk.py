@@ -116,6 +116,7 @@ def tidy_disk(plan: Any, outcome: PublishOutcome, confirmed: bool) -> None:
     experiments = [plan.experiment] + (
         [
             f"{plan.experiment_root}/{plan.confirmation_name}",
+            f"{plan.experiment_root}/{plan.dataset}-refit",
             f"{plan.experiment_root}/{plan.dataset}-references",
         ]
         if confirmed

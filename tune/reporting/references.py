@@ -127,13 +127,17 @@ def _model_rows(best: BestConfig) -> list[str]:
     )
     if best.ensemble:
         e = best.ensemble
+        refit = e.dev_weighted_f1 is None
         rows.append(
-            f"| **published ensemble**: {e.members_from} (chosen on dev) "
-            f"| {e.dev_weighted_f1:.4f} | **{e.test_weighted_f1:.4f}** |"
+            f"| **published ensemble**: {e.members_from} "
+            f"({'the space publishes refits' if refit else 'chosen on dev'}) "
+            f"| {'n/a (trained on dev)' if refit else f'{e.dev_weighted_f1:.4f}'} "
+            f"| **{e.test_weighted_f1:.4f}** |"
         )
         for other in e.not_chosen:
             rows.append(
-                f"| ensemble of {other.members_from} (not published: lower dev) "
+                f"| ensemble of {other.members_from} (not published"
+                f"{'' if refit else ': lower dev'}) "
                 f"| {other.dev_weighted_f1:.4f} | {other.test_weighted_f1:.4f} |"
             )
     elif recorded.ensemble_all:

@@ -83,6 +83,7 @@ def _train_and_report(coach: Any, config: JoyfulConfig, data: DialogueData) -> N
         "test_weighted_f1": test["weighted_f1"],
         "test_accuracy": test["accuracy"],
         "precision": coach.precision,
+        "refit": bool(config.cv_folds) and config.cv_fold == 0,
         "peak_resident_mb": max(r["resident_mb"] for r in history),
         "raw": test.get("raw") or {},
         "curve": {

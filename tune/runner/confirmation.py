@@ -229,6 +229,7 @@ def _seed_run(result: Any) -> SeedRun:
         return SeedRun(seed=seed, fold=fold, best_dev_weighted_f1=None, error=error)
     curve, raw = metrics["curve"], metrics.get("raw") or {}
     best = float(metrics["best_dev_weighted_f1"])
+    refit = bool(metrics.get("refit"))
     probabilities = None
     if result.checkpoint is not None:
         with result.checkpoint.as_directory() as folder:
@@ -243,11 +244,14 @@ def _seed_run(result: Any) -> SeedRun:
         test_weighted_f1=float(metrics["test_weighted_f1"]),
         test_accuracy=float(metrics["test_accuracy"]),
         precision=metrics.get("precision"),
-        dev_weighted_f1=[float(v) for v in curve["dev_weighted_f1"]],
+        refit=refit,
+        # A refit has no dev split: its dev curve is empty, not a row of NaN.
+        dev_weighted_f1=[] if refit else [float(v) for v in curve["dev_weighted_f1"]],
         train_loss=[float(v) for v in curve["train_loss"]],
         train_nll=[float(v) for v in curve["train_nll"]],
-        raw_test_weighted_f1=raw.get("weighted_f1"),
-        raw_best_dev_weighted_f1=raw.get("best_dev_weighted_f1"),
+        # The raw weights are kept at their own best dev epoch: a refit has none.
+        raw_test_weighted_f1=None if refit else raw.get("weighted_f1"),
+        raw_best_dev_weighted_f1=None if refit else raw.get("best_dev_weighted_f1"),
         wall_seconds=float(metrics["time_total_s"]) if metrics.get("time_total_s") else None,
         model_checkpoint=result.checkpoint.path if result.checkpoint is not None else None,
         probabilities=probabilities,

@@ -26,20 +26,31 @@ from tune.stats.confirmation import ConfigRuns, ConfirmationResult, ensemble_sco
 __all__ = ["keep_ensemble"]
 
 
-def keep_ensemble(best: BestConfig, result: ConfirmationResult, store: ResultStore) -> BestConfig:
-    """`best` with its published ensemble, chosen on dev: the confirmed winner's runs, or every
-    confirmed run (all configurations) when that ensemble scores higher on dev. Each member's model
-    file is copied from the Ray experiment to `store.model_path`, with its config beside it
-    (`train.py --config` re-runs the member), before the best config that names them is written.
-    Unchanged when fewer than two runs left a model file."""
+def keep_ensemble(
+    best: BestConfig,
+    result: ConfirmationResult,
+    store: ResultStore,
+    refit: ConfigRuns | None = None,
+) -> BestConfig:
+    """`best` with its published ensemble: with `refit` (a cross-validated winner refit on all of
+    train + dev) those runs; else chosen on dev - the confirmed winner's runs (its fold models with
+    cross-validation), or every confirmed run (all configurations) when that ensemble scores higher
+    on dev. Each member's model file is copied from the Ray experiment to `store.model_path`, with
+    its config beside it (`train.py --config` re-runs the member), before the best config that
+    names them is written. Unchanged when fewer than two runs left a model file."""
     # a Ray module: loaded only when an ensemble is kept
     from tune.runner.confirm_trial import MODEL_FILE
 
     def usable(runs: list) -> list:
         return [r for r in runs if r.ok and r.model_checkpoint and r.probabilities is not None]
 
+    refits = usable(refit.runs) if refit is not None and result.folds else []
     if result.folds:
         scored = _fold_ensemble(result, [(result.winner, r) for r in usable(result.winner.runs)])
+        if len(refits) >= 2:
+            # Published by the space's rule, not chosen on dev (refits have none); the fold
+            # models stay recorded beside them.
+            scored = _refit_ensemble(refit, refits) + scored
     else:
         options = [
             (
@@ -58,10 +69,13 @@ def keep_ensemble(best: BestConfig, result: ConfirmationResult, store: ResultSto
         scored = [option for option in scored if option[0] is not None]
     if not scored:
         return best
-    # Chosen on dev only; a tie keeps the smaller ensemble (the winner's runs come first).
-    scores, what, chosen = max(
-        scored, key=lambda option: (option[0].dev_weighted_f1, -len(option[2]))
-    )
+    if len(refits) >= 2:
+        scores, what, chosen = scored[0]
+    else:
+        # Chosen on dev only; a tie keeps the smaller ensemble (the winner's runs come first).
+        scores, what, chosen = max(
+            scored, key=lambda option: (option[0].dev_weighted_f1, -len(option[2]))
+        )
     folder = store.best_config_path(best.dataset).parent
     members = []
     for entry, run in chosen:
@@ -117,23 +131,32 @@ def keep_ensemble(best: BestConfig, result: ConfirmationResult, store: ResultSto
             test_weighted_f1=winner and winner.test_weighted_f1,
             raw_test_weighted_f1=winner and winner.raw_test_weighted_f1,
         ),
-        rule=(
-            "mean of the members' class probabilities; a member is one confirmation run of the "
-            "published "
-            "configuration on one fold (trained on the other folds of train + dev, its selected "
-            "weights after the "
-            "epoch count chosen by cross-validation): bagging over folds; its dev score is the "
-            "out-of-fold one"
-            if result.folds
-            else "mean of the members' class probabilities; a member is one confirmation run, its "
-            "selected "
-            "(averaged) weights at its best dev epoch; the members are the winner's runs or every "
-            "confirmed run, whichever ensemble scores higher on dev"
-        ),
+        rule=_rule(len(refits) >= 2, bool(result.folds)),
         rebuild_command="python -m joyful.predict --config "
         f"{display_path(store.best_config_path(best.dataset))} --rebuild",
     )
     return best.replace(ensemble=ensemble)
+
+
+def _rule(refits: bool, folds: bool) -> str:
+    """What the members of the published ensemble are, in words."""
+    mean = "mean of the members' class probabilities; a member is "
+    if refits:
+        return mean + (
+            "the confirmed configuration trained on all of train + dev for the epoch count chosen "
+            "by cross-validation, keeping its last epoch, one per seed: refits (nothing selected "
+            "on them; tested once each)"
+        )
+    if folds:
+        return mean + (
+            "one confirmation run of the published configuration on one fold (trained on the "
+            "other folds of train + dev, its selected weights after the epoch count chosen by "
+            "cross-validation): bagging over folds; its dev score is the out-of-fold one"
+        )
+    return mean + (
+        "one confirmation run, its selected (averaged) weights at its best dev epoch; the members "
+        "are the winner's runs or every confirmed run, whichever ensemble scores higher on dev"
+    )
 
 
 def _fold_ensemble(result: ConfirmationResult, members: list) -> list:
@@ -158,6 +181,25 @@ def _fold_ensemble(result: ConfirmationResult, members: list) -> list:
             f"the {len(members)} fold models of {result.winner_label}, {folds} folds x {seeds} "
             "seed(s)",
             members,
+        )
+    ]
+
+
+def _refit_ensemble(refit: ConfigRuns, runs: list) -> list:
+    """The refits as one ensemble, scored on test only (every member trained on dev)."""
+    test = refit.predictions("test")
+    scores = EnsembleScores(
+        members=len(runs),
+        seeds=[r.seed for r in runs],
+        dev_weighted_f1=None,
+        test_weighted_f1=weighted_f1(test.labels, test.predicted),
+    )
+    return [
+        (
+            scores,
+            f"the {len(runs)} refits of {refit.label.removesuffix(', refit')} on all of train + "
+            "dev, one per seed",
+            [(refit, r) for r in runs],
         )
     ]
 

@@ -21,6 +21,7 @@ File format (``search_spaces/<dataset>.yaml``)::
     proposal: {fusion: hierarchical, reconstruction_loss: smooth_l1}  # optional
     resampling: auto                    # holdout | cv | {kind: cv, folds: 5} | auto
     on_tie: baseline                    # what a tie with the baseline publishes
+    ensemble: refit                     # with cv: the winner refit on train + dev, or its folds
 
 A parameter takes ``type`` (float | int | categorical); ``low``/``high`` (low < high) with optional
 ``log`` and ``step`` for numbers; ``choices`` for categoricals; ``when`` ``{parameter: value or

@@ -21,7 +21,7 @@ from tune.space._budget import Budget
 from tune.space._conditions import active_parameters, when_order
 from tune.space._parameter import Parameter, is_plain, misfit
 from tune.space._references import parse_references
-from tune.space._resampling import TIE_RULES, Resampling
+from tune.space._resampling import DEFAULT_ENSEMBLE, ENSEMBLE_KINDS, TIE_RULES, Resampling
 from tune.space._shipped import DEFAULT_SPACE_PATH
 from tune.space._space import SearchSpace
 from tune.space._strategy import Strategy
@@ -39,6 +39,7 @@ TOP_LEVEL_KEYS = (
     "references",
     "resampling",
     "on_tie",
+    "ensemble",
     "fixed",
     "parameters",
     "baseline",
@@ -106,6 +107,13 @@ def load_space(
             f"{where}: on_tie is {on_tie!r}, but must be one of: {', '.join(TIE_RULES)} (what a "
             "tie between the confirmed winner and the baseline publishes)"
         )
+    ensemble = doc.get("ensemble", DEFAULT_ENSEMBLE)
+    if ensemble not in ENSEMBLE_KINDS:
+        raise UserError(
+            f"{where}: ensemble is {ensemble!r}, but must be one of: {', '.join(ENSEMBLE_KINDS)} "
+            "(what a cross-validated search publishes: its winner refit on all of train + dev, or "
+            "its fold models)"
+        )
     references = parse_references(mapping(doc.get("references"), where, "references"), where)
     return SearchSpace(
         name,
@@ -122,6 +130,7 @@ def load_space(
         on_tie,
         strategy,
         references,
+        ensemble,
     )
 
 

@@ -8,10 +8,22 @@ from dataclasses import dataclass
 
 from joyful.errors import UserError
 
-__all__ = ["NOISE_THRESHOLD", "RESAMPLING_KINDS", "TIE_RULES", "Resampling"]
+__all__ = [
+    "DEFAULT_ENSEMBLE",
+    "ENSEMBLE_KINDS",
+    "NOISE_THRESHOLD",
+    "RESAMPLING_KINDS",
+    "TIE_RULES",
+    "Resampling",
+]
 
 RESAMPLING_KINDS = ("auto", "holdout", "cv")
 TIE_RULES = ("baseline", "winner")
+# What a cross-validated search publishes: its winner refit on all of train + dev (one run per fold
+# count, each its own seed), or the winner's fold models (bagging). The default is the measured
+# better of the two (docs/TUNING.md "Publishing").
+ENSEMBLE_KINDS = ("refit", "folds")
+DEFAULT_ENSEMBLE = "refit"
 DEFAULT_FOLDS = 5
 # `auto` cross-validates when one dev weighted F1 is uncertain by more than this (its standard error
 # over redrawn dev dialogues, tune/stats/noise.py): the effects the user hopes for are +1-2 points

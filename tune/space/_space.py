@@ -11,7 +11,7 @@ from tune.space._budget import Budget
 from tune.space._conditions import active_parameters
 from tune.space._parameter import Parameter
 from tune.space._references import ReferenceRuns
-from tune.space._resampling import Resampling
+from tune.space._resampling import DEFAULT_ENSEMBLE, Resampling
 from tune.space._strategy import Strategy
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ class SearchSpace:
     strategy: Strategy = dataclasses.field(default_factory=Strategy)  # sampler and scheduler
     # the defaults as train.py runs them and a strong untuned setting: what the search must beat
     references: ReferenceRuns = dataclasses.field(default_factory=ReferenceRuns)
+    # what a cross-validated search publishes: its winner refit on all of train + dev, or its folds
+    ensemble: str = DEFAULT_ENSEMBLE
 
     def tuned_names(self, point: dict | None = None) -> list[str]:
         """Nuisance parameters `point` (default: the baseline) leaves open: confirmation gives them
