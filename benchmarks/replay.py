@@ -24,6 +24,8 @@ import heapq
 import itertools
 import json
 import math
+import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -408,6 +410,20 @@ def _paired_difference(
     return {"mean": float(diff.mean()), "ci95": [low, high], "excludes_zero": low > 0 or high < 0}
 
 
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(table: CurveTable, surrogate: Surrogate, best: float) -> None:
+    import torch  # Optuna's GP sampler computes with torch: one thread per worker process
+
+    torch.set_num_threads(1)
+    _WORKER.update(table=table, surrogate=surrogate, best=best)
+
+
+def _replay_job(job: dict[str, Any]) -> Replay:
+    return replay(_WORKER["table"], _WORKER["surrogate"], best=_WORKER["best"], **job)
+
+
 def compare(
     table: CurveTable,
     *,
@@ -416,9 +432,12 @@ def compare(
     concurrency: int | None = None,
     arms: tuple = SAMPLER_ARMS,
     schedulers: tuple[str, ...] = SCHEDULER_ARMS,
+    workers: int | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Every sampler x scheduler x budget (multiples of the space's trial budget) x `seeds`; the anytime table."""
+    """Every sampler x scheduler x budget (multiples of the space's trial budget) x `seeds`, on
+    `workers` processes (default: every CPU); the anytime table."""
+    workers = workers or os.cpu_count() or 1
     started = time.perf_counter()
     surrogate = Surrogate(table)
     best = surrogate.best_in_table()
@@ -433,30 +452,32 @@ def compare(
     space = table.space
     base_trials, slots = space.budget.num_samples, concurrency or space.budget.max_concurrent or 2
     runs: dict[str, dict[str, list[Replay]]] = {}
-    for multiple in budgets:
-        trials = base_trials * multiple
-        for name, sampler, separate, startup in arms:
-            for scheduler in schedulers:
-                key = f"{name}+{scheduler}"
-                first = time.perf_counter()
-                runs.setdefault(str(multiple), {})[key] = [
-                    replay(
-                        table,
-                        surrogate,
+    context = multiprocessing.get_context("fork")
+    # Each worker holds the table and the surrogate; a replay is one seed of one arm and budget.
+    with context.Pool(
+        workers or 1, initializer=_start_worker, initargs=(table, surrogate, best)
+    ) as pool:
+        for multiple in budgets:
+            trials = base_trials * multiple
+            for name, sampler, separate, startup in arms:
+                for scheduler in schedulers:
+                    key = f"{name}+{scheduler}"
+                    first = time.perf_counter()
+                    job = dict(
                         sampler=sampler,
                         separate_arms=separate,
                         startup=max(10, slots) if startup == "concurrency" else startup,
                         scheduler=scheduler,
                         trials=trials,
                         concurrency=slots,
-                        seed=seed,
-                        best=best,
                     )
-                    for seed in range(seeds)
-                ]
-                log(
-                    f"  replay: {trials} trials, {key}: {seeds} seeds in {time.perf_counter() - first:.1f} s"
-                )
+                    runs.setdefault(str(multiple), {})[key] = pool.map(
+                        _replay_job, [{**job, "seed": seed} for seed in range(seeds)]
+                    )
+                    log(
+                        f"  replay: {trials} trials, {key}: {seeds} seeds in "
+                        f"{time.perf_counter() - first:.1f} s"
+                    )
     return summarise(
         table,
         runs,
@@ -583,6 +604,46 @@ def render(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def plot_anytime(summary: dict[str, Any], path: Path, budget: str = "1") -> Path:
+    """The anytime curves of one budget: regret of what each search would publish against the
+    fold-epochs spent, mean and 95% interval over seeds, one panel per scheduler."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms = summary["budgets"][budget]["arms"]
+    schedulers = sorted({key.split("+")[1] for key in arms}, key=SCHEDULER_ARMS.index)
+    figure, axes = plt.subplots(
+        1, len(schedulers), figsize=(4.2 * len(schedulers), 3.6), sharey=True
+    )
+    for ax, scheduler in zip(np.atleast_1d(axes), schedulers, strict=True):
+        for key, row in sorted(arms.items()):
+            name, kind = key.split("+")
+            if kind != scheduler or not row["anytime"]:
+                continue
+            x = [p["fold_epochs"] for p in row["anytime"]]
+            mean = [p["mean"] for p in row["anytime"]]
+            low, high = zip(*(p["ci95"] for p in row["anytime"]), strict=True)
+            (line,) = ax.plot(x, mean, label=name)
+            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15)
+        ax.set_title(f"scheduler: {scheduler}")
+        ax.set_xlabel("fold-epochs spent")
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("regret (test wF1 below the table's best)")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    figure.suptitle(
+        f"{summary['budgets'][budget]['trials']} trials, {summary['concurrency']} at a time: mean "
+        "and 95% interval over seeds",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.replay", description=__doc__.split("\n\n")[0]
@@ -593,17 +654,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--concurrency", type=int, default=None, help="trials at a time (default: the space's)"
     )
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: every CPU)")
     parser.add_argument("--json", type=Path, help="write the summary here")
+    parser.add_argument("--plot", type=Path, help="draw the default budget's anytime curves here")
     args = parser.parse_args(argv)
     summary = compare(
         CurveTable.load(args.table),
         seeds=args.seeds,
         budgets=tuple(int(b) for b in args.budgets.split(",")),
         concurrency=args.concurrency,
+        workers=args.workers,
     )
     print(render(summary))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1) + "\n")
+    if args.plot:
+        print(f"wrote {plot_anytime(summary, args.plot)}")
     return 0
 
 
