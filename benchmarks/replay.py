@@ -276,6 +276,7 @@ def replay(
         trials=trials,
         queued=[space.baseline_point()],
         separate_arms=separate_arms,
+        stopped_scored=True,  # as the service's searcher does with cross-validation
     )
     halving = (
         None

@@ -9,6 +9,9 @@ and members. Prints both scores, the difference and its interval; writes them as
 
     python scripts/refit_check.py --config results/best_configs/meld_text.json \\
         --data ../shared/data/meld_text/data_meld.pkl --out docs/refit_meld.json
+
+Several --data files (e.g. the overtuning benchmark's draws) are pooled: each trains its own members,
+and the interval resamples the dev dialogues of all of them.
 """
 
 from __future__ import annotations
@@ -75,7 +78,9 @@ def _run(job: tuple[int, int]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="a best-config file (cross-validated)")
-    parser.add_argument("--data", required=True, help="the data file, with its own dev split")
+    parser.add_argument(
+        "--data", required=True, nargs="+", help="data file(s), each with its own dev split"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", help="write the figures here (JSON)")
     args = parser.parse_args(argv)
@@ -88,33 +93,45 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("scripts/refit_check.py: the config is not a cross-validated one")
     jobs = [(fold, config["seed"]) for fold in range(1, folds + 1)]
     jobs += [(0, config["seed"] + 100 + i) for i in range(folds)]
-    print(
-        f"{folds} fold models and {folds} refits of {config['epochs']} epochs on {args.data} "
-        f"(train only; dev scored, test never read) ...",
-        flush=True,
-    )
     context = multiprocessing.get_context("spawn")
-    with context.Pool(args.workers, initializer=_start, initargs=(args.data, config)) as pool:
-        runs = list(pool.imap(_run, jobs))
-    for run in runs:
-        kind = f"fold {run['fold']}" if run["fold"] else f"refit seed {run['seed']}"
-        print(f"  {kind}: dev wF1 {run['dev_weighted_f1']:.4f} ({run['seconds']} s)")
-    labels, lengths = np.array(runs[0]["labels"]), runs[0]["lengths"]
-    dialogue = np.repeat(np.arange(len(lengths)), lengths)
+    per_file = []
+    for data in args.data:
+        print(
+            f"{folds} fold models and {folds} refits of {config['epochs']} epochs on {data} "
+            "(train only; dev scored, test never read) ...",
+            flush=True,
+        )
+        with context.Pool(args.workers, initializer=_start, initargs=(data, config)) as pool:
+            runs = list(pool.imap(_run, jobs))
+        for run in runs:
+            kind = f"fold {run['fold']}" if run["fold"] else f"refit seed {run['seed']}"
+            print(f"  {kind}: dev wF1 {run['dev_weighted_f1']:.4f} ({run['seconds']} s)")
+        per_file.append(runs)
 
-    def run_set(kind: bool) -> RunSet:
-        chosen = [np.array(r["probabilities"]) for r in runs if bool(r["fold"]) == kind]
-        return RunSet(labels, dialogue, np.stack(chosen))
+    def run_set(refits: bool) -> RunSet:
+        """Every file's dev utterances one after another (dialogues numbered on), each member
+        the k-th fold model or refit of every file."""
+        labels, dialogues, members, offset = [], [], [], 0
+        for runs in per_file:
+            chosen = [r for r in runs if bool(r["fold"]) != refits]
+            lengths = chosen[0]["lengths"]
+            labels.append(np.array(chosen[0]["labels"]))
+            dialogues.append(np.repeat(np.arange(len(lengths)), lengths) + offset)
+            offset += len(lengths)
+            members.append(np.stack([np.array(r["probabilities"]) for r in chosen]))
+        return RunSet(np.concatenate(labels), np.concatenate(dialogues), np.concatenate(members, 1))
 
-    folded, refit = run_set(True), run_set(False)
+    folded, refit = run_set(False), run_set(True)
+    labels = folded.labels
     scores = {
         name: weighted_f1(labels, s.predictions().predicted)
         for name, s in (("fold models", folded), ("refits", refit))
     }
     interval = bootstrap_runs(refit, folded, n_classes=int(labels.max()) + 1)
     print(
-        f"dev wF1 of the ensembles: fold models {scores['fold models']:.4f}, refits "
-        f"{scores['refits']:.4f}; refits - fold models {interval.words()} (dialogues and members)"
+        f"dev wF1 of the ensembles over {int(labels.size)} dev utterances of {len(per_file)} "
+        f"file(s): fold models {scores['fold models']:.4f}, refits {scores['refits']:.4f}; refits - "
+        f"fold models {interval.words()} (dialogues and members resampled), p {interval.p_value:.3f}"
     )
     if args.out:
         Path(args.out).write_text(
@@ -125,12 +142,15 @@ def main(argv: list[str] | None = None) -> int:
                     "folds": folds,
                     "epochs": config["epochs"],
                     "members": [
-                        {
-                            k: v
-                            for k, v in r.items()
-                            if k not in ("probabilities", "labels", "lengths")
-                        }
-                        for r in runs
+                        [
+                            {
+                                k: v
+                                for k, v in r.items()
+                                if k not in ("probabilities", "labels", "lengths")
+                            }
+                            for r in runs
+                        ]
+                        for runs in per_file
                     ],
                     "dev_weighted_f1": scores,
                     "refit_minus_folds": {

@@ -397,6 +397,7 @@ def test_confirm_end_to_end(
         gpus_per_trial=0,
         storage_path=str(tmp_path),
         name="confirm",
+        proposal={"fusion": "hierarchical"},
     )
     document = result.to_dict()
     assert [c["label"] for c in document["configurations"]] == [BASELINE_LABEL, "hier", "auto"]
@@ -430,7 +431,12 @@ def test_confirm_end_to_end(
         assert document["winner"] == BASELINE_LABEL != leader
         assert document["tie"].startswith(f"{leader} had the highest mean dev wF1")
     assert result.winner_config.seed in seeds and result.winner_config.seed != base.seed
-    assert document["effects"]["rows"] and document["effects"]["baseline"] == BASELINE_LABEL
+    # Effects compare the proposal (here "hier") with the baseline.
+    effects = document["effects"]
+    assert effects["rows"] and (effects["baseline"], effects["compared"]) == (
+        BASELINE_LABEL,
+        "hier",
+    )
     # A confirmation run is the training code path: train() with the winner's config gives the same run.
     from joyful.run import RunOptions, train
 

@@ -242,6 +242,39 @@ def test_each_arm_learns_only_from_its_own_trials() -> None:
     )
 
 
+def test_with_folds_a_stopped_trial_is_learned_with_its_folds_score_and_stays_pruned() -> None:
+    """Cross-validation: a trial stopped after fold 1 has a score of the same quantity (noisier), so
+    its arm's model sees it as finished with that score - a GP, which models only finished trials,
+    learns from it - while the search's study, the record users read, keeps it PRUNED. Over epochs
+    a stopped trial stays pruned for the model too."""
+    import optuna
+
+    from tune.sampling import ArmedSampler
+
+    space = load_space(REPO / "search_spaces" / "meld_text.yaml", "meld_text")
+    for stopped_scored in (True, False):
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(direction="maximize")
+        sampler = ArmedSampler(
+            study,
+            space,
+            Strategy(sampler="gp"),
+            seed=0,
+            trials=8,
+            stopped_scored=stopped_scored,
+        )
+        proposal = sampler.ask()
+        sampler.report(proposal.number, 1, 0.41)
+        sampler.finish(proposal.number, "PRUNED")
+        [model] = [m for m in sampler._models.values() if m.get_trials()]
+        [learned] = model.get_trials()
+        assert study.get_trials()[0].state.name == "PRUNED"
+        if stopped_scored:
+            assert learned.state.name == "COMPLETE" and learned.value == 0.41
+        else:
+            assert learned.state.name == "PRUNED"  # what Optuna's GP leaves out
+
+
 def test_a_resumed_searcher_rebuilds_its_arms_and_the_scheduler_rungs_from_the_study(
     tmp_path: Path,
 ) -> None:
@@ -808,13 +841,15 @@ def test_the_optuna_study_tells_the_searchs_story(small_search: dict) -> None:
 @pytest.mark.timeout(700)
 def test_the_search_reports_itself(small_search: dict) -> None:
     stdout, results = small_search["stdout"], small_search["results"]
-    # --quiet still prints one progress line per finished trial, the last one 6/6.
+    # --quiet still prints one progress line per ended trial, the last one 6/6.
     progress = [
         line
         for line in stdout.splitlines()
         if line.startswith("[synthetic] ") and "trials done (" in line
     ]
-    assert len(progress) == 6 and progress[-1].startswith("[synthetic] 6/6 trials done")
+    # Each line names the trial that ended (and why, if it was stopped), then the counts.
+    assert len(progress) == 6 and "; 6/6 trials done (" in progress[-1]
+    assert all(line.startswith("[synthetic] trial ") for line in progress)
     assert "best dev wF1" in progress[-1] and "elapsed" in progress[-1] and "left" in progress[-1]
     assert "always-" in stdout and "on dev: wF1" in stdout  # the trivial level in the summary
     # The confirmation reports itself too: a line per finished run, the last one complete.

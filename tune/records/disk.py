@@ -29,6 +29,7 @@ __all__ = [
     "check_confirmation_runs",
     "disk_use",
     "prune_checkpoints",
+    "remove_experiment",
     "tidy_disk",
     "write_confirmation_runs",
 ]
@@ -105,6 +106,16 @@ def prune_checkpoints(path: str) -> int:
     return freed
 
 
+def remove_experiment(path: str) -> int:
+    """Remove the experiment folder `path` (a folder or a storage URI) if it exists; returns the
+    bytes freed."""
+    freed = disk_use(path).total
+    if freed or _entries(path):
+        filesystem, root = _filesystem(path)
+        filesystem.delete_dir(root)
+    return freed
+
+
 def tidy_disk(plan: Any, outcome: PublishOutcome, confirmed: bool) -> None:
     """Keep what resume and re-runs need and nothing else, for the search of `plan` (a SearchPlan):
     the trial checkpoints of the search, its confirmation and its reference runs go (nothing reads
@@ -116,13 +127,17 @@ def tidy_disk(plan: Any, outcome: PublishOutcome, confirmed: bool) -> None:
     experiments = [plan.experiment] + (
         [
             f"{plan.experiment_root}/{plan.confirmation_name}",
-            f"{plan.experiment_root}/{plan.dataset}-refit",
             f"{plan.experiment_root}/{plan.dataset}-references",
         ]
         if confirmed
         else []
     )
     freed = sum(prune_checkpoints(path) for path in experiments)
+    if confirmed:
+        # The refits' runs are in the result store and their models in the results folder; the
+        # whole experiment goes, so that a later confirmation (tune/confirm.py) trains its own
+        # refits instead of resuming finished ones whose checkpoints are gone.
+        freed += remove_experiment(f"{plan.experiment_root}/{plan.dataset}-refit")
     if outcome.written:
         replaced = outcome.previous
         unpublished = (

@@ -89,8 +89,9 @@ def confirmation(c: Context) -> str:
     effects = recorded.effects
     if not effects:
         section.append(
-            "Not measured: the confirmation has no configuration besides the baseline with "
-            "results.\n"
+            "Not measured: the effects compare the space's proposal with the baseline, and no "
+            "confirmed configuration has the proposal's values (no trial of the search ran them "
+            "with results, or the space has no proposal).\n"
         )
         return "\n".join(section)
     against = (

@@ -89,7 +89,13 @@ class ArmSearcher(Searcher):
     # -------------------------------------------------------------------------
     def _build(self, study: Any) -> ArmedSampler:
         return ArmedSampler(
-            study, self.space, self.strategy, seed=self.seed, trials=self.trials, queued=self.queued
+            study,
+            self.space,
+            self.strategy,
+            seed=self.seed,
+            trials=self.trials,
+            queued=self.queued,
+            stopped_scored=self.time_attr == "fold",
         )
 
     @property

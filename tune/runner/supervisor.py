@@ -22,6 +22,7 @@ import sys
 import threading
 from collections import deque
 from pathlib import Path
+from typing import Any, TextIO
 
 __all__ = ["CHILD_ENV", "NODE_DIED", "is_child", "supervise"]
 
@@ -34,7 +35,7 @@ LOST_EXIT = 3
 NODE_DIED = re.compile(r"Raylet is terminated|raylet died|Owner's node has crashed")
 # How long a child whose node died may take to end by itself before it is killed.
 GRACE_S = 60.0
-# The driver's last stderr lines kept for the log written when a node died.
+# The driver's last output lines kept for the log written when a node died.
 KEPT_LINES = 5000
 
 
@@ -45,9 +46,12 @@ def is_child() -> bool:
 def supervise(command: list[str], *, resume: str, log: Path, prog: str) -> int:
     """Run `command` (this search, as a child), relay its output, and turn a lost Ray node or a
     killed child into one line with `resume` (see the module docstring); returns the exit status."""
+    # Both streams are relayed: Ray's log monitor prints the raylet's last words on either.
+    # Unbuffered, so that the child's progress lines reach the terminal as they are printed.
     child = subprocess.Popen(
         command,
-        env={**os.environ, CHILD_ENV: "1"},
+        env={**os.environ, CHILD_ENV: "1", "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         bufsize=1,
@@ -56,17 +60,22 @@ def supervise(command: list[str], *, resume: str, log: Path, prog: str) -> int:
     )
     died: list[str] = []
     kept: deque[str] = deque(maxlen=KEPT_LINES)
-    relay = threading.Thread(target=_relay, args=(child, kept, died), daemon=True)
+    relays = [
+        threading.Thread(target=_relay, args=(stream, out, kept, died), daemon=True)
+        for stream, out in ((child.stdout, sys.stdout), (child.stderr, sys.stderr))
+    ]
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the child's to handle
     try:
-        relay.start()
+        for relay in relays:
+            relay.start()
         while True:
             try:
                 code = child.wait(timeout=GRACE_S if died else None)
                 break
             except subprocess.TimeoutExpired:  # a node died and the child does not end by itself
                 child.kill()
-        relay.join(timeout=10)
+        for relay in relays:
+            relay.join(timeout=10)
     finally:
         signal.signal(signal.SIGINT, previous)
     if died:
@@ -108,13 +117,13 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _relay(child: subprocess.Popen, kept: deque[str], died: list[str]) -> None:
-    """Copy the child's stderr to the terminal until Ray says a node died; keep its last lines for
-    the log."""
-    for line in child.stderr:
+def _relay(stream: Any, out: TextIO, kept: deque[str], died: list[str]) -> None:
+    """Copy one of the child's streams to `out` until Ray says a node died (on either stream); keep
+    the last lines of both for the log."""
+    for line in stream:
         kept.append(line)
         if not died and NODE_DIED.search(line):
             died.append(re.sub(r"\x1b\[[0-9;]*m", "", line).strip())
         if not died:
-            sys.stderr.write(line)
-            sys.stderr.flush()
+            out.write(line)
+            out.flush()

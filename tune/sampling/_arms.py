@@ -12,6 +12,13 @@ search resumes.
 
 Points queued first (the baseline, earlier winners) run before any proposal and count for their arm.
 
+With cross-validation (`stopped_scored`) a trial the scheduler stopped after some folds has a score
+of the same quantity as a finished one (the mean held-out score over the folds it ran, only
+noisier), so its arm's model learns it as finished with that score; the search's own study keeps it
+PRUNED. Without this, a sampler that models only finished trials (Optuna's GP) would never see the
+trials early stopping cut short. Over epochs a stopped trial's score is a truncated curve, so there
+it stays pruned for the model too.
+
 No Ray here: the Ray searcher (tune/runner/searcher.py) and the replays of benchmarks/replay.py
 drive the same object.
 """
@@ -67,6 +74,7 @@ class ArmedSampler:
         trials: int,
         queued: list[dict[str, Any]] | tuple = (),
         separate_arms: bool = True,
+        stopped_scored: bool = False,
     ) -> None:
         import optuna
 
@@ -78,7 +86,8 @@ class ArmedSampler:
         self.separate = separate_arms and len(self.arms) > 1
         per_arm = trials / (len(self.arms) if self.separate else 1)
         self.startup = strategy.startup_trials or default_startup(self.kind, per_arm)
-        self._counted = learns_from(self.kind)
+        self.stopped_scored = stopped_scored
+        self._counted = learns_from(self.kind)  # random search learns from nothing
         direction = "maximize" if space.mode == "max" else "minimize"
         groups = list(self.arms) if self.separate else ["all"]
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -92,7 +101,7 @@ class ArmedSampler:
         self._live: dict[
             int, tuple[Any, Any]
         ] = {}  # study trial number -> (its Trial, its model study's Trial)
-        self._reported: dict[int, set[int]] = {}
+        self._reported: dict[int, dict[int, float]] = {}
         self.started = dict.fromkeys(
             self.arms, 0
         )  # this search's trials per arm (warm-start ones aside)
@@ -124,7 +133,7 @@ class ArmedSampler:
         trial.set_user_attr("arm", arm)
         trial.set_user_attr("proposed_by", origin)
         self._live[trial.number] = (trial, model_trial)
-        self._reported[trial.number] = set()
+        self._reported[trial.number] = {}
         self.started[arm] += 1
         return Proposal(trial.number, params, arm, origin)
 
@@ -143,7 +152,7 @@ class ArmedSampler:
         reported once."""
         if number not in self._live or step in self._reported[number]:
             return
-        self._reported[number].add(step)
+        self._reported[number][step] = float(value)
         for trial in self._live[number]:
             trial.report(float(value), int(step))
 
@@ -154,10 +163,15 @@ class ArmedSampler:
         if number not in self._live:
             return
         trial, model_trial = self._live.pop(number)
+        reported = self._reported.pop(number, {})
         state_ = TrialState[state]
         values = value if state_ == TrialState.COMPLETE else None
         self.study.tell(trial, values, state=state_)
-        model_trial.study.tell(model_trial, values, state=state_)
+        if state_ == TrialState.PRUNED and self.stopped_scored and reported:
+            # its score over the folds it ran (module docstring)
+            model_trial.study.tell(model_trial, reported[max(reported)], state=TrialState.COMPLETE)
+        else:
+            model_trial.study.tell(model_trial, values, state=state_)
 
     # --- what it did
     # ---------------------------------------------------------------------------------------
@@ -214,11 +228,21 @@ class ArmedSampler:
             model_study = self._models[arm if self.separate else "all"]
             part = self._model_part(frozen.params)
             if frozen.state.is_finished():
+                scored = (
+                    self.stopped_scored
+                    and frozen.state.name == "PRUNED"
+                    and bool(frozen.intermediate_values)
+                )
                 if frozen.state.name in ("COMPLETE", "PRUNED"):
+                    last = frozen.intermediate_values.get(
+                        max(frozen.intermediate_values, default=0)
+                    )
                     model_study.add_trial(
                         optuna.trial.create_trial(
-                            state=frozen.state,
-                            value=frozen.value if frozen.state.name == "COMPLETE" else None,
+                            state=optuna.trial.TrialState.COMPLETE if scored else frozen.state,
+                            value=frozen.value
+                            if frozen.state.name == "COMPLETE"
+                            else (last if scored else None),
                             params=part,
                             distributions={k: frozen.distributions[k] for k in part},
                             intermediate_values=dict(frozen.intermediate_values),
@@ -232,7 +256,7 @@ class ArmedSampler:
             for step, value in sorted(frozen.intermediate_values.items()):
                 model_trial.report(value, step)
             self._live[frozen.number] = (trial, model_trial)
-            self._reported[frozen.number] = set(frozen.intermediate_values)
+            self._reported[frozen.number] = dict(frozen.intermediate_values)
         self._queue = self._queue[ran_queued:]
 
     def live(self) -> list[int]:

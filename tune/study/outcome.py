@@ -168,8 +168,11 @@ def _save_note(study: Any, attrs: dict[str, Any]) -> None:
             f"{published.get('reason')}); settings {published['config_searched']}.",
         ]
         if ensemble:
+            # A refit ensemble trained on dev as well, so it has no dev score to show.
+            dev = ensemble.get("dev_weighted_f1")
+            dev_words = "no dev score (trained on dev)" if dev is None else f"dev {dev:.4f}"
             lines.append(
-                f"Ensemble of {len(ensemble['members'])} runs ({ensemble['members_from']}): dev "
-                f"{ensemble['dev_weighted_f1']:.4f}, test {ensemble['test_weighted_f1']:.4f}."
+                f"Ensemble of {len(ensemble['members'])} runs ({ensemble['members_from']}): "
+                f"{dev_words}, test {ensemble['test_weighted_f1']:.4f}."
             )
     save_note(study, "\n".join(lines) + "\n")
