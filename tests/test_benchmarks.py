@@ -164,7 +164,7 @@ def test_a_tiny_replay_runs_the_service_code_on_the_committed_curves() -> None:
     assert arms["tpe+patient"]["fold_epochs"] < arms["tpe+fifo"]["fold_epochs"]
     assert arms["random+fifo"]["model_share"] == 0 and arms["tpe+fifo"]["model_share"] > 0
     assert all(0 <= row["regret"]["mean"] < 0.5 for row in arms.values())
-    assert "vs_random" in arms["tpe+patient"] and summary["default_arm"] == "tpe+patient"
+    assert "vs_random" in arms["tpe+patient"] and summary["default_arm"] == "gp+fifo"
     for fidelity in summary["fidelity"].values():
         assert -1 <= fidelity["spearman"] <= 1
     assert "regret" in render(summary)

@@ -870,37 +870,14 @@ def test_at_edge():
     )
 
 
-def test_trials_spread_evenly_over_the_scientific_values(tmp_path):
-    """Scientific categorical values get an equal share of the search; Optuna fills in the rest of each point."""
-    space = load(
-        tmp_path, VALID
-    )  # fusion has no role: scientific by default; reconstruction_loss is conditional
+def test_the_scientific_values_are_the_arms(tmp_path):
+    """A scientific categorical (fusion, no role: scientific by default) splits the search into arms;
+    a conditional one (reconstruction_loss) or a nuisance one does not."""
+    space = load(tmp_path, VALID)
     assert space.strata() == [{"fusion": "autofusion"}, {"fusion": "hierarchical"}]
-    baseline = space.baseline_point()
-    points = space.stratified_points(11, [baseline])
-    assert [p["fusion"] for p in points[:3]] == ["hierarchical", "autofusion", "hierarchical"]
-    assert sum(p["fusion"] == "hierarchical" for p in points) == 6  # 6 + 6 with the baseline
-    assert all(set(p) == {"fusion"} for p in points)
-    assert space.stratified_points(0, [baseline]) == []
-    # Enqueued as partial points, Optuna samples every other parameter of the trial.
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
-    for point in points[:4]:
-        study.enqueue_trial(point)
-    seen = []
-    for _ in range(4):
-        trial = study.ask()
-        space.suggest(trial)
-        seen.append(trial.params)
-        study.tell(trial, 0.5)
-    assert [p["fusion"] for p in seen] == [p["fusion"] for p in points[:4]]
-    assert all("encoder_loss_weight" in p for p in seen)
-    assert all("gate_reg_weight" in p for p in seen if p["fusion"] == "hierarchical")
-
-
-def test_no_strata_without_a_scientific_categorical(tmp_path):
     doc = copy.deepcopy(VALID)
     doc["parameters"]["fusion"]["role"] = "nuisance"
-    assert load(tmp_path, doc).stratified_points(5, []) == []
+    assert load(tmp_path, doc).strata() == []
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)

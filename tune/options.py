@@ -109,11 +109,11 @@ class SearchOptions(Options):
         group=WHERE,
         metavar="URL",
     )
-    seed: int = flag(0, "seed of the TPE sampler", group=WHERE, type=int, resume=ALWAYS)
+    seed: int = flag(0, "seed of the sampler", group=WHERE, type=int, resume=ALWAYS)
     warm_start: str | None = flag(
         None,
-        "start TPE from the completed and ASHA-stopped trials of earlier searches of the same data "
-        "and space "
+        "start the sampler from the completed and early-stopped trials of earlier searches of "
+        "the same data and space "
         "(not re-run; default: the journal in --results-dir/studies, or the Optuna journal file "
         "given) and propose the data set's earlier winners first",
         group=WHERE,

@@ -45,7 +45,7 @@ def _random(seed: int, startup: int) -> Any:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-_BUILDERS: dict[str, Callable[[int, int], Any]] = {"tpe": _tpe, "gp": _gp, "random": _random}
+_BUILDERS: dict[str, Callable[[int, int], Any]] = {"gp": _gp, "tpe": _tpe, "random": _random}
 assert tuple(_BUILDERS) == SAMPLERS
 
 

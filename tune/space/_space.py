@@ -66,28 +66,6 @@ class SearchSpace:
                 combos = [{**c, p.name: choice} for c in combos for choice in p.choices]
         return combos if len(combos) > 1 else []
 
-    def stratified_points(self, count: int, first: list[dict]) -> list[dict]:
-        """`count` partial points that spread the trials evenly over the scientific strata, counting
-        the points that run `first` (the baseline, earlier winners). Optuna samples every other
-        parameter of such a point, so TPE tunes the nuisance settings within each stratum and each
-        scientific value gets its share of the search (tuning playbook: compare scientific values at
-        tuned nuisance settings)."""
-        strata = self.strata()
-        if not strata or count <= 0:
-            return []
-        counts = [
-            sum(all(point.get(k) == v for k, v in stratum.items()) for point in first)
-            for stratum in strata
-        ]
-        points = []
-        for _ in range(count):
-            least = min(
-                range(len(strata)), key=lambda i: (counts[i], i)
-            )  # the least-covered stratum, in file order
-            counts[least] += 1
-            points.append(dict(strata[least]))
-        return points
-
     def trial_config(self, base: JoyfulConfig, sampled: dict) -> JoyfulConfig:
         """`base`, overridden by `fixed`, overridden by the `sampled` values; validated."""
         values = {**base.to_dict(), **self.fixed, **sampled}
