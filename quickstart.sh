@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job, from a fresh checkout: set up, make the built-in synthetic data set, run a real
-# Ray Tune + Optuna + ASHA search on it (about a dozen trials; it confirms its winner and writes
-# its report), score the published ensemble with joyful.predict, then re-run the winner through the
-# training CLI from its best-config JSON.
+# Ray Tune + Optuna search on it (10 trials, one Optuna sampler per fusion; it confirms its winner
+# against the references and writes its report), score the published ensemble with joyful.predict,
+# then re-run the winner through the training CLI from its best-config JSON.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh

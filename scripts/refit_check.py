@@ -81,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data", required=True, nargs="+", help="data file(s), each with its own dev split"
     )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        help="train every member this many epochs (default: the config's, the count its folds "
+        "chose on its own data; other data may need another)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", help="write the figures here (JSON)")
     args = parser.parse_args(argv)
@@ -88,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     from tune.stats.bootstrap import RunSet, bootstrap_runs
 
     config = json.loads(Path(args.config).read_text())["config"]
+    if args.epochs:
+        config["epochs"] = args.epochs
     folds = int(config["cv_folds"])
     if not folds:
         raise SystemExit("scripts/refit_check.py: the config is not a cross-validated one")
