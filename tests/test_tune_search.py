@@ -342,6 +342,8 @@ def small_search(tmp_path_factory: pytest.TempPathFactory) -> dict:
     space = yaml.safe_load((REPO / "search_spaces" / "synthetic.yaml").read_text())
     space["fixed"] = TINY_MODEL
     space["resampling"] = "holdout"
+    # Early stopping end to end (the default strategy runs every trial in full).
+    space["strategy"] = {"scheduler": "patient"}
     space["budget"] = {
         "num_samples": 6,
         "max_epochs": 4,
@@ -434,6 +436,8 @@ def test_a_cross_validated_search_confirms_on_fresh_folds_and_publishes_refits(
         fixed=TINY_MODEL,
         resampling={"kind": "cv", "folds": 3},
         references={"seeds": 2},
+        # Plain ASHA over folds end to end: a stopped trial's fold mean is what its arm learns.
+        strategy={"scheduler": "asha"},
         budget={
             "num_samples": 4,
             "max_epochs": 3,

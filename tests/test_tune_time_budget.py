@@ -69,7 +69,7 @@ def test_a_search_far_over_its_time_budget_ends_on_time_and_publishes(tmp_path: 
         "--quiet",
     ]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=800)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-12000:]
     store = ResultStore(results)
     record = store.read_study("synthetic")
     ending = record.ending

@@ -209,12 +209,18 @@ class Forecast:
         search = self.search_seconds()
         confirmation = self.rerun_seconds() + self.confirmation_seconds()
         references = self.reference_seconds()
-        unit = "fold-epoch" if self.shape.folds else "epoch"
+        unit = "a fold-epoch" if self.shape.folds else "an epoch"
+        # Without early stopping every trial runs its whole budget: there is no range to give.
+        spread = (
+            f" ({words_of_duration(low)} if the scheduler stops as many trials as plain ASHA, "
+            f"{words_of_duration(high)} if none)"
+            if self.shape.rung_units
+            else ""
+        )
         line = (
             f"expected time {words_of_duration(search + confirmation + references)}: the trials "
-            f"{words_of_duration(search)} ({words_of_duration(low)} if the scheduler stops as many "
-            f"trials as plain ASHA, {words_of_duration(high)} if none) - {self.shape.trials} "
-            f"trials x {self.shape.units} epochs at {self.epoch_seconds:.1f} s a {unit}, "
+            f"{words_of_duration(search)}{spread} - {self.shape.trials} "
+            f"trials x {self.shape.units} epochs at {self.epoch_seconds:.1f} s {unit}, "
             f"{self.shape.concurrency} at a time; then the re-run and confirmation "
             f"{words_of_duration(confirmation)}"
         )
@@ -228,7 +234,7 @@ class Forecast:
             fits = self.trials_within(max(0.0, time_budget - confirmation))
             line += (
                 f"; the time budget {words_of_duration(time_budget)} runs about "
-                f"{min(fits, self.shape.trials)}"
+                f"{min(fits, self.shape.trials)} of them"
             )
         else:
             line += (

@@ -88,6 +88,9 @@ def build_tuner(plan: SearchPlan, concurrency: int, reason: str = "") -> tuple[A
         return tuner, tuner._local_tuner._tune_config.search_alg
     time_attr, max_t, _ = plan.fidelity()
     scheduler, pace, shape = plan.build_scheduler(), Pace(), plan.shape(concurrency)
+    # The scheduler that stops trials early and says why (none with fifo): the searcher and the
+    # progress line read its reasons, and a resumed searcher rebuilds its rungs.
+    halving = scheduler if plan.strategy.scheduler != "fifo" else None
     searcher = ArmSearcher(
         storage=str(plan.optuna_storage),
         study_name=plan.name,
@@ -101,7 +104,7 @@ def build_tuner(plan: SearchPlan, concurrency: int, reason: str = "") -> tuple[A
         metric=SEARCH_SCORE,
         mode=plan.space.mode,
         max_concurrent=concurrency,
-        scheduler=scheduler,
+        scheduler=halving,
         pace=pace,
         shape=shape,
         time_budget=plan.time_budget,
@@ -121,7 +124,7 @@ def build_tuner(plan: SearchPlan, concurrency: int, reason: str = "") -> tuple[A
             pace,
             time_attr=time_attr,
             max_budget=max_t,
-            scheduler=scheduler,
+            scheduler=halving,
             time_budget=plan.time_budget,
         ),
         *tracking_callbacks(plan),
