@@ -222,5 +222,5 @@ def _scored_model(base: dict[str, Any]) -> str:
     )
     return (
         f"; every score is the dev wF1 of the trial's averaged weights (`{averaging}` {window}), "
-        "the one the scheduler, TPE, the ranking, the curves and the Optuna study all use"
+        "the one the scheduler, the sampler, the ranking, the curves and the Optuna study all use"
     )

@@ -11,6 +11,7 @@ published ensemble.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from pathlib import Path
@@ -148,6 +149,9 @@ def train_grid(
     progress = ConfirmationProgress(runs, epochs, [e.label for e in entries])
     experiment = f"{storage_path.rstrip('/')}/{name}"
     treat_lost_workers_as_trial_failures()
+    # A refit has no dev split, so its dev scores are NaN on purpose; Ray's TensorBoard logger would
+    # warn about each one on the terminal.
+    logging.getLogger("tensorboardX.x2num").setLevel(logging.ERROR)
     if tune.Tuner.can_restore(experiment):
         # An interrupted confirmation of the same runs: the finished ones are kept, the rest
         # continue.

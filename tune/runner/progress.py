@@ -230,7 +230,11 @@ class ConfirmationProgress(tune.Callback):
                 scores.setdefault(label, []).append(value)
         best = max(((sum(v) / len(v), label) for label, v in scores.items()), default=None)
         best_text = (
-            f"best mean dev wF1 {best[0]:.4f} ({best[1]})" if best else "no run finished yet"
+            f"best mean dev wF1 {best[0]:.4f} ({best[1]})"
+            if best
+            else "no dev score (refits train on dev)"
+            if self.finished
+            else "no run finished yet"
         )
         rest = elapsed / done * (self.epochs - done) if done else 0.0
         print(

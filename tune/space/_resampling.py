@@ -21,8 +21,8 @@ RESAMPLING_KINDS = ("auto", "holdout", "cv")
 TIE_RULES = ("baseline", "winner")
 # What a cross-validated search publishes: its winner refit on all of train + dev (one run per fold
 # count, each its own seed), or the winner's fold models (bagging). Refit is the default: on dev
-# evidence (MELD and five IEMOCAP-sized draws of it) it scored above the fold models every time, though
-# within the intervals (scripts/refit_check.py, docs/TUNING.md "Publishing").
+# evidence (MELD and five IEMOCAP-sized draws of it) it scored above the fold models every time,
+# though within the intervals (scripts/refit_check.py, docs/TUNING.md "Publishing").
 ENSEMBLE_KINDS = ("refit", "folds")
 DEFAULT_ENSEMBLE = "refit"
 DEFAULT_FOLDS = 5

@@ -181,7 +181,7 @@ def check_same_search(storage_path: str | Path, attrs: dict[str, str]) -> None:
                     f"--warm-start: study {study.study_name!r} in {storage_path} was searched on "
                     f"another {what} "
                     f"({key} {str(theirs.get(key))[:12]}… vs {attrs[key][:12]}…); its trials would "
-                    "mislead TPE, so a warm start needs the same data and search space"
+                    "mislead the sampler, so a warm start needs the same data and search space"
                 )
 
 
