@@ -89,6 +89,19 @@ def test_classify() -> None:
     assert classify(None, False, 4) is Outcome.ERRORED
 
 
+def test_a_trial_ended_twice_is_told_once(searcher: ArmSearcher) -> None:
+    """A driver killed after a trial ended in the Optuna study but before Ray saved the experiment:
+    on resume Ray runs that trial again from its checkpoint and ends it again (here as an error);
+    the study keeps what it was told the first time."""
+    searcher.on_trial_complete("done", _run(searcher, "done", [0.3, 0.6, 0.5, 0.4]))
+    again = {"epoch": 4, "search_score": 0.1}
+    searcher.on_trial_complete("done", again, error=True)
+    searcher.on_trial_complete("done", again)
+    [trial] = searcher.sampler.study.get_trials()
+    assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == 0.6
+    assert trial.user_attrs["outcome"] == "completed"
+
+
 def test_outcomes_reach_optuna_truthfully(searcher: ArmSearcher) -> None:
     searcher.on_trial_complete("full", _run(searcher, "full", [0.3, 0.6, 0.5, 0.4]))
     searcher.on_trial_complete("stopped", _run(searcher, "stopped", [0.2, 0.25]))

@@ -154,6 +154,10 @@ class ArmSearcher(Searcher):
         if trial_id not in self.numbers:
             return
         number = self.numbers[trial_id]
+        if number not in self.sampler.live():
+            # Told already: the interrupted driver recorded this trial's end after Ray last saved
+            # the experiment, so on resume Ray runs it again from its last checkpoint.
+            return
         outcome = classify(result, error, self.max_budget, self.time_attr)
         last = int(result[self.time_attr]) if result and self.time_attr in result else 0
         scheduled = (
