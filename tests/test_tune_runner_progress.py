@@ -40,8 +40,14 @@ def test_the_expected_time_is_printed_once_the_first_epochs_are_measured_before_
     pace.add_epoch("aaaa", 3.0)
     progress.on_trial_result(0, [running], running, {})
     assert out.getvalue() == ""  # a trial's first epoch (start-up) alone says little
+    # The first epochs run beside the search's start-up: each running trial measures 4 past its
+    # first before the estimate.
     for trial_id, seconds in (("aaaa", 1.0), ("bbbb", 2.0), ("bbbb", 1.0)):
         pace.add_epoch(trial_id, seconds)
+    progress.on_trial_result(0, [running], running, {})
+    assert out.getvalue() == ""
+    for trial_id in ("aaaa", "aaaa", "aaaa", "bbbb", "bbbb", "bbbb"):
+        pace.add_epoch(trial_id, 1.0)
     progress.on_trial_result(0, [running], running, {})
     progress.on_trial_result(0, [running], running, {})
     [line] = out.getvalue().splitlines()

@@ -18,6 +18,8 @@ from tune.forecast import Forecast, Pace, SearchShape, TimeBudget
 __all__ = ["HEARTBEAT_SECONDS", "ProgressLine", "clock"]
 
 HEARTBEAT_SECONDS = 60.0
+# Epochs past its first each running trial has measured before the search's estimate is printed.
+ESTIMATE_EPOCHS = 4
 SEARCH_SCORE = "search_score"
 
 
@@ -102,10 +104,15 @@ class ProgressLine(tune.Callback):
     # --- the lines
     # -----------------------------------------------------------------------------------------
     def _enough_measured(self) -> bool:
-        """One epoch past its first from as many trials as run at once, or any epoch once a minute
-        has passed."""
-        later = sum(max(0, len(times) - 1) for times in self.pace.epochs.values())
-        return later >= min(2, self.shape.concurrency) or (
+        """ESTIMATE_EPOCHS epochs past its first from each of the first trials that run at once (at
+        most two), or any epoch once a minute has passed. The first epochs of a search run while
+        Ray and the other trials start on the same cores: on the quick start they took twice the
+        steady time, and an estimate from one of them each was 80% too long."""
+        later = sorted(
+            (max(0, len(times) - 1) for times in self.pace.epochs.values()), reverse=True
+        )
+        slots = min(2, self.shape.concurrency)
+        return (len(later) >= slots and later[slots - 1] >= ESTIMATE_EPOCHS) or (
             self.pace.measured and time.monotonic() - self.started > self.heartbeat_seconds
         )
 
