@@ -51,6 +51,7 @@ __all__ = [
     "confirm_search",
     "confirm_trial",
     "train_grid",
+    "train_plan_runs",
 ]
 
 
@@ -184,6 +185,22 @@ def train_grid(
     for result in grid:
         entry = entries[result.config["config_index"]]
         entry.runs.append(_seed_run(result))
+
+
+def train_plan_runs(plan: Any, entries: list[ConfigRuns], seeds: list[int], name: str) -> None:
+    """Train `entries` with `seeds` on their own split (no folds) for the search of `plan` (a
+    SearchPlan), on its data and trial resources, as experiment `<experiment root>/<name>`."""
+    train_grid(
+        entries,
+        seeds,
+        [0],
+        data=plan.data,
+        cpus_per_trial=plan.budget.cpus_per_trial,
+        gpus_per_trial=plan.budget.gpus_per_trial,
+        storage_path=plan.experiment_root,
+        name=name,
+        verbose=0 if plan.options.quiet else 1,
+    )
 
 
 def confirm_search(

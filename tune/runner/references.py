@@ -110,21 +110,11 @@ def reference_runs(plan: Any) -> ReferenceResult:
         "over "
         f"{len(seeds)} seeds, once for this data: later searches reuse them"
     )
-    from tune.runner.confirmation import train_grid  # Ray: only when they are trained
+    from tune.runner.confirmation import train_plan_runs  # Ray: only when they are trained
 
     started = time.perf_counter()
     entries = [ConfigRuns(label, config, []) for label, config in configs]
-    train_grid(
-        entries,
-        seeds,
-        [0],
-        data=plan.data,
-        cpus_per_trial=plan.budget.cpus_per_trial,
-        gpus_per_trial=plan.budget.gpus_per_trial,
-        storage_path=plan.experiment_root,
-        name=f"{plan.dataset}-references",
-        verbose=0 if plan.options.quiet else 1,
-    )
+    train_plan_runs(plan, entries, seeds, f"{plan.dataset}-references")
     for entry in entries:
         entry.runs.sort(key=lambda r: r.key)
     _store(path, key, plan.data.sha256, entries)

@@ -37,7 +37,7 @@ def refit_runs(plan: Any, winner: ConfigRuns, folds: int) -> ConfigRuns:
     """Train the refits of `winner` (the confirmed winner's entry) for the search of `plan` (a
     SearchPlan) as Ray trials in `<experiment root>/<dataset>-refit` (an interrupted one resumes);
     returns them as one entry."""
-    from tune.runner.confirmation import train_grid  # Ray: only when refits are trained
+    from tune.runner.confirmation import train_plan_runs  # Ray: only when refits are trained
 
     entry = ConfigRuns(f"{winner.label}, refit", refit_config(winner.config), [])
     seeds = refit_seeds(plan.base_config.seed, folds)
@@ -45,16 +45,6 @@ def refit_runs(plan: Any, winner: ConfigRuns, folds: int) -> ConfigRuns:
         f"{plan.dataset}: refitting {winner.label} on all of train + dev ({len(seeds)} seeds, "
         f"{entry.config.epochs} epochs): the published ensemble"
     )
-    train_grid(
-        [entry],
-        seeds,
-        [0],
-        data=plan.data,
-        cpus_per_trial=plan.budget.cpus_per_trial,
-        gpus_per_trial=plan.budget.gpus_per_trial,
-        storage_path=plan.experiment_root,
-        name=f"{plan.dataset}-refit",
-        verbose=0 if plan.options.quiet else 1,
-    )
+    train_plan_runs(plan, [entry], seeds, f"{plan.dataset}-refit")
     entry.runs.sort(key=lambda r: r.key)
     return entry
