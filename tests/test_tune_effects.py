@@ -129,3 +129,19 @@ def test_the_spread_across_seeds_is_of_each_seeds_mean_over_its_folds() -> None:
     # Seeds whose means differ do show it.
     apart = summarise_runs(_runs([[0.4], [0.6], [0.7], [0.5]], [1.0] * 4, [0.5] * 4), [0, 0, 1, 1])
     assert apart.best_dev_std == pytest.approx(statistics.stdev([0.5, 0.6]))
+
+
+def test_a_spread_across_two_seeds_is_shown_but_not_judged() -> None:
+    """Confirmation's 2 seeds per fold: the s.d. of two seed means is shown, not turned into a
+    verdict (MELD's study got "98% lower, held" from two means 0.0001 apart); 3 seeds are judged."""
+    two = summarise_runs(_runs([[0.50], [0.56]], [1.0] * 2, [0.5] * 2))
+    steadier = summarise_runs(_runs([[0.52], [0.53]], [1.0] * 2, [0.5] * 2))
+    [row] = [r for r in compare_effects(two, steadier) if r.measure == "best_dev_std"]
+    assert row.baseline == pytest.approx(statistics.stdev([0.50, 0.56]))
+    assert row.change is None and row.verdict == "not measurable"
+    assert "2 seeds: too few to judge a spread, needs 3" in row.description
+    three = summarise_runs(_runs([[0.50], [0.56], [0.53]], [1.0] * 3, [0.5] * 3))
+    calm = summarise_runs(_runs([[0.52], [0.53], [0.525]], [1.0] * 3, [0.5] * 3))
+    [row] = [r for r in compare_effects(three, calm) if r.measure == "best_dev_std"]
+    assert row.change == pytest.approx(5 / 6) and row.verdict == "held (beyond the expected range)"
+    assert "too few" not in row.description

@@ -76,6 +76,8 @@ def test_a_heartbeat_shows_each_running_trial_its_fold_scores_the_best_and_the_e
         ),
         _trial("cccc", "RUNNING"),
         _trial("dddd", "PENDING"),
+        # Its first fold just reported: it is starting its second.
+        _trial("eeee", "RUNNING", fold=1, search_score=0.39, fold_scores=[0.39]),
     ]
     progress.on_step_end(0, trials)
     assert out.getvalue() == ""  # the first heartbeat waits its interval
@@ -86,11 +88,12 @@ def test_a_heartbeat_shows_each_running_trial_its_fold_scores_the_best_and_the_e
     done, beat = out.getvalue().splitlines()
     assert done.startswith(
         "[meld] trial aaaa ran 3/3 folds, score 0.4100; 1/4 trials done (0 stopped early, "
-        "0 failed), 2 running; best mean over folds 0.4100 (aaaa); "
+        "0 failed), 3 running; best mean over folds 0.4100 (aaaa); "
     )
     assert beat.startswith(
         "[meld] 1/4 trials done; running: bbbb fold 2/3 epoch 1 (folds done: 0.380); cccc "
-        "starting; best mean over folds 0.4100 (aaaa); 0m00s elapsed, ~"
+        "starting; eeee fold 2/3 starting (folds done: 0.390); best mean over folds 0.4100 (aaaa); "
+        "0m00s elapsed, ~"
     )
     assert "left (trials end ~" in beat
 
@@ -143,7 +146,7 @@ def test_a_resumed_search_unpickles_its_progress_line_with_fresh_clocks_and_find
         ],
     )
     assert out.getvalue() == (
-        "[meld] 2/4 trials done; running: bbbb fold 2/3; best mean over folds 0.5393 "
+        "[meld] 2/4 trials done; running: bbbb fold 3/3 starting; best mean over folds 0.5393 "
         "(e9cfe1aa); 0m00s elapsed\n"
     )
 
@@ -188,3 +191,21 @@ def test_reference_runs_trained_the_first_time_are_in_the_estimate_but_outside_t
         reference_epochs=50,
     )
     assert Forecast(none, 1.0).reference_seconds() == 0.0
+
+
+def test_the_refits_and_references_progress_lines_name_their_stage(capsys):
+    """The confirmation, the refits and the references train through one grid; each one's lines say
+    which it is (the references' lines used to read "[confirmation]")."""
+    from tune.runner.progress import ConfirmationProgress
+
+    progress = ConfirmationProgress(2, 10, ["defaults", "strong untuned"], stage="references")
+    run = SimpleNamespace(
+        trial_id="r1", config={"config_index": 1}, last_result={"best_dev_weighted_f1": 0.51}
+    )
+    progress.on_trial_result(0, [run], run, {"epoch": 5})
+    progress.on_trial_complete(0, [run], run)
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith(
+        "[references] 1/2 runs done, 5/10 epochs; best mean dev wF1 0.5100 (strong untuned)"
+    )
+    assert ConfirmationProgress(1, 1, ["baseline"]).stage == "confirmation"

@@ -136,10 +136,12 @@ def train_grid(
     name: str,
     max_failures: int = 1,
     verbose: int = 0,
+    stage: str = "confirmation",
 ) -> None:
     """Train every entry's config with every seed on every fold of `fold_list` (0: the config's own
     split) as parallel Ray trials in experiment `<storage_path>/<name>`, and add the runs to the
-    entries. An interrupted experiment of the same runs is resumed (its finished runs are kept)."""
+    entries; `stage` names them in the progress lines. An interrupted experiment of the same runs is
+    resumed (its finished runs are kept)."""
     configs = [e.config.to_dict() for e in entries]
     trainable = tune.with_resources(
         tune.with_parameters(confirm_trial, configs=configs, data=data),
@@ -147,7 +149,7 @@ def train_grid(
     )
     runs = len(entries) * len(seeds) * len(fold_list)
     epochs = sum(e.config.epochs for e in entries) * len(seeds) * len(fold_list)
-    progress = ConfirmationProgress(runs, epochs, [e.label for e in entries])
+    progress = ConfirmationProgress(runs, epochs, [e.label for e in entries], stage=stage)
     experiment = f"{storage_path.rstrip('/')}/{name}"
     treat_lost_workers_as_trial_failures()
     # A refit has no dev split, so its dev scores are NaN on purpose; Ray's TensorBoard logger would
@@ -187,9 +189,10 @@ def train_grid(
         entry.runs.append(_seed_run(result))
 
 
-def train_plan_runs(plan: Any, entries: list[ConfigRuns], seeds: list[int], name: str) -> None:
+def train_plan_runs(plan: Any, entries: list[ConfigRuns], seeds: list[int], stage: str) -> None:
     """Train `entries` with `seeds` on their own split (no folds) for the search of `plan` (a
-    SearchPlan), on its data and trial resources, as experiment `<experiment root>/<name>`."""
+    SearchPlan), on its data and trial resources, as experiment `<experiment root>/<data
+    set>-<stage>` (`stage`: refit, references)."""
     train_grid(
         entries,
         seeds,
@@ -198,8 +201,9 @@ def train_plan_runs(plan: Any, entries: list[ConfigRuns], seeds: list[int], name
         cpus_per_trial=plan.budget.cpus_per_trial,
         gpus_per_trial=plan.budget.gpus_per_trial,
         storage_path=plan.experiment_root,
-        name=name,
+        name=f"{plan.dataset}-{stage}",
         verbose=0 if plan.options.quiet else 1,
+        stage=stage,
     )
 
 

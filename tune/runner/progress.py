@@ -122,11 +122,15 @@ class ProgressLine(tune.Callback):
             return f"{trial.trial_id} starting"
         if self.time_attr == "fold":
             scores = ", ".join(f"{s:.3f}" for s in last.get("fold_scores") or [])
-            fold = int(last.get("fold") or 0) + (1 if last.get("progress") else 0)
+            # `fold` counts the folds done (in a fold's report and in the epochs' progress
+            # reports alike): the trial trains the next one, from its first epoch after a report.
+            fold = int(last.get("fold") or 0) + 1
             epoch = (
                 f" epoch {int(last['fold_epoch'])}"
                 if last.get("progress") and "fold_epoch" in last
-                else ""
+                else " starting"
+                if fold <= self.max_budget
+                else ""  # its last fold reported: ending
             )
             return (
                 f"{trial.trial_id} fold {min(fold, self.max_budget)}/{self.max_budget}{epoch}"
@@ -203,12 +207,20 @@ def _finite(value: Any) -> bool:
 
 
 class ConfirmationProgress(tune.Callback):
-    """Progress lines of a confirmation, also under --quiet: when a run finishes, and at most once a
-    minute while epochs finish (runs done, epochs done, the best mean dev score so far, elapsed,
-    estimated rest)."""
+    """Progress lines of a confirmation (or of the refits or references: `stage`), also under
+    --quiet: when a run finishes, and at most once a minute while epochs finish (runs done, epochs
+    done, the best mean dev score so far, elapsed, estimated rest)."""
 
-    def __init__(self, runs: int, epochs: int, labels: list[str], every_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        runs: int,
+        epochs: int,
+        labels: list[str],
+        every_s: float = 60.0,
+        stage: str = "confirmation",
+    ) -> None:
         self.runs, self.epochs, self.labels, self.every_s = runs, epochs, labels, every_s
+        self.stage = stage
         self.started = self.last = time.monotonic()
         self.epochs_done: dict[str, int] = {}
         self.finished: dict[str, tuple[str, float | None]] = {}  # trial id -> (label, best dev)
@@ -245,7 +257,7 @@ class ConfirmationProgress(tune.Callback):
         )
         rest = elapsed / done * (self.epochs - done) if done else 0.0
         print(
-            f"[confirmation] {len(self.finished)}/{self.runs} runs done, {done}/{self.epochs} "
+            f"[{self.stage}] {len(self.finished)}/{self.runs} runs done, {done}/{self.epochs} "
             f"epochs; {best_text}; {clock(elapsed)} elapsed, ~{clock(rest)} left",
             flush=True,
         )

@@ -114,7 +114,7 @@ def reference_runs(plan: Any) -> ReferenceResult:
 
     started = time.perf_counter()
     entries = [ConfigRuns(label, config, []) for label, config in configs]
-    train_plan_runs(plan, entries, seeds, f"{plan.dataset}-references")
+    train_plan_runs(plan, entries, seeds, "references")
     for entry in entries:
         entry.runs.sort(key=lambda r: r.key)
     _store(path, key, plan.data.sha256, entries)

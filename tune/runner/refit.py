@@ -45,6 +45,6 @@ def refit_runs(plan: Any, winner: ConfigRuns, folds: int) -> ConfigRuns:
         f"{plan.dataset}: refitting {winner.label} on all of train + dev ({len(seeds)} seeds, "
         f"{entry.config.epochs} epochs): the published ensemble"
     )
-    train_plan_runs(plan, [entry], seeds, f"{plan.dataset}-refit")
+    train_plan_runs(plan, [entry], seeds, "refit")
     entry.runs.sort(key=lambda r: r.key)
     return entry

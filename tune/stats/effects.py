@@ -38,6 +38,9 @@ __all__ = [
 
 CONVERGENCE_FRACTION = 0.95
 TAIL_EPOCHS = 10
+# A spread across seeds is judged from at least this many seeds: from two values the true s.d. is
+# known only within 0.45x to 32x of the estimate (95%), far too loose for "30-40% lower".
+MIN_SPREAD_SEEDS = 3
 _EDGE = 1e-9
 
 
@@ -97,6 +100,7 @@ class GroupEffects:
     seeds: int
     epochs_to_95: float
     best_dev_std: float  # std across seeds of the best dev F1
+    spread_seeds: int  # the seeds behind best_dev_std
     tail_dev_std: float  # mean over seeds of the std of dev F1 over the last epochs
     final_train_loss: float
     final_train_nll: float
@@ -123,10 +127,12 @@ def summarise_runs(runs: Sequence[RunCurve], seeds: Sequence[int] | None = None)
             math.nan if r.test_weighted_f1 is None else float(r.test_weighted_f1) for r in runs
         ],
     }
+    seed_means = _seed_means(per_seed["dev_weighted_f1"], seeds)
     return GroupEffects(
         seeds=len(runs),
         epochs_to_95=_mean(per_seed["epochs_to_95"]),
-        best_dev_std=_std(_seed_means(per_seed["dev_weighted_f1"], seeds)),
+        best_dev_std=_std(seed_means),
+        spread_seeds=len(seed_means),
         tail_dev_std=_mean(per_seed["tail_dev_std"]),
         final_train_loss=_mean(per_seed["final_train_loss"]),
         final_train_nll=_mean(per_seed["final_train_nll"]),
@@ -271,7 +277,11 @@ def compare_effects(baseline: GroupEffects, winner: GroupEffects) -> list[Effect
     rows = []
     for e in EXPECTATIONS:
         b, w = getattr(baseline, e.measure), getattr(winner, e.measure)
-        change = change_of(e, b, w)
+        change, description = change_of(e, b, w), e.description
+        few = min(baseline.spread_seeds, winner.spread_seeds)
+        if e.measure == "best_dev_std" and few < MIN_SPREAD_SEEDS:
+            change = math.nan  # shown, not judged
+            description += f" ({few} seeds: too few to judge a spread, needs {MIN_SPREAD_SEEDS})"
         better = None
         if e.measure in baseline.per_seed and e.measure in winner.per_seed:
             pairs = [
@@ -288,7 +298,7 @@ def compare_effects(baseline: GroupEffects, winner: GroupEffects) -> list[Effect
             EffectRow(
                 effect=e.effect,
                 measure=e.measure,
-                description=e.description,
+                description=description,
                 baseline=_finite_or_none(b),
                 winner=_finite_or_none(w),
                 change=_finite_or_none(change),
