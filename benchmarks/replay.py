@@ -230,6 +230,7 @@ class Replay:
     counts: dict[str, Any]
     verdict: str | None  # the arm whose best trial ranks first
     trials: int
+    concurrency: int  # trials at once
 
     def at(self, effort: float) -> tuple[float, float] | None:
         """(test, regret) of what it would publish once `effort` fold-epochs were spent; None before its first
@@ -384,7 +385,7 @@ def replay(
         if len(by_arm) > 1
         else None
     )
-    return Replay(points, core.counts(), verdict, started)
+    return Replay(points, core.counts(), verdict, started, concurrency)
 
 
 # --- the comparison ---------------------------------------------------------------------------------------
@@ -425,19 +426,36 @@ def _replay_job(job: dict[str, Any]) -> Replay:
     return replay(_WORKER["table"], _WORKER["surrogate"], best=_WORKER["best"], **job)
 
 
+def service_concurrency(sampler: str, separate: bool, trials: int, slots: int, arms: int) -> int:
+    """Trials at once the service runs on `slots` free trial slots (`SearchPlan.concurrency` with no
+    `max_concurrent`): all of them for random search, else at most as many as leave half of the
+    trials to the sampler's model (`tune.plan.learning_concurrency`)."""
+    from tune.plan import learning_concurrency
+    from tune.sampling import default_startup
+
+    if sampler == "random":
+        return slots
+    arms = arms if separate else 1
+    startup = default_startup(sampler, trials / arms)
+    return min(slots, learning_concurrency(trials, arms, startup))
+
+
 def compare(
     table: CurveTable,
     *,
     seeds: int = 30,
     budgets: tuple[int, ...] = (1, 2, 4),
     concurrency: int | None = None,
+    slots: int | None = None,
     arms: tuple = SAMPLER_ARMS,
     schedulers: tuple[str, ...] = SCHEDULER_ARMS,
     workers: int | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Every sampler x scheduler x budget (multiples of the space's trial budget) x `seeds`, on
-    `workers` processes (default: every CPU); the anytime table."""
+    `workers` processes (default: every CPU); the anytime table. `concurrency` runs every arm at
+    that many trials at once; `slots` instead gives each arm the concurrency the service would
+    choose on that many free trial slots (`service_concurrency`): a larger machine or cluster."""
     workers = workers or os.cpu_count() or 1
     started = time.perf_counter()
     surrogate = Surrogate(table)
@@ -451,7 +469,9 @@ def compare(
         )
     )
     space = table.space
-    base_trials, slots = space.budget.num_samples, concurrency or space.budget.max_concurrent or 2
+    base_trials = space.budget.num_samples
+    fixed = concurrency or (None if slots else space.budget.max_concurrent or 2)
+    fusion_arms = len(space.arms())
     runs: dict[str, dict[str, list[Replay]]] = {}
     context = multiprocessing.get_context("fork")
     # Each worker holds the table and the surrogate; a replay is one seed of one arm and budget.
@@ -464,19 +484,22 @@ def compare(
                 for scheduler in schedulers:
                     key = f"{name}+{scheduler}"
                     first = time.perf_counter()
+                    at_once = fixed or service_concurrency(
+                        sampler, separate, trials, slots, fusion_arms
+                    )
                     job = dict(
                         sampler=sampler,
                         separate_arms=separate,
-                        startup=max(10, slots) if startup == "concurrency" else startup,
+                        startup=max(10, at_once) if startup == "concurrency" else startup,
                         scheduler=scheduler,
                         trials=trials,
-                        concurrency=slots,
+                        concurrency=at_once,
                     )
                     runs.setdefault(str(multiple), {})[key] = pool.map(
                         _replay_job, [{**job, "seed": seed} for seed in range(seeds)]
                     )
                     log(
-                        f"  replay: {trials} trials, {key}: {seeds} seeds in "
+                        f"  replay: {trials} trials, {key} ({at_once} at once): {seeds} seeds in "
                         f"{time.perf_counter() - first:.1f} s"
                     )
     return summarise(
@@ -485,7 +508,7 @@ def compare(
         fidelity=fidelity,
         best=best,
         seconds=time.perf_counter() - started,
-        concurrency=slots,
+        concurrency=fixed or f"the service's choice on {slots} slots",
         truth=_fusion_truth(table),
     )
 
@@ -505,7 +528,7 @@ def summarise(
     fidelity: dict[str, Any],
     best: float,
     seconds: float,
-    concurrency: int,
+    concurrency: int | str,
     truth: str,
 ) -> dict[str, Any]:
     """Per budget and arm: the final regret and test with 95% intervals over seeds, the compute used, the share of
@@ -542,6 +565,7 @@ def summarise(
                 "test": _mean_ci([p[2] for p in final], rng),
                 "fold_epochs": statistics.fmean(p[0] for p in final),
                 "seconds": statistics.fmean(p[1] for p in final),
+                "concurrency": reps[0].concurrency,
                 "model_share": statistics.fmean(shares),
                 "least_model_share": min(shares),
                 "fusion_agrees": statistics.fmean(r.verdict == truth for r in reps),
@@ -572,19 +596,24 @@ def summarise(
     return out
 
 
+def _at_once(summary: dict[str, Any]) -> str:
+    concurrency = summary["concurrency"]
+    return f"{concurrency} trials at a time" if isinstance(concurrency, int) else concurrency
+
+
 def render(summary: dict[str, Any]) -> str:
     """The anytime table as text: per budget and arm, regret and test of what would be published (mean, CI95 over
     seeds), compute, the model-proposed share, the fusion verdict's agreement, and the ratio to random search."""
     lines = [
         f"regret = best test wF1 in the table ({summary['best_test_in_table']:.4f}) - test wF1 of what the "
-        f"search would publish; {summary['concurrency']} trials at a time; fusion truth: "
+        f"search would publish; {_at_once(summary)}; fusion truth: "
         f"{summary['fusion_truth']}"
     ]
     for multiple, budget in summary["budgets"].items():
         lines.append(f"\n{budget['trials']} trials ({multiple}x the space's budget)")
         lines.append(
-            f"{'arm':<22}{'regret [CI95]':>26}{'test':>8}{'fold-epochs':>13}{'model':>7}{'verdict':>9}"
-            f"{'vs best random at equal compute':>40}"
+            f"{'arm':<22}{'regret [CI95]':>26}{'test':>8}{'fold-epochs':>13}{'at once':>8}{'model':>7}"
+            f"{'verdict':>9}{'vs best random at equal compute':>40}"
         )
         for key, row in sorted(budget["arms"].items(), key=lambda kv: kv[1]["regret"]["mean"]):
             regret = row["regret"]
@@ -599,7 +628,8 @@ def render(summary: dict[str, Any]) -> str:
             )
             lines.append(
                 f"{key:<22}{regret['mean']:>9.4f} [{regret['ci95'][0]:.4f}, {regret['ci95'][1]:.4f}]"
-                f"{row['test']['mean']:>8.4f}{row['fold_epochs']:>13.0f}{row['model_share']:>7.0%}"
+                f"{row['test']['mean']:>8.4f}{row['fold_epochs']:>13.0f}{row['concurrency']:>8}"
+                f"{row['model_share']:>7.0%}"
                 f"{row['fusion_agrees']:>9.0%}{ratio:>40}"
             )
     return "\n".join(lines)
@@ -634,7 +664,7 @@ def plot_anytime(summary: dict[str, Any], path: Path, budget: str = "1") -> Path
     np.atleast_1d(axes)[0].set_ylabel("regret (test wF1 below the table's best)")
     np.atleast_1d(axes)[0].legend(fontsize=8)
     figure.suptitle(
-        f"{summary['budgets'][budget]['trials']} trials, {summary['concurrency']} at a time: mean "
+        f"{summary['budgets'][budget]['trials']} trials, {_at_once(summary)}: mean "
         "and 95% interval over seeds",
         fontsize=10,
     )
@@ -655,6 +685,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--concurrency", type=int, default=None, help="trials at a time (default: the space's)"
     )
+    parser.add_argument(
+        "--slots",
+        type=int,
+        default=None,
+        help="free trial slots: each arm at the concurrency the service chooses on them",
+    )
+    parser.add_argument("--arms", help="sampler arms to run, comma-separated (default: all)")
+    parser.add_argument("--schedulers", help="schedulers to run, comma-separated (default: all)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: every CPU)")
     parser.add_argument("--json", type=Path, help="write the summary here")
     parser.add_argument("--plot", type=Path, help="draw the default budget's anytime curves here")
@@ -664,6 +702,9 @@ def main(argv: list[str] | None = None) -> int:
         seeds=args.seeds,
         budgets=tuple(int(b) for b in args.budgets.split(",")),
         concurrency=args.concurrency,
+        slots=args.slots,
+        arms=tuple(a for a in SAMPLER_ARMS if not args.arms or a[0] in args.arms.split(",")),
+        schedulers=tuple(args.schedulers.split(",")) if args.schedulers else SCHEDULER_ARMS,
         workers=args.workers,
     )
     print(render(summary))

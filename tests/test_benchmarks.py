@@ -170,6 +170,71 @@ def test_a_tiny_replay_runs_the_service_code_on_the_committed_curves() -> None:
     assert "regret" in render(summary)
 
 
+def test_the_peaks_benchmark_picks_the_tables_best_and_those_peaking_late() -> None:
+    """benchmarks/peaks.py retrains the table's best configurations as a search ranks them (the best
+    epoch of the fold-mean curve), optionally only those whose curve peaks late."""
+    from benchmarks.peaks import top_configurations
+    from benchmarks.replay import CurveTable
+
+    table = CurveTable.load()
+    ranked = top_configurations(table, 20)
+    scores = [table.real_best(c)[0] for c in ranked]
+    assert len(ranked) == 20 and scores == sorted(scores, reverse=True)
+    assert scores[0] == max(table.real_best(c)[0] for c in table.params)
+    late = top_configurations(table, 20, late_from=table.epochs)
+    assert late and set(late) < set(ranked)
+    assert all(table.real_best(c)[1] == table.epochs for c in late)
+
+
+def test_a_replay_on_more_slots_runs_each_arm_at_the_services_concurrency() -> None:
+    """On 8 free slots the service runs random search on all 8 and a learning sampler on as many as
+    leave half of the trials to its model (tune.plan.learning_concurrency): 14 trials, 2 arms, 2
+    start-up trials each -> 4; on 2 slots every arm runs 2."""
+    from benchmarks.replay import service_concurrency
+
+    assert service_concurrency("random", True, 14, 8, 2) == 8
+    assert service_concurrency("gp", True, 14, 8, 2) == 4
+    assert service_concurrency("tpe", True, 14, 8, 2) == 4
+    assert service_concurrency("gp", True, 56, 8, 2) == 8  # a larger budget leaves room
+    assert service_concurrency("gp", True, 14, 2, 2) == 2
+
+
+def test_an_overtuning_run_of_the_cv_arm_alone_reports_its_goal_and_not_the_other() -> None:
+    """`--overtuning-arms cv`: the table names only cv's rows, the first goal is judged on cv's
+    draws (4 of 5 needed), and the cv - holdout goal, which needs both arms, is left out."""
+    from benchmarks.report import overtuning_rows, targets
+
+    def draw(index: int, published: float) -> dict:
+        arm = {
+            "published": "baseline",
+            "published_dev": 0.5,
+            "published_test": published,
+            "ensemble_test": published + 0.01,
+            "untuned_test": 0.45,
+            "defaults_test": 0.40,
+            "published_vs_untuned_test": None,
+            "seconds": 60.0,
+        }
+        return {"draw": index, "cv": arm}
+
+    scores = [0.46, 0.47, 0.44, 0.43, 0.48]  # 3 of 5 at or above the untuned 0.45
+    result = {
+        "draws": [draw(i, score) for i, score in enumerate(scores)],
+        "arms": ["cv"],
+        "at_least_untuned": {"cv": 3},
+        "at_least_defaults": {"cv": 5},
+        "mean_published_test": {"cv": sum(scores) / 5},
+        "mean_untuned_test": {"cv": 0.45},
+        "mean_defaults_test": {"cv": 0.40},
+        "seconds": {"cv": 300.0},
+    }
+    names = [name for name, _, _ in overtuning_rows(result)]
+    assert names[-1] == "cv: published >= strong untuned on test" and len(names) == 6
+    assert not any("holdout" in name for name in names)
+    found = [t for t in targets({"overtuning": result}) if "cv" in t["target"]]
+    assert [(t["value"], t["met"]) for t in found] == [(3, False)]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_the_overtuning_benchmark_runs_at_a_small_size(tmp_path: Path) -> None:
