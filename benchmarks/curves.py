@@ -71,7 +71,9 @@ def sobol_points(space: Any, count: int, seed: int) -> list[dict[str, Any]]:
 _WORKER: dict[str, Any] = {}
 
 
-def _start_worker(data_path: str, dataset: str, space_path: str) -> None:
+def start_worker(data_path: str, dataset: str, space_path: str) -> None:
+    """A pool process's start (one torch thread): the space, the base config and the data, loaded
+    once for every run it trains (`train_run`); also used by benchmarks/peaks.py."""
     import torch
 
     from joyful.config import JoyfulConfig
@@ -92,7 +94,7 @@ def _start_worker(data_path: str, dataset: str, space_path: str) -> None:
     _WORKER.update(space=space, base=base, data=load_data(base, check_modalities=True))
 
 
-def _train_run(job: dict[str, Any]) -> dict[str, Any]:
+def train_run(job: dict[str, Any]) -> dict[str, Any]:
     """One configuration on one fold: its per-epoch curves."""
     import torch
 
@@ -247,11 +249,11 @@ def build_table(
     best: tuple[float, str] = (-1.0, "")
     with (
         context.Pool(
-            workers, initializer=_start_worker, initargs=(str(data), dataset, str(space_path))
+            workers, initializer=start_worker, initargs=(str(data), dataset, str(space_path))
         ) as pool,
         out.open("a") as handle,
     ):
-        for finished, row in enumerate(pool.imap(_train_run, jobs), start=1):
+        for finished, row in enumerate(pool.imap(train_run, jobs), start=1):
             handle.write(json.dumps(row) + "\n")
             handle.flush()
             if row["dev"] and max(row["dev"]) > best[0]:

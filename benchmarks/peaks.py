@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.curves import MELD, _start_worker, _train_run, companion
+from benchmarks.curves import MELD, companion, start_worker, train_run
 from benchmarks.overtuning import write_draw
 from benchmarks.replay import TABLE, CurveTable
 
@@ -84,10 +84,10 @@ def measure_peaks(
     context = multiprocessing.get_context("spawn")
     with context.Pool(
         workers,
-        initializer=_start_worker,
+        initializer=start_worker,
         initargs=(str(data), "meld_text", str(companion(table_path, "space"))),
     ) as pool:
-        for finished, row in enumerate(pool.imap_unordered(_train_run, jobs), start=1):
+        for finished, row in enumerate(pool.imap_unordered(train_run, jobs), start=1):
             runs.setdefault(row["id"], {})[row["fold"]] = row
             elapsed = time.perf_counter() - started
             print(
